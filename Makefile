@@ -1,0 +1,49 @@
+# The two commands: `make run` (the Ningbo study into out/ningbo/) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_PACKAGES := fonts-noto-cjk chromium
+OUT ?= out/ningbo
+
+.PHONY: install run test lint typecheck pytest bench clean apt
+
+install: apt $(STAMP)
+
+# Debian packages the tests need (a CJK font for figures, chromium for the dashboard test).
+# Installed only when missing, so a warm machine pays nothing.
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,pdf,dask,postgis,osm]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/clusterscape run --out $(OUT)
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python -m pytest benchmarks -m bench -q -p no:cacheprovider -s
+
+clean:
+	rm -rf $(VENV) out .mypy_cache .ruff_cache

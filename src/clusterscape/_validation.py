@@ -1,0 +1,80 @@
+"""The few checks every step starts with: choices, columns, ranges, projected CRS."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+import numpy as np
+
+from clusterscape.errors import CRSError, InvalidInputError
+
+__all__ = [
+    "as_xy",
+    "check_choice",
+    "check_columns",
+    "check_positive",
+    "check_projected",
+]
+
+
+def check_choice(value: Any, choices: Collection[Any], name: str, *, caller: str) -> None:
+    """Raise :class:`InvalidInputError` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        options = ", ".join(repr(c) for c in sorted(choices, key=str))
+        raise InvalidInputError(f"{caller}: {name}={value!r} is not one of {options}.")
+
+
+def check_columns(frame: Any, columns: Iterable[str], *, caller: str, what: str = "table") -> None:
+    """Raise :class:`InvalidInputError` naming every missing column."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        have = ", ".join(map(str, frame.columns))
+        raise InvalidInputError(
+            f"{caller}: the {what} lacks column(s) {', '.join(missing)}; it has: {have}."
+        )
+
+
+def check_positive(value: float, name: str, *, caller: str, allow_zero: bool = False) -> None:
+    """Raise :class:`InvalidInputError` unless ``value`` is a finite positive number."""
+    ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InvalidInputError(f"{caller}: {name} must be a finite number {bound}, got {value!r}.")
+
+
+def check_projected(gdf: Any, *, caller: str) -> None:
+    """Raise :class:`CRSError` unless a GeoDataFrame/GeoSeries has a projected (metric) CRS."""
+    crs = getattr(gdf, "crs", None)
+    if crs is None:
+        raise CRSError(
+            f"{caller} needs coordinates in metres, but the data has no CRS. Set one "
+            "(gdf.set_crs(...)) or project with clusterscape.coords.to_local_metric(gdf)."
+        )
+    if not crs.is_projected:
+        raise CRSError(
+            f"{caller} needs coordinates in metres, but the CRS {crs.to_string()} is geographic "
+            "(degrees). Project first, e.g. clusterscape.coords.to_local_metric(gdf)."
+        )
+
+
+def as_xy(points: Any, *, caller: str, min_points: int = 0) -> np.ndarray:
+    """Return an (n, 2) float64 array of metre coordinates from an array, GeoSeries or GeoDataFrame.
+
+    Geographic GeoSeries are refused (:class:`CRSError`); plain arrays are trusted to be metres.
+    """
+    if hasattr(points, "geometry") or hasattr(points, "crs"):
+        geoms = points.geometry if hasattr(points, "geometry") else points
+        if getattr(geoms, "crs", None) is not None:
+            check_projected(geoms, caller=caller)
+        xy = np.column_stack([np.asarray(geoms.x, dtype=float), np.asarray(geoms.y, dtype=float)])
+    else:
+        xy = np.asarray(points, dtype=float)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise InvalidInputError(f"{caller}: expected an (n, 2) array of x, y, got shape {xy.shape}.")
+    if not np.isfinite(xy).all():
+        bad = int(np.flatnonzero(~np.isfinite(xy).all(axis=1))[0])
+        raise InvalidInputError(f"{caller}: coordinate row {bad} is not finite ({xy[bad]}).")
+    if len(xy) < min_points:
+        raise InvalidInputError(f"{caller}: needs at least {min_points} points, got {len(xy)}.")
+    return xy
