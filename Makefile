@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := fonts-noto-cjk chromium
 OUT ?= out/ningbo
+VENDOR := src/clusterscape/web/static/vendor/maplibre-gl.js
 
 .PHONY: install run test lint typecheck pytest bench clean apt
 
-install: apt $(STAMP)
+install: apt $(STAMP) $(VENDOR)
 
 # Debian packages the tests need (a CJK font for figures, chromium for the dashboard test).
 # Installed only when missing, so a warm machine pays nothing.
@@ -26,6 +27,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,pdf,dask,postgis,osm]'
 	touch $(STAMP)
+
+# MapLibre GL for the dashboard, from the npm registry (package.json + package-lock.json), served by the app.
+$(VENDOR): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(dir $(VENDOR))
+	cp node_modules/maplibre-gl/dist/maplibre-gl.js node_modules/maplibre-gl/dist/maplibre-gl.css node_modules/maplibre-gl/LICENSE.txt $(dir $(VENDOR))
 
 run: install
 	$(BIN)/clusterscape run --out $(OUT)

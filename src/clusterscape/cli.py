@@ -93,10 +93,132 @@ def parse_columns(spec: str | None) -> dict[str, str] | None:
 # --- command: detect ---
 # --- end: detect ---
 
+
 # --- command: run ---
+@app.command()
+@friendly_errors
+def run(
+    establishments: str | None = typer.Option(
+        None,
+        "--establishments",
+        "-e",
+        help="Firm/POI table (CSV, Excel, GeoJSON, GPKG, Parquet). "
+        "Without it, the built-in Ningbo study runs (real geography, synthetic firms).",
+    ),
+    crs: str | None = typer.Option(
+        None, "--crs", help="Datum of the input: wgs84, gcj02 (Amap) or bd09 (Baidu)."
+    ),
+    columns: str | None = typer.Option(
+        None, "--columns", help="Column mapping, e.g. name=名称,lon=经度,lat=纬度."
+    ),
+    boundary: str | None = typer.Option(
+        None, "--boundary", help="Study-area polygons (same --crs)."
+    ),
+    parks: str | None = typer.Option(
+        None, "--parks", help="Parks registry: name, lon, lat, opened, ..."
+    ),
+    landuse: str | None = typer.Option(
+        None, "--landuse", help="Land-use polygons (former industrial sites)."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="study.toml with [study] and step options."
+    ),
+    out: Path = typer.Option(
+        Path("out/ningbo"), "--out", "-o", help="Output directory (replaced atomically)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Seed for every random step (default 0)."),
+    scenario: str | None = typer.Option(
+        None, "--scenario", help="Built-in study only: planted or null."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Run a whole study: load, classify, detect, measure, type, urban structure, effects, write."""
+    import time
+
+    from clusterscape.study import STEPS, StudyConfig, run_study, write_outputs
+
+    overrides = {
+        "establishments": establishments,
+        "crs": crs,
+        "columns": parse_columns(columns),
+        "boundary": boundary,
+        "parks": parks,
+        "landuse": landuse,
+        "seed": seed,
+        "scenario": scenario,
+    }
+    if config is not None:
+        cfg = StudyConfig.from_toml(config, **overrides)
+    else:
+        cfg = StudyConfig(**{k: v for k, v in overrides.items() if v is not None})
+    started: dict[str, float] = {}
+
+    def progress(step: str, state: str) -> None:
+        if quiet:
+            return
+        if state == "start":
+            started[step] = time.perf_counter()
+            console.print(f"[cyan]▶[/] {step}…", highlight=False)
+        else:
+            console.print(
+                f"[green]✓[/] {step} ({time.perf_counter() - started[step]:.1f} s)", highlight=False
+            )
+
+    t0 = time.perf_counter()
+    result = run_study(cfg, progress=progress)
+    progress("write", "start")
+    write_outputs(result, out)
+    progress("write", "done")
+    _ = STEPS
+    if not quiet:
+        s = result.summary
+        label = (
+            "[bold yellow]SYNTHETIC firms[/] — a demonstration, not findings"
+            if s.get("synthetic")
+            else "user data"
+        )
+        console.print(
+            f"\n{label}: {s['input']['n_accepted']:,} establishments ({s['input']['n_rejected']:,} rejected), "
+            f"{s.get('clusters', 0)} clusters, {time.perf_counter() - t0:.1f} s."
+        )
+        report = out / "report.html"
+        if report.exists():
+            console.print(f"Report: [bold]{report}[/]")
+        console.print(
+            f"Dashboard: [bold]clusterscape serve {out}[/] then open http://127.0.0.1:8000/"
+        )
+
+
 # --- end: run ---
 
+
 # --- command: serve ---
+@app.command()
+@friendly_errors
+def serve(
+    out_dir: Path = typer.Argument(..., help="A directory written by `clusterscape run`."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind (loopback by default)."
+    ),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    tile_url: str | None = typer.Option(
+        None,
+        "--tile-url",
+        help="Optional XYZ raster tile URL for a basemap (the default needs no network).",
+    ),
+) -> None:
+    """Serve a saved study as a read-only dashboard (map, clusters, figures, OpenAPI at /docs)."""
+    import uvicorn
+
+    from clusterscape.web import create_app
+
+    web_app = create_app(out_dir, tile_url=tile_url)
+    console.print(
+        f"Serving {out_dir} at [bold]http://{host}:{port}/[/] (API docs at /docs). Ctrl+C stops."
+    )
+    uvicorn.run(web_app, host=host, port=port, log_level="warning")
+
+
 # --- end: serve ---
 
 

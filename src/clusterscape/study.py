@@ -1,0 +1,454 @@
+"""The pipeline: load -> classify -> detect -> measure -> typology -> urban structure -> effects -> write.
+
+``run_study`` returns a :class:`StudyResult` held in memory; ``write_outputs`` puts it on disk
+atomically (an interrupted run leaves the previous outputs intact). Steps never import this
+module; this module only calls the steps' public functions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from clusterscape._inputs import read_boundary, read_landuse, read_parks
+from clusterscape.coords import local_metric_crs, normalise_datum
+from clusterscape.errors import InvalidInputError
+
+__all__ = ["StudyConfig", "StudyResult", "run_study", "write_outputs"]
+
+STEPS = ("load", "classify", "detect", "measure", "typology", "urban", "effects", "write")
+
+
+@dataclass(frozen=True, slots=True)
+class StudyConfig:
+    """Everything a study run needs; ``establishments=None`` means the built-in Ningbo study.
+
+    A ``study.toml`` gives the same keys under ``[study]`` (paths relative to the TOML file), and
+    step options under ``[detect]``, ``[measure]``, ``[effects]`` and ``[urban]``.
+    """
+
+    establishments: str | None = None
+    crs: str = "wgs84"
+    columns: Mapping[str, str] | None = None
+    boundary: str | None = None
+    parks: str | None = None
+    landuse: str | None = None
+    seed: int = 0
+    scenario: str = "planted"
+    detect: Mapping[str, Any] = field(default_factory=dict)
+    measure: Mapping[str, Any] = field(default_factory=dict)
+    urban: Mapping[str, Any] = field(default_factory=dict)
+    effects: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> StudyConfig:
+        """Read a ``study.toml``; keyword ``overrides`` that are not None win over the file."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidInputError(f"config {path}: {exc}") from exc
+        study = dict(data.get("study", {}))
+        known = {f.name for f in fields(cls)}
+        unknown = set(study) - known
+        if unknown:
+            raise InvalidInputError(
+                f"config {path}: unknown key(s) in [study]: {', '.join(sorted(unknown))}; "
+                f"known keys: {', '.join(sorted(known))}."
+            )
+        for key in ("establishments", "boundary", "parks", "landuse"):
+            value = study.get(key)
+            if value and "://" not in str(value) and not Path(value).is_absolute():
+                study[key] = str((path.parent / value).resolve())
+        for section in ("detect", "measure", "urban", "effects"):
+            if section in data:
+                study[section] = dict(data[section])
+        config = cls(**study)
+        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(slots=True)
+class StudyResult:
+    """What a run produced, in memory. ``layers`` are GeoDataFrames; ``tables`` DataFrames."""
+
+    config: StudyConfig
+    synthetic: bool
+    establishments: gpd.GeoDataFrame
+    rejected: pd.DataFrame
+    summary: dict[str, Any]
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    metric_crs: Any = None
+
+
+Progress = Callable[[str, str], None]
+
+
+def _noop(step: str, message: str) -> None:
+    return None
+
+
+@contextmanager
+def _step(progress: Progress, name: str) -> Iterator[None]:
+    progress(name, "start")
+    yield
+    progress(name, "done")
+
+
+def _load(config: StudyConfig) -> dict[str, Any]:
+    """Step 1: establishments + study inputs (built-in Ningbo or the user's files)."""
+    if config.establishments is None:
+        from clusterscape.datasets import ningbo
+
+        inputs = ningbo(scenario=config.scenario, seed=config.seed)
+        est = inputs.establishments
+        return {
+            "establishments": est,
+            "rejected": pd.DataFrame(
+                {
+                    "row": pd.Series(dtype="Int64"),
+                    "id": pd.Series(dtype="string"),
+                    "reason": pd.Series(dtype="string"),
+                }
+            ),
+            "n_rows": len(est),
+            "boundary": inputs.boundary,
+            "districts": inputs.districts,
+            "parks": inputs.parks,
+            "landuse": inputs.landuse,
+            "truth": inputs.truth,
+            "synthetic": True,
+            "source_crs": "wgs84",
+        }
+    from clusterscape.io import read_establishments
+
+    datum = normalise_datum(config.crs, caller="run")
+    loaded = read_establishments(
+        config.establishments, crs=datum, columns=dict(config.columns or {}) or None
+    )
+    est = loaded.establishments
+    if est.empty:
+        raise InvalidInputError(
+            f"{config.establishments}: no usable rows ({len(loaded.rejected)} rejected); see rejected.csv."
+        )
+    boundary = read_boundary(config.boundary, crs=datum) if config.boundary else None
+    return {
+        "establishments": est,
+        "rejected": loaded.rejected,
+        "n_rows": int(getattr(loaded, "n_rows", len(est) + len(loaded.rejected))),
+        "boundary": boundary,
+        "districts": None,
+        "parks": read_parks(config.parks, crs=datum) if config.parks else None,
+        "landuse": read_landuse(config.landuse, crs=datum) if config.landuse else None,
+        "truth": None,
+        "synthetic": bool(est["synthetic"].any()) if "synthetic" in est.columns else False,
+        "source_crs": datum,
+    }
+
+
+def _study_window(
+    establishments: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame | None, crs: Any
+) -> Any:
+    """The study area in metres: the boundary, or the establishments' extent (convex hull + 1 %)."""
+    if boundary is not None:
+        return boundary.to_crs(crs).union_all()
+    pts = establishments.to_crs(crs).geometry
+    hull = pts.union_all().convex_hull
+    return hull.buffer(max(math.sqrt(hull.area) * 0.01, 1.0))
+
+
+def _clusters_table(
+    est_m: gpd.GeoDataFrame,
+    clusters_m: gpd.GeoDataFrame,
+    districts: gpd.GeoDataFrame | None,
+) -> pd.DataFrame:
+    """clusters.csv: the contract columns, one row per cluster."""
+    members = est_m[est_m["cluster"] >= 0]
+    grouped = members.groupby("cluster")
+    cx = grouped.geometry.apply(lambda g: g.x.mean())
+    cy = grouped.geometry.apply(lambda g: g.y.mean())
+    centroids = gpd.GeoSeries(gpd.points_from_xy(cx, cy), index=cx.index, crs=est_m.crs).to_crs(
+        "EPSG:4326"
+    )
+    emp = (
+        grouped["employees"].sum(min_count=1) if "employees" in members else pd.Series(dtype=float)
+    )
+    # All establishments (creative or not) inside each footprint.
+    joined = gpd.sjoin(
+        est_m[["geometry"]], clusters_m[["geometry"]], predicate="within", how="inner"
+    )
+    n_all = joined.groupby("index_right").size()
+    table = pd.DataFrame(index=clusters_m.index.rename("cluster_id"))
+    table["n_establishments"] = n_all.reindex(table.index).fillna(0).astype(int)
+    table["n_creative"] = grouped.size().reindex(table.index).fillna(0).astype(int)
+    table["employees"] = emp.reindex(table.index).fillna(0).round(1)
+    table["lon"] = centroids.x.reindex(table.index).round(6)
+    table["lat"] = centroids.y.reindex(table.index).round(6)
+    table["area_m2"] = clusters_m.geometry.area.round(1)
+    table["district"] = ""
+    if districts is not None and len(districts):
+        pts = gpd.GeoDataFrame(geometry=centroids.reindex(table.index), crs="EPSG:4326")
+        name_col = "name_en" if "name_en" in districts.columns else districts.columns[0]
+        hit = gpd.sjoin(
+            pts,
+            districts[[name_col, "geometry"]].to_crs("EPSG:4326"),
+            predicate="within",
+            how="left",
+        )
+        hit = hit[~hit.index.duplicated()]
+        table["district"] = hit[name_col].reindex(table.index).fillna("").astype(str)
+    # Per-cluster shape and mix measures from detection, after the contract columns.
+    extra = [c for c in clusters_m.columns if c not in table.columns and c != "geometry"]
+    return table.join(clusters_m[extra]).reset_index()
+
+
+def run_study(config: StudyConfig, *, progress: Progress | None = None) -> StudyResult:
+    """Run every available step of the study and return the results in memory."""
+    progress = progress or _noop
+    summary: dict[str, Any] = {}
+    with _step(progress, "load"):
+        loaded = _load(config)
+    est: gpd.GeoDataFrame = loaded["establishments"]
+    metric = local_metric_crs(tuple(est.total_bounds))
+    summary["synthetic"] = loaded["synthetic"]
+    summary["input"] = {
+        "source": config.establishments or "built-in Ningbo (synthetic firms, real geography)",
+        "n_rows": int(loaded["n_rows"]),
+        "n_accepted": len(est),
+        "n_rejected": len(loaded["rejected"]),
+    }
+    summary["crs"] = {"source": loaded["source_crs"], "metric": f"EPSG:{metric.to_epsg()}"}
+    result = StudyResult(
+        config=config,
+        synthetic=loaded["synthetic"],
+        establishments=est,
+        rejected=loaded["rejected"],
+        summary=summary,
+        metric_crs=metric,
+    )
+    for key in ("boundary", "districts", "parks", "landuse"):
+        if loaded[key] is not None:
+            result.layers[key] = loaded[key]
+
+    with _step(progress, "classify"):
+        from clusterscape.taxonomy import classify_establishments
+
+        est = classify_establishments(est)
+        summary["classify"] = {
+            "n_creative": int(est["is_creative"].sum()),
+            "by_sector": {
+                str(k): int(v)
+                for k, v in est.loc[est["is_creative"], "sector"].value_counts().items()
+            },
+            "by_function": {str(k): int(v) for k, v in est["function"].value_counts().items()},
+        }
+
+    est_m = est.to_crs(metric)
+    window = _study_window(est, loaded["boundary"], metric)
+    creative = est_m[est_m["is_creative"]]
+    with _step(progress, "detect"):
+        from clusterscape.detect import detect_clusters
+
+        det_opts = {"method": "hdbscan", "min_cluster_size": 15, **dict(config.detect)}
+        detected = detect_clusters(creative, seed=config.seed, **det_opts)
+        labels = pd.Series(-1, index=est.index, name="cluster", dtype=int)
+        labels.loc[detected.labels.index] = detected.labels.to_numpy()
+        est = est.assign(cluster=labels)
+        est_m = est_m.assign(cluster=labels)
+        clusters_m = detected.clusters
+        summary["clusters"] = len(clusters_m)
+        summary["detect"] = {k: _jsonable(v) for k, v in detected.params.items()}
+        summary["detect"]["n_noise"] = int((detected.labels < 0).sum())
+    result.establishments = est
+    table = _clusters_table(est_m, clusters_m, loaded["districts"])
+    result.tables["clusters"] = table
+    result.layers["clusters"] = clusters_m.to_crs("EPSG:4326")
+
+    with _step(progress, "measure"):
+        from clusterscape.pattern import concentration_table
+
+        opts = {"r_max_m": 3000.0, "nsim": 99, **dict(config.measure)}
+        conc = concentration_table(
+            np.column_stack([creative.geometry.x, creative.geometry.y]),
+            np.column_stack([est_m.geometry.x, est_m.geometry.y]),
+            window,
+            seed=config.seed,
+            **opts,
+        )
+        result.tables["concentration"] = conc
+        summary["measure"] = {"statistics": _records(conc)}
+
+    if len(clusters_m):
+        with _step(progress, "typology"):
+            from clusterscape.typology import assign_forms
+
+            forms = assign_forms(
+                clusters_m, est_m, parks=loaded["parks"], landuse=loaded["landuse"]
+            )
+            table = table.merge(
+                forms,
+                left_on="cluster_id",
+                right_index=True,
+                how="left",
+                suffixes=("", "_typology"),
+            )
+            result.tables["clusters"] = table
+            result.layers["clusters"] = result.layers["clusters"].join(
+                forms[["form", "form_confidence", "markusen"]]
+            )
+            summary["typology"] = {
+                "forms": {str(k): int(v) for k, v in forms["form"].value_counts().items()},
+                "markusen": {str(k): int(v) for k, v in forms["markusen"].value_counts().items()},
+            }
+
+    with _step(progress, "urban"):
+        from clusterscape import urban
+
+        zones = urban.functional_zones(est_m, **dict(config.urban.get("zones", {})))
+        centres = urban.urban_centres(est_m, **dict(config.urban.get("centres", {})))
+        result.layers["functional_zones"] = zones.to_crs("EPSG:4326")
+        result.layers["centres"] = centres.to_crs("EPSG:4326")
+        label_counts = zones["label"].value_counts()
+        summary["functional_zones"] = {str(k): int(v) for k, v in label_counts.items()}
+        summary["centres"] = [
+            {
+                "lon": float(r.lon),
+                "lat": float(r.lat),
+                "kind": str(r.kind),
+                "rank": int(r.rank),
+                "n_establishments": int(r.n_establishments),
+            }
+            for r in centres.itertuples()
+        ]
+        if loaded["districts"] is not None:
+            profiles = urban.district_profiles(est_m, loaded["districts"].to_crs(metric))
+            result.tables["district_profiles"] = profiles
+        if len(clusters_m):
+            context = urban.cluster_context(clusters_m, zones, centres)
+            result.tables["clusters"] = result.tables["clusters"].merge(
+                context, left_on="cluster_id", right_index=True, how="left", suffixes=("", "_urban")
+            )
+
+    if len(clusters_m):
+        with _step(progress, "effects"):
+            from clusterscape import effects
+
+            opened = _cluster_opening_years(result.tables["clusters"], loaded["parks"])
+            rows = []
+            eff_opts = dict(config.effects)
+            for amenity in eff_opts.pop("amenities", ("hotel", "mall")):
+                res = effects.amenity_effects(
+                    est_m, clusters_m, amenity=amenity, opened=opened, **eff_opts
+                )
+                rows.append(res.rows)
+                result.tables[f"event_study_{amenity}"] = res.event_study
+                result.tables[f"by_distance_{amenity}"] = res.by_distance
+                summary.setdefault("effects", []).append(
+                    {k: _jsonable(v) for k, v in res.summary.items()}
+                )
+            result.tables["effects"] = pd.concat(rows, ignore_index=True)
+            sizes = effects.size_distribution(
+                clusters_m.assign(employees=table.set_index("cluster_id")["employees"])
+            )
+            summary["large_scale"] = {k: _jsonable(v) for k, v in sizes.summary.items()}
+            result.tables["cluster_sizes"] = sizes.table
+            ehs = effects.emerging_hotspots(est_m[est_m["is_creative"]], seed=config.seed)
+            result.layers["emerging_hotspots"] = ehs.to_crs("EPSG:4326")
+            summary["emerging_hotspots"] = {
+                str(k): int(v) for k, v in ehs["category"].value_counts().items()
+            }
+
+    result.establishments = est
+    result.layers["establishments"] = est
+    return result
+
+
+def _cluster_opening_years(
+    clusters: pd.DataFrame, parks: gpd.GeoDataFrame | None
+) -> dict[int, int] | None:
+    """Registry opening year of the park matched by typology, when there is one."""
+    if parks is None or "nearest_park" not in clusters.columns:
+        return None
+    opened = parks.set_index("name")["opened"]
+    out: dict[int, int] = {}
+    for row in clusters.itertuples():
+        name = getattr(row, "nearest_park", None)
+        matched = getattr(row, "park_matched", True)
+        if isinstance(name, str) and name in opened.index and matched and not pd.isna(opened[name]):
+            out[int(row.cluster_id)] = int(opened[name])
+    return out or None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if value is pd.NA or value is None:
+        return None
+    if isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {str(k): _jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")
+    ]
+
+
+def write_outputs(result: StudyResult, out_dir: str | Path, *, report: bool = True) -> Path:
+    """Write the study into ``out_dir`` atomically and return its path."""
+    from clusterscape.io import atomic_directory, write_layer
+
+    out_dir = Path(out_dir)
+    with atomic_directory(out_dir) as tmp:
+        tmp = Path(tmp)
+        result.rejected.to_csv(tmp / "rejected.csv", index=False)
+        for name, table in result.tables.items():
+            table.to_csv(tmp / f"{name}.csv", index=False)
+        gpkg = tmp / "results.gpkg"
+        for name, layer in result.layers.items():
+            if layer is None or len(layer) == 0:
+                continue
+            write_layer(_gpkg_safe(layer), gpkg, layer=name)
+        (tmp / "summary.json").write_text(
+            json.dumps(_jsonable(result.summary), ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+        if report:
+            try:
+                from clusterscape.report import write_report
+            except ImportError:  # the report module is optional while it is being built
+                write_report = None  # type: ignore[assignment]
+            if write_report is not None:
+                write_report(tmp)
+    return out_dir
+
+
+def _gpkg_safe(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """GeoPackage columns must be scalar: stringify lists/dicts, booleans stay booleans."""
+    out = layer.copy()
+    for col in out.columns:
+        if col == out.geometry.name:
+            continue
+        if out[col].dtype == object:
+            out[col] = out[col].map(
+                lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
+            )
+    return out

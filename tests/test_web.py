@@ -1,0 +1,237 @@
+"""The dashboard: API contract, path safety, OpenAPI (schemathesis) and a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import matplotlib
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from shapely.geometry import Point, box
+
+from clusterscape.errors import InvalidInputError
+from clusterscape.web import create_app
+from clusterscape.web.app import VENDOR_DIR
+
+matplotlib.use("Agg")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def make_study_dir(root: Path) -> Path:
+    """A small saved study: two clusters in Ningbo, districts, a centre and one figure."""
+    import matplotlib.pyplot as plt
+
+    root.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "synthetic": True,
+        "input": {"n_rows": 10, "n_accepted": 9, "n_rejected": 1},
+        "clusters": 2,
+        "crs": {"source": "wgs84", "metric": "EPSG:32651"},
+        "note": float("nan"),
+    }
+    (root / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    pd.DataFrame(
+        {
+            "cluster_id": [0, 1],
+            "n_establishments": [120, 80],
+            "n_creative": [60, 40],
+            "employees": [900.0, 300.0],
+            "lon": [121.5665, 121.6022],
+            "lat": [29.8869, 29.8129],
+            "area_m2": [250000.0, 180000.0],
+            "district": ["Yinzhou", "Yinzhou"],
+            "form": ["converted_industrial", "new_park"],
+            "form_confidence": [0.8, 0.7],
+            "markusen": ["marshallian", "state_anchored"],
+            "dominant_sector": ["design", "software_digital"],
+            "evidence": [
+                "Footprint 85 % on former cotton-mill land (industrial until 2004).",
+                "62 % of firms founded within 3 years of the park's 2013 opening.",
+            ],
+        }
+    ).to_csv(root / "clusters.csv", index=False)
+    gpkg = root / "results.gpkg"
+    clusters = gpd.GeoDataFrame(
+        {"cluster_id": [0, 1]},
+        geometry=[box(121.560, 29.882, 121.572, 29.892), box(121.596, 29.808, 121.608, 29.818)],
+        crs="EPSG:4326",
+    )
+    clusters.to_file(gpkg, layer="clusters", driver="GPKG")
+    gpd.GeoDataFrame(
+        {"name_en": ["Yinzhou"]}, geometry=[box(121.45, 29.70, 121.75, 29.95)], crs="EPSG:4326"
+    ).to_file(gpkg, layer="districts", driver="GPKG")
+    gpd.GeoDataFrame(
+        {"rank": [1], "kind": ["main"]}, geometry=[Point(121.55, 29.87)], crs="EPSG:4326"
+    ).to_file(gpkg, layer="centres", driver="GPKG")
+    (root / "figures").mkdir(exist_ok=True)
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(root / "figures" / "clusters_map.png")
+    plt.close(fig)
+    (root.parent / "secret.txt").write_text("outside", encoding="utf-8")
+    return root
+
+
+@pytest.fixture()
+def study_dir(tmp_path: Path) -> Path:
+    return make_study_dir(tmp_path / "study")
+
+
+@pytest.fixture()
+def client(study_dir: Path) -> TestClient:
+    return TestClient(create_app(study_dir))
+
+
+def test_api_serves_saved_results(client: TestClient) -> None:
+    summary = client.get("/api/summary").json()
+    assert summary["synthetic"] is True and summary["clusters"] == 2
+    assert summary["note"] is None  # NaN becomes null, JSON stays valid
+    clusters = client.get("/api/clusters").json()
+    assert [c["form"] for c in clusters] == ["converted_industrial", "new_park"]
+    assert set(client.get("/api/layers").json()) == {"clusters", "districts", "centres"}
+    layer = client.get("/api/layers/clusters")
+    assert layer.headers["content-type"].startswith("application/geo+json")
+    assert len(layer.json()["features"]) == 2
+    assert client.get("/api/figures").json() == ["clusters_map.png"]
+    assert client.get("/figures/clusters_map.png").content[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/layers/nope",
+        "/api/layers/..%2Fsecret.txt",
+        "/api/layers/%2e%2e%2fsecret.txt",
+        "/figures/../secret.txt",
+        "/figures/..%2Fsecret.txt",
+        "/figures/%2e%2e%2fsecret.txt",
+        "/figures/..%2F..%2Fetc%2Fpasswd",
+        "/static/..%2F..%2Fapp.py",
+        "/static/../../secret.txt",
+    ],
+)
+def test_unknown_names_and_path_tricks_get_404(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert b"outside" not in response.content
+
+
+def test_refuses_a_directory_that_is_not_a_study(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="summary.json"):
+        create_app(tmp_path)
+
+
+def test_openapi_contract_with_schemathesis(study_dir: Path) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(study_dir))
+    checked = []
+    for operation in schema.get_all_operations():
+        op = operation.ok()
+
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(case=op.as_strategy())
+        def check(case: object) -> None:
+            case.call_and_validate()  # type: ignore[attr-defined]
+
+        check()
+        checked.append(op.path)
+    assert "/api/layers/{name}" in checked and "/api/summary" in checked
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def server(study_dir: Path) -> Iterator[str]:
+    import uvicorn
+
+    port = _free_port()
+    config = uvicorn.Config(create_app(study_dir), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian chromium is not installed (make install provides it)"
+)
+@pytest.mark.skipif(
+    not (VENDOR_DIR / "maplibre-gl.js").exists(), reason="run make install (npm MapLibre)"
+)
+def test_dashboard_in_headless_chromium(server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        external: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                external.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None
+            ),
+        )
+        page.goto(server + "/")
+        page.wait_for_function(
+            "window.__clusterscape && window.__clusterscape.ready === true", timeout=30000
+        )
+        assert "Synthetic" in page.inner_text("#banner")
+        n_rendered = page.evaluate(
+            "window.__clusterscape.map.queryRenderedFeatures({layers: ['clusters']}).length"
+        )
+        assert n_rendered >= 2
+        # Click the centre of cluster 0 on the map: its card opens with the form and evidence.
+        x, y = page.evaluate(
+            "(() => { const m = window.__clusterscape.map; const p = m.project([121.566, 29.887]);"
+            " const r = m.getCanvas().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; })()"
+        )
+        page.mouse.click(x, y)
+        page.wait_for_selector("#card:not([hidden])", timeout=5000)
+        card = page.inner_text("#card")
+        assert "converted_industrial" in card and "cotton-mill" in card
+        # Filters: choose one form, one cluster stays.
+        page.select_option("#filter-form", "new_park")
+        assert "1 of 2" in page.inner_text("#filter-count")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    assert external == []
