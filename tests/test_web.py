@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import threading
@@ -10,76 +9,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import geopandas as gpd
 import matplotlib
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from shapely.geometry import Point, box
 
 from clusterscape.errors import InvalidInputError
 from clusterscape.web import create_app
 from clusterscape.web.app import VENDOR_DIR
+from study_fixture import make_study_dir
 
 matplotlib.use("Agg")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).parent / "artifacts"
-
-
-def make_study_dir(root: Path) -> Path:
-    """A small saved study: two clusters in Ningbo, districts, a centre and one figure."""
-    import matplotlib.pyplot as plt
-
-    root.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "synthetic": True,
-        "input": {"n_rows": 10, "n_accepted": 9, "n_rejected": 1},
-        "clusters": 2,
-        "crs": {"source": "wgs84", "metric": "EPSG:32651"},
-        "note": float("nan"),
-    }
-    (root / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
-    pd.DataFrame(
-        {
-            "cluster_id": [0, 1],
-            "n_establishments": [120, 80],
-            "n_creative": [60, 40],
-            "employees": [900.0, 300.0],
-            "lon": [121.5665, 121.6022],
-            "lat": [29.8869, 29.8129],
-            "area_m2": [250000.0, 180000.0],
-            "district": ["Yinzhou", "Yinzhou"],
-            "form": ["converted_industrial", "new_park"],
-            "form_confidence": [0.8, 0.7],
-            "markusen": ["marshallian", "state_anchored"],
-            "dominant_sector": ["design", "software_digital"],
-            "evidence": [
-                "Footprint 85 % on former cotton-mill land (industrial until 2004).",
-                "62 % of firms founded within 3 years of the park's 2013 opening.",
-            ],
-        }
-    ).to_csv(root / "clusters.csv", index=False)
-    gpkg = root / "results.gpkg"
-    clusters = gpd.GeoDataFrame(
-        {"cluster_id": [0, 1]},
-        geometry=[box(121.560, 29.882, 121.572, 29.892), box(121.596, 29.808, 121.608, 29.818)],
-        crs="EPSG:4326",
-    )
-    clusters.to_file(gpkg, layer="clusters", driver="GPKG")
-    gpd.GeoDataFrame(
-        {"name_en": ["Yinzhou"]}, geometry=[box(121.45, 29.70, 121.75, 29.95)], crs="EPSG:4326"
-    ).to_file(gpkg, layer="districts", driver="GPKG")
-    gpd.GeoDataFrame(
-        {"rank": [1], "kind": ["main"]}, geometry=[Point(121.55, 29.87)], crs="EPSG:4326"
-    ).to_file(gpkg, layer="centres", driver="GPKG")
-    (root / "figures").mkdir(exist_ok=True)
-    fig, ax = plt.subplots(figsize=(2, 2))
-    ax.plot([0, 1], [0, 1])
-    fig.savefig(root / "figures" / "clusters_map.png")
-    plt.close(fig)
-    (root.parent / "secret.txt").write_text("outside", encoding="utf-8")
-    return root
 
 
 @pytest.fixture()
@@ -127,7 +69,7 @@ def test_unknown_names_and_path_tricks_get_404(client: TestClient, path: str) ->
 
 
 def test_refuses_a_directory_that_is_not_a_study(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="summary.json"):
+    with pytest.raises(InvalidInputError, match=r"summary\.json"):
         create_app(tmp_path)
 
 

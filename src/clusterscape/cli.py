@@ -137,7 +137,7 @@ def run(
 
     from clusterscape.study import STEPS, StudyConfig, run_study, write_outputs
 
-    overrides = {
+    overrides: dict[str, Any] = {
         "establishments": establishments,
         "crs": crs,
         "columns": parse_columns(columns),

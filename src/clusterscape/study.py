@@ -385,7 +385,7 @@ def _cluster_opening_years(
         name = getattr(row, "nearest_park", None)
         matched = getattr(row, "park_matched", True)
         if isinstance(name, str) and name in opened.index and matched and not pd.isna(opened[name]):
-            out[int(row.cluster_id)] = int(opened[name])
+            out[int(row.cluster_id)] = int(str(opened[name]))
     return out or None
 
 

@@ -1,0 +1,379 @@
+"""Static figures for the report and dashboard (matplotlib over the study's own boundaries).
+
+Chinese labels use Noto Sans CJK (Debian ``fonts-noto-cjk``, installed by ``make install``);
+:data:`CJK_FONT` records the family actually found so tests can check there is no tofu.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib import font_manager
+
+from clusterscape.report._load import SavedStudy
+
+FORM_COLOURS = {
+    "new_park": "#1f77b4",
+    "converted_industrial": "#d62728",
+    "government_street": "#2ca02c",
+    "anchor_enterprise": "#9467bd",
+    "unclassified": "#7f7f7f",
+}
+_CJK_CANDIDATES = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Noto Serif CJK SC",
+    "WenQuanYi Zen Hei",
+    "SimHei",
+)
+
+
+def _find_cjk_font() -> str | None:
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    return next((n for n in _CJK_CANDIDATES if n in names), None)
+
+
+CJK_FONT = _find_cjk_font()
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    name: str  # file name under figures/
+    title: str
+    caption: str
+    section: str
+
+
+def _style() -> None:
+    families = [CJK_FONT] if CJK_FONT else []
+    plt.rcParams.update(
+        {
+            "font.family": "sans-serif",
+            "font.sans-serif": [*families, "DejaVu Sans"],
+            "axes.unicode_minus": False,
+            "figure.dpi": 110,
+            "savefig.bbox": "tight",
+        }
+    )
+
+
+def _basemap(ax: plt.Axes, study: SavedStudy) -> None:
+    districts = study.layer("districts")
+    boundary = study.layer("boundary")
+    if districts is not None:
+        districts.boundary.plot(ax=ax, color="#888", linewidth=0.6)
+        if "name_zh" in districts.columns:
+            for row in districts.itertuples():
+                p = row.geometry.representative_point()
+                ax.annotate(str(row.name_zh), (p.x, p.y), fontsize=7, color="#666", ha="center")
+    if boundary is not None:
+        boundary.boundary.plot(ax=ax, color="#333", linewidth=1.0)
+    ax.set_aspect(1.0 / np.cos(np.radians(29.9)))
+    ax.set_xlabel("longitude (°E, WGS-84)")
+    ax.set_ylabel("latitude (°N)")
+
+
+def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
+    clusters = study.layer("clusters")
+    table = study.table("clusters")
+    if clusters is None or table is None:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 7.5))
+    _basemap(ax, study)
+    est = study.layer("establishments")
+    if est is not None and "is_creative" in est.columns:
+        creative = est[est["is_creative"].astype(bool)]
+        ax.scatter(
+            creative.geometry.x,
+            creative.geometry.y,
+            s=0.3,
+            color="#bbb",
+            alpha=0.5,
+            rasterized=True,
+        )
+    forms = (
+        clusters["form"]
+        if "form" in clusters.columns
+        else pd.Series("unclassified", index=clusters.index)
+    )
+    colours = forms.fillna("unclassified").map(FORM_COLOURS).fillna("#7f7f7f")
+    clusters.plot(ax=ax, color=colours.tolist(), edgecolor="black", linewidth=0.5, alpha=0.8)
+    parks = study.layer("parks")
+    if parks is not None:
+        ax.scatter(
+            parks.geometry.x,
+            parks.geometry.y,
+            marker="*",
+            s=60,
+            color="gold",
+            edgecolor="black",
+            zorder=5,
+        )
+        for row in parks.itertuples():
+            ax.annotate(
+                str(row.name),
+                (row.geometry.x, row.geometry.y),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+    handles = [
+        plt.Line2D([], [], marker="s", ls="", color=c, label=f) for f, c in FORM_COLOURS.items()
+    ]
+    ax.legend(handles=handles, loc="lower right", fontsize=8, title="cluster form")
+    _zoom_to(ax, clusters, pad=0.08)
+    ax.set_title("Creative clusters (footprints) and parks registry")
+    fig.savefig(path)
+    plt.close(fig)
+    return Figure(
+        path.name,
+        "Where the clusters are",
+        "Cluster footprints (concave hulls of member firms) coloured by form; stars are registry parks; "
+        "grey dots are creative establishments.",
+        "clusters",
+    )
+
+
+def _zoom_to(ax: plt.Axes, gdf: object, *, pad: float) -> None:
+    minx, miny, maxx, maxy = gdf.total_bounds  # type: ignore[attr-defined]
+    dx, dy = (maxx - minx) or 0.05, (maxy - miny) or 0.05
+    ax.set_xlim(minx - pad * dx - 0.02, maxx + pad * dx + 0.02)
+    ax.set_ylim(miny - pad * dy - 0.02, maxy + pad * dy + 0.02)
+
+
+def fig_lq_map(study: SavedStudy, path: Path) -> Figure | None:
+    districts = study.layer("districts")
+    profiles = study.table("district_profiles")
+    if districts is None or profiles is None:
+        return None
+    key = next(
+        (
+            c
+            for c in ("name_en", "adcode", "district")
+            if c in profiles.columns and c in districts.columns
+        ),
+        None,
+    )
+    col = next((c for c in profiles.columns if c in ("creative_lq", "lq_creative")), None)
+    if key is None or col is None:
+        return None
+    merged = districts.merge(profiles[[key, col]], on=key, how="left")
+    fig, ax = plt.subplots(figsize=(8, 7.5))
+    merged.plot(
+        column=col,
+        ax=ax,
+        cmap="RdBu_r",
+        vmin=0,
+        vmax=2,
+        legend=True,
+        edgecolor="#555",
+        linewidth=0.5,
+        legend_kwds={"label": "creative location quotient (1 = city average)", "shrink": 0.6},
+    )
+    _basemap(ax, study)
+    ax.set_title("Creative location quotient by district")
+    fig.savefig(path)
+    plt.close(fig)
+    return Figure(
+        path.name,
+        "Creative specialisation by district",
+        "Location quotient of creative establishments: above 1, the district holds more than its share.",
+        "economy",
+    )
+
+
+def fig_concentration(study: SavedStudy, path: Path) -> Figure | None:
+    curves = study.table("concentration_curves")
+    if curves is None or curves.empty:
+        return None
+    stats = list(dict.fromkeys(curves["statistic"]))
+    fig, axes = plt.subplots(1, len(stats), figsize=(4.2 * len(stats), 3.6), squeeze=False)
+    for ax, stat in zip(axes[0], stats, strict=True):
+        c = curves[curves["statistic"] == stat]
+        r = c["r_m"].to_numpy()
+        if {"lo", "hi"} <= set(c.columns):
+            ax.fill_between(r, c["lo"], c["hi"], color="#ccc", label="envelope")
+        if "theo" in c.columns:
+            ax.plot(r, c["theo"], "k--", lw=1, label="null")
+        ax.plot(r, c["observed"], color="#c0392b", lw=1.5, label="observed")
+        ax.set_title(stat)
+        ax.set_xlabel("distance r (m)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Figure(
+        path.name,
+        "Concentration curves",
+        "Observed statistic against its null envelope: above the band means concentration at that distance.",
+        "concentration",
+    )
+
+
+def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
+    zones = study.layer("functional_zones")
+    if zones is None or "label" not in zones.columns:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 7.5))
+    top = zones["label"].value_counts().index[:10]
+    shown = zones.assign(zone=np.where(zones["label"].isin(top), zones["label"], "other"))
+    shown.plot(
+        column="zone",
+        ax=ax,
+        categorical=True,
+        legend=True,
+        cmap="tab20",
+        linewidth=0,
+        legend_kwds={"fontsize": 6, "loc": "lower right"},
+    )
+    _basemap(ax, study)
+    centres = study.layer("centres")
+    if centres is not None:
+        ax.scatter(centres.geometry.x, centres.geometry.y, s=80, c="black", marker="X", zorder=5)
+        for row in centres.itertuples():
+            ax.annotate(
+                f"{row.kind} {row.rank}",
+                (row.geometry.x, row.geometry.y),
+                fontsize=8,
+                xytext=(5, 5),
+                textcoords="offset points",
+            )
+    _zoom_to(ax, zones, pad=0.02)
+    ax.set_title("Functional zones and urban centres")
+    fig.savefig(path)
+    plt.close(fig)
+    return Figure(
+        path.name,
+        "Functional zones and centres",
+        "Grid cells labelled by dominant function (FD/CR method); crosses mark the main centre and subcentres.",
+        "urban",
+    )
+
+
+def fig_effects(study: SavedStudy, path: Path, amenity: str) -> Figure | None:
+    es = study.table(f"event_study_{amenity}")
+    bd = study.table(f"by_distance_{amenity}")
+    if es is None and bd is None:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    if es is not None and not es.empty:
+        ax = axes[0]
+        ax.errorbar(
+            es["event_time"],
+            es["coef"],
+            yerr=[es["coef"] - es["ci_low"], es["ci_high"] - es["coef"]],
+            fmt="o-",
+            capsize=3,
+        )
+        ax.axhline(0, color="k", lw=0.8)
+        ax.axvline(-0.5, color="grey", ls=":")
+        ax.set_xlabel("years since cluster opened")
+        ax.set_ylabel(f"{amenity} openings per km² per year (inner − outer)")
+        ax.set_title(f"Event study: {amenity}")
+    if bd is not None and not bd.empty:
+        ax = axes[1]
+        mid = (bd["lower_m"] + bd["upper_m"]) / 2
+        ax.errorbar(
+            mid,
+            bd["estimate"],
+            yerr=[bd["estimate"] - bd["ci_low"], bd["ci_high"] - bd["estimate"]],
+            fmt="s-",
+            capsize=3,
+        )
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xlabel("distance from cluster (m)")
+        ax.set_title(f"Effect by distance: {amenity}")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Figure(
+        path.name,
+        f"Do clusters bring {amenity}s?",
+        "Left: yearly difference in openings between inner rings and the control ring around each cluster's "
+        "opening. Right: the effect by distance; where it reaches zero is the influence radius.",
+        "effects",
+    )
+
+
+def fig_emerging(study: SavedStudy, path: Path) -> Figure | None:
+    ehs = study.layer("emerging_hotspots")
+    if ehs is None or "category" not in ehs.columns:
+        return None
+    shown = ehs[~ehs["category"].astype(str).str.startswith("no pattern")]
+    fig, ax = plt.subplots(figsize=(8, 7.5))
+    _basemap(ax, study)
+    if len(shown):
+        shown.plot(
+            column="category",
+            ax=ax,
+            categorical=True,
+            legend=True,
+            cmap="tab20",
+            legend_kwds={"fontsize": 7, "loc": "lower right"},
+        )
+        _zoom_to(ax, shown, pad=0.2)
+    ax.set_title("Emerging hot spots of creative firm openings")
+    fig.savefig(path)
+    plt.close(fig)
+    return Figure(
+        path.name,
+        "Emerging hot spots",
+        "Space-time Gi* of creative openings per cell and year, classified into ESRI's 17 patterns "
+        "(cells with no pattern not drawn).",
+        "hotspots",
+    )
+
+
+def fig_sizes(study: SavedStudy, path: Path) -> Figure | None:
+    table = study.table("clusters")
+    if table is None or table.empty:
+        return None
+    n = np.sort(table["n_creative"].to_numpy())[::-1]
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    ax.loglog(np.arange(1, len(n) + 1), n, "o-")
+    ax.set_xlabel("rank")
+    ax.set_ylabel("creative firms in cluster")
+    ax.set_title("Rank–size of clusters")
+    fig.savefig(path)
+    plt.close(fig)
+    return Figure(
+        path.name,
+        "Cluster sizes",
+        "Rank–size plot of clusters by number of creative firms.",
+        "clusters",
+    )
+
+
+def _fig_effects_for(amenity: str, study: SavedStudy, path: Path) -> Figure | None:
+    return fig_effects(study, path, amenity)
+
+
+def make_figures(study: SavedStudy, figures_dir: Path) -> list[Figure]:
+    """Draw every figure the saved results allow; skip (never fake) the rest."""
+    _style()
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    makers: list[tuple[str, Callable[[SavedStudy, Path], Figure | None]]] = [
+        ("clusters_map.png", fig_clusters_map),
+        ("cluster_sizes.png", fig_sizes),
+        ("creative_lq_map.png", fig_lq_map),
+        ("concentration.png", fig_concentration),
+        ("functional_zones.png", fig_zones),
+        ("emerging_hotspots.png", fig_emerging),
+    ]
+    for amenity in ("hotel", "mall"):
+        makers.append((f"effects_{amenity}.png", functools.partial(_fig_effects_for, amenity)))
+    out: list[Figure] = []
+    for name, maker in makers:
+        fig = maker(study, figures_dir / name)
+        if fig is not None:
+            out.append(fig)
+    return out
