@@ -130,6 +130,7 @@ def run(
     scenario: str | None = typer.Option(
         None, "--scenario", help="Built-in study only: planted or null."
     ),
+    pdf: bool = typer.Option(False, "--pdf", help="Also write report.pdf (weasyprint)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run a whole study: load, classify, detect, measure, type, urban structure, effects, write."""
@@ -167,7 +168,7 @@ def run(
     t0 = time.perf_counter()
     result = run_study(cfg, progress=progress)
     progress("write", "start")
-    write_outputs(result, out)
+    write_outputs(result, out, pdf=pdf)
     progress("write", "done")
     _ = STEPS
     if not quiet:
@@ -190,6 +191,23 @@ def run(
 
 
 # --- end: run ---
+
+
+# --- command: report ---
+@app.command()
+@friendly_errors
+def report(
+    out_dir: Path = typer.Argument(..., help="A directory written by `clusterscape run`."),
+    pdf: bool = typer.Option(False, "--pdf", help="Also write report.pdf (weasyprint)."),
+) -> None:
+    """Redraw the figures and rewrite report.html (and report.pdf) from saved results."""
+    from clusterscape.report import write_report
+
+    path = write_report(out_dir, pdf=pdf)
+    console.print(f"Report: [bold]{path}[/]" + (f" and {path.with_suffix('.pdf')}" if pdf else ""))
+
+
+# --- end: report ---
 
 
 # --- command: serve ---

@@ -413,7 +413,9 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def write_outputs(result: StudyResult, out_dir: str | Path, *, report: bool = True) -> Path:
+def write_outputs(
+    result: StudyResult, out_dir: str | Path, *, report: bool = True, pdf: bool = False
+) -> Path:
     """Write the study into ``out_dir`` atomically and return its path."""
     from clusterscape.io import atomic_directory, write_layer
 
@@ -432,12 +434,9 @@ def write_outputs(result: StudyResult, out_dir: str | Path, *, report: bool = Tr
             json.dumps(_jsonable(result.summary), ensure_ascii=False, indent=2), encoding="utf-8"
         )
         if report:
-            try:
-                from clusterscape.report import write_report
-            except ImportError:  # the report module is optional while it is being built
-                write_report = None  # type: ignore[assignment]
-            if write_report is not None:
-                write_report(tmp)
+            from clusterscape.report import write_report
+
+            write_report(tmp, pdf=pdf)
     return out_dir
 
 
