@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := fonts-noto-cjk chromium
+APT_PACKAGES := fonts-noto-cjk chromium postgresql-15-postgis-3
 OUT ?= out/ningbo
 VENDOR := src/clusterscape/web/static/vendor/maplibre-gl.js
 
@@ -12,7 +12,8 @@ VENDOR := src/clusterscape/web/static/vendor/maplibre-gl.js
 
 install: apt $(STAMP) $(VENDOR)
 
-# Debian packages the tests need (a CJK font for figures, chromium for the dashboard test).
+# Debian packages the tests need (a CJK font for figures, chromium for the dashboard test,
+# PostgreSQL + PostGIS for the database tests, which start and stop their own server on loopback).
 # Installed only when missing, so a warm machine pays nothing.
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

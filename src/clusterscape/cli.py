@@ -84,7 +84,53 @@ def parse_columns(spec: str | None) -> dict[str, str] | None:
 
 # Each command below lives in its own block; keep the markers so blocks can be added safely.
 
+
 # --- command: validate ---
+@app.command("validate")
+@friendly_errors
+def validate(
+    file: Path = typer.Argument(
+        ..., help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet."
+    ),
+    crs: str = typer.Option(
+        "wgs84",
+        "--crs",
+        help="Datum of the coordinates: wgs84, gcj02 (Amap), bd09 (Baidu) or EPSG:xxxx.",
+    ),
+    columns: str | None = typer.Option(
+        None, "--columns", help="Override header mapping, e.g. lon=经度,lat=纬度,id=编号."
+    ),
+    out: Path = typer.Option(Path("."), "--out", help="Directory for rejected.csv."),
+) -> None:
+    """Read FILE as establishments, report what was accepted and rejected, write rejected.csv."""
+    from rich.table import Table
+
+    from clusterscape.io import atomic_write, read_establishments
+
+    result = read_establishments(file, crs=crs, columns=parse_columns(columns))
+    est = result.establishments
+    table = Table(title=f"clusterscape validate: {file.name}", show_header=True)
+    table.add_column("item")
+    table.add_column("value", overflow="fold")
+    table.add_row("rows read", f"{result.n_rows:,}")
+    table.add_row("accepted", f"[green]{len(est):,}[/]")
+    table.add_row("rejected", f"[red]{len(result.rejected):,}[/]" if len(result.rejected) else "0")
+    for kind, count in result.reason_counts().items():
+        table.add_row(f"  {kind}", f"{count:,}")
+    table.add_row("source CRS", f"{result.source_crs} -> EPSG:4326")
+    if len(est):
+        minx, miny, maxx, maxy = est.total_bounds
+        table.add_row("bounding box", f"lon {minx:.5f} .. {maxx:.5f}, lat {miny:.5f} .. {maxy:.5f}")
+    else:
+        table.add_row("bounding box", "(no accepted rows)")
+    table.add_row("columns", ", ".join(f"{k}<-{v}" for k, v in result.columns.items()) or "(none)")
+    console.print(table)
+    target = out / "rejected.csv"
+    with atomic_write(target) as tmp:
+        result.rejected[["row", "id", "reason"]].to_csv(tmp, index=False, encoding="utf-8")
+    console.print(f"rejected rows written to {target}", highlight=False, soft_wrap=True)
+
+
 # --- end: validate ---
 
 # --- command: classify ---
@@ -102,8 +148,8 @@ def run(
         None,
         "--establishments",
         "-e",
-        help="Firm/POI table (CSV, Excel, GeoJSON, GPKG, Parquet). "
-        "Without it, the built-in Ningbo study runs (real geography, synthetic firms).",
+        help="Firm/POI table (CSV, Excel, GeoJSON, GPKG, Parquet) or a PostGIS URL "
+        "postgresql://user@host/db?table=NAME (or ?query=SELECT...). Without it, the built-in Ningbo study runs (real geography, synthetic firms).",
     ),
     crs: str | None = typer.Option(
         None, "--crs", help="Datum of the input: wgs84, gcj02 (Amap) or bd09 (Baidu)."
@@ -131,6 +177,12 @@ def run(
         None, "--scenario", help="Built-in study only: planted or null."
     ),
     pdf: bool = typer.Option(False, "--pdf", help="Also write report.pdf (weasyprint)."),
+    write_postgis: str | None = typer.Option(
+        None,
+        "--write-postgis",
+        help="Also write the result layers to this PostGIS URL (postgresql://...).",
+    ),
+    schema: str = typer.Option("clusterscape", "--schema", help="Schema for --write-postgis."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run a whole study: load, classify, detect, measure, type, urban structure, effects, write."""
@@ -170,6 +222,15 @@ def run(
     progress("write", "start")
     write_outputs(result, out, pdf=pdf)
     progress("write", "done")
+    if write_postgis:
+        from clusterscape.postgis import write_postgis as _write_pg
+
+        progress("postgis", "start")
+        tables = {**result.layers, **{f"table_{k}": v for k, v in result.tables.items()}}
+        written = _write_pg(tables, write_postgis, schema=schema)
+        progress("postgis", "done")
+        if not quiet:
+            console.print(f"PostGIS: wrote {len(written)} tables into schema {schema}.")
     _ = STEPS
     if not quiet:
         s = result.summary

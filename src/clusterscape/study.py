@@ -222,7 +222,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     metric = local_metric_crs(tuple(est.total_bounds))
     summary["synthetic"] = loaded["synthetic"]
     summary["input"] = {
-        "source": config.establishments or "built-in Ningbo (synthetic firms, real geography)",
+        "source": _redact(config.establishments)
+        or "built-in Ningbo (synthetic firms, real geography)",
         "n_rows": int(loaded["n_rows"]),
         "n_accepted": len(est),
         "n_rejected": len(loaded["rejected"]),
@@ -387,6 +388,15 @@ def _cluster_opening_years(
         if isinstance(name, str) and name in opened.index and matched and not pd.isna(opened[name]):
             out[int(row.cluster_id)] = int(str(opened[name]))
     return out or None
+
+
+def _redact(source: str | None) -> str | None:
+    """Hide a database password in what is written to disk."""
+    if source is None:
+        return None
+    import re
+
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", source)
 
 
 def _jsonable(value: Any) -> Any:
