@@ -271,6 +271,31 @@ def report(
 # --- end: report ---
 
 
+# --- command: fetch-osm ---
+@app.command("fetch-osm")
+@friendly_errors
+def fetch_osm_command(
+    place: str = typer.Option(
+        ..., "--place", help='Place name for Overpass/Nominatim, e.g. "Ningbo, China".'
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output file (.parquet, .gpkg, .geojson or .csv)."
+    ),
+) -> None:
+    """Download a place's POIs from OpenStreetMap (needs network) as an establishments table."""
+    from clusterscape.io import write_layer
+    from clusterscape.osm import fetch_osm
+
+    est = fetch_osm(place)
+    write_layer(est, out)
+    console.print(
+        f"Wrote {len(est):,} OSM features to [bold]{out}[/] (WGS-84; run with --crs wgs84)."
+    )
+
+
+# --- end: fetch-osm ---
+
+
 # --- command: serve ---
 @app.command()
 @friendly_errors

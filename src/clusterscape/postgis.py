@@ -13,7 +13,6 @@ conversion, the same rejected rows with reasons.
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,7 @@ def read_establishments_postgis(
     """
     from sqlalchemy import text
 
-    from clusterscape.io import read_establishments
+    from clusterscape._frames import validate_frame
 
     db_url, params = _split(url)
     if "table" in params:
@@ -115,15 +114,8 @@ def read_establishments_postgis(
         raise InvalidInputError(f"{_redact(url)}: could not read from the database: {exc}") from exc
     finally:
         engine.dispose()
-    # Validate exactly as a file: write what was read to a temporary file and load it.
-    with tempfile.TemporaryDirectory(prefix="clusterscape-pg-") as tmp:
-        if isinstance(frame, gpd.GeoDataFrame):
-            path = Path(tmp) / "establishments.parquet"
-            frame.to_parquet(path)
-        else:
-            path = Path(tmp) / "establishments.csv"
-            frame.to_csv(path, index=False)
-        return read_establishments(path, crs=crs, columns=dict(columns) if columns else None)
+    # Validate exactly as a file would be.
+    return validate_frame(frame, crs=crs, columns=columns)
 
 
 def write_postgis(

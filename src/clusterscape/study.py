@@ -131,11 +131,20 @@ def _load(config: StudyConfig) -> dict[str, Any]:
             "source_crs": "wgs84",
         }
     from clusterscape.io import read_establishments
+    from clusterscape.postgis import is_database_url, read_establishments_postgis
 
     datum = normalise_datum(config.crs, caller="run")
-    loaded = read_establishments(
-        config.establishments, crs=datum, columns=dict(config.columns or {}) or None
-    )
+    columns = dict(config.columns or {}) or None
+    source = config.establishments
+    if is_database_url(source):
+        loaded = read_establishments_postgis(source, crs=datum, columns=columns)
+    elif source.lower().endswith(".osm.pbf"):
+        from clusterscape._frames import validate_frame
+        from clusterscape.osm import read_osm_pbf
+
+        loaded = validate_frame(read_osm_pbf(source), crs="wgs84", columns=columns)
+    else:
+        loaded = read_establishments(source, crs=datum, columns=columns)
     est = loaded.establishments
     if est.empty:
         raise InvalidInputError(
