@@ -1,0 +1,775 @@
+"""The seeded synthetic firm population of the built-in Ningbo study.
+
+Everything here is **synthetic**: real geography (the Amap city and district outlines) and real
+anchors (the creative parks in ``data/ningbo_anchors.toml``) carry a made-up population whose
+planted truth is known. Every parameter is a module constant, documented in ``docs/ningbo.md``
+and copied into ``truth["params"]``.
+
+Layers of the population (all coordinates drawn in UTM 51N metres, EPSG:32651):
+
+1. **Background** (``N_BACKGROUND`` rows): a polycentric city. Each centre has a negative-
+   exponential density ``lambda(r) ~ exp(-r / b)`` (Clark 1951, *JRSS A* 114(4):490–496), sampled
+   as ``r ~ Gamma(2, b)`` with a uniform angle; ``UNIFORM_WEIGHT`` of the rows are spread uniformly
+   over the whole city (villages, rural firms). Points outside the city are rejected and redrawn.
+   Function mix: ``FUNCTION_MIX`` (industry and logistics boosted by ``industrial_factor`` at port
+   and industrial centres); about 2.5 % of the rows are creative firms scattered with the city.
+2. **Planted clusters** (``CLUSTERS``) at the anchors, one per form: ``new_park`` (compact
+   Gaussian, founding wave within 3 years of the opening), ``converted_industrial`` (uniform in a
+   former industrial polygon whose ``industrial_until`` precedes every member),
+   ``government_street`` (along a 1.25 km line, 20 m across), ``anchor_enterprise`` (one firm with
+   at least ``ANCHOR_MIN_SHARE`` of the cluster's employment, small firms around).
+3. **Natural bumps** (``BUMPS``): small, loose groups of creative firms that are not planted
+   clusters, so detection is not trivial.
+4. **Amenity effects** (``AMENITY_EFFECTS``): extra starred hotels and malls that open in the
+   years after each planted cluster opens. In ``scenario="planted"`` they lie within ``radius_m`` of
+   the cluster (distance ``R * Beta(2, 2)``, i.e. an intensity falling linearly to zero at ``R``); in
+   ``scenario="null"`` the same rows (same counts, years, grades, names, sizes) are placed by the
+   background density, independently of the clusters. Nothing else differs between scenarios.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from clusterscape.datasets._catalogue import (
+    BRAND_WORDS,
+    FUNCTION_MIX,
+    FUNCTIONS,
+    HOTEL_GRADES,
+    Template,
+)
+from clusterscape.errors import InvalidInputError
+
+__all__ = [
+    "AMENITY_EFFECTS",
+    "BUMPS",
+    "CENTRES",
+    "CLUSTERS",
+    "N_BACKGROUND",
+    "Population",
+    "generate",
+    "parameters",
+]
+
+YEAR_MIN = 1995
+YEAR_MAX = 2024
+#: Growth rate of the number of new establishments per year (new firms in year y ~ exp(g (y - 1995))).
+FOUNDING_GROWTH_PER_YEAR = 0.06
+N_BACKGROUND = 148_800
+UNIFORM_WEIGHT = 0.16
+
+
+@dataclass(frozen=True, slots=True)
+class Centre:
+    """A centre of the polycentric background density."""
+
+    name: str
+    lon: float
+    lat: float
+    b_km: float  # Clark negative-exponential scale: density ~ exp(-r / b)
+    weight: float  # share of the background rows
+    industrial_factor: float = 1.0  # multiplies the industry and logistics shares
+
+
+CENTRES: tuple[Centre, ...] = (
+    Centre(
+        "Sanjiangkou old core (Haishu / Jiangbei / former Jiangdong)", 121.553, 29.875, 1.5, 0.20
+    ),
+    Centre("former Jiangdong, east Yinzhou", 121.585, 29.862, 1.4, 0.07),
+    Centre("north Jiangbei", 121.545, 29.905, 1.2, 0.04),
+    Centre("west Haishu", 121.505, 29.865, 1.4, 0.05),
+    Centre("Yinzhou southern business district", 121.555, 29.820, 1.5, 0.10),
+    Centre("Zhenhai town", 121.716, 29.949, 1.2, 0.04, 2.0),
+    Centre("Zhuangshi university area, Zhenhai", 121.600, 29.925, 1.0, 0.025),
+    Centre("Xinqi, Beilun", 121.845, 29.901, 1.7, 0.06, 2.0),
+    Centre("Beilun port industry", 121.900, 29.925, 2.5, 0.04, 4.0),
+    Centre("Yuyao", 121.155, 30.040, 1.7, 0.06, 1.5),
+    Centre("Cixi", 121.250, 30.170, 1.7, 0.07, 1.5),
+    Centre("Fenghua", 121.406, 29.657, 1.4, 0.035),
+    Centre("Ninghai", 121.429, 29.288, 1.2, 0.025),
+    Centre("Xiangshan", 121.869, 29.477, 1.2, 0.025),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """A planted creative cluster at a registry anchor (see ``ningbo_anchors.toml``)."""
+
+    key: str
+    form: str
+    n_firms: int
+    spread_m: float  # Gaussian sd (parks, anchor), across-line sd (street)
+    sectors: Mapping[str, float]  # creative sector hint -> share
+    rect_m: tuple[float, float, float] = (0.0, 0.0, 0.0)  # converted: width, height, rotation deg
+    industrial_until: int | None = None  # converted: last industrial year of the site
+    wave_share: float = 0.0  # share founded within WAVE_YEARS of the opening
+    employees_median: float = 6.0
+
+
+WAVE_YEARS = 3  # "founding wave": founded in [opened, opened + WAVE_YEARS - 1]
+ANCHOR_MIN_SHARE = 0.45
+ANCHOR_MIN_EMPLOYEES = 1500
+PLANTED_CLOSURE_HAZARD = 0.03
+#: Truth footprints of Gaussian clusters: a disc (or line buffer) of this many sd (~99 % of members).
+FOOTPRINT_SD = 3.0
+
+CLUSTERS: tuple[ClusterSpec, ...] = (
+    ClusterSpec(
+        "chuangxin128",
+        "new_park",
+        220,
+        140.0,
+        {"design": 0.5, "advertising_marketing": 0.2, "animation_games": 0.2, "architecture": 0.1},
+        wave_share=0.8,
+    ),
+    ClusterSpec(
+        "chuangehuigu",
+        "new_park",
+        180,
+        160.0,
+        {"animation_games": 0.45, "design": 0.35, "film_tv_video_photo": 0.2},
+        wave_share=0.8,
+    ),
+    ClusterSpec(
+        "hefeng",
+        "converted_industrial",
+        200,
+        0.0,
+        {"design": 0.55, "advertising_marketing": 0.25, "architecture": 0.2},
+        rect_m=(420.0, 300.0, 20.0),
+        industrial_until=2004,
+    ),
+    ClusterSpec(
+        "garden1872",
+        "converted_industrial",
+        110,
+        0.0,
+        {
+            "advertising_marketing": 0.4,
+            "music_performing_visual_arts": 0.3,
+            "film_tv_video_photo": 0.3,
+        },
+        rect_m=(300.0, 220.0, -15.0),
+        industrial_until=2009,
+    ),
+    ClusterSpec(
+        "loft8",
+        "converted_industrial",
+        90,
+        0.0,
+        {"design": 0.4, "advertising_marketing": 0.3, "film_tv_video_photo": 0.3},
+        rect_m=(260.0, 200.0, 35.0),
+        industrial_until=2005,
+    ),
+    ClusterSpec(
+        "design_street",
+        "government_street",
+        120,
+        20.0,
+        {"design": 0.8, "advertising_marketing": 0.2},
+        wave_share=0.5,
+    ),
+    ClusterSpec(
+        "tianzhiying",
+        "anchor_enterprise",
+        70,
+        200.0,
+        {"advertising_marketing": 0.5, "design": 0.3, "film_tv_video_photo": 0.2},
+        employees_median=4.0,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Bump:
+    """A small natural group of creative firms (not a planted cluster)."""
+
+    name: str
+    lon: float
+    lat: float
+    n_firms: int
+    b_m: float
+
+
+BUMPS: tuple[Bump, ...] = (
+    Bump("Yinzhou southern business district", 121.548, 29.818, 30, 250.0),
+    Bump("Xinqi, Beilun", 121.850, 29.905, 30, 250.0),
+    Bump("Yuyao centre", 121.160, 30.045, 30, 250.0),
+    Bump("Cixi centre", 121.255, 30.172, 30, 250.0),
+)
+
+#: Extra amenities per planted cluster: count, radius R (m), years after opening, grades.
+AMENITY_EFFECTS: dict[str, dict[str, Any]] = {
+    "hotel": {
+        "per_cluster": 6,
+        "radius_m": 1500.0,
+        "lag_years": (1, 5),
+        "grades": (3, 4, 5),
+        "grade_shares": (0.5, 0.35, 0.15),
+        "profile": "intensity proportional to (1 - d/R) for d < R, zero beyond; d = R * Beta(2, 2)",
+    },
+    "mall": {
+        "per_cluster": 3,
+        "radius_m": 1000.0,
+        "lag_years": (2, 6),
+        "profile": "intensity proportional to (1 - d/R) for d < R, zero beyond; d = R * Beta(2, 2)",
+    },
+}
+
+#: Former industrial sites that carry no creative cluster (decoys for the typology).
+DECOY_LANDUSE: tuple[tuple[str, float, float, float, float, str, str, int | None], ...] = (
+    # name, lon, lat, width m, height m, landuse, former_use, industrial_until
+    ("Beilun port industrial estate", 121.880, 29.915, 900.0, 600.0, "industrial", "", None),
+    ("Zhenhai chemical works", 121.700, 29.960, 700.0, 500.0, "industrial", "", None),
+    ("Yuyao appliance works", 121.170, 30.050, 500.0, 400.0, "industrial", "", None),
+    ("Cixi electrical works", 121.280, 30.180, 500.0, 400.0, "industrial", "", None),
+    (
+        "former Jiangbei machine works",
+        121.535,
+        29.895,
+        300.0,
+        250.0,
+        "residential",
+        "machine works",
+        2006,
+    ),
+    (
+        "former Haishu textile mill",
+        121.540,
+        29.868,
+        250.0,
+        200.0,
+        "commercial",
+        "textile mill",
+        2009,
+    ),
+    ("former Yinzhou rice mill", 121.575, 29.870, 280.0, 220.0, "residential", "rice mill", 2004),
+    ("former Zhenhai shipyard", 121.720, 29.945, 300.0, 200.0, "commercial", "shipyard", 2012),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    """The generated rows (metric coordinates) and the truth built alongside them."""
+
+    table: dict[str, np.ndarray]  # x, y (EPSG:32651 m), name, category, code, opened, closed, ...
+    clusters: (
+        pd.DataFrame
+    )  # one row per planted cluster with its footprint (metric shapely geometry)
+    landuse: pd.DataFrame  # name, landuse, former_use, industrial_until, geometry (metric)
+
+
+Projector = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+# --------------------------------------------------------------------------------------- helpers
+def _years(rng: np.random.Generator, n: int, lo: int = YEAR_MIN, hi: int = YEAR_MAX) -> np.ndarray:
+    """Founding years in [lo, hi] with P(y) ~ exp(g (y - lo))."""
+    span = np.arange(lo, hi + 1)
+    p = np.exp(FOUNDING_GROWTH_PER_YEAR * (span - lo))
+    return rng.choice(span, size=n, p=p / p.sum())
+
+
+def _closures(rng: np.random.Generator, opened: np.ndarray, hazard: np.ndarray) -> np.ndarray:
+    """Closing year (or -1 while active): geometric lifetime with a yearly hazard."""
+    closed = np.full(opened.shape, -1, dtype=np.int64)
+    has = hazard > 0
+    if has.any():
+        life = rng.geometric(np.clip(hazard[has], 1e-9, 1.0))
+        year = opened[has] + life
+        closed[has] = np.where(year <= YEAR_MAX, year, -1)
+    return closed
+
+
+def _names(rng: np.random.Generator, suffix: np.ndarray, firm: np.ndarray) -> np.ndarray:
+    brands = np.asarray(BRAND_WORDS)[rng.integers(0, len(BRAND_WORDS), size=len(suffix))]
+    base = np.char.add(brands, suffix.astype(str))
+    return np.where(firm, np.char.add("宁波", base), base)
+
+
+def _lognormal(rng: np.random.Generator, median: float, sigma: float, n: int) -> np.ndarray:
+    return np.maximum(1.0, np.round(median * np.exp(sigma * rng.standard_normal(n))))
+
+
+def _rows(
+    rng: np.random.Generator,
+    function: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    opened: np.ndarray | None = None,
+    templates: tuple[Template, ...] | None = None,
+    weights: np.ndarray | None = None,
+    employees_median: float | None = None,
+    hazard: float | None = None,
+) -> dict[str, np.ndarray]:
+    """Attributes for n establishments of one function at the given metric points."""
+    n = len(x)
+    spec = FUNCTIONS[function]
+    tpl = templates if templates is not None else spec.templates
+    w = weights if weights is not None else np.array([t.weight for t in tpl])
+    pick = rng.choice(len(tpl), size=n, p=w / w.sum())
+    category = np.array([t.category for t in tpl], dtype=object)[pick]
+    code = np.array([t.code for t in tpl], dtype=object)[pick]
+    suffix = np.array([t.name_suffix for t in tpl], dtype=object)[pick]
+    hint = np.array([t.sector_hint for t in tpl], dtype=object)[pick]
+    median = employees_median if employees_median is not None else spec.employees_median
+    if median is None:
+        employees = np.full(n, np.nan)
+    else:
+        employees = _lognormal(rng, median, spec.employees_sigma, n)
+    if function == "hotel":  # starred hotels: Amap 小类 decides the grade
+        u = rng.random(n)
+        edges = np.cumsum([g[1] for g in HOTEL_GRADES])
+        for i, (_grade, _share, cat, name_end, emp) in enumerate(HOTEL_GRADES):
+            lo = 0.0 if i == 0 else edges[i - 1]
+            sel = (u >= lo) & (u < edges[i])
+            category[sel] = cat
+            suffix[sel] = name_end
+            employees[sel] = _lognormal(rng, emp, 0.3, int(sel.sum()))
+    if opened is None:
+        opened = _years(rng, n)
+    h = spec.closure_hazard if hazard is None else hazard
+    closed = _closures(rng, opened, np.full(n, h))
+    firm = code != ""
+    return {
+        "x": x,
+        "y": y,
+        "function": np.full(n, function, dtype=object),
+        "sector_hint": hint,
+        "category": category,
+        "code": code,
+        "name": _names(rng, suffix, firm).astype(object),
+        "opened": opened.astype(np.int64),
+        "closed": closed,
+        "employees": employees.astype(float),
+    }
+
+
+def _concat(blocks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+
+
+class _Sampler:
+    """Rejection sampling of points inside the study region (metric coordinates)."""
+
+    def __init__(self, region: shapely.Geometry) -> None:
+        self.region = region
+        shapely.prepare(region)
+        self.bounds = region.bounds
+
+    def inside(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.asarray(shapely.contains_xy(self.region, x, y), dtype=bool)
+
+    def draw(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        propose: Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]],
+        *,
+        what: str,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
+        have = 0
+        for _ in range(200):
+            if have >= n:
+                break
+            m = max(16, int((n - have) * 1.3) + 8)
+            x, y = propose(rng, m)
+            ok = self.inside(x, y)
+            xs.append(x[ok])
+            ys.append(y[ok])
+            have += int(ok.sum())
+        if have < n:
+            raise InvalidInputError(
+                f"datasets.ningbo: could not place {n} points for {what} inside the city "
+                "outline; the packaged boundary file may be damaged (rebuild it with "
+                "scripts/build_ningbo_boundaries.py)."
+            )
+        return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+
+    def uniform(self, rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+        minx, miny, maxx, maxy = self.bounds
+        return rng.uniform(minx, maxx, m), rng.uniform(miny, maxy, m)
+
+
+def _clark(
+    cx: float, cy: float, b_m: float
+) -> Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]:
+    def propose(rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+        r = rng.gamma(2.0, b_m, m)
+        t = rng.uniform(0.0, 2.0 * np.pi, m)
+        return cx + r * np.cos(t), cy + r * np.sin(t)
+
+    return propose
+
+
+def _rectangle(cx: float, cy: float, w: float, h: float, deg: float) -> shapely.Polygon:
+    a = np.deg2rad(deg)
+    c, s = np.cos(a), np.sin(a)
+    corners = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]])
+    rot = corners @ np.array([[c, s], [-s, c]])
+    return shapely.Polygon(rot + np.array([cx, cy]))
+
+
+Proposal = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
+
+
+def _gauss(cx: float, cy: float, sd_m: float) -> Proposal:
+    """Isotropic Gaussian around (cx, cy) with sd ``sd_m`` metres."""
+
+    def propose(rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+        return cx + sd_m * rng.standard_normal(m), cy + sd_m * rng.standard_normal(m)
+
+    return propose
+
+
+def _in_polygon(poly: shapely.Polygon) -> Proposal:
+    """Uniform inside ``poly`` (rejection in its bounding box)."""
+    shapely.prepare(poly)
+    minx, miny, maxx, maxy = poly.bounds
+
+    def propose(rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+        px, py = rng.uniform(minx, maxx, m), rng.uniform(miny, maxy, m)
+        ok = shapely.contains_xy(poly, px, py)
+        return px[ok], py[ok]
+
+    return propose
+
+
+def _along(x0: float, y0: float, x1: float, y1: float, sd_m: float) -> Proposal:
+    """Uniform along the segment (x0, y0)-(x1, y1), Gaussian across it with sd ``sd_m``."""
+    length = float(np.hypot(x1 - x0, y1 - y0))
+    ux, uy = (x1 - x0) / length, (y1 - y0) / length
+
+    def propose(rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+        t = rng.uniform(0.0, length, m)
+        off = sd_m * rng.standard_normal(m)
+        return x0 + t * ux - off * uy, y0 + t * uy + off * ux
+
+    return propose
+
+
+# ------------------------------------------------------------------------------------ generator
+def _background(
+    rng: np.random.Generator, sampler: _Sampler, centre_xy: np.ndarray
+) -> dict[str, np.ndarray]:
+    weights = np.array([c.weight for c in CENTRES] + [UNIFORM_WEIGHT])
+    counts = rng.multinomial(N_BACKGROUND, weights / weights.sum())
+    names = list(FUNCTION_MIX)
+    base_p = np.array([FUNCTION_MIX[f] for f in names])
+    xs, ys, fns = [], [], []
+    for i, n in enumerate(counts):
+        if i < len(CENTRES):
+            c = CENTRES[i]
+            prop = _clark(centre_xy[i, 0], centre_xy[i, 1], c.b_km * 1000.0)
+            x, y = sampler.draw(rng, int(n), prop, what=c.name)
+            factor = c.industrial_factor
+        else:
+            x, y = sampler.draw(rng, int(n), sampler.uniform, what="the uniform background")
+            factor = 1.0
+        p = base_p.copy()
+        for j, f in enumerate(names):
+            if f in ("industry", "logistics"):
+                p[j] *= factor
+        xs.append(x)
+        ys.append(y)
+        fns.append(rng.choice(len(names), size=int(n), p=p / p.sum()))
+    x, y, fn = np.concatenate(xs), np.concatenate(ys), np.concatenate(fns)
+    blocks = [_rows(rng, f, x[fn == j], y[fn == j]) for j, f in enumerate(names) if (fn == j).any()]
+    rows = _concat(blocks)
+    rows["role"] = np.full(len(rows["x"]), "background", dtype=object)
+    rows["planted_cluster"] = np.full(len(rows["x"]), "", dtype=object)
+    return rows
+
+
+def _creative_templates(sectors: Mapping[str, float]) -> tuple[tuple[Template, ...], np.ndarray]:
+    tpl = tuple(t for t in FUNCTIONS["creative"].templates if t.sector_hint in sectors)
+    per_hint: dict[str, float] = {}
+    for t in tpl:
+        per_hint[t.sector_hint] = per_hint.get(t.sector_hint, 0.0) + t.weight
+    w = np.array([sectors[t.sector_hint] * t.weight / per_hint[t.sector_hint] for t in tpl])
+    return tpl, w
+
+
+def _planted(
+    rng: np.random.Generator,
+    sampler: _Sampler,
+    anchors: Mapping[str, Mapping[str, Any]],
+    project: Projector,
+) -> tuple[dict[str, np.ndarray], list[dict[str, Any]], list[dict[str, Any]]]:
+    blocks: list[dict[str, np.ndarray]] = []
+    clusters: list[dict[str, Any]] = []
+    landuse: list[dict[str, Any]] = []
+    for spec in CLUSTERS:
+        park = anchors[spec.key]
+        opened_park = int(park["opened"])
+        (cx,), (cy,) = project(np.array([park["lon"]]), np.array([park["lat"]]))
+        n = spec.n_firms
+        tpl, w = _creative_templates(spec.sectors)
+        extra: dict[str, Any] = {}
+        if spec.form == "new_park":
+            x, y = sampler.draw(rng, n, _gauss(cx, cy, spec.spread_m), what=spec.key)
+            footprint = shapely.Point(cx, cy).buffer(FOOTPRINT_SD * spec.spread_m)
+        elif spec.form == "converted_industrial":
+            wid, hei, deg = spec.rect_m
+            site = _rectangle(cx, cy, wid, hei, deg)
+            inner = _rectangle(cx, cy, wid - 20.0, hei - 20.0, deg)  # 10 m inside the site edge
+            x, y = sampler.draw(rng, n, _in_polygon(inner), what=spec.key)
+            footprint = site
+            landuse.append(
+                {
+                    "name": f"{park['name']} site",
+                    "landuse": "creative_park",
+                    "former_use": str(park["former_use"]),
+                    "industrial_until": spec.industrial_until,
+                    "geometry": site,
+                    "planted_cluster": spec.key,
+                }
+            )
+            extra["industrial_until"] = spec.industrial_until
+        elif spec.form == "government_street":
+            (x0, x1), (y0, y1) = project(
+                np.array([p[0] for p in park["line"]]), np.array([p[1] for p in park["line"]])
+            )
+            x, y = sampler.draw(rng, n, _along(x0, y0, x1, y1, spec.spread_m), what=spec.key)
+            footprint = shapely.LineString([(x0, y0), (x1, y1)]).buffer(
+                FOOTPRINT_SD * spec.spread_m
+            )
+            extra["length_m"] = float(np.hypot(x1 - x0, y1 - y0))
+        else:  # anchor_enterprise
+            x, y = sampler.draw(rng, n, _gauss(cx, cy, spec.spread_m), what=spec.key)
+            footprint = shapely.Point(cx, cy).buffer(FOOTPRINT_SD * spec.spread_m)
+        # founding years: a wave right after the opening, the rest spread until YEAR_MAX
+        opened = rng.integers(opened_park, YEAR_MAX + 1, size=n)
+        if spec.wave_share > 0:
+            wave = rng.random(n) < spec.wave_share
+            opened[wave] = rng.integers(opened_park, opened_park + WAVE_YEARS, size=int(wave.sum()))
+        block = _rows(
+            rng,
+            "creative",
+            x,
+            y,
+            opened=opened,
+            templates=tpl,
+            weights=w,
+            employees_median=spec.employees_median,
+            hazard=PLANTED_CLOSURE_HAZARD,
+        )
+        role = np.full(n, "cluster_member", dtype=object)
+        if spec.form == "anchor_enterprise":
+            others = float(np.nansum(block["employees"]))
+            anchor_emp = max(
+                ANCHOR_MIN_EMPLOYEES,
+                int(np.ceil(others * ANCHOR_MIN_SHARE / (1 - ANCHOR_MIN_SHARE))),
+            )
+            a = _rows(
+                rng,
+                "creative",
+                np.array([cx]),
+                np.array([cy]),
+                opened=np.array([opened_park]),
+                templates=(tpl[0],),
+                weights=np.array([1.0]),
+                hazard=0.0,
+            )
+            a["employees"] = np.array([float(anchor_emp)])
+            a["name"] = np.array([f"宁波{park['name']}文化创意集团有限公司"], dtype=object)
+            block = _concat([a, block])
+            role = np.concatenate([np.array(["cluster_anchor"], dtype=object), role])
+            extra["anchor_employees"] = anchor_emp
+        block["role"] = role
+        block["planted_cluster"] = np.full(len(role), spec.key, dtype=object)
+        blocks.append(block)
+        emp = block["employees"]
+        clusters.append(
+            {
+                "key": spec.key,
+                "name": park["name"],
+                "name_en": park["name_en"],
+                "form": spec.form,
+                "opened": opened_park,
+                "n_establishments": len(role),
+                "employees": float(np.nansum(emp)),
+                "top_firm_share": float(np.nanmax(emp) / np.nansum(emp)),
+                "founding_wave_share": float(np.mean(block["opened"] < opened_park + WAVE_YEARS)),
+                "lon": float(park["lon"]),
+                "lat": float(park["lat"]),
+                "location": park["location"],
+                "geometry": footprint,
+                **extra,
+            }
+        )
+    return _concat(blocks), clusters, landuse
+
+
+def _bumps(
+    rng: np.random.Generator, sampler: _Sampler, project: Projector
+) -> dict[str, np.ndarray]:
+    blocks = []
+    for i, b in enumerate(BUMPS):
+        (cx,), (cy,) = project(np.array([b.lon]), np.array([b.lat]))
+        x, y = sampler.draw(rng, b.n_firms, _clark(cx, cy, b.b_m), what=b.name)
+        block = _rows(rng, "creative", x, y)
+        block["role"] = np.full(b.n_firms, "bump", dtype=object)
+        block["planted_cluster"] = np.full(b.n_firms, f"bump{i}", dtype=object)
+        blocks.append(block)
+    return _concat(blocks)
+
+
+def _amenity_rows(
+    rng: np.random.Generator, clusters: list[dict[str, Any]]
+) -> dict[str, np.ndarray]:
+    """Attributes (not places) of the extra hotels and malls: identical in both scenarios."""
+    blocks = []
+    for amenity, eff in AMENITY_EFFECTS.items():
+        k = int(eff["per_cluster"])
+        lo, hi = eff["lag_years"]
+        for c in clusters:
+            years = np.minimum(c["opened"] + rng.integers(lo, hi + 1, size=k), YEAR_MAX)
+            nan = np.full(k, np.nan)
+            if amenity == "hotel":
+                grade = rng.choice(np.array(eff["grades"]), size=k, p=np.array(eff["grade_shares"]))
+                lookup = {g[0]: g for g in HOTEL_GRADES}
+                tpl = tuple(Template(lookup[int(g)][2], "", lookup[int(g)][3], 1.0) for g in grade)
+                block = _rows(
+                    rng,
+                    "hotel",
+                    nan,
+                    nan,
+                    opened=years,
+                    templates=tpl,
+                    weights=np.ones(k),
+                    hazard=0.0,
+                )
+                # _rows re-draws grades for background hotels; put the planted grade back
+                block["category"] = np.array([t.category for t in tpl], dtype=object)
+                block["employees"] = np.array(
+                    [_lognormal(rng, lookup[int(g)][4], 0.3, 1)[0] for g in grade]
+                )
+                block["name"] = _names(
+                    rng,
+                    np.array([t.name_suffix for t in tpl], dtype=object),
+                    np.zeros(k, dtype=bool),
+                ).astype(object)
+            else:
+                block = _rows(rng, "mall", nan, nan, opened=years, hazard=0.0)
+            block["role"] = np.full(k, f"amenity_effect_{amenity}", dtype=object)
+            block["planted_cluster"] = np.full(k, c["key"], dtype=object)
+            blocks.append(block)
+    return _concat(blocks)
+
+
+def _place_amenities(
+    rng: np.random.Generator,
+    sampler: _Sampler,
+    rows: dict[str, np.ndarray],
+    clusters: list[dict[str, Any]],
+    centre_xy: np.ndarray,
+    *,
+    scenario: str,
+) -> None:
+    n = len(rows["x"])
+    x, y = np.empty(n), np.empty(n)
+    if scenario == "planted":
+        centre = {c["key"]: c["geometry"].centroid for c in clusters}
+        for i in range(n):
+            amenity = str(rows["role"][i]).removeprefix("amenity_effect_")
+            radius = float(AMENITY_EFFECTS[amenity]["radius_m"])
+            c = centre[str(rows["planted_cluster"][i])]
+
+            def ring(
+                r: np.random.Generator, m: int, c: Any = c, radius: float = radius
+            ) -> tuple[np.ndarray, np.ndarray]:
+                d = radius * r.beta(2.0, 2.0, m)
+                t = r.uniform(0.0, 2.0 * np.pi, m)
+                return c.x + d * np.cos(t), c.y + d * np.sin(t)
+
+            (x[i],), (y[i],) = sampler.draw(rng, 1, ring, what="an amenity")
+    else:  # null: the background density, independent of the clusters
+        weights = np.array([c.weight for c in CENTRES] + [UNIFORM_WEIGHT])
+        comp = rng.choice(len(weights), size=n, p=weights / weights.sum())
+        for i in range(n):
+            if comp[i] < len(CENTRES):
+                prop = _clark(
+                    centre_xy[comp[i], 0], centre_xy[comp[i], 1], CENTRES[comp[i]].b_km * 1000.0
+                )
+            else:
+                prop = sampler.uniform
+            (x[i],), (y[i],) = sampler.draw(rng, 1, prop, what="an amenity")
+    rows["x"], rows["y"] = x, y
+
+
+def generate(
+    *,
+    scenario: str,
+    seed: int,
+    region_m: shapely.Geometry,
+    anchors: Mapping[str, Mapping[str, Any]],
+    project: Projector,
+) -> Population:
+    """Draw the synthetic population (see the module docstring). Metric coordinates throughout.
+
+    Independent random streams (``numpy.random.SeedSequence(seed).spawn``) feed the background,
+    the planted clusters, the bumps, the amenity attributes, the amenity places and the final
+    shuffle, so the two scenarios share every row except the places of the extra amenities.
+    """
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
+    sampler = _Sampler(region_m)
+    cx, cy = project(np.array([c.lon for c in CENTRES]), np.array([c.lat for c in CENTRES]))
+    centre_xy = np.column_stack([cx, cy])
+    background = _background(streams[0], sampler, centre_xy)
+    planted, clusters, landuse = _planted(streams[1], sampler, anchors, project)
+    bumps = _bumps(streams[2], sampler, project)
+    amenities = _amenity_rows(streams[3], clusters)
+    place_rng = streams[4] if scenario == "planted" else streams[5]
+    _place_amenities(place_rng, sampler, amenities, clusters, centre_xy, scenario=scenario)
+    rows = _concat([background, planted, bumps, amenities])
+    order = streams[6].permutation(len(rows["x"]))
+    table = {k: v[order] for k, v in rows.items()}
+    for name, lon, lat, wid, hei, lu, former, until in DECOY_LANDUSE:
+        (dx,), (dy,) = project(np.array([lon]), np.array([lat]))
+        landuse.append(
+            {
+                "name": name,
+                "landuse": lu,
+                "former_use": former,
+                "industrial_until": until,
+                "geometry": _rectangle(dx, dy, wid, hei, 0.0),
+                "planted_cluster": "",
+            }
+        )
+    return Population(table=table, clusters=pd.DataFrame(clusters), landuse=pd.DataFrame(landuse))
+
+
+def parameters() -> dict[str, Any]:
+    """Every parameter of the synthetic population, for ``truth["params"]`` and the docs."""
+    return {
+        "years": (YEAR_MIN, YEAR_MAX),
+        "founding_growth_per_year": FOUNDING_GROWTH_PER_YEAR,
+        "n_background": N_BACKGROUND,
+        "uniform_weight": UNIFORM_WEIGHT,
+        "centres": [c.__repr__() for c in CENTRES],
+        "function_mix": dict(FUNCTION_MIX),
+        "hotel_grades": [(g[0], g[1], g[2]) for g in HOTEL_GRADES],
+        "closure_hazard": {f: s.closure_hazard for f, s in FUNCTIONS.items()},
+        "employees_lognormal": {
+            f: (s.employees_median, s.employees_sigma) for f, s in FUNCTIONS.items()
+        },
+        "clusters": [c.__repr__() for c in CLUSTERS],
+        "wave_years": WAVE_YEARS,
+        "anchor_min_share": ANCHOR_MIN_SHARE,
+        "anchor_min_employees": ANCHOR_MIN_EMPLOYEES,
+        "planted_closure_hazard": PLANTED_CLOSURE_HAZARD,
+        "footprint_sd": FOOTPRINT_SD,
+        "bumps": [b.__repr__() for b in BUMPS],
+        "amenity_effects": {k: dict(v) for k, v in AMENITY_EFFECTS.items()},
+        "decoy_landuse": [d[0] for d in DECOY_LANDUSE],
+    }
