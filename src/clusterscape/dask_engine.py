@@ -1,0 +1,443 @@
+"""The Dask engine: the per-row and per-cell work of a study as dask graphs.
+
+``clusterscape run --engine dask [--scheduler ADDRESS] [--by city]`` runs here. Row-wise work
+(chunked reading, datum conversion, validation, classification, projection, gridding) is a
+``map_partitions`` graph over the input's chunks; per-cell work (function counts per grid cell,
+FD/CR functional zones, Gi* of creative counts, evaluated tile by tile with a halo) is a
+reduction followed by one task per city; clustering and the concentration statistics run as
+one task per city. The same functions as the single-machine engine do the work, so the results
+are the same (the tests check it on a ``LocalCluster``).
+
+Without ``scheduler`` a ``distributed.LocalCluster`` is started (2 workers, 1 thread each, by
+default); with an address such as ``tcp://10.0.0.5:8786`` the same graph goes to that cluster,
+whose workers need clusterscape installed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clusterscape.coords import convert, local_metric_crs, normalise_datum
+from clusterscape.errors import InvalidInputError, MissingDependencyError
+
+__all__ = [
+    "PartitionedResult",
+    "dask_client",
+    "gi_star_tiled",
+    "prepare_partitioned",
+    "profile_cities",
+    "read_partitioned",
+]
+
+CANONICAL = (
+    "id",
+    "name",
+    "category",
+    "code",
+    "lon",
+    "lat",
+    "opened",
+    "closed",
+    "employees",
+    "city",
+)
+_KEEP = ("id", "name", "category", "code", "typecode", "opened", "closed", "employees", "city")
+
+
+def _require_dask() -> Any:
+    try:
+        import dask.dataframe as dd
+    except ImportError as exc:  # pragma: no cover - in the dask extra
+        raise MissingDependencyError(
+            "--engine dask needs: pip install 'clusterscape[dask]'"
+        ) from exc
+    return dd
+
+
+@contextmanager
+def dask_client(
+    scheduler: str | None = None, *, n_workers: int = 2, memory_limit: str = "4GB"
+) -> Iterator[Any]:
+    """A ``distributed.Client``: to ``scheduler`` if given, else to a fresh ``LocalCluster``."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover
+        raise MissingDependencyError(
+            "--engine dask needs: pip install 'clusterscape[dask]'"
+        ) from exc
+    if scheduler:
+        client = Client(scheduler)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
+        dashboard_address=None, host="127.0.0.1",
+    )  # fmt: skip
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def read_partitioned(
+    source: str | Path, *, columns: Mapping[str, str] | None = None, blocksize: str = "64MB"
+) -> Any:
+    """Read CSV or Parquet (a file, a directory or a glob) lazily in chunks.
+
+    The dask engine expects canonical column names (``id, name, category, code, lon, lat,
+    opened, closed, employees`` and, for ``--by city``, ``city``); ``columns`` maps canonical
+    names to the file's (``{"lon": "经度"}``) as ``--columns`` does.
+    """
+    dd = _require_dask()
+    text = str(source)
+    lower = text.lower()
+    try:
+        if lower.endswith((".parquet", ".pq")) or Path(text).is_dir():
+            ddf = dd.read_parquet(text)
+        elif lower.endswith((".csv", ".tsv", ".txt", ".csv.gz")):
+            sep = "\t" if lower.endswith(".tsv") else ","
+            ddf = dd.read_csv(text, sep=sep, blocksize=blocksize, dtype=str, encoding="utf-8")
+        else:
+            raise InvalidInputError(
+                f"{text}: the dask engine reads CSV/TSV or Parquet (files, directories or globs); "
+                "convert other formats first or use the default engine."
+            )
+    except InvalidInputError:
+        raise
+    except Exception as exc:
+        raise InvalidInputError(f"{text}: could not be read by the dask engine: {exc}") from exc
+    rename = {v: k for k, v in (columns or {}).items()}
+    ddf = ddf.rename(columns=rename)
+    missing = [c for c in ("lon", "lat") if c not in ddf.columns]
+    if missing:
+        raise InvalidInputError(
+            f"{text}: the dask engine needs lon and lat columns; map them with --columns lon=COL,lat=COL "
+            f"(columns are: {', '.join(map(str, ddf.columns))})."
+        )
+    return ddf
+
+
+def _prepare_partition(
+    part: pd.DataFrame, *, datum: str, cell_m: float, epsg: Mapping[str, int]
+) -> pd.DataFrame:
+    """Validate, convert, classify, project and grid one chunk (a pure function of its rows)."""
+    from clusterscape.taxonomy import classify_establishments
+
+    part = part.reset_index(drop=True)
+    n = len(part)
+    lon = pd.to_numeric(part["lon"], errors="coerce").to_numpy(float)
+    lat = pd.to_numeric(part["lat"], errors="coerce").to_numpy(float)
+    reason = np.full(n, "", dtype=object)
+    bad_num = ~(np.isfinite(lon) & np.isfinite(lat))
+    reason[bad_num] = "missing or non-numeric coordinates"
+    bad_range = ~bad_num & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
+    reason[bad_range] = "longitude/latitude out of range"
+    zero = ~bad_num & (lon == 0) & (lat == 0)
+    reason[zero] = "0/0 placeholder coordinates"
+    ok = reason == ""
+    wlon, wlat = np.full(n, np.nan), np.full(n, np.nan)
+    wlon[ok], wlat[ok] = convert(lon[ok], lat[ok], src=datum, dst="wgs84")
+    out = pd.DataFrame(
+        {
+            c: part[c].astype("string")
+            for c in ("id", "name", "category", "code", "typecode")
+            if c in part
+        }
+    )
+    if "id" not in out:
+        out["id"] = pd.Series([f"row-{i}" for i in range(n)], dtype="string")
+    out["city"] = part["city"].astype("string").fillna("") if "city" in part else ""
+    for col in ("opened", "closed"):
+        out[col] = (
+            pd.to_numeric(
+                part[col].astype("string").str.extract(r"(\d{4})", expand=False), errors="coerce"
+            ).astype("Int64")
+            if col in part
+            else pd.array([pd.NA] * n, dtype="Int64")
+        )
+    out["employees"] = (
+        pd.to_numeric(part["employees"], errors="coerce").astype("Float64")
+        if "employees" in part
+        else pd.array([pd.NA] * n, dtype="Float64")
+    )
+    out["lon"], out["lat"], out["reason"] = wlon, wlat, reason
+    for col in ("name", "category", "code"):
+        if col not in out:
+            out[col] = pd.Series([""] * n, dtype="string")
+    classified = classify_establishments(out)
+    for col in ("sector", "is_creative", "function", "hotel_grade", "rule"):
+        out[col] = classified[col].to_numpy()
+    # Project into each city's own metric CRS (the one the single-machine engine would pick).
+    x, y = np.full(n, np.nan), np.full(n, np.nan)
+    import pyproj
+
+    cities = out["city"].to_numpy(dtype=object)
+    for city, code in epsg.items():
+        sel = ok & (cities == city)
+        if sel.any():
+            tr = pyproj.Transformer.from_crs("EPSG:4326", f"EPSG:{code}", always_xy=True)
+            x[sel], y[sel] = tr.transform(wlon[sel], wlat[sel])
+    out["x"], out["y"] = x, y
+    with np.errstate(invalid="ignore"):
+        out["ix"] = pd.array(np.where(ok, np.floor(x / cell_m), np.nan), dtype="Float64").astype(
+            "Int64"
+        )
+        out["iy"] = pd.array(np.where(ok, np.floor(y / cell_m), np.nan), dtype="Float64").astype(
+            "Int64"
+        )
+    return out[list(_meta().columns)]
+
+
+def _meta() -> pd.DataFrame:
+    cols = {
+        "id": "string", "name": "string", "category": "string", "code": "string", "city": "string",
+        "opened": "Int64", "closed": "Int64", "employees": "Float64", "lon": "float64", "lat": "float64",
+        "reason": "object", "sector": "object", "is_creative": "bool", "function": "object",
+        "hotel_grade": "Int64", "rule": "object", "x": "float64", "y": "float64", "ix": "Int64", "iy": "Int64",
+    }  # fmt: skip
+    return pd.DataFrame({k: pd.Series(dtype=v) for k, v in cols.items()})
+
+
+def prepare_partitioned(
+    ddf: Any, *, crs: str = "wgs84", cell_m: float = 500.0
+) -> tuple[Any, dict[str, int]]:
+    """The row-wise graph: returns (prepared dask frame, metric EPSG per city).
+
+    One small reduction first finds each city's bounding box (converted to WGS-84), from which
+    its local metric CRS is chosen exactly as :func:`clusterscape.coords.to_local_metric` would.
+    """
+    datum = normalise_datum(crs, caller="run --engine dask")
+    if "city" not in ddf.columns:
+        ddf = ddf.assign(city="")
+
+    def _bounds(part: pd.DataFrame) -> pd.DataFrame:
+        lon = pd.to_numeric(part["lon"], errors="coerce").to_numpy(float)
+        lat = pd.to_numeric(part["lat"], errors="coerce").to_numpy(float)
+        ok = (
+            np.isfinite(lon)
+            & np.isfinite(lat)
+            & (np.abs(lat) <= 90)
+            & (np.abs(lon) <= 180)
+            & ~((lon == 0) & (lat == 0))
+        )
+        wl, wa = convert(lon[ok], lat[ok], src=datum, dst="wgs84")
+        frame = pd.DataFrame(
+            {"city": part["city"].astype("string").fillna("").to_numpy()[ok], "lon": wl, "lat": wa}
+        )
+        return frame.groupby("city").agg(
+            minx=("lon", "min"), miny=("lat", "min"), maxx=("lon", "max"), maxy=("lat", "max")
+        )
+
+    meta = pd.DataFrame(
+        {k: pd.Series(dtype="float64") for k in ("minx", "miny", "maxx", "maxy")},
+        index=pd.Index([], name="city", dtype="string"),
+    )
+    parts = ddf.map_partitions(_bounds, meta=meta).compute()
+    bounds = parts.groupby(level=0).agg(
+        minx=("minx", "min"), miny=("miny", "min"), maxx=("maxx", "max"), maxy=("maxy", "max")
+    )
+    epsg = {
+        str(city): int(local_metric_crs(tuple(row)).to_epsg() or 0)
+        for city, row in bounds.iterrows()
+    }
+    prepared = ddf.map_partitions(
+        _prepare_partition, datum=datum, cell_m=float(cell_m), epsg=epsg, meta=_meta()
+    )
+    return prepared, epsg
+
+
+def gi_star_tiled(
+    grid: np.ndarray, *, halo: int = 1, tile: int = 256, radius_cells: float = 1.5
+) -> np.ndarray:
+    """Gi* z of a full 2-D count grid (binary weights within ``radius_cells`` cell centres, self
+    included), evaluated tile by tile with a ``halo``: the same numbers as the whole grid at once.
+
+    The global mean, standard deviation and n come from the whole grid (Ord & Getis 1995), and each
+    tile's neighbourhood sums are complete thanks to the halo (``halo >= radius_cells``).
+    """
+    from scipy.ndimage import correlate
+
+    if halo < math.floor(radius_cells):
+        raise InvalidInputError(
+            f"gi_star_tiled: halo {halo} is smaller than the radius {radius_cells} cells."
+        )
+    values = np.asarray(grid, dtype=float)
+    n = values.size
+    mean = values.mean()
+    s = math.sqrt(max((values**2).mean() - mean**2, 0.0))
+    r = math.floor(radius_cells)
+    off = np.arange(-r, r + 1)
+    kernel = (np.hypot(*np.meshgrid(off, off)) <= radius_cells * (1 + 1e-9)).astype(float)
+    ones = np.ones_like(values)
+    z = np.empty_like(values)
+    nrow, ncol = values.shape
+    for r0 in range(0, nrow, tile):
+        for c0 in range(0, ncol, tile):
+            r1, c1 = min(r0 + tile, nrow), min(c0 + tile, ncol)
+            a0, b0 = max(r0 - halo, 0), max(c0 - halo, 0)
+            a1, b1 = min(r1 + halo, nrow), min(c1 + halo, ncol)
+            block = values[a0:a1, b0:b1]
+            lag = correlate(block, kernel, mode="constant", cval=0.0)
+            wsum = correlate(ones[a0:a1, b0:b1], kernel, mode="constant", cval=0.0)
+            inner = (slice(r0 - a0, r1 - a0), slice(c0 - b0, c1 - b0))
+            lag_i, w_i = lag[inner], wsum[inner]
+            denom = s * np.sqrt(np.maximum(n * w_i - w_i**2, 0.0) / (n - 1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z[r0:r1, c0:c1] = np.where(denom > 0, (lag_i - mean * w_i) / denom, 0.0)
+    return z
+
+
+@dataclass(slots=True)
+class PartitionedResult:
+    """What ``profile_cities`` computed: one row per city plus per-city detail."""
+
+    comparison: pd.DataFrame
+    zones: dict[str, pd.DataFrame] = field(default_factory=dict)
+    hotspots: dict[str, pd.DataFrame] = field(default_factory=dict)
+    clusters: dict[str, pd.DataFrame] = field(default_factory=dict)
+    rejected: pd.DataFrame | None = None
+    epsg: dict[str, int] = field(default_factory=dict)
+    n_rows: int = 0
+
+
+def _city_zones(
+    counts: pd.DataFrame, *, min_count: int = 5, threshold: float = 0.5
+) -> pd.DataFrame:
+    from clusterscape.urban._common import FUNCTIONS
+    from clusterscape.urban.zones import _fdcr_labels
+
+    wide = counts.pivot_table(
+        index=["ix", "iy"], columns="function", values="n", aggfunc="sum", fill_value=0
+    )
+    wide = wide.reindex(columns=list(FUNCTIONS), fill_value=0).sort_index()
+    mat = wide.to_numpy(dtype=np.int64)
+    n = mat.sum(axis=1)
+    label, c_max, _ = _fdcr_labels(mat, n, min_count, threshold)
+    return pd.DataFrame({"n": n, "label": label, "c_max": c_max}, index=wide.index).reset_index()
+
+
+def _city_hotspots(creative_counts: pd.DataFrame, *, distance_cells: float = 1.5) -> pd.DataFrame:
+    if creative_counts.empty:
+        return pd.DataFrame(columns=["ix", "iy", "count", "z"])
+    ix0, iy0 = int(creative_counts["ix"].min()), int(creative_counts["iy"].min())
+    ncol = int(creative_counts["ix"].max()) - ix0 + 1
+    nrow = int(creative_counts["iy"].max()) - iy0 + 1
+    grid = np.zeros((nrow, ncol))
+    grid[creative_counts["iy"].to_numpy(int) - iy0, creative_counts["ix"].to_numpy(int) - ix0] = (
+        creative_counts["n"].to_numpy(float)
+    )
+    z = gi_star_tiled(grid, halo=max(1, math.ceil(distance_cells)), radius_cells=distance_cells)
+    rr, cc = np.indices(grid.shape)
+    return pd.DataFrame(
+        {"ix": (cc + ix0).ravel(), "iy": (rr + iy0).ravel(), "count": grid.ravel(), "z": z.ravel()}
+    )
+
+
+def _city_clusters(
+    frame: pd.DataFrame, epsg: int, min_cluster_size: int, seed: int
+) -> pd.DataFrame:
+    import geopandas as gpd
+
+    from clusterscape.detect import detect_clusters
+
+    if len(frame) < max(min_cluster_size, 3):
+        return pd.DataFrame(columns=["cluster_id", "n", "area_m2"])
+    gdf = gpd.GeoDataFrame(
+        frame.drop(columns=["x", "y"]),
+        geometry=gpd.points_from_xy(frame["x"], frame["y"]),
+        crs=epsg,
+    )
+    found = detect_clusters(gdf, min_cluster_size=min_cluster_size, seed=seed)
+    cols = [c for c in ("n", "employees", "area_m2") if c in found.clusters.columns]
+    return pd.DataFrame(found.clusters[cols]).reset_index()
+
+
+def profile_cities(
+    source: str | Path,
+    *,
+    crs: str = "wgs84",
+    columns: Mapping[str, str] | None = None,
+    cell_m: float = 500.0,
+    client: Any = None,
+    clusters: bool = True,
+    min_cluster_size: int = 15,
+    seed: int = 0,
+    blocksize: str = "64MB",
+) -> PartitionedResult:
+    """Convert, classify, grid and profile every city of ``source`` on a dask cluster.
+
+    Returns a :class:`PartitionedResult` whose ``comparison`` has one row per city: ``city``,
+    ``n_establishments``, ``n_creative``, ``creative_share``, ``creative_lq`` (city share over the
+    all-city share), ``employees``, ``n_cells``, the count of single-function and mixed zones,
+    ``n_hot_cells`` (creative Gi* z >= 1.96) and, with ``clusters=True``, ``n_clusters`` and
+    ``largest_cluster_n``.
+    """
+    import dask
+
+    ddf = read_partitioned(source, columns=columns, blocksize=blocksize)
+    prepared, epsg = prepare_partitioned(ddf, crs=crs, cell_m=cell_m)
+    prepared = prepared.persist() if client is not None else prepared
+    ok = prepared[prepared["reason"] == ""]
+    rejected = prepared[prepared["reason"] != ""][["id", "city", "reason"]]
+    counts = ok.groupby(["city", "ix", "iy", "function"]).size().rename("n").reset_index()
+    creative = ok[ok["is_creative"]].groupby(["city", "ix", "iy"]).size().rename("n").reset_index()
+    per_city = ok.groupby("city").agg(
+        n_establishments=("id", "count"),
+        n_creative=("is_creative", "sum"),
+        employees=("employees", "sum"),
+    )
+    counts_pd, creative_pd, per_city_pd, rejected_pd = dask.compute(
+        counts, creative, per_city, rejected
+    )
+    cities = sorted(per_city_pd.index.astype(str))
+    zone_tasks = {c: dask.delayed(_city_zones)(counts_pd[counts_pd["city"] == c]) for c in cities}
+    hot_tasks = {
+        c: dask.delayed(_city_hotspots)(creative_pd[creative_pd["city"] == c]) for c in cities
+    }
+    cl_tasks: dict[str, Any] = {}
+    if clusters:
+        # The creative rows are a small share of all rows: gather them once, then one task per city.
+        creative_rows = ok[ok["is_creative"]][
+            ["id", "city", "x", "y", "employees", "opened", "sector"]
+        ].compute()
+        for c in cities:
+            cl_tasks[c] = dask.delayed(_city_clusters)(
+                creative_rows[creative_rows["city"] == c], epsg[c], min_cluster_size, seed
+            )
+    zones, hots, cls = dask.compute(zone_tasks, hot_tasks, cl_tasks)
+    total_share = per_city_pd["n_creative"].sum() / max(per_city_pd["n_establishments"].sum(), 1)
+    rows = []
+    for c in cities:
+        p = per_city_pd.loc[c]
+        share = float(p["n_creative"]) / max(float(p["n_establishments"]), 1.0)
+        z = zones[c]
+        row = {
+            "city": c, "n_establishments": int(p["n_establishments"]), "n_creative": int(p["n_creative"]),
+            "creative_share": share, "creative_lq": share / total_share if total_share > 0 else float("nan"),
+            "employees": float(p["employees"]) if pd.notna(p["employees"]) else 0.0,
+            "n_cells": len(z), "n_single_zones": int((~z["label"].astype(str).str.startswith(("mixed", "sparse"))).sum()),
+            "n_mixed_zones": int(z["label"].astype(str).str.startswith("mixed").sum()),
+            "n_hot_cells": int((hots[c]["z"] >= 1.96).sum()), "metric_epsg": epsg[c],
+        }  # fmt: skip
+        if clusters:
+            row["n_clusters"] = len(cls[c])
+            row["largest_cluster_n"] = int(cls[c]["n"].max()) if len(cls[c]) else 0
+        rows.append(row)
+    return PartitionedResult(
+        comparison=pd.DataFrame(rows), zones=zones, hotspots=hots, clusters=cls,
+        rejected=rejected_pd.reset_index(drop=True), epsg=epsg,
+        n_rows=int(per_city_pd["n_establishments"].sum()) + len(rejected_pd),
+    )  # fmt: skip

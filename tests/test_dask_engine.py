@@ -1,0 +1,143 @@
+"""The dask engine gives the single-machine engine's results, on a real LocalCluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from clusterscape.coords import convert, to_local_metric
+from clusterscape.dask_engine import dask_client, gi_star_tiled, profile_cities
+from clusterscape.detect import detect_clusters
+from clusterscape.hotspots import grid_hotspots
+from clusterscape.taxonomy import classify_establishments
+from clusterscape.urban.zones import functional_zones
+
+pytest.importorskip("distributed")
+
+CITIES = {"hangzhou": (120.155, 30.274), "ningbo": (121.55, 29.87), "wenzhou": (120.70, 28.00)}
+KINDS = [
+    "餐饮服务;中餐厅;中餐厅",
+    "购物服务;便民商店/便利店;便利店",
+    "住宿服务;宾馆酒店;四星级宾馆",
+    "购物服务;商场;购物中心",
+    "公司企业;公司;公司",
+]
+
+
+def make_cities(path: Path, *, seed: int = 0) -> pd.DataFrame:
+    """Three synthetic cities in GCJ-02 with one planted creative cluster each."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k, (city, (lon0, lat0)) in enumerate(CITIES.items()):
+        n = 2000
+        lon = lon0 + rng.normal(0, 0.03, n)
+        lat = lat0 + rng.normal(0, 0.025, n)
+        names = np.array([f"{city}店{i}" for i in range(n)], dtype=object)
+        cats = rng.choice(KINDS, n)
+        # Two planted creative clusters and scattered creative firms.
+        m = 80
+        c_lon = np.concatenate(
+            [
+                lon0 + 0.02 + rng.normal(0, 0.001, m),
+                lon0 - 0.03 + rng.normal(0, 0.001, m),
+                lon0 + rng.normal(0, 0.04, 60),
+            ]
+        )
+        c_lat = np.concatenate(
+            [
+                lat0 - 0.01 + rng.normal(0, 0.001, m),
+                lat0 + 0.02 + rng.normal(0, 0.001, m),
+                lat0 + rng.normal(0, 0.03, 60),
+            ]
+        )
+        lon = np.concatenate([lon, c_lon])
+        lat = np.concatenate([lat, c_lat])
+        names = np.concatenate(
+            [names, [f"{city}创意广告设计有限公司{i}" for i in range(len(c_lon))]]
+        )
+        cats = np.concatenate([cats, np.repeat("公司企业;公司;广告装饰", len(c_lon))])
+        glon, glat = convert(lon, lat, src="wgs84", dst="gcj02")
+        frames.append(pd.DataFrame({
+            "id": [f"{city}-{i}" for i in range(len(lon))], "name": names, "category": cats,
+            "lon": glon, "lat": glat, "employees": rng.integers(1, 50, len(lon)), "city": city,
+            "opened": rng.integers(2000, 2020, len(lon)),
+        }))  # fmt: skip
+        frames[-1].loc[5 + k, "lat"] = np.nan  # one bad row per city, rejected with its reason
+    frame = pd.concat(frames, ignore_index=True)
+    frame.to_csv(path, index=False)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[object]:
+    with dask_client(n_workers=2, memory_limit="2GB") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    path = tmp_path_factory.mktemp("cities") / "cities.csv"
+    return path, make_cities(path)
+
+
+def _single_machine(frame: pd.DataFrame, city: str) -> gpd.GeoDataFrame:
+    sub = frame[(frame["city"] == city) & frame["lat"].notna()].reset_index(drop=True)
+    lon, lat = convert(sub["lon"].to_numpy(), sub["lat"].to_numpy(), src="gcj02", dst="wgs84")
+    gdf = gpd.GeoDataFrame(
+        sub.drop(columns=["lon", "lat"]), geometry=gpd.points_from_xy(lon, lat), crs=4326
+    )
+    gdf["code"] = ""
+    return to_local_metric(
+        classify_establishments(gdf.astype({"name": "string", "category": "string"}))
+    )
+
+
+def test_profile_cities_equals_single_machine(
+    client: object, data: tuple[Path, pd.DataFrame]
+) -> None:
+    path, frame = data
+    result = profile_cities(path, crs="gcj02", cell_m=500, client=client, min_cluster_size=15)
+    comp = result.comparison.set_index("city")
+    assert sorted(comp.index) == sorted(CITIES)
+    assert len(result.rejected) == 3 and set(result.rejected["reason"]) == {
+        "missing or non-numeric coordinates"
+    }
+    for city in CITIES:
+        single = _single_machine(frame, city)
+        assert comp.loc[city, "n_establishments"] == len(single)
+        assert comp.loc[city, "n_creative"] == int(single["is_creative"].sum())
+        assert comp.loc[city, "metric_epsg"] == single.crs.to_epsg()
+        # Functional zones: the same labels on the same 500 m cells.
+        zones = functional_zones(single, cell_m=500)
+        ours = result.zones[city]
+        assert len(ours) == len(zones)
+        assert sorted(ours["label"].astype(str)) == sorted(zones["label"].astype(str))
+        # Gi* of creative counts per cell, tile by tile: the same z as grid_hotspots on the whole grid.
+        ref = grid_hotspots(single[single["is_creative"]], cell_m=500)
+        np.testing.assert_allclose(
+            np.sort(result.hotspots[city]["z"]), np.sort(ref["z"]), atol=1e-9
+        )
+        # Clusters: one task per city, the same clusters as detect_clusters on that city.
+        found = detect_clusters(single[single["is_creative"]], min_cluster_size=15, seed=0)
+        assert comp.loc[city, "n_clusters"] == len(found.clusters) >= 2
+        assert sorted(result.clusters[city]["n"]) == sorted(found.clusters["n"])
+
+
+def test_tiles_with_halo_equal_the_whole_grid() -> None:
+    rng = np.random.default_rng(3)
+    grid = rng.poisson(2.0, size=(70, 53)).astype(float)
+    whole = gi_star_tiled(grid, tile=1000)
+    tiled = gi_star_tiled(grid, tile=16, halo=1)
+    np.testing.assert_allclose(tiled, whole, atol=1e-12)
+    # Against the formula by hand at one interior cell (queen neighbourhood, self included).
+    n, mean = grid.size, grid.mean()
+    s = np.sqrt((grid**2).mean() - mean**2)
+    i, j = 10, 20
+    lag = grid[i - 1 : i + 2, j - 1 : j + 2].sum()
+    z = (lag - mean * 9) / (s * np.sqrt((n * 9 - 81) / (n - 1)))
+    assert whole[i, j] == pytest.approx(z, rel=1e-12)
