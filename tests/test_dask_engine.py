@@ -141,3 +141,40 @@ def test_tiles_with_halo_equal_the_whole_grid() -> None:
     lag = grid[i - 1 : i + 2, j - 1 : j + 2].sum()
     z = (lag - mean * 9) / (s * np.sqrt((n * 9 - 81) / (n - 1)))
     assert whole[i, j] == pytest.approx(z, rel=1e-12)
+
+
+def test_cli_by_city_writes_the_comparison(data: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from clusterscape.cli import app
+
+    path, frame = data
+    out = tmp_path / "cities"
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--establishments",
+            str(path),
+            "--crs",
+            "gcj02",
+            "--engine",
+            "dask",
+            "--by",
+            "city",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    comp = pd.read_csv(out / "city_comparison.csv")
+    assert sorted(comp["city"]) == sorted(CITIES)
+    assert comp["n_establishments"].sum() == frame["lat"].notna().sum()
+    rejected = pd.read_csv(out / "rejected.csv")
+    # 1-based data rows of the file: the NaN latitudes planted at rows 5+k of each city's block.
+    expected = sorted(int(i) + 1 for i in np.flatnonzero(frame["lat"].isna().to_numpy()))
+    assert sorted(rejected["row"]) == expected
+    assert (out / "summary.json").is_file()
+    bad = CliRunner().invoke(app, ["run", "--by", "city", "--out", str(out)])
+    assert bad.exit_code == 1 and "--engine dask" in bad.output

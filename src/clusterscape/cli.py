@@ -133,10 +133,143 @@ def validate(
 
 # --- end: validate ---
 
+
 # --- command: classify ---
+@app.command("classify")
+@friendly_errors
+def classify(
+    file: Path = typer.Argument(
+        ..., help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet."
+    ),
+    crs: str = typer.Option(
+        "wgs84",
+        "--crs",
+        help="Datum of the coordinates: wgs84, gcj02 (Amap), bd09 (Baidu) or EPSG:xxxx.",
+    ),
+    columns: str | None = typer.Option(
+        None, "--columns", help="Override header mapping, e.g. name=企业名称,code=行业代码."
+    ),
+    code_system: str = typer.Option(
+        "gbt4754",
+        "--code-system",
+        help="Classification of the code column: gbt4754, uksic2007, isic4 or naics2017.",
+    ),
+    taxonomy: Path | None = typer.Option(
+        None, "--taxonomy", help="TOML/CSV file of overrides merged onto the shipped code lists."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Write the classified table here (.parquet GeoParquet, .gpkg or .csv by suffix).",
+    ),
+) -> None:
+    """Classify FILE into creative sectors and urban functions; print counts by each."""
+    from rich.table import Table
+
+    from clusterscape.io import read_establishments, write_layer
+    from clusterscape.taxonomy import classify_establishments
+
+    if out is not None and out.suffix.lower() not in {".parquet", ".geoparquet", ".gpkg", ".csv"}:
+        raise ClusterscapeError(
+            f"--out {out.name}: unsupported suffix {out.suffix!r}; use .parquet, .gpkg or .csv."
+        )
+    result = read_establishments(file, crs=crs, columns=parse_columns(columns))
+    est = classify_establishments(result.establishments, code_system=code_system, taxonomy=taxonomy)
+    n = len(est)
+    console.print(
+        f"{file.name}: {n:,} establishments classified ({len(result.rejected):,} rows rejected "
+        "while reading; see `clusterscape validate`).",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for column, title in (("sector", "creative sector"), ("function", "urban function")):
+        counts = est[column].replace("", "(not creative)").value_counts(sort=True)
+        table = Table(title=f"by {title}", show_header=True)
+        table.add_column(column)
+        table.add_column("n", justify="right")
+        table.add_column("share", justify="right")
+        for value, count in counts.items():
+            table.add_row(str(value), f"{int(count):,}", f"{count / max(n, 1):.1%}")
+        console.print(table)
+    graded = est["hotel_grade"].dropna()
+    if len(graded):
+        stars = ", ".join(
+            f"{int(g)}★ {int(c)}" for g, c in graded.value_counts().sort_index().items()
+        )
+        console.print(f"hotels with a known grade: {stars}", highlight=False)
+    if out is not None:
+        written = write_layer(est, out)
+        console.print(f"classified table written to {written}", highlight=False, soft_wrap=True)
+
+
 # --- end: classify ---
 
+
 # --- command: detect ---
+@app.command("detect")
+@friendly_errors
+def detect(
+    file: Path = typer.Argument(
+        ..., help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet."
+    ),
+    crs: str = typer.Option(
+        "wgs84",
+        "--crs",
+        help="Datum of the coordinates: wgs84, gcj02 (Amap), bd09 (Baidu) or EPSG:xxxx.",
+    ),
+    columns: str | None = typer.Option(
+        None, "--columns", help="Override header mapping, e.g. lon=经度,lat=纬度,id=编号."
+    ),
+    out: Path = typer.Option(Path("."), "--out", help="Directory for clusters.csv/.gpkg."),
+    method: str = typer.Option("hdbscan", "--method", help="hdbscan or dbscan."),
+    min_cluster_size: int = typer.Option(15, "--min-cluster-size", help="Smallest cluster."),
+    eps_m: float | None = typer.Option(
+        None, "--eps-m", help="DBSCAN search distance in metres (default: ArcGIS rule)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the resampling and CSR tests."),
+) -> None:
+    """Find density clusters in FILE; write DIR/clusters.csv and DIR/clusters.gpkg.
+
+    All rows are clustered, or only the creative ones when the table has an ``is_creative``
+    column (classified establishments). The GeoPackage holds the layers ``clusters``
+    (footprints, local metric CRS) and ``establishments`` (the clustered rows, WGS-84, with
+    ``cluster`` and ``probability``).
+    """
+    from clusterscape.detect import detect_clusters
+    from clusterscape.io import atomic_write, read_establishments
+
+    loaded = read_establishments(file, crs=crs, columns=parse_columns(columns))
+    est = loaded.establishments
+    if "is_creative" in est.columns:
+        flag = est["is_creative"]
+        if flag.dtype == bool:
+            keep = flag.to_numpy()
+        else:  # read back from a text file: "True"/"1"/"yes" mark creative rows
+            text = flag.astype("string").str.strip().str.lower()
+            keep = text.isin(["true", "1", "yes", "y", "t"]).fillna(False).to_numpy(dtype=bool)
+        est = est[keep]
+    result = detect_clusters(
+        est, method=method, min_cluster_size=min_cluster_size, eps_m=eps_m, seed=seed
+    )
+    clusters = result.clusters
+    members = est.assign(cluster=result.labels, probability=result.probabilities)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "clusters.csv") as tmp:
+        clusters.drop(columns="geometry").to_csv(tmp, encoding="utf-8")
+    with atomic_write(out / "clusters.gpkg") as tmp:
+        clusters.reset_index().to_file(tmp, layer="clusters", driver="GPKG")
+        members.to_file(tmp, layer="establishments", driver="GPKG")
+    n_sig = int(clusters["significant"].sum()) if len(clusters) else 0
+    console.print(
+        f"{len(est):,} establishments ({len(loaded.rejected):,} rejected rows), "
+        f"{len(clusters)} clusters ({n_sig} significant against CSR), "
+        f"{int((result.labels == -1).sum()):,} noise; written to {out}/clusters.csv and "
+        f"{out}/clusters.gpkg",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 # --- end: detect ---
 
 
@@ -183,6 +316,17 @@ def run(
         help="Also write the result layers to this PostGIS URL (postgresql://...).",
     ),
     schema: str = typer.Option("clusterscape", "--schema", help="Schema for --write-postgis."),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (one process) or dask (a dask cluster)."
+    ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        help="Dask scheduler address (tcp://host:8786); default: a LocalCluster.",
+    ),
+    by: str | None = typer.Option(
+        None, "--by", help="With --engine dask: 'city' profiles every city of the table."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run a whole study: load, classify, detect, measure, type, urban structure, effects, write."""
@@ -190,7 +334,11 @@ def run(
 
     from clusterscape.study import STEPS, StudyConfig, run_study, write_outputs
 
+    if by is not None and (by != "city" or engine != "dask"):
+        raise ClusterscapeError("--by takes 'city' and needs --engine dask.")
     overrides: dict[str, Any] = {
+        "engine": engine if engine != "local" else None,
+        "scheduler": scheduler,
         "establishments": establishments,
         "crs": crs,
         "columns": parse_columns(columns),
@@ -218,6 +366,15 @@ def run(
             )
 
     t0 = time.perf_counter()
+    if by == "city":
+        from clusterscape.study import run_by_city
+
+        comparison = run_by_city(cfg, out, progress=progress)
+        if not quiet:
+            console.print(
+                f"{len(comparison)} cities profiled; comparison in [bold]{out / 'city_comparison.csv'}[/]."
+            )
+        return
     result = run_study(cfg, progress=progress)
     progress("write", "start")
     write_outputs(result, out, pdf=pdf)

@@ -32,6 +32,7 @@ __all__ = [
     "PartitionedResult",
     "dask_client",
     "gi_star_tiled",
+    "load_classified",
     "prepare_partitioned",
     "profile_cities",
     "read_partitioned",
@@ -131,7 +132,13 @@ def read_partitioned(
 
 
 def _prepare_partition(
-    part: pd.DataFrame, *, datum: str, cell_m: float, epsg: Mapping[str, int]
+    part: pd.DataFrame,
+    *,
+    datum: str,
+    cell_m: float,
+    epsg: Mapping[str, int],
+    offsets: Mapping[int, int] | None = None,
+    partition_info: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Validate, convert, classify, project and grid one chunk (a pure function of its rows)."""
     from clusterscape.taxonomy import classify_establishments
@@ -174,6 +181,10 @@ def _prepare_partition(
         else pd.array([pd.NA] * n, dtype="Float64")
     )
     out["lon"], out["lat"], out["reason"] = wlon, wlat, reason
+    start = (offsets or {}).get(int(partition_info["number"]) if partition_info else 0, 0)
+    out["row"] = np.arange(
+        start + 1, start + n + 1, dtype=np.int64
+    )  # 1-based data row in the input
     for col in ("name", "category", "code"):
         if col not in out:
             out[col] = pd.Series([""] * n, dtype="string")
@@ -205,7 +216,8 @@ def _meta() -> pd.DataFrame:
     cols = {
         "id": "string", "name": "string", "category": "string", "code": "string", "city": "string",
         "opened": "Int64", "closed": "Int64", "employees": "Float64", "lon": "float64", "lat": "float64",
-        "reason": "object", "sector": "object", "is_creative": "bool", "function": "object",
+        "reason": "object",
+        "row": "int64", "sector": "object", "is_creative": "bool", "function": "object",
         "hotel_grade": "Int64", "rule": "object", "x": "float64", "y": "float64", "ix": "Int64", "iy": "Int64",
     }  # fmt: skip
     return pd.DataFrame({k: pd.Series(dtype=v) for k, v in cols.items()})
@@ -223,7 +235,8 @@ def prepare_partitioned(
     if "city" not in ddf.columns:
         ddf = ddf.assign(city="")
 
-    def _bounds(part: pd.DataFrame) -> pd.DataFrame:
+    def _bounds(part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+        number = int(partition_info["number"]) if partition_info else 0
         lon = pd.to_numeric(part["lon"], errors="coerce").to_numpy(float)
         lat = pd.to_numeric(part["lat"], errors="coerce").to_numpy(float)
         ok = (
@@ -237,15 +250,37 @@ def prepare_partitioned(
         frame = pd.DataFrame(
             {"city": part["city"].astype("string").fillna("").to_numpy()[ok], "lon": wl, "lat": wa}
         )
-        return frame.groupby("city").agg(
+        out = frame.groupby("city").agg(
             minx=("lon", "min"), miny=("lat", "min"), maxx=("lon", "max"), maxy=("lat", "max")
         )
+        # The partition's length rides along (on the first row) for 1-based file row numbers.
+        out["partition"] = number
+        out["n_rows"] = 0
+        if len(out):
+            out["n_rows"] = np.where(np.arange(len(out)) == 0, len(part), 0)
+        else:
+            out = pd.DataFrame(
+                {"minx": [np.nan], "miny": [np.nan], "maxx": [np.nan], "maxy": [np.nan],
+                 "partition": [number], "n_rows": [len(part)]},
+                index=pd.Index([""], name="city", dtype="string"),
+            )  # fmt: skip
+        return out
 
     meta = pd.DataFrame(
-        {k: pd.Series(dtype="float64") for k in ("minx", "miny", "maxx", "maxy")},
+        {k: pd.Series(dtype="float64") for k in ("minx", "miny", "maxx", "maxy")}
+        | {"partition": pd.Series(dtype="int64"), "n_rows": pd.Series(dtype="int64")},
         index=pd.Index([], name="city", dtype="string"),
     )
     parts = ddf.map_partitions(_bounds, meta=meta).compute()
+    lengths = parts.groupby("partition")["n_rows"].sum().sort_index()
+    offsets = dict(
+        zip(
+            lengths.index.astype(int),
+            np.concatenate([[0], np.cumsum(lengths.to_numpy())[:-1]]).astype(int),
+            strict=True,
+        )
+    )
+    parts = parts.dropna(subset=["minx"])
     bounds = parts.groupby(level=0).agg(
         minx=("minx", "min"), miny=("miny", "min"), maxx=("maxx", "max"), maxy=("maxy", "max")
     )
@@ -254,7 +289,12 @@ def prepare_partitioned(
         for city, row in bounds.iterrows()
     }
     prepared = ddf.map_partitions(
-        _prepare_partition, datum=datum, cell_m=float(cell_m), epsg=epsg, meta=_meta()
+        _prepare_partition,
+        datum=datum,
+        cell_m=float(cell_m),
+        epsg=epsg,
+        offsets=offsets,
+        meta=_meta(),
     )
     return prepared, epsg
 
@@ -391,7 +431,7 @@ def profile_cities(
     prepared, epsg = prepare_partitioned(ddf, crs=crs, cell_m=cell_m)
     prepared = prepared.persist() if client is not None else prepared
     ok = prepared[prepared["reason"] == ""]
-    rejected = prepared[prepared["reason"] != ""][["id", "city", "reason"]]
+    rejected = prepared[prepared["reason"] != ""][["row", "id", "city", "reason"]]
     counts = ok.groupby(["city", "ix", "iy", "function"]).size().rename("n").reset_index()
     creative = ok[ok["is_creative"]].groupby(["city", "ix", "iy"]).size().rename("n").reset_index()
     per_city = ok.groupby("city").agg(
@@ -441,3 +481,32 @@ def profile_cities(
         rejected=rejected_pd.reset_index(drop=True), epsg=epsg,
         n_rows=int(per_city_pd["n_establishments"].sum()) + len(rejected_pd),
     )  # fmt: skip
+
+
+def load_classified(
+    source: str | Path,
+    *,
+    crs: str = "wgs84",
+    columns: Mapping[str, str] | None = None,
+    blocksize: str = "64MB",
+) -> tuple[Any, pd.DataFrame, int]:
+    """Read, validate, convert and classify through the dask graph; gather the result.
+
+    Returns ``(establishments, rejected, n_rows)``: a GeoDataFrame in EPSG:4326 with the
+    canonical and classification columns, the rejected rows (``row, id, reason``) and the
+    number of rows read. Used by ``clusterscape run --engine dask`` for one study.
+    """
+    import geopandas as gpd
+
+    ddf = read_partitioned(source, columns=columns, blocksize=blocksize)
+    prepared, _ = prepare_partitioned(ddf, crs=crs)
+    frame = prepared.compute().reset_index(drop=True)
+    bad = frame["reason"] != ""
+    rejected = frame.loc[bad, ["row", "id", "reason"]].reset_index(drop=True)
+    ok = frame[~bad].reset_index(drop=True)
+    est = gpd.GeoDataFrame(
+        ok.drop(columns=["lon", "lat", "x", "y", "ix", "iy", "reason", "row"]),
+        geometry=gpd.points_from_xy(ok["lon"], ok["lat"]),
+        crs="EPSG:4326",
+    )
+    return est, rejected, len(frame)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from clusterscape._inputs import read_boundary, read_landuse, read_parks
+from clusterscape._validation import check_choice
 from clusterscape.coords import local_metric_crs, normalise_datum
 from clusterscape.errors import InvalidInputError
 
@@ -45,6 +46,8 @@ class StudyConfig:
     landuse: str | None = None
     seed: int = 0
     scenario: str = "planted"
+    engine: str = "local"
+    scheduler: str | None = None
     detect: Mapping[str, Any] = field(default_factory=dict)
     measure: Mapping[str, Any] = field(default_factory=dict)
     urban: Mapping[str, Any] = field(default_factory=dict)
@@ -75,6 +78,13 @@ class StudyConfig:
                 study[section] = dict(data[section])
         config = cls(**study)
         return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    establishments: gpd.GeoDataFrame
+    rejected: pd.DataFrame
+    n_rows: int
 
 
 @dataclass(slots=True)
@@ -136,7 +146,13 @@ def _load(config: StudyConfig) -> dict[str, Any]:
     datum = normalise_datum(config.crs, caller="run")
     columns = dict(config.columns or {}) or None
     source = config.establishments
-    if is_database_url(source):
+    if config.engine == "dask":
+        from clusterscape.dask_engine import dask_client, load_classified
+
+        with dask_client(config.scheduler):
+            est, rejected, n_rows = load_classified(source, crs=datum, columns=columns)
+        loaded: Any = _Loaded(est, rejected, n_rows)
+    elif is_database_url(source):
         loaded = read_establishments_postgis(source, crs=datum, columns=columns)
     elif source.lower().endswith(".osm.pbf"):
         from clusterscape._frames import validate_frame
@@ -224,6 +240,7 @@ def _clusters_table(
 def run_study(config: StudyConfig, *, progress: Progress | None = None) -> StudyResult:
     """Run every available step of the study and return the results in memory."""
     progress = progress or _noop
+    check_choice(config.engine, {"local", "dask"}, "engine", caller="run")
     summary: dict[str, Any] = {}
     with _step(progress, "load"):
         loaded = _load(config)
@@ -253,7 +270,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     with _step(progress, "classify"):
         from clusterscape.taxonomy import classify_establishments
 
-        est = classify_establishments(est)
+        if not (config.engine == "dask" and "function" in est.columns):  # dask classified per chunk
+            est = classify_establishments(est)
         summary["classify"] = {
             "n_creative": int(est["is_creative"].sum()),
             "by_sector": {
@@ -395,7 +413,7 @@ def _cluster_opening_years(
         name = getattr(row, "nearest_park", None)
         matched = getattr(row, "park_matched", True)
         if isinstance(name, str) and name in opened.index and matched and not pd.isna(opened[name]):
-            out[int(row.cluster_id)] = int(str(opened[name]))
+            out[int(str(row.cluster_id))] = int(str(opened[name]))
     return out or None
 
 
@@ -470,3 +488,75 @@ def _gpkg_safe(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                 lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
             )
     return out
+
+
+def run_by_city(
+    config: StudyConfig,
+    out_dir: str | Path,
+    *,
+    cell_m: float = 500.0,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """``clusterscape run --engine dask --by city``: profile every city of one table on a dask cluster.
+
+    Writes ``city_comparison.csv`` (one row per city), ``zones_<city>.csv``,
+    ``hotspots_<city>.csv``, ``clusters_<city>.csv``, ``rejected.csv`` and ``summary.json``
+    atomically into ``out_dir``, and returns the comparison table.
+    """
+    from clusterscape.dask_engine import dask_client, profile_cities
+    from clusterscape.io import atomic_directory
+
+    progress = progress or _noop
+    if config.establishments is None:
+        raise InvalidInputError(
+            "--by city needs --establishments with a 'city' column (CSV or Parquet)."
+        )
+    datum = normalise_datum(config.crs, caller="run")
+    with _step(progress, "dask"), dask_client(config.scheduler) as client:
+        result = profile_cities(
+            config.establishments,
+            crs=datum,
+            columns=dict(config.columns or {}) or None,
+            cell_m=cell_m,
+            client=client,
+            min_cluster_size=int(dict(config.detect).get("min_cluster_size", 15)),
+            seed=config.seed,
+        )
+    summary = {
+        "synthetic": False,
+        "engine": "dask",
+        "input": {
+            "source": _redact(config.establishments),
+            "n_rows": result.n_rows,
+            "n_accepted": int(result.comparison["n_establishments"].sum()),
+            "n_rejected": len(result.rejected) if result.rejected is not None else 0,
+        },
+        "crs": {"source": datum, "metric": {c: f"EPSG:{e}" for c, e in result.epsg.items()}},
+        "cities": _records(result.comparison),
+    }
+    with _step(progress, "write"), atomic_directory(Path(out_dir)) as tmp:
+        tmp = Path(tmp)
+        result.comparison.to_csv(tmp / "city_comparison.csv", index=False)
+        for name, tables in (
+            ("zones", result.zones),
+            ("hotspots", result.hotspots),
+            ("clusters", result.clusters),
+        ):
+            for city, table in tables.items():
+                table.to_csv(tmp / f"{name}_{_safe_name(city)}.csv", index=False)
+        rejected = (
+            result.rejected
+            if result.rejected is not None
+            else pd.DataFrame(columns=["row", "id", "reason"])
+        )
+        rejected.to_csv(tmp / "rejected.csv", index=False)
+        (tmp / "summary.json").write_text(
+            json.dumps(_jsonable(summary), ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+    return result.comparison
+
+
+def _safe_name(city: str) -> str:
+    import re
+
+    return re.sub(r"[^\w.-]+", "_", city, flags=re.UNICODE).strip("_") or "city"
