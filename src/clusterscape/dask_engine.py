@@ -83,7 +83,7 @@ def dask_client(
         return
     cluster = LocalCluster(
         n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-        dashboard_address=None, host="127.0.0.1",
+        dashboard_address=":0", host="127.0.0.1",
     )  # fmt: skip
     client = Client(cluster)
     try:
