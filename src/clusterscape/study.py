@@ -209,10 +209,13 @@ def _clusters_table(
         grouped["employees"].sum(min_count=1) if "employees" in members else pd.Series(dtype=float)
     )
     # All establishments (creative or not) inside each footprint.
-    joined = gpd.sjoin(
-        est_m[["geometry"]], clusters_m[["geometry"]], predicate="within", how="inner"
+    footprints = gpd.GeoDataFrame(
+        {"fp_cluster": clusters_m.index.to_numpy()},
+        geometry=clusters_m.geometry.to_numpy(),
+        crs=clusters_m.crs,
     )
-    n_all = joined.groupby("index_right").size()
+    joined = gpd.sjoin(est_m[["geometry"]], footprints, predicate="within", how="inner")
+    n_all = joined.groupby("fp_cluster").size()
     table = pd.DataFrame(index=clusters_m.index.rename("cluster_id"))
     table["n_establishments"] = n_all.reindex(table.index).fillna(0).astype(int)
     table["n_creative"] = grouped.size().reindex(table.index).fillna(0).astype(int)
@@ -345,19 +348,11 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
         zones = urban.functional_zones(est_m, **dict(config.urban.get("zones", {})))
         centres = urban.urban_centres(est_m, **dict(config.urban.get("centres", {})))
         result.layers["functional_zones"] = zones.to_crs("EPSG:4326")
-        result.layers["centres"] = centres.to_crs("EPSG:4326")
-        label_counts = zones["label"].value_counts()
-        summary["functional_zones"] = {str(k): int(v) for k, v in label_counts.items()}
-        summary["centres"] = [
-            {
-                "lon": float(r.lon),
-                "lat": float(r.lat),
-                "kind": str(r.kind),
-                "rank": int(r.rank),
-                "n_establishments": int(r.n_establishments),
-            }
-            for r in centres.itertuples()
-        ]
+        result.layers["centres"] = centres.centres.to_crs("EPSG:4326")
+        urban_sum = urban.urban_summary(zones, centres)
+        summary["functional_zones"] = urban_sum["functional_zones"]
+        summary["centres"] = urban_sum["centres"]
+        summary["urban"] = {"polycentricity": urban_sum["polycentricity"]}
         if loaded["districts"] is not None:
             profiles = urban.district_profiles(est_m, loaded["districts"].to_crs(metric))
             result.tables["district_profiles"] = profiles
@@ -388,7 +383,18 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
             sizes = effects.size_distribution(
                 clusters_m.assign(employees=table.set_index("cluster_id")["employees"])
             )
-            summary["large_scale"] = {k: _jsonable(v) for k, v in sizes.summary.items()}
+            summary["large_scale"] = {
+                "large_scale": bool(sizes.large_scale),
+                "n_large": int(sizes.n_large),
+                "zipf_exponent": _jsonable(sizes.zipf_exponent),
+                "zipf_se": _jsonable(sizes.zipf_se),
+                "thresholds": _jsonable(dict(sizes.params).get("thresholds", {})),
+                "verdict": (
+                    f"{sizes.n_large} cluster(s) meet the large-scale thresholds."
+                    if sizes.large_scale
+                    else "No cluster meets the large-scale thresholds: no large-scale cluster has formed."
+                ),
+            }
             result.tables["cluster_sizes"] = sizes.table
             ehs = effects.emerging_hotspots(est_m[est_m["is_creative"]], seed=config.seed)
             result.layers["emerging_hotspots"] = ehs.to_crs("EPSG:4326")

@@ -10,6 +10,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -82,13 +83,7 @@ def _basemap(ax: plt.Axes, study: SavedStudy) -> None:
     ax.set_ylabel("latitude (°N)")
 
 
-def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
-    clusters = study.layer("clusters")
-    table = study.table("clusters")
-    if clusters is None or table is None:
-        return None
-    fig, ax = plt.subplots(figsize=(8, 7.5))
-    _basemap(ax, study)
+def _draw_clusters(ax: plt.Axes, study: SavedStudy, clusters: Any, *, labels: bool) -> None:
     est = study.layer("establishments")
     if est is not None and "is_creative" in est.columns:
         creative = est[est["is_creative"].astype(bool)]
@@ -96,7 +91,7 @@ def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
             creative.geometry.x,
             creative.geometry.y,
             s=0.3,
-            color="#bbb",
+            color="#999",
             alpha=0.5,
             rasterized=True,
         )
@@ -106,48 +101,84 @@ def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
         else pd.Series("unclassified", index=clusters.index)
     )
     colours = forms.fillna("unclassified").map(FORM_COLOURS).fillna("#7f7f7f")
-    clusters.plot(ax=ax, color=colours.tolist(), edgecolor="black", linewidth=0.5, alpha=0.8)
+    clusters.plot(ax=ax, color=colours.tolist(), edgecolor="black", linewidth=0.6, alpha=0.75)
     parks = study.layer("parks")
     if parks is not None:
         ax.scatter(
             parks.geometry.x,
             parks.geometry.y,
             marker="*",
-            s=60,
+            s=70,
             color="gold",
             edgecolor="black",
             zorder=5,
         )
-        for row in parks.itertuples():
-            ax.annotate(
-                str(row.name),
-                (row.geometry.x, row.geometry.y),
-                fontsize=7,
-                xytext=(4, 4),
-                textcoords="offset points",
-            )
+        if labels:
+            for row in parks.itertuples():
+                ax.annotate(
+                    str(row.name),
+                    (row.geometry.x, row.geometry.y),
+                    fontsize=7,
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                    zorder=6,
+                )
+
+
+def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
+    """Two panels: the whole study area, and a zoom on the compact clusters with park names."""
+    clusters = study.layer("clusters")
+    table = study.table("clusters")
+    if clusters is None or table is None or clusters.empty:
+        return None
+    fig, (ax_all, ax_zoom) = plt.subplots(
+        1, 2, figsize=(13, 6.8), gridspec_kw={"width_ratios": [1, 1.25]}
+    )
+    for ax in (ax_all, ax_zoom):
+        _basemap(ax, study)
+    _draw_clusters(ax_all, study, clusters, labels=False)
+    _zoom_to(ax_all, clusters, pad=0.08)
+    ax_all.set_title("Whole study area")
+    # Zoom on the compact clusters (footprint under 5 km²), where parks are.
+    area = clusters.to_crs(clusters.estimate_utm_crs()).area
+    compact = clusters[(area < 5e6).to_numpy()]
+    focus = compact if len(compact) else clusters
+    _draw_clusters(ax_zoom, study, clusters, labels=True)
+    _zoom_to(ax_zoom, focus, pad=0.15, margin=0.005)
+    ax_zoom.set_title("Compact clusters (footprint < 5 km²) and registry parks")
     handles = [
         plt.Line2D([], [], marker="s", ls="", color=c, label=f) for f, c in FORM_COLOURS.items()
     ]
-    ax.legend(handles=handles, loc="lower right", fontsize=8, title="cluster form")
-    _zoom_to(ax, clusters, pad=0.08)
-    ax.set_title("Creative clusters (footprints) and parks registry")
+    handles.append(
+        plt.Line2D(
+            [], [], marker="*", ls="", color="gold", markeredgecolor="black", label="registry park"
+        )
+    )
+    ax_zoom.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+        title="cluster form",
+    )
+    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return Figure(
         path.name,
         "Where the clusters are",
         "Cluster footprints (concave hulls of member firms) coloured by form; stars are registry parks; "
-        "grey dots are creative establishments.",
+        "grey dots are creative establishments. Left: the whole area (large footprints are town-scale "
+        "concentrations of scattered firms); right: the compact clusters.",
         "clusters",
     )
 
 
-def _zoom_to(ax: plt.Axes, gdf: object, *, pad: float) -> None:
+def _zoom_to(ax: plt.Axes, gdf: object, *, pad: float, margin: float = 0.02) -> None:
     minx, miny, maxx, maxy = gdf.total_bounds  # type: ignore[attr-defined]
     dx, dy = (maxx - minx) or 0.05, (maxy - miny) or 0.05
-    ax.set_xlim(minx - pad * dx - 0.02, maxx + pad * dx + 0.02)
-    ax.set_ylim(miny - pad * dy - 0.02, maxy + pad * dy + 0.02)
+    ax.set_xlim(minx - pad * dx - margin, maxx + pad * dx + margin)
+    ax.set_ylim(miny - pad * dy - margin, maxy + pad * dy + margin)
 
 
 def fig_lq_map(study: SavedStudy, path: Path) -> Figure | None:
