@@ -354,7 +354,10 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
         summary["centres"] = urban_sum["centres"]
         summary["urban"] = {"polycentricity": urban_sum["polycentricity"]}
         if loaded["districts"] is not None:
-            profiles = urban.district_profiles(est_m, loaded["districts"].to_crs(metric))
+            districts_m = loaded["districts"].to_crs(metric)
+            profiles = urban.district_profiles(est_m, districts_m)
+            names = [c for c in ("adcode", "name_zh", "name_en") if c in districts_m.columns]
+            profiles = pd.DataFrame(districts_m[names]).join(profiles, how="right")
             result.tables["district_profiles"] = profiles
         if len(clusters_m):
             context = urban.cluster_context(clusters_m, zones, centres)

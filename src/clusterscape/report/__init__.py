@@ -84,6 +84,13 @@ def _fmt(value: Any, digits: int = 0) -> str:
     return str(value)
 
 
+def _matched(row: pd.Series) -> bool:
+    """True when the cluster was matched to a registry park (typology's one-to-one match)."""
+    name = row.get("nearest_park")
+    matched = row.get("park_matched", False)
+    return isinstance(name, str) and bool(matched) and not pd.isna(matched)
+
+
 def _minute(study: SavedStudy) -> list[str]:
     s = study.summary
     lines: list[str] = []
@@ -96,13 +103,25 @@ def _minute(study: SavedStudy) -> list[str]:
     if table is not None and len(table):
         forms = table["form"].value_counts().to_dict() if "form" in table.columns else {}
         form_text = ", ".join(f"{n} {f}" for f, n in forms.items()) if forms else "forms not typed"
-        big = table.sort_values("n_creative", ascending=False).head(3)
-        where = "; ".join(
-            f"{r.get('nearest_park') if isinstance(r.get('nearest_park'), str) else 'cluster ' + str(r['cluster_id'])}"
-            f" ({r.get('district', '')}, {int(r['n_creative'])} firms)"
-            for _, r in big.iterrows()
+        typed = (
+            table[table["form"].astype(str) != "unclassified"]
+            if "form" in table.columns
+            else table.iloc[:0]
         )
-        lines.append(f"{len(table)} creative clusters were found ({form_text}). Largest: {where}.")
+        listed = "; ".join(
+            f"{r['nearest_park'] if _matched(r) else 'cluster ' + str(r['cluster_id'])}"
+            f" ({r.get('district', '')}): {r['form']}"
+            for _, r in typed.sort_values("n_creative", ascending=False).iterrows()
+        )
+        lines.append(f"{len(table)} creative clusters were found ({form_text}).")
+        if listed:
+            lines.append(f"Typed clusters: {listed}.")
+        rest = len(table) - len(typed)
+        if rest:
+            lines.append(
+                f"{rest} cluster(s) stay unclassified: no form's evidence was strong enough "
+                "(large ones are town-scale concentrations of scattered firms)."
+            )
     else:
         lines.append("No creative cluster was found.")
     large = s.get("large_scale")
@@ -119,7 +138,8 @@ def _minute(study: SavedStudy) -> list[str]:
         )
     for eff in s.get("effects", []) or []:
         lines.append(
-            f"{eff.get('amenity')}s near clusters: estimate {_fmt(eff.get('estimate'), 3)} "
+            f"{eff.get('amenity')}s near clusters ({eff.get('method')}): effect {_fmt(eff.get('estimate'), 3)} "
+            f"{eff.get('unit', '')} "
             f"(95 % CI {_fmt(eff.get('ci_low'), 3)} to {_fmt(eff.get('ci_high'), 3)}, p = {_fmt(eff.get('p_value'), 3)})"
             + (
                 f", influence radius ≈ {_fmt(eff.get('influence_radius_m'))} m."
