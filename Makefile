@@ -8,7 +8,7 @@ APT_PACKAGES := fonts-noto-cjk chromium postgresql-15-postgis-3
 OUT ?= out/ningbo
 VENDOR := src/clusterscape/web/static/vendor/maplibre-gl.js
 
-.PHONY: install run test lint typecheck pytest bench clean apt
+.PHONY: install run test lint typecheck pytest bench bench-results clean apt
 
 install: apt $(STAMP) $(VENDOR)
 
@@ -50,8 +50,16 @@ pytest: install
 
 test: lint typecheck pytest
 
+# Each benchmark writes benchmarks/results/<module>.md; RESULTS.md gathers them.
 bench: install
 	$(BIN)/python -m pytest benchmarks -m bench -q -p no:cacheprovider -s
+	$(MAKE) bench-results
+
+bench-results:
+	@{ echo "# Benchmark results"; echo; \
+	  echo "Measured on the project's 2-core, 24 GiB machine; each section names its peer and the ratio."; \
+	  echo "Regenerate with \`make bench\` (sections come from benchmarks/results/*.md)."; \
+	  for f in benchmarks/results/*.md; do echo; cat "$$f"; done; } > benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache
