@@ -194,7 +194,7 @@ def classify(
     graded = est["hotel_grade"].dropna()
     if len(graded):
         stars = ", ".join(
-            f"{int(g)}★ {int(c)}" for g, c in graded.value_counts().sort_index().items()
+            f"{g}★ {c}" for g, c in graded.value_counts().sort_index().items()
         )
         console.print(f"hotels with a known grade: {stars}", highlight=False)
     if out is not None:

@@ -1,0 +1,26 @@
+"""Classify establishments into creative sectors and urban functions.
+
+The shipped code lists (GB/T 4754-2017 with the NBS 2018 culture classes, UK SIC 2007 with the
+DCMS creative groups, ISIC Rev.4, NAICS 2017, Amap typecodes and type strings, OSM tags, Chinese
+and English keywords) live as CSV files in ``clusterscape/taxonomy/data``; ``docs/taxonomy.md``
+documents the crosswalk of every sector id.
+"""
+
+from clusterscape.taxonomy._classify import OUTPUT_COLUMNS, classify_establishments
+from clusterscape.taxonomy._tables import (
+    CODE_SYSTEMS,
+    FUNCTIONS,
+    SECTORS,
+    Taxonomy,
+    load_taxonomy,
+)
+
+__all__ = [
+    "CODE_SYSTEMS",
+    "FUNCTIONS",
+    "OUTPUT_COLUMNS",
+    "SECTORS",
+    "Taxonomy",
+    "classify_establishments",
+    "load_taxonomy",
+]
