@@ -1,0 +1,381 @@
+"""Cluster -> amenity effects: ring DiD, event study, Butts rings, influence radius, companions.
+
+The simulation follows the design of Butts (2023, *J. Urban Econ.* 133:103493, section 4): a
+planted effect whose intensity falls linearly with distance to the cluster footprint and reaches
+zero at a known radius, on top of a heterogeneous, growing background. Its ring averages are known
+in closed form (``_true_ring_effect``), so estimates are checked against numbers, not signs only.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from clusterscape.effects import (
+    amenity_colocation,
+    amenity_effects,
+    cluster_opening_years,
+    distance_decay,
+    emerging_hotspots,
+    size_distribution,
+)
+from clusterscape.errors import CRSError, InvalidInputError
+
+CRS = "EPSG:32651"
+R0_M = 100.0  # footprint radius
+
+
+def simulate_city(
+    seed: int,
+    *,
+    n_clusters: int = 12,
+    effects: dict[str, float] | None = None,
+    radius_m: float = 1500.0,
+    base_per_km2: float = 0.15,
+    growth: float = 0.04,
+    side_m: float = 30_000.0,
+    years: tuple[int, int] = (1995, 2024),
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[int, int]]:
+    """A synthetic city: amenity openings per year plus planted openings after each cluster opens.
+
+    ``effects`` maps amenity -> planted openings per cluster per post year (event years 0..5);
+    every amenity also has a background: Poisson, 60 % around a Gaussian centre (sd = side/6),
+    40 % uniform, growing by ``growth`` per year. Planted openings lie at footprint distance d
+    with density (d + R0)(R - d) on [0, R], i.e. a per-area intensity falling linearly to 0 at R.
+    Each cluster has 20 creative members founded 0-2 years after its opening year.
+    """
+    rng = np.random.default_rng(seed)
+    effects = {"hotel": 3.0} if effects is None else effects
+    centre = rng.uniform(0.2 * side_m, 0.8 * side_m, (n_clusters, 2))
+    t0 = rng.integers(2005, 2016, n_clusters)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    yrs: list[np.ndarray] = []
+    fn: list[np.ndarray] = []
+
+    def add(x: np.ndarray, y: np.ndarray, year: int | np.ndarray, f: str) -> None:
+        xs.append(np.asarray(x, float))
+        ys.append(np.asarray(y, float))
+        yrs.append(np.broadcast_to(year, np.shape(x)).astype(int))
+        fn.append(np.full(np.shape(x), f, dtype=object))
+
+    area_km2 = side_m**2 / 1e6
+    for amenity, per_year in effects.items():
+        for year in range(years[0], years[1] + 1):
+            n = rng.poisson(base_per_km2 * area_km2 * np.exp(growth * (year - years[0])))
+            near = rng.random(n) < 0.6
+            p = np.where(
+                near[:, None],
+                rng.normal(side_m / 2, side_m / 6, (n, 2)),
+                rng.uniform(0, side_m, (n, 2)),
+            )
+            add(p[:, 0], p[:, 1], year, amenity)
+        if per_year <= 0:
+            continue
+        for c in range(n_clusters):
+            for e in range(6):
+                k = rng.poisson(per_year)
+                d = np.empty(0)
+                while d.size < k:
+                    cand = rng.uniform(0, radius_m, 4 * k)
+                    keep = rng.uniform(0, (radius_m / 2 + R0_M) ** 2, cand.size)
+                    d = np.append(d, cand[keep < (cand + R0_M) * (radius_m - cand)])
+                d = d[:k] + R0_M
+                ang = rng.uniform(0, 2 * np.pi, k)
+                add(
+                    centre[c, 0] + d * np.cos(ang),
+                    centre[c, 1] + d * np.sin(ang),
+                    t0[c] + e,
+                    amenity,
+                )
+    for c in range(n_clusters):
+        add(
+            centre[c, 0] + rng.normal(0, 30, 20),
+            centre[c, 1] + rng.normal(0, 30, 20),
+            t0[c] + rng.integers(0, 3, 20),
+            "creative",
+        )
+    est = gpd.GeoDataFrame(
+        {
+            "function": np.concatenate(fn),
+            "opened": pd.array(np.concatenate(yrs), dtype="Int64"),
+        },
+        geometry=gpd.points_from_xy(np.concatenate(xs), np.concatenate(ys)),
+        crs=CRS,
+    )
+    est["is_creative"] = est["function"] == "creative"
+    clusters = gpd.GeoDataFrame(
+        {"n": np.full(n_clusters, 20)},
+        geometry=gpd.points_from_xy(centre[:, 0], centre[:, 1]).buffer(R0_M, quad_segs=16),
+        crs=CRS,
+    )
+    clusters.index.name = "cluster_id"
+    return est, clusters, {i: int(t) for i, t in enumerate(t0)}
+
+
+def _share(lo: float, hi: float, radius_m: float) -> float:
+    """Share of planted openings at footprint distance in [lo, hi): integral of (d + R0)(R - d)."""
+
+    def prim(d: float) -> float:
+        d = min(max(d, 0.0), radius_m)
+        return R0_M * radius_m * d + (radius_m - R0_M) * d**2 / 2 - d**3 / 3
+
+    return (prim(hi) - prim(lo)) / prim(radius_m)
+
+
+def _ring_area_km2(lo: float, hi: float) -> float:
+    return np.pi * ((R0_M + hi) ** 2 - (R0_M + lo) ** 2 if lo > 0 else (R0_M + hi) ** 2) / 1e6
+
+
+def _true_ring_effect(lo: float, hi: float, per_year: float, radius_m: float = 1500.0) -> float:
+    """Planted openings per km² per year in the ring [lo, hi) (footprint distance)."""
+    return per_year * _share(lo, hi, radius_m) / _ring_area_km2(lo, hi)
+
+
+@pytest.fixture(scope="module")
+def city() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[int, int]]:
+    return simulate_city(7, n_clusters=30, side_m=40_000.0, effects={"hotel": 3.0, "mall": 0.0})
+
+
+@pytest.fixture(scope="module")
+def planted(city):
+    est, clusters, t0 = city
+    before = est.copy()
+    res = amenity_effects(est, clusters, amenity="hotel", opened=t0)
+    pd.testing.assert_frame_equal(est, before)  # inputs untouched
+    return res
+
+
+def test_planted_effect_is_recovered_with_its_radius(planted) -> None:
+    res = planted
+    s = res.summary
+    assert s["method"] == "ring_did" and s["n_clusters"] == 30
+    truth = _true_ring_effect(0, 2000, 3.0)  # pooled default rings 0..2000 m
+    se = float(res.rows.loc[0, "se"])
+    assert s["estimate"] > 0 and s["p_value"] < 0.001
+    assert abs(s["estimate"] - truth) < 3 * se
+    assert s["ci_low"] < truth < s["ci_high"]
+    # Butts rings: radius within +-30 % of the planted 1500 m, inside its own interval
+    assert 1050 <= s["influence_radius_m"] <= 1950
+    lo, hi = s["influence_radius_ci"]
+    assert lo <= s["influence_radius_m"] <= hi
+    # tau(d) per ring against the closed form, within 3 standard errors (t-quantile CI / 2)
+    bd = res.by_distance
+    for row in bd.itertuples():
+        want = _true_ring_effect(row.lower_m, row.upper_m, 3.0)
+        half = (row.ci_high - row.ci_low) / 2
+        assert abs(row.estimate - want) < 1.5 * half, (row.lower_m, row.estimate, want)
+    assert list(bd["lower_m"]) == [0, 500, 1000, 1500]
+    # event study: flat before, positive after
+    es = res.event_study.set_index("event_time")
+    assert es.loc[-1, "coef"] == 0.0
+    pre = es.loc[[-5, -4, -3, -2]]
+    post = es.loc[[0, 1, 2, 3, 4, 5], "coef"]
+    assert ((pre["ci_low"] < 0) & (pre["ci_high"] > 0)).all()  # no pre-trend
+    assert post.min() > 0
+    assert post.mean() - pre["coef"].mean() == pytest.approx(truth, rel=0.3)
+    assert set(res.rows["method"]) == {"ring_did", "butts_rings"}
+
+
+def test_no_effect_for_the_amenity_without_one(city) -> None:
+    est, clusters, t0 = city
+    res = amenity_effects(est, clusters, amenity="mall", opened=t0)
+    assert res.summary["p_value"] > 0.05
+    assert res.summary["ci_low"] < 0 < res.summary["ci_high"]
+
+
+def test_ring_did_equals_the_two_by_two_means_by_hand(planted) -> None:
+    res = planted
+    p = res.panel
+    inner = p[p["ring"] < 4].groupby(["cluster_id", "event_time"])[["count", "area_km2"]].sum()
+    ctrl = p[p["ring"] == 4].set_index(["cluster_id", "event_time"])
+    diff = (inner["count"] / inner["area_km2"] - ctrl["density_per_km2"]).reset_index(name="d")
+    diff["post"] = diff["event_time"] >= 0
+    # with cluster fixed effects the OLS slope is the within-cluster post-pre contrast
+    dm = diff["d"] - diff.groupby("cluster_id")["d"].transform("mean")
+    pm = diff["post"] - diff.groupby("cluster_id")["post"].transform("mean")
+    beta = float((dm * pm).sum() / (pm * pm).sum())
+    assert res.summary["estimate"] == pytest.approx(beta, rel=1e-10)
+    # CR1 cluster-robust SE by hand: G/(G-1) (N-1)/(N-K) sum_g (sum_i x_i u_i)^2 / (sum x^2)^2
+    u = dm - beta * pm
+    score = (pm * u).groupby(diff["cluster_id"]).sum()
+    g, n, k = score.size, len(diff), 30 + 1
+    se = np.sqrt(g / (g - 1) * (n - 1) / (n - k) * (score**2).sum()) / (pm * pm).sum()
+    assert float(res.rows.loc[0, "se"]) == pytest.approx(se, rel=1e-8)
+
+
+def test_too_narrow_and_too_wide_rings_bias_towards_zero(city) -> None:
+    est, clusters, t0 = city
+    right = amenity_effects(est, clusters, rings_m=(0, 1500), control_m=(2000, 4000), opened=t0)
+    clean = amenity_effects(est, clusters, rings_m=(0, 500), control_m=(2000, 4000), opened=t0)
+    narrow = amenity_effects(est, clusters, rings_m=(0, 500), control_m=(500, 2000), opened=t0)
+    wide = amenity_effects(est, clusters, rings_m=(0, 3000), control_m=(3000, 5000), opened=t0)
+    t_right = _true_ring_effect(0, 1500, 3.0)
+    t_narrow_inner = _true_ring_effect(0, 500, 3.0)
+    # Butts (2023) prop. 1: the ring DiD identifies tau(inner) - tau(control)
+    t_narrow = t_narrow_inner - _true_ring_effect(500, 2000, 3.0)
+    t_wide = _true_ring_effect(0, 3000, 3.0)  # diluted: unaffected area in the inner ring
+    for res, want in ((right, t_right), (narrow, t_narrow), (wide, t_wide)):
+        se = float(res.rows.loc[0, "se"])
+        assert abs(res.summary["estimate"] - want) < 3 * se, (res.params["rings_m"], want)
+    # the biases have the sign theory says. Too narrow: the same inner ring against a clean
+    # control gives more, by the effect that leaked into the contaminated control ring.
+    leak = clean.summary["estimate"] - narrow.summary["estimate"]
+    assert leak == pytest.approx(_true_ring_effect(500, 2000, 3.0), rel=0.35)
+    assert abs(clean.summary["estimate"] - t_narrow_inner) < 3 * float(clean.rows.loc[0, "se"])
+    # too wide: diluted well below the effect within the true radius
+    assert wide.summary["estimate"] < t_right - 2 * float(wide.rows.loc[0, "se"])
+
+
+def test_poisson_model_recovers_the_rate_ratio(city) -> None:
+    est, clusters, t0 = city
+    res = amenity_effects(est, clusters, rings_m=(0, 1500), opened=t0, model="poisson")
+    assert res.summary["method"] == "ring_did_poisson"
+    assert res.summary["unit"] == "log rate ratio"
+    assert res.summary["estimate"] > 0 and res.summary["p_value"] < 0.001
+    null = amenity_effects(est, clusters, amenity="mall", opened=t0, model="poisson")
+    assert null.summary["p_value"] > 0.05
+
+
+def test_opening_years_25_percent_rule_and_registry(city) -> None:
+    est, clusters, t0 = city
+    years = cluster_opening_years(est, clusters)
+    # by hand: members inside the footprint, sorted founding years, the ceil(25 %)-th value
+    for cid in [0, 5, 17]:
+        inside = est[est["is_creative"] & est.within(clusters.geometry[cid])]
+        ys = np.sort(inside["opened"].to_numpy(dtype=int))
+        assert years.loc[cid, "opened"] == ys[int(np.ceil(0.25 * ys.size)) - 1]
+        assert years.loc[cid, "source"] == "25% of firms"
+        assert t0[cid] <= years.loc[cid, "opened"] <= t0[cid] + 2
+    park = gpd.GeoDataFrame(
+        {"opened": pd.array([1990], dtype="Int64")},
+        geometry=[clusters.geometry[3].centroid],
+        crs=CRS,
+    ).to_crs("EPSG:4326")
+    reg = cluster_opening_years(est, clusters, parks=park)
+    assert reg.loc[3, "opened"] == 1990 and reg.loc[3, "source"] == "registry"
+    assert reg.loc[4, "source"] == "25% of firms"
+    # with a membership column the labels define members
+    lab = est.assign(cluster=-1)
+    lab.loc[lab.index[-3:], "cluster"] = 2
+    by_label = cluster_opening_years(lab, clusters)
+    assert by_label.loc[2, "n_members"] == 3 and by_label.loc[0, "n_members"] == 0
+    assert pd.isna(by_label.loc[0, "opened"])
+
+
+def test_default_opening_rule_is_used_without_registry(city) -> None:
+    est, clusters, _ = city
+    res = amenity_effects(est, clusters)
+    assert set(res.params["opening_source"].values()) == {"25% of firms"}
+    assert res.summary["p_value"] < 0.01
+
+
+def test_amenity_effects_errors(city) -> None:
+    est, clusters, t0 = city
+    with pytest.raises(InvalidInputError, match="rings_m"):
+        amenity_effects(est, clusters, rings_m=(500, 0))
+    with pytest.raises(InvalidInputError, match="control ring must lie"):
+        amenity_effects(est, clusters, rings_m=(0, 1000), control_m=(500, 3000))
+    with pytest.raises(InvalidInputError, match="window_years"):
+        amenity_effects(est, clusters, window_years=(0, 5))
+    with pytest.raises(InvalidInputError, match="functions present"):
+        amenity_effects(est, clusters, amenity="cinema")
+    with pytest.raises(InvalidInputError, match="model"):
+        amenity_effects(est, clusters, model="probit")
+    with pytest.raises(CRSError, match="metres"):
+        amenity_effects(est, clusters.to_crs("EPSG:4326"))
+    with pytest.raises(InvalidInputError, match="lacks column"):
+        amenity_effects(est.drop(columns="function"), clusters)
+    with pytest.raises(InvalidInputError, match="at least 2"):
+        amenity_effects(est, clusters.iloc[:1], opened=t0)
+
+
+def test_geographic_establishments_are_projected(city, planted) -> None:
+    est, clusters, t0 = city
+    b = amenity_effects(est.to_crs("EPSG:4326"), clusters, opened=t0)
+    assert b.summary["estimate"] == pytest.approx(planted.summary["estimate"], rel=1e-6)
+
+
+def test_colocation_quotient_by_hand_and_planted() -> None:
+    # A at 0 and 10; B at 1 (nearest of A0) ; C at 12 and 8 (tie for A10: 8 (C) and 12 (C))
+    pts = [(0, 0), (10, 0), (1, 0), (12, 0), (8, 0), (30, 0)]
+    fun = ["creative", "creative", "hotel", "other", "other", "hotel"]
+    gdf = gpd.GeoDataFrame(
+        {"function": fun, "is_creative": [f == "creative" for f in fun]},
+        geometry=[shapely.Point(p) for p in pts],
+        crs=CRS,
+    )
+    r = amenity_colocation(gdf, permutations=0)
+    # C(A->B) = 1 (A0 -> B1) + 0 (A10 -> tie 8/12, both other); N_A = 2, N_B = 2, N = 6
+    assert r["clq"] == pytest.approx((1 / 2) / (2 / 5))
+    # tie split: move one of A10's tied neighbours to hotel -> A10 contributes 1/2
+    gdf2 = gdf.copy()
+    gdf2.loc[3, "function"] = "hotel"
+    r2 = amenity_colocation(gdf2, permutations=0)
+    assert r2["clq"] == pytest.approx((1.5 / 2) / (3 / 5))
+    # planted co-location: hotels right next to creative firms -> CLQ >> 1, small p
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 10_000, (200, 2))
+    b = a[:60] + rng.normal(0, 5, (60, 2))
+    o = rng.uniform(0, 10_000, (800, 2))
+    xy = np.vstack([a, b, o])
+    f = ["creative"] * 200 + ["hotel"] * 60 + ["other"] * 800
+    g = gpd.GeoDataFrame(
+        {"function": f, "is_creative": [v == "creative" for v in f]},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs=CRS,
+    )
+    res = amenity_colocation(g, permutations=99, seed=1)
+    assert res["clq"] > 3 and res["p_value"] == pytest.approx(0.01)
+    with pytest.raises(InvalidInputError, match="needs both"):
+        amenity_colocation(g, amenity="mall")
+
+
+def test_distance_decay_against_baseline(city) -> None:
+    est, clusters, _ = city
+    dd = distance_decay(est, clusters, amenity="hotel", bins_m=(0, 500, 1000, 2000, 4000))
+    assert list(dd.columns) == [
+        "lower_m",
+        "upper_m",
+        "n",
+        "area_km2",
+        "density_per_km2",
+        "baseline_per_km2",
+        "ratio",
+    ]
+    assert dd["ratio"].iloc[0] > 1.5 and dd["ratio"].iloc[0] > dd["ratio"].iloc[-1]
+    # counts by hand for the first band
+    hotels = est[est["function"] == "hotel"]
+    d = shapely.distance(
+        shapely.union_all(clusters.geometry.to_numpy()), hotels.geometry.to_numpy()
+    )
+    hull = shapely.convex_hull(shapely.union_all(est.geometry.to_numpy()))
+    assert dd["n"].iloc[0] == int((d < 500).sum())
+    assert dd["baseline_per_km2"].iloc[0] == pytest.approx(len(hotels) / (hull.area / 1e6))
+
+
+def test_size_distribution_zipf_and_verdict() -> None:
+    rng = np.random.default_rng(2)
+    n = (50 * (1 - rng.random(400)) ** (-1.0)).round()  # Pareto, zeta = 1
+    table = pd.DataFrame(
+        {"n": n, "employees": n * 20, "area_m2": n * 4000.0},
+        index=pd.RangeIndex(400, name="cluster_id"),
+    )
+    sd = size_distribution(table)
+    assert abs(sd.zipf_exponent - 1.0) < 3 * sd.zipf_se + 0.05
+    want = (n >= 500) & (n * 20 >= 10000) & (n * 4000 >= 2e6)
+    assert sd.n_large == int(want.sum()) and sd.large_scale == bool(want.any())
+    assert sd.table["n"].is_monotonic_decreasing and sd.table["rank"].iloc[0] == 1
+    anyrule = size_distribution(table, thresholds={"n": 1000, "area_m2": 1e6}, rule="any")
+    assert anyrule.n_large == int(((n >= 1000) | (n * 4000 >= 1e6)).sum())
+    with pytest.raises(InvalidInputError, match="lacks column"):
+        size_distribution(table[["n"]])
+
+
+def test_emerging_hotspots_is_re_exported() -> None:
+    from clusterscape import emerging
+
+    assert emerging_hotspots is emerging.emerging_hotspots
