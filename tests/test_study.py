@@ -139,12 +139,27 @@ def _city_csv(path: Path, *, seed: int = 1) -> tuple[float, float]:
         ["餐饮服务;中餐厅;中餐厅", "购物服务;便民商店/便利店;便利店", "公司企业;公司;公司"], n_bg
     )
     names = [f"杭州店铺{i}" for i in range(n_bg)]
+    # Two planted creative clusters (the first is the one checked) and scattered creative firms.
     cl_lon, cl_lat = 120.20, 30.25
     n_cl = 150
-    lon = np.concatenate([lon, cl_lon + rng.normal(0, 0.0015, n_cl)])
-    lat = np.concatenate([lat, cl_lat + rng.normal(0, 0.0012, n_cl)])
-    kinds = np.concatenate([kinds, np.repeat("公司企业;公司;广告装饰", n_cl)])
-    names += [f"杭州创意广告设计有限公司{i}" for i in range(n_cl)]
+    c_lon = np.concatenate(
+        [
+            cl_lon + rng.normal(0, 0.0015, n_cl),
+            120.11 + rng.normal(0, 0.0015, 100),
+            centre[0] + rng.normal(0, 0.05, 150),
+        ]
+    )
+    c_lat = np.concatenate(
+        [
+            cl_lat + rng.normal(0, 0.0012, n_cl),
+            30.30 + rng.normal(0, 0.0012, 100),
+            centre[1] + rng.normal(0, 0.04, 150),
+        ]
+    )
+    lon = np.concatenate([lon, c_lon])
+    lat = np.concatenate([lat, c_lat])
+    kinds = np.concatenate([kinds, np.repeat("公司企业;公司;广告装饰", len(c_lon))])
+    names += [f"杭州创意广告设计有限公司{i}" for i in range(len(c_lon))]
     glon, glat = convert(lon, lat, src="wgs84", dst="gcj02")
     frame = pd.DataFrame(
         {

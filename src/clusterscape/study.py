@@ -369,8 +369,18 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
         with _step(progress, "effects"):
             from clusterscape import effects
 
-            opened = _cluster_opening_years(result.tables["clusters"], loaded["parks"])
+            years = effects.cluster_opening_years(est_m, clusters_m, parks=loaded["parks"])
+            opened = years["opened"]
+            result.tables["clusters"] = result.tables["clusters"].merge(
+                years[["opened", "source"]].rename(
+                    columns={"opened": "opened_year", "source": "opened_source"}
+                ),
+                left_on="cluster_id",
+                right_index=True,
+                how="left",
+            )
             rows = []
+            colocation: list[dict[str, Any]] = []
             eff_opts = dict(config.effects)
             for amenity in eff_opts.pop("amenities", ("hotel", "mall")):
                 res = effects.amenity_effects(
@@ -379,10 +389,18 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
                 rows.append(res.rows)
                 result.tables[f"event_study_{amenity}"] = res.event_study
                 result.tables[f"by_distance_{amenity}"] = res.by_distance
+                # Cross-sectional companions: co-location and distance decay around clusters.
+                clq = effects.amenity_colocation(est_m, amenity=amenity, seed=config.seed)
+                colocation.append({"amenity": amenity, **clq})
+                result.tables[f"distance_decay_{amenity}"] = effects.distance_decay(
+                    est_m, clusters_m, amenity=amenity, study_area=window
+                )
                 summary.setdefault("effects", []).append(
                     {k: _jsonable(v) for k, v in res.summary.items()}
                 )
             result.tables["effects"] = pd.concat(rows, ignore_index=True)
+            result.tables["amenity_colocation"] = pd.DataFrame(colocation)
+            summary["amenity_colocation"] = _records(result.tables["amenity_colocation"])
             sizes = effects.size_distribution(
                 clusters_m.assign(employees=table.set_index("cluster_id")["employees"])
             )
@@ -408,22 +426,6 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     result.establishments = est
     result.layers["establishments"] = est
     return result
-
-
-def _cluster_opening_years(
-    clusters: pd.DataFrame, parks: gpd.GeoDataFrame | None
-) -> dict[int, int] | None:
-    """Registry opening year of the park matched by typology, when there is one."""
-    if parks is None or "nearest_park" not in clusters.columns:
-        return None
-    opened = parks.set_index("name")["opened"]
-    out: dict[int, int] = {}
-    for row in clusters.itertuples():
-        name = getattr(row, "nearest_park", None)
-        matched = getattr(row, "park_matched", True)
-        if isinstance(name, str) and name in opened.index and matched and not pd.isna(opened[name]):
-            out[int(str(row.cluster_id))] = int(str(opened[name]))
-    return out or None
 
 
 def _redact(source: str | None) -> str | None:
