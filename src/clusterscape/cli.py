@@ -125,6 +125,8 @@ def validate(
         table.add_row("bounding box", "(no accepted rows)")
     table.add_row("columns", ", ".join(f"{k}<-{v}" for k, v in result.columns.items()) or "(none)")
     console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     target = out / "rejected.csv"
     with atomic_write(target) as tmp:
         result.rejected[["row", "id", "reason"]].to_csv(tmp, index=False, encoding="utf-8")
