@@ -71,7 +71,9 @@ def as_xy(points: Any, *, caller: str, min_points: int = 0) -> np.ndarray:
     else:
         xy = np.asarray(points, dtype=float)
     if xy.ndim != 2 or xy.shape[1] != 2:
-        raise InvalidInputError(f"{caller}: expected an (n, 2) array of x, y, got shape {xy.shape}.")
+        raise InvalidInputError(
+            f"{caller}: expected an (n, 2) array of x, y, got shape {xy.shape}."
+        )
     if not np.isfinite(xy).all():
         bad = int(np.flatnonzero(~np.isfinite(xy).all(axis=1))[0])
         raise InvalidInputError(f"{caller}: coordinate row {bad} is not finite ({xy[bad]}).")

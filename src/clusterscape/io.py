@@ -1,0 +1,1030 @@
+"""Reading firm and POI tables into the canonical establishments table, and writing layers.
+
+:func:`read_establishments` is the door every study goes through. It reads CSV/TSV (UTF-8,
+UTF-8 with BOM, GBK/GB18030), Excel, GeoJSON, GeoPackage, Shapefile and (Geo)Parquet; maps
+English and Chinese headers to the canonical columns of ``docs/architecture.md``; converts
+GCJ-02 / BD-09 to WGS-84; and rejects bad rows one by one with a reason a person can act on
+(``LoadResult.rejected``), so that the good rows go on and nothing is dropped silently.
+
+The writers (:func:`write_layer`, :func:`atomic_write`, :func:`atomic_directory`) never leave
+a half-written file behind: they write to a sibling temporary path and rename it into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io as _stdio
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyproj
+
+from clusterscape.coords import DATUMS, convert, normalise_datum
+from clusterscape.errors import CRSError, InvalidInputError
+
+__all__ = [
+    "CANONICAL",
+    "LoadResult",
+    "atomic_directory",
+    "atomic_write",
+    "read_establishments",
+    "write_layer",
+]
+
+CANONICAL = ("id", "name", "category", "code", "opened", "closed", "employees", "geometry")
+_CALLER = "read_establishments"
+
+# Header aliases in order of preference, compared after _norm_header (lower case, no spaces,
+# '-' and ' ' as '_'). Chinese headers are those of Amap/Baidu exports and business registries.
+# fmt: off
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": (
+        "id", "编号", "uid", "poi_id", "poiid", "firm_id", "企业编号", "统一社会信用代码", "信用代码", "注册号",
+        "osm_id", "osmid", "objectid", "fid", "序号"
+    ),
+    "name": (
+        "name", "名称", "name_zh", "中文名称", "企业名称", "公司名称", "poi名称", "单位名称", "店名", "title", "company", "firm",
+        "firm_name", "company_name"
+    ),
+    "category": (
+        "category", "type", "类型", "行业", "类别", "行业类别", "所属行业", "行业门类", "poi类型", "sector",
+        "industry", "osm_tags", "tags", "osm_query_tags"
+    ),
+    "code": (
+        "code", "行业代码", "行业编码", "国民经济行业代码", "industry_code", "gb_code", "gbt4754", "sic",
+        "nace", "typecode", "类型编码"
+    ),
+    "lon": (
+        "lon", "lng", "long", "longitude", "经度", "x", "gcj_lng", "gcj_lon", "gcj02_lng",
+        "gcj02_lon", "lng_gcj02", "lon_gcj02", "bd_lng", "bd_lon", "bd09_lng", "bd09_lon",
+        "wgs_lng", "wgs_lon", "wgs84_lng", "wgs84_lon", "centroid_lon", "point_x"
+    ),
+    "lat": (
+        "lat", "latitude", "纬度", "y", "gcj_lat", "gcj02_lat", "lat_gcj02", "bd_lat", "bd09_lat",
+        "wgs_lat", "wgs84_lat", "centroid_lat", "point_y"
+    ),
+    "location": (
+        "location", "坐标", "经纬度", "lnglat", "lonlat", "lng_lat", "lon_lat"
+    ),
+    "opened": (
+        "opened", "founded", "成立日期", "成立时间", "成立年份", "开业日期", "开业时间", "注册日期", "核准日期",
+        "founding_year", "year_founded", "established", "start_year", "open_date",
+        "opening_date", "open_year"
+    ),
+    "closed": (
+        "closed", "注销日期", "注销时间", "吊销日期", "关闭日期", "停业日期", "closing_year", "close_date",
+        "closed_year", "end_year", "dissolved"
+    ),
+    "employees": (
+        "employees", "从业人员", "员工数", "从业人数", "从业人员数", "员工人数", "职工人数", "参保人数", "staff",
+        "employment", "headcount", "n_employees", "emp"
+    ),
+}
+_KEYS = tuple(_ALIASES)
+_PLACEHOLDERS = frozenset({
+    "", "#n/a", "-", "--", "n/a", "na", "nan", "nat", "nil", "none", "null", "—", "不详", "无",
+    "暂无", "未知"
+})
+# fmt: on
+_TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".tab"}
+_EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
+_GEO_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".fgb", ".zip"}
+_PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
+_YEAR_RE = r"^(\d{4})(?:\d{2}|\d{4}|\.0+|[-/.年 T].*)?$"
+_US_DATE_RE = r"^\d{1,2}/\d{1,2}/(?P<year>\d{4})$"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What :func:`read_establishments` read.
+
+    Attributes
+    ----------
+    establishments : geopandas.GeoDataFrame
+        EPSG:4326 points with the canonical columns ``id, name, category, code, opened,
+        closed, employees, geometry`` first (see ``docs/architecture.md``), then the file's
+        other columns; a fresh RangeIndex.
+    rejected : pandas.DataFrame
+        One row per rejected data row: ``row`` (1-based data row in the file, header
+        excluded), ``id`` (the file's id or ``""``) and ``reason`` (``"<kind>: <detail>"``,
+        several joined by ``"; "``).
+    source_crs : str
+        ``"wgs84"``, ``"gcj02"``, ``"bd09"`` or the file's/declared CRS (e.g. ``"EPSG:32651"``).
+    path : pathlib.Path
+        The file read.
+    n_rows : int
+        Data rows in the file (accepted + rejected).
+    columns : Mapping[str, str]
+        Which file column fed each canonical field (``lon``/``lat``/``location`` included).
+    notes : tuple of str
+        Things a person should check, e.g. headers that suggest another datum than ``crs``
+        (an Amap export read as WGS-84 is ~500 m off) or a header found below a title line.
+    """
+
+    establishments: gpd.GeoDataFrame
+    rejected: pd.DataFrame
+    source_crs: str
+    path: Path
+    n_rows: int
+    columns: Mapping[str, str]
+    notes: tuple[str, ...] = ()
+
+    def reason_counts(self) -> pd.Series:
+        """Rejected rows counted by the kind of their first reason (text before ``":"``)."""
+        kinds = self.rejected["reason"].str.split(";").str[0].str.split(":").str[0].str.strip()
+        return kinds.value_counts().rename("rows")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading raw tables
+# --------------------------------------------------------------------------------------------
+
+
+def _decode(raw: bytes, path: Path) -> tuple[str, str]:
+    """Decode bytes trying UTF-8 (with/without BOM), then GB18030 (superset of GBK)."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel "Unicode Text" exports
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
+    for enc in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - charset-normalizer ships with requests
+        best = None
+    else:
+        best = from_bytes(raw[:1_000_000]).best()
+    if best is not None and best.encoding:
+        try:
+            return raw.decode(best.encoding), best.encoding
+        except (UnicodeDecodeError, LookupError):
+            pass
+    raise InvalidInputError(
+        f"{_CALLER}: cannot tell the text encoding of {path.name} (not UTF-8, GBK or GB18030). "
+        "Re-save it as UTF-8 CSV (in Excel: Save As > CSV UTF-8)."
+    )
+
+
+def _sniff_delimiter(header_line: str, suffix: str) -> str:
+    if suffix in {".tsv", ".tab"}:
+        return "\t"
+    counts = {d: header_line.count(d) for d in (",", "\t", ";", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _header_row(rows: list[list[Any]]) -> int:
+    """Index of the header among the first 10 rows: the first naming a coordinate column.
+
+    Spreadsheet exports often start with a title line (e.g. "宁波市文创企业名录"); 0 if no
+    row names one (the reader then explains that coordinate columns are missing).
+    """
+    coord = {_norm_header(a) for k in ("lon", "lat", "location") for a in _ALIASES[k]}
+    for i, row in enumerate(rows[:10]):
+        if any(_norm_header(str(c)) in coord for c in row if c is not None):
+            return i
+    return 0
+
+
+def _read_text_slow(
+    text: str, delimiter: str, skip: int = 0
+) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Exact record-by-record read with the csv module: malformed rows are reported."""
+    reader = csv.reader(_stdio.StringIO(text, newline=""), delimiter=delimiter)
+    for _ in range(skip):
+        next(reader, None)
+    header = next(reader, [])
+    width = len(header)
+    good: list[list[str | None]] = []
+    rows: list[int] = []
+    bad: list[tuple[int, str]] = []
+    for k, rec in enumerate(reader, start=1):
+        if not rec:
+            good.append([None] * width)
+            rows.append(k)
+        elif len(rec) != width:
+            bad.append(
+                (
+                    k,
+                    f"malformed row: {len(rec)} fields but the header has {width} "
+                    "(an unquoted delimiter inside a value?)",
+                )
+            )
+        else:
+            good.append([v if v != "" else None for v in rec])
+            rows.append(k)
+    frame = pd.DataFrame(good, columns=[h.strip() for h in header], dtype=object)
+    frame.index = pd.Index(rows, name="row")
+    return frame, bad
+
+
+def _read_text(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    raw = path.read_bytes()
+    text, encoding = _decode(raw, path)
+    if not text or text.isspace():
+        raise InvalidInputError(f"{_CALLER}: {path.name} is empty.")
+    lines = [ln.rstrip("\r") for ln in text[:65536].split("\n")[:10]]
+    parsed = []
+    for ln in lines:
+        d = _sniff_delimiter(ln, path.suffix.lower())
+        parsed.append((d, next(csv.reader([ln], delimiter=d), [])))
+    skip = _header_row([cells for _, cells in parsed])
+    delimiter, header = parsed[skip]
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        raise InvalidInputError(
+            f"{_CALLER}: {path.name} has duplicate column names {dup}; rename them so each "
+            "header is unique."
+        )
+    data = raw[3:] if encoding == "utf-8-sig" else raw if encoding == "utf-8" else text.encode()
+    n_bad = 0
+
+    def on_invalid(_row: Any) -> str:
+        nonlocal n_bad
+        n_bad += 1
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24, skip_rows=skip),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        n_bad = 1  # let the exact reader explain what is wrong
+        table = None
+    if n_bad or table is None:
+        frame, bad = _read_text_slow(text, delimiter, skip)
+        frame.attrs.update(header_line=skip + 1, delimiter=delimiter)
+        return frame, bad
+    frame = table.to_pandas()
+    frame.attrs.update(header_line=skip + 1, delimiter=delimiter)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return frame, []
+
+
+def _read_excel(path: Path) -> pd.DataFrame:
+    raw = pd.read_excel(path, sheet_name=0, header=None, dtype=object)
+    raw = raw.astype(object).where(raw.notna(), None)
+    skip = _header_row(raw.head(10).to_numpy().tolist())
+    names: list[str] = []
+    for j, c in enumerate(raw.iloc[skip].tolist() if len(raw) else []):
+        name = f"Unnamed: {j}" if c is None else str(c).strip()
+        names.append(name if name not in names else f"{name}.{names.count(name)}")
+    frame = raw.iloc[skip + 1 :].reset_index(drop=True)
+    frame.columns = names
+    frame.attrs["header_line"] = skip + 1
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return frame
+
+
+def _read_geo(path: Path, suffix: str) -> gpd.GeoDataFrame | pd.DataFrame:
+    if suffix in _PARQUET_SUFFIXES:
+        try:
+            frame: gpd.GeoDataFrame | pd.DataFrame = gpd.read_parquet(path)
+        except ValueError as exc:  # plain Parquet without 'geo' metadata
+            if "geo" not in str(exc).lower():
+                raise
+            frame = pd.read_parquet(path)
+    else:
+        frame = gpd.read_file(path)
+    frame.columns = [str(c).strip() if c != "geometry" else c for c in frame.columns]
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# Column mapping
+# --------------------------------------------------------------------------------------------
+
+
+def _norm_header(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+
+
+def _map_columns(
+    frame: pd.DataFrame, columns: Mapping[str, str] | None, path: Path
+) -> dict[str, str]:
+    have = [c for c in frame.columns if c != "geometry"]
+    mapping: dict[str, str] = {}
+    if columns:
+        unknown = sorted(set(columns) - set(_KEYS))
+        if unknown:
+            raise InvalidInputError(
+                f"{_CALLER}: columns= has unknown field(s) {unknown}; use any of "
+                f"{', '.join(_KEYS)}, e.g. columns={{'lon': '经度', 'lat': '纬度'}}."
+            )
+        for key, col in columns.items():
+            if col not in frame.columns:
+                raise InvalidInputError(
+                    f"{_CALLER}: columns={{'{key}': '{col}'}} but {path.name} has no column "
+                    f"'{col}'; it has: {', '.join(map(str, have))}."
+                )
+            mapping[key] = col
+    used = set(mapping.values())
+    normed = {_norm_header(c): c for c in reversed(have)}  # first occurrence wins
+    for key in _KEYS:
+        if key in mapping:
+            continue
+        for alias in _ALIASES[key]:
+            found = normed.get(_norm_header(alias))
+            if found is not None and found not in used:
+                mapping[key] = found
+                used.add(found)
+                break
+    return mapping
+
+
+# --------------------------------------------------------------------------------------------
+# Value parsing (vectorised with pyarrow.compute; Python only for the rejected rows)
+# --------------------------------------------------------------------------------------------
+
+_PH = pa.array(sorted(_PLACEHOLDERS))
+
+
+def _int_text(v: object) -> object:
+    if isinstance(v, float) and np.isfinite(v) and v.is_integer():
+        return str(int(v))
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+
+
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """Trimmed UTF-8 strings, null for blanks and placeholders ('-', 'NA', '暂无', ...)."""
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values):
+        arr = pa.array(values)
+    elif pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        arr = pc.cast(pa.array(values), pa.string())
+    else:  # object (Excel, geo files) or floats: integer-valued floats lose their '.0'
+        arr = pa.array([_int_text(v) for v in values.astype(object)], type=pa.string())
+    arr = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(
+        pc.is_in(pc.utf8_lower(arr), value_set=_PH), pa.nulls(len(arr), arr.type), arr
+    )
+
+
+def _text_series(arr: pa.Array, index: pd.Index, fill: str | None = None) -> pd.Series:
+    out = pd.Series(arr, index=index, dtype=pd.StringDtype("pyarrow"))
+    return out if fill is None else out.fillna(fill)
+
+
+def _parse_numbers(
+    values: pd.Series, *, decimal_comma: bool = False
+) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """(float64 values, blank mask, text) of a raw column; unparseable entries are NaN.
+
+    Thousands separators ("1,200") are removed; with ``decimal_comma`` (a file delimited by
+    ';', tab or '|', as European spreadsheets export) "121,55" reads as 121.55 instead.
+    """
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        arr = values.to_numpy(dtype=float, na_value=np.nan)
+        return arr, np.isnan(arr), values.astype("string")
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values):
+        try:  # fast path: clean numeric text (blank cells are null already)
+            raw = pc.utf8_trim_whitespace(pa.array(values))
+            fast = pc.cast(
+                pc.if_else(pc.equal(raw, ""), pa.nulls(len(raw), raw.type), raw), pa.float64()
+            )
+            nums = np.asarray(fast.to_numpy(zero_copy_only=False), dtype=float)
+            return nums, np.isnan(nums), values.astype("string")
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    text = _arrow_text(values)
+    blank = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=bool)
+    series = _text_series(text, values.index)
+    try:
+        nums = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        wide = _text_series(pc.utf8_normalize(text, "NFKC"), values.index)  # full-width digits
+        if decimal_comma:
+            cleaned = wide.astype(object).str.replace(r"^(-?\d+),(\d+)$", r"\1.\2", regex=True)
+        else:
+            cleaned = wide.astype(object).str.replace(r"(?<=\d),(?=\d{3}\b)", "", regex=True)
+        nums = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    nums = np.where(blank, np.nan, np.asarray(nums, dtype=float))
+    return nums, blank, series
+
+
+def _parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray, pd.Series]:
+    """Years (Int64, 1800-2100) from dates, years, '2010年5月', '20100501', '5/1/2010'."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values.dt.year.astype("Int64"), np.zeros(len(values), bool), values.astype("string")
+    if pd.api.types.is_object_dtype(values.dtype) and len(values):
+        stamps = [v.year if hasattr(v, "year") and not isinstance(v, str) else None for v in values]
+        if any(s is not None for s in stamps):  # Excel cells holding dates
+            values = pd.Series(
+                [s if s is not None else v for s, v in zip(stamps, values, strict=True)],
+                index=values.index,
+                dtype=object,
+            )
+    text = _arrow_text(values)
+    first = pc.match_substring_regex(text, _YEAR_RE)
+    year = pc.if_else(first, pc.utf8_slice_codeunits(text, 0, 4), pa.nulls(len(text), pa.string()))
+    us = pc.struct_field(pc.extract_regex(text, _US_DATE_RE), [0])
+    year = pc.coalesce(year, pc.if_else(pc.is_valid(us), us, pa.nulls(len(text), pa.string())))
+    years = pd.Series(pc.cast(year, pa.int64()), index=values.index, dtype="Int64")
+    in_range = years.between(1800, 2100).fillna(False).to_numpy(dtype=bool)
+    bad = pc.is_valid(text).to_numpy(zero_copy_only=False) & ~in_range
+    return (
+        years.where(in_range, pd.NA).astype("Int64"),
+        np.asarray(bad, bool),
+        _text_series(text, values.index),
+    )
+
+
+def _fmt(v: object) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+class _Reasons:
+    """Reasons per row position; text is only built for the rows it applies to."""
+
+    def __init__(self, n: int) -> None:
+        self.bad = np.zeros(n, dtype=bool)
+        self.text: dict[int, str] = {}
+
+    def add(
+        self, mask: np.ndarray, what: str | pd.Series | np.ndarray, template: str = "{}"
+    ) -> None:
+        pos = np.flatnonzero(mask)
+        if not len(pos):
+            return
+        self.bad[pos] = True
+        if isinstance(what, str):
+            texts = [what] * len(pos)
+        else:
+            picked = what[pos] if isinstance(what, np.ndarray) else what.iloc[pos]
+            texts = [template.format(_fmt(v)) for v in picked.tolist()]
+        for p, t in zip(pos.tolist(), texts, strict=True):
+            self.text[p] = f"{self.text[p]}; {t}" if p in self.text else t
+
+
+# --------------------------------------------------------------------------------------------
+# The reader
+# --------------------------------------------------------------------------------------------
+
+
+def _resolve_crs(crs: str | pyproj.CRS) -> tuple[str, pyproj.CRS | None]:
+    """('wgs84'|'gcj02'|'bd09', None) for degree datums, else (auth string, projected CRS)."""
+    if isinstance(crs, str):
+        key = crs.strip().lower()
+        try:
+            return normalise_datum(key, caller=_CALLER), None
+        except InvalidInputError:
+            pass
+    try:
+        parsed = pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError:
+        raise InvalidInputError(
+            f"{_CALLER}: crs={crs!r} is neither one of {', '.join(DATUMS)} nor a CRS pyproj "
+            "knows (e.g. 'EPSG:32651'). Amap/Tencent exports are 'gcj02', Baidu 'bd09', GPS "
+            "and OpenStreetMap 'wgs84'."
+        ) from None
+    if parsed.is_geographic:
+        return "wgs84", None if parsed.to_epsg() in (4326, 4490) else parsed
+    return "wgs84", parsed
+
+
+def _raw_coordinates(
+    frame: pd.DataFrame, mapping: dict[str, str], path: Path
+) -> tuple[pd.Series, pd.Series, pd.Series | None]:
+    """Raw lon and lat columns (and geometry-missing mask for geo files)."""
+    geom = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
+    if geom is not None and "lon" not in mapping and "location" not in mapping:
+        missing = geom.isna() | geom.is_empty
+        pts = geom.where(missing | (geom.geom_type == "Point"), geom.representative_point())
+        xs = pd.Series(np.nan, index=frame.index, dtype=object)
+        ys = pd.Series(np.nan, index=frame.index, dtype=object)
+        ok = ~missing.to_numpy()
+        xs[ok] = pts[ok].x.to_numpy()
+        ys[ok] = pts[ok].y.to_numpy()
+        return (
+            xs.where(ok, None),
+            ys.where(ok, None),
+            pd.Series(missing.to_numpy(), index=frame.index),
+        )
+    if "lon" in mapping and "lat" in mapping:
+        return frame[mapping["lon"]], frame[mapping["lat"]], None
+    if "location" in mapping:
+        loc = _text_series(_arrow_text(frame[mapping["location"]]), frame.index)
+        parts = loc.astype(object).str.split(r"\s*[,，;]\s*", n=1, expand=True, regex=True)
+        if parts.shape[1] < 2:
+            parts[1] = pd.NA
+        return parts[0], parts[1], None
+    found = ", ".join(map(str, (c for c in frame.columns if c != "geometry")))
+    half = (
+        "only a longitude column"
+        if "lon" in mapping
+        else ("only a latitude column" if "lat" in mapping else "no coordinate columns")
+    )
+    raise InvalidInputError(
+        f"{_CALLER}: {path.name} has {half}. Expected lon/lng/longitude/经度 and "
+        f"lat/latitude/纬度 (or 'location' holding 'lon,lat'); the file has: {found}. Name them "
+        "with columns=, e.g. columns={'lon': 'X坐标', 'lat': 'Y坐标'} (CLI: --columns lon=X坐标,lat=Y坐标)."
+    )
+
+
+def _check_axes(lon: np.ndarray, lat: np.ndarray, mapping: dict[str, str], path: Path) -> None:
+    """Fail the whole file when lat/lon look swapped or the numbers are metres, not degrees."""
+    ok = np.isfinite(lon) & np.isfinite(lat) & ~((lon == 0) & (lat == 0))
+    if ok.sum() < 3:
+        return
+    lat_out = np.mean(np.abs(lat[ok]) > 90.0)
+    lon_fits_lat = np.mean(np.abs(lon[ok]) <= 90.0)
+    lo, la = mapping.get("lon", "lon"), mapping.get("lat", "lat")
+    if lat_out > 0.5 and lon_fits_lat > 0.5:
+        if "location" in mapping and "lon" not in mapping:
+            fix = (
+                f"the column '{mapping['location']}' seems to hold 'lat,lon' instead of "
+                "'lon,lat'; split it into two columns and pass columns={'lon': ..., 'lat': ...}."
+            )
+        else:
+            fix = (
+                f"if the headers are swapped, pass columns={{'lon': '{la}', 'lat': '{lo}'}} "
+                f"(CLI: --columns lon={la},lat={lo})."
+            )
+        raise InvalidInputError(
+            f"{_CALLER}: the latitude and longitude columns of {path.name} look swapped: "
+            f"{lat_out:.0%} of the values read as latitude are outside [-90, 90] while "
+            f"{lon_fits_lat:.0%} of those read as longitude fit as latitudes; {fix}"
+        )
+    if np.mean((np.abs(lon[ok]) > 180.0) | (np.abs(lat[ok]) > 90.0)) > 0.5:
+        med = f"{np.median(lon[ok]):.0f}, {np.median(lat[ok]):.0f}"
+        raise CRSError(
+            f"{_CALLER}: most coordinates of {path.name} are outside the range of degrees "
+            f"(median {med}); they look like metres in a projected CRS. Pass it as crs=, e.g. "
+            "crs='EPSG:32651' (UTM 51N) or crs='EPSG:4550' (CGCS2000 3-degree zone 41, CM "
+            "123E) (CLI: --crs EPSG:32651)."
+        )
+
+
+def _notes(
+    frame: pd.DataFrame, mapping: dict[str, str], datum: str, declared: bool
+) -> tuple[str, ...]:
+    notes: list[str] = []
+    line = int(frame.attrs.get("header_line", 1))
+    if line > 1:
+        notes.append(
+            f"the header is on line {line} (title lines above it were skipped); rejected rows "
+            "are numbered from the first line below the header"
+        )
+    if declared or (isinstance(frame, gpd.GeoDataFrame) and "lon" not in mapping):
+        return tuple(notes)
+    heads = " ".join(_norm_header(mapping.get(k, "")) for k in ("lon", "lat", "location"))
+    cols = {_norm_header(c) for c in frame.columns}
+    hint = None
+    if re.search(r"gcj|mars|amap|高德", heads) or (
+        "location" in mapping and ("typecode" in cols or "adname" in cols or "pname" in cols)
+    ):
+        hint = "gcj02"
+    elif re.search(r"bd09|bd_|baidu|百度", heads):
+        hint = "bd09"
+    elif re.search(r"wgs", heads):
+        hint = "wgs84"
+    if hint is not None and hint != datum:
+        notes.append(
+            f"the coordinate columns look like {hint.upper()} (headers {heads.strip()!r}) but "
+            f"were read as {datum.upper()}; if they are {hint.upper()}, pass crs='{hint}' "
+            f"(CLI: --crs {hint}) - the two differ by about 500 m in China"
+        )
+    return tuple(notes)
+
+
+def read_establishments(
+    path: str | os.PathLike[str],
+    *,
+    crs: str | pyproj.CRS = "wgs84",
+    columns: Mapping[str, str] | None = None,
+) -> LoadResult:
+    """Read a firm or POI table into the canonical establishments table.
+
+    Parameters
+    ----------
+    path : str or path-like
+        CSV/TSV/TXT (UTF-8, UTF-8 with BOM, GBK or GB18030, UTF-16 with BOM, detected;
+        delimiter ``,``, tab, ``;`` or ``|``, sniffed), Excel (.xlsx, first sheet), GeoJSON,
+        GeoPackage, Shapefile, FlatGeobuf or (Geo)Parquet. In CSV and Excel, title lines
+        above the header (up to 9) are skipped: the header is the first row naming a
+        coordinate column.
+    crs : str or pyproj.CRS, default "wgs84"
+        Datum of the coordinates: ``"wgs84"`` (GPS, OpenStreetMap, CGCS2000), ``"gcj02"``
+        (Amap, Tencent) or ``"bd09"`` (Baidu), or a projected CRS such as ``"EPSG:32651"``
+        for x/y columns in metres. A projected CRS declared inside a GeoPackage, GeoJSON,
+        Shapefile or GeoParquet file is honoured and reprojected to EPSG:4326; degree files
+        (EPSG:4326 is what GeoJSON always claims) are read in the datum given here.
+    columns : mapping, optional
+        Canonical field -> file column, overriding the automatic header mapping. Fields:
+        ``id, name, category, code, opened, closed, employees, lon, lat, location`` (the last
+        one a column holding ``"lon,lat"`` text, as Amap exports).
+
+    Returns
+    -------
+    LoadResult
+        ``.establishments`` (EPSG:4326 GeoDataFrame, canonical columns first), ``.rejected``
+        (``row, id, reason``), ``.source_crs``, ``.path``, ``.n_rows``, ``.columns``.
+
+    Raises
+    ------
+    InvalidInputError
+        When the file cannot be read at all: missing, unsupported type, unknown encoding, no
+        coordinate columns, or latitude/longitude that look swapped (the message says how to
+        fix it with ``columns=``).
+
+    Notes
+    -----
+    Rows are rejected, never dropped silently, for: malformed rows, missing or non-numeric
+    coordinates, latitude outside [-90, 90] or longitude outside [-180, 180], 0/0
+    placeholders, non-numeric or negative employees, unreadable dates, closed before opened,
+    and duplicate ids (the first occurrence among otherwise valid rows is kept). Dates are
+    reduced to years (1800–2100). Blank values and placeholders such as ``"-"``, ``"NA"``,
+    ``"暂无"`` count as missing. Numbers may use thousands separators (``"1,200"``), full-
+    width digits, or decimal commas in files delimited by ``;``/tab/``|``. Non-point
+    geometries are reduced to a representative point. Points outside the study area are
+    kept; clipping is the study's job. Headers that suggest another datum than ``crs`` (e.g.
+    an Amap export read as WGS-84) are reported in ``LoadResult.notes``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "firms.csv"
+    >>> _ = p.write_text("名称,经度,纬度\\n甲,121.55,29.87\\n乙,,29.9\\n", encoding="gbk")
+    >>> res = read_establishments(p, crs="gcj02")
+    >>> len(res.establishments), res.rejected.loc[0, "reason"]
+    (1, 'missing coordinates: longitude is empty')
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InvalidInputError(f"{_CALLER}: {p} does not exist. Check the path.")
+    if p.is_dir():
+        raise InvalidInputError(f"{_CALLER}: {p} is a directory; give a file.")
+    suffix = p.suffix.lower()
+    datum, declared = _resolve_crs(crs)
+    bad_rows: list[tuple[int, str]] = []
+    try:
+        if suffix in _TEXT_SUFFIXES:
+            frame, bad_rows = _read_text(p)
+        elif suffix in _EXCEL_SUFFIXES:
+            frame = _read_excel(p)
+        elif suffix in _GEO_SUFFIXES | _PARQUET_SUFFIXES:
+            frame = _read_geo(p, suffix)
+        else:
+            raise InvalidInputError(
+                f"{_CALLER}: cannot read {p.name}: unsupported file type '{p.suffix}'. Use CSV/"
+                "TSV, Excel .xlsx, GeoJSON, GeoPackage, Shapefile or (Geo)Parquet."
+            )
+    except InvalidInputError:
+        raise
+    except Exception as exc:
+        raise InvalidInputError(
+            f"{_CALLER}: cannot read {p.name} as a {suffix.lstrip('.') or 'data'} file "
+            f"({type(exc).__name__}: {exc}). Is the file complete and of the type its name says?"
+        ) from exc
+
+    mapping = _map_columns(frame, columns, p)
+    explicit = set(columns or ())
+    if isinstance(frame, gpd.GeoDataFrame) and not explicit & {"lon", "lat", "location"}:
+        # A geometry column wins over attribute columns such as centroid_lon/centroid_lat,
+        # which are then kept as ordinary columns.
+        for key in ("lon", "lat", "location"):
+            mapping.pop(key, None)
+    source_crs = datum if declared is None else declared.to_string()
+    target_crs = declared
+    if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None and "lon" not in mapping:
+        file_crs = frame.crs
+        if not (file_crs.is_geographic and file_crs.to_epsg() in (4326, 4490, None)):
+            if datum != "wgs84":
+                raise CRSError(
+                    f"{_CALLER}: {p.name} declares CRS {file_crs.to_string()}, so crs={crs!r} "
+                    "(a GCJ-02/BD-09 degree datum) cannot apply. Drop crs= to use the file's CRS."
+                )
+            source_crs, target_crs = file_crs.to_string(), file_crs
+    raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, p)
+    notes = _notes(frame, mapping, datum, declared is not None or target_crs is not None)
+    result = _assemble(
+        frame,
+        mapping,
+        raw_lon,
+        raw_lat,
+        geom_missing,
+        bad_rows,
+        datum=datum,
+        target_crs=target_crs,
+        source_crs=source_crs,
+        path=p,
+    )
+    return dataclasses.replace(result, notes=notes) if notes else result
+
+
+def _assemble(
+    frame: pd.DataFrame,
+    mapping: dict[str, str],
+    raw_lon: pd.Series,
+    raw_lat: pd.Series,
+    geom_missing: pd.Series | None,
+    bad_rows: list[tuple[int, str]],
+    *,
+    datum: str,
+    target_crs: pyproj.CRS | None,
+    source_crs: str,
+    path: Path,
+) -> LoadResult:
+    n = len(frame)
+    rows = frame.index.to_numpy()
+    why = _Reasons(n)
+
+    comma = frame.attrs.get("delimiter", ",") != ","
+    lon, lon_blank, lon_txt = _parse_numbers(raw_lon, decimal_comma=comma)
+    lat, lat_blank, lat_txt = _parse_numbers(raw_lat, decimal_comma=comma)
+    if geom_missing is not None:
+        why.add(geom_missing.to_numpy(), "missing coordinates: the feature has no geometry")
+    else:
+        both = lon_blank & lat_blank
+        if both.any():
+            cells = frame.iloc[np.flatnonzero(both)].drop(columns="geometry", errors="ignore")
+            empty = np.zeros(n, dtype=bool)
+            empty[np.flatnonzero(both)] = (
+                (cells.isna() | cells.map(lambda v: isinstance(v, str) and not v.strip()))
+                .all(axis=1)
+                .to_numpy()
+            )
+            why.add(empty, "empty row: every cell is blank")
+            both &= ~empty
+        why.add(both, "missing coordinates: longitude and latitude are empty")
+        why.add(lon_blank & ~lat_blank, "missing coordinates: longitude is empty")
+        why.add(lat_blank & ~lon_blank, "missing coordinates: latitude is empty")
+    why.add(~lon_blank & ~np.isfinite(lon), lon_txt, "non-numeric coordinates: longitude '{}'")
+    why.add(~lat_blank & ~np.isfinite(lat), lat_txt, "non-numeric coordinates: latitude '{}'")
+    coord_ok = np.isfinite(lon) & np.isfinite(lat)
+    if target_crs is not None and coord_ok.any():
+        tr = pyproj.Transformer.from_crs(target_crs, "EPSG:4326", always_xy=True)
+        lon, lat = lon.copy(), lat.copy()
+        lon[coord_ok], lat[coord_ok] = tr.transform(lon[coord_ok], lat[coord_ok])
+        bad_proj = coord_ok & ~(np.isfinite(lon) & np.isfinite(lat))
+        why.add(bad_proj, f"coordinates outside {source_crs}: they do not project to degrees")
+        coord_ok &= ~bad_proj
+    else:
+        _check_axes(lon, lat, mapping, path)
+    zero = coord_ok & (lon == 0) & (lat == 0)
+    why.add(zero, "placeholder coordinates: longitude and latitude are 0/0")
+    why.add(
+        coord_ok & ~zero & (np.abs(lat) > 90),
+        lat,
+        "latitude out of range: {} is outside [-90, 90]",
+    )
+    why.add(
+        coord_ok & ~zero & (np.abs(lon) > 180),
+        lon,
+        "longitude out of range: {} is outside [-180, 180]",
+    )
+
+    employees = np.full(n, np.nan)
+    if "employees" in mapping:
+        employees, emp_blank, emp_txt = _parse_numbers(
+            frame[mapping["employees"]], decimal_comma=comma
+        )
+        emp_bad = ~emp_blank & ~np.isfinite(employees)
+        why.add(emp_bad, emp_txt, "non-numeric employees: '{}' is not a number")
+        neg = np.isfinite(employees) & (employees < 0)
+        why.add(neg, employees, "negative employees: {}")
+        employees = np.where(emp_bad | neg, np.nan, employees)
+    years: dict[str, pd.Series] = {}
+    for key in ("opened", "closed"):
+        if key in mapping:
+            y, bad, txt = _parse_years(frame[mapping[key]])
+            why.add(bad, txt, f"unreadable {key} date: '{{}}' is not a date or a year 1800-2100")
+            years[key] = y
+        else:
+            years[key] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    before = (years["closed"] < years["opened"]).fillna(False).to_numpy(dtype=bool)
+    if before.any():
+        pair = [
+            f"{c} < opened {o}"
+            for c, o in zip(years["closed"][before], years["opened"][before], strict=True)
+        ]
+        full = np.empty(n, dtype=object)
+        full[before] = pair
+        why.add(before, full, "closed before opened: closed {}")
+
+    if "id" in mapping:
+        ids = _text_series(_arrow_text(frame[mapping["id"]]), frame.index)
+    else:
+        ids = pd.Series(pd.NA, index=frame.index, dtype=pd.StringDtype("pyarrow"))
+    has_id = ids.notna().to_numpy()
+    cand = ~why.bad & has_id
+    dup = np.zeros(n, dtype=bool)
+    cand_ids = pa.array(ids[cand])
+    if pc.count_distinct(cand_ids).as_py() < len(cand_ids):
+        dup[cand] = ids[cand].duplicated(keep="first").to_numpy()
+    if dup.any():
+        first = ids[cand & ~dup]
+        first_row = pd.Series(rows[cand & ~dup], index=first.to_numpy())
+        dup_text = pd.Series(
+            [f"'{i}' is already used by row {first_row[i]}" for i in ids[dup]],
+            index=np.flatnonzero(dup),
+        )
+        why.add(dup, pd.Series(dup_text.reindex(range(n)).to_numpy()), "duplicate id: {}")
+    ok = ~why.bad
+
+    bad_pos = np.flatnonzero(~ok)
+    rejected = pd.DataFrame(
+        {
+            "row": np.concatenate([rows[bad_pos], [r for r, _ in bad_rows]]).astype("int64"),
+            "id": [*ids.iloc[bad_pos].fillna("").tolist(), *[""] * len(bad_rows)],
+            "reason": [*(why.text[p] for p in bad_pos.tolist()), *(t for _, t in bad_rows)],
+        }
+    )
+    rejected = rejected.sort_values("row", kind="stable").reset_index(drop=True)
+    rejected = rejected.astype({"id": "string", "reason": "string"})
+
+    if datum != "wgs84" and ok.any():
+        lon, lat = lon.copy(), lat.copy()
+        lon[ok], lat[ok] = convert(lon[ok], lat[ok], src=datum, dst="wgs84")
+    sel = np.flatnonzero(ok)
+    all_ok = len(sel) == n
+
+    def take(col: pd.Series) -> pd.Series:
+        return (col if all_ok else col.iloc[sel]).reset_index(drop=True)
+
+    text_dtype = pd.StringDtype("pyarrow")
+    out_ids = take(ids)
+    no_id = out_ids.isna().to_numpy()
+    if no_id.any():
+        labels = pd.Series(["row-" + str(r) for r in rows[sel][no_id]], index=np.flatnonzero(no_id))
+        out_ids = out_ids.fillna(labels.astype(text_dtype))
+    data: dict[str, pd.Series] = {"id": out_ids.astype(text_dtype)}
+    for key in ("name", "category", "code"):
+        if key in mapping:
+            data[key] = take(_text_series(_arrow_text(frame[mapping[key]]), frame.index, fill=""))
+        else:
+            data[key] = pd.Series("", index=pd.RangeIndex(len(sel)), dtype=text_dtype)
+    data["opened"] = take(years["opened"]).astype("Int64")
+    data["closed"] = take(years["closed"]).astype("Int64")
+    data["employees"] = pd.Series(employees[sel], dtype="Float64")
+    out = pd.DataFrame(data)
+    consumed = {c for k, c in mapping.items() if k != "code" or _norm_header(c) != "typecode"}
+    others = [
+        c for c in frame.columns if c not in consumed and c != "geometry" and c not in CANONICAL
+    ]
+    for c in others:
+        out[c] = take(frame[c])
+    gdf = gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(lon[ok], lat[ok]), crs="EPSG:4326")
+    return LoadResult(
+        establishments=gdf[[*CANONICAL, *others]],
+        rejected=rejected,
+        source_crs=source_crs,
+        path=path,
+        n_rows=n + len(bad_rows),
+        columns=dict(mapping),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Writers
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it over ``path`` only on success.
+
+    The temporary name keeps the suffix (so GDAL drivers pick the right format). On an
+    exception the temporary file is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+    >>> with atomic_write(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text()
+    'done'
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.tmp-{uuid.uuid4().hex[:8]}{target.suffix}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise InvalidInputError(
+                f"atomic_write: nothing was written to the temporary file for {target}."
+            )
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_directory(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a sibling temporary directory; swap it in for ``out_dir`` only on success.
+
+    An interrupted or failing run leaves the previous ``out_dir`` intact. On success the
+    old directory is renamed aside, the new one renamed into place, then the old one removed.
+    """
+    target = Path(out_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp = target.with_name(f".{target.name}.tmp-{tag}")
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = target.with_name(f".{target.name}.old-{tag}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_layer(
+    gdf: gpd.GeoDataFrame, path: str | os.PathLike[str], *, layer: str | None = None
+) -> Path:
+    """Write a GeoDataFrame atomically as GeoParquet, GeoPackage, CSV or GeoJSON.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        Any CRS (GeoParquet/GeoPackage keep it; CSV and GeoJSON are written in EPSG:4326).
+    path : path-like
+        ``.parquet`` (GeoParquet), ``.gpkg`` (the layer is added or replaced, other layers
+        are kept), ``.csv`` (points as ``lon``, ``lat`` columns, other geometries as WKT in
+        ``geometry_wkt``; UTF-8) or ``.geojson``/``.json``.
+    layer : str, optional
+        GeoPackage layer name (default: the file stem).
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InvalidInputError(f"write_layer: expected a GeoDataFrame, got {type(gdf).__name__}.")
+    if suffix in {".csv", ".geojson", ".json"} and gdf.crs is None:
+        raise CRSError(
+            f"write_layer: {target.name} needs degrees but the data has no CRS; set one first."
+        )
+    if suffix in {".parquet", ".geoparquet"}:
+        with atomic_write(target) as tmp:
+            gdf.to_parquet(tmp, index=False)
+    elif suffix == ".gpkg":
+        name = layer or target.stem
+        with atomic_write(target) as tmp:
+            if target.exists():
+                shutil.copyfile(target, tmp)
+            gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+    elif suffix == ".csv":
+        geo = gdf.to_crs("EPSG:4326") if gdf.crs is not None and gdf.crs.to_epsg() != 4326 else gdf
+        frame = pd.DataFrame(geo.drop(columns=geo.geometry.name))
+        geoms = geo.geometry
+        if len(geoms) and (geoms.geom_type.dropna() == "Point").all():
+            frame["lon"] = geoms.x.to_numpy()
+            frame["lat"] = geoms.y.to_numpy()
+        else:
+            frame["geometry_wkt"] = geoms.to_wkt().to_numpy()
+        with atomic_write(target) as tmp:
+            frame.to_csv(tmp, index=False, encoding="utf-8")
+    elif suffix in {".geojson", ".json"}:
+        geo = gdf.to_crs("EPSG:4326") if gdf.crs.to_epsg() != 4326 else gdf
+        with atomic_write(target) as tmp:
+            geo.to_file(tmp, driver="GeoJSON", engine="pyogrio")
+    else:
+        raise InvalidInputError(
+            f"write_layer: cannot write '{target.suffix}'; use .parquet, .gpkg, .csv or .geojson."
+        )
+    return target
