@@ -381,11 +381,25 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
             )
             rows = []
             colocation: list[dict[str, Any]] = []
+            skipped: list[dict[str, Any]] = []
             eff_opts = dict(config.effects)
             for amenity in eff_opts.pop("amenities", ("hotel", "mall")):
-                res = effects.amenity_effects(
-                    est_m, clusters_m, amenity=amenity, opened=opened, **eff_opts
-                )
+                if not (est_m["function"] == amenity).any():
+                    # Nothing to estimate: say so instead of failing the run.
+                    skipped.append(
+                        {
+                            "amenity": amenity,
+                            "status": f"skipped: no establishment has function {amenity!r}",
+                        }
+                    )
+                    continue
+                try:
+                    res = effects.amenity_effects(
+                        est_m, clusters_m, amenity=amenity, opened=opened, **eff_opts
+                    )
+                except InvalidInputError as exc:
+                    skipped.append({"amenity": amenity, "status": f"skipped: {exc}"})
+                    continue
                 rows.append(res.rows)
                 result.tables[f"event_study_{amenity}"] = res.event_study
                 result.tables[f"by_distance_{amenity}"] = res.by_distance
@@ -396,11 +410,14 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
                     est_m, clusters_m, amenity=amenity, study_area=window
                 )
                 summary.setdefault("effects", []).append(
-                    {k: _jsonable(v) for k, v in res.summary.items()}
+                    {"status": "estimated", **{k: _jsonable(v) for k, v in res.summary.items()}}
                 )
-            result.tables["effects"] = pd.concat(rows, ignore_index=True)
-            result.tables["amenity_colocation"] = pd.DataFrame(colocation)
-            summary["amenity_colocation"] = _records(result.tables["amenity_colocation"])
+            summary.setdefault("effects", []).extend(skipped)
+            if rows:
+                result.tables["effects"] = pd.concat(rows, ignore_index=True)
+            if colocation:
+                result.tables["amenity_colocation"] = pd.DataFrame(colocation)
+                summary["amenity_colocation"] = _records(result.tables["amenity_colocation"])
             sizes = effects.size_distribution(
                 clusters_m.assign(employees=table.set_index("cluster_id")["employees"])
             )
@@ -417,11 +434,15 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
                 ),
             }
             result.tables["cluster_sizes"] = sizes.table
-            ehs = effects.emerging_hotspots(est_m[est_m["is_creative"]], seed=config.seed)
-            result.layers["emerging_hotspots"] = ehs.to_crs("EPSG:4326")
-            summary["emerging_hotspots"] = {
-                str(k): int(v) for k, v in ehs["category"].value_counts().items()
-            }
+            try:
+                ehs = effects.emerging_hotspots(est_m[est_m["is_creative"]], seed=config.seed)
+            except InvalidInputError as exc:
+                summary["emerging_hotspots"] = {"status": f"skipped: {exc}"}
+            else:
+                result.layers["emerging_hotspots"] = ehs.to_crs("EPSG:4326")
+                summary["emerging_hotspots"] = {
+                    str(k): int(v) for k, v in ehs["category"].value_counts().items()
+                }
 
     result.establishments = est
     result.layers["establishments"] = est

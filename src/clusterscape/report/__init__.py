@@ -137,6 +137,9 @@ def _minute(study: SavedStudy) -> list[str]:
             )
         )
     for eff in s.get("effects", []) or []:
+        if eff.get("status", "estimated") != "estimated":
+            lines.append(f"{eff.get('amenity')}s near clusters: {eff['status']}.")
+            continue
         lines.append(
             f"{eff.get('amenity')}s near clusters ({eff.get('method')}): effect {_fmt(eff.get('estimate'), 3)} "
             f"{eff.get('unit', '')} "
@@ -223,12 +226,11 @@ def render_html(study: SavedStudy, figures: list[Figure]) -> str:
         if zones
         else None
     )
-    hotspots = s.get("emerging_hotspots") or {}
-    hot_frame = (
-        pd.DataFrame(sorted(hotspots.items(), key=lambda kv: -kv[1]), columns=["pattern", "cells"])
-        if hotspots
-        else None
-    )
+    hotspots: dict[str, int] = {
+        str(k): int(v) for k, v in (s.get("emerging_hotspots") or {}).items() if isinstance(v, int)
+    }
+    hot_rows: list[tuple[str, int]] = sorted(hotspots.items(), key=lambda kv: kv[1], reverse=True)
+    hot_frame = pd.DataFrame(hot_rows, columns=["pattern", "cells"]) if hot_rows else None
     centres = pd.DataFrame(s.get("centres") or [])
     cluster_cols = [
         "cluster_id",
