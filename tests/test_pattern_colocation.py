@@ -1,0 +1,119 @@
+"""Global and local co-location quotients against brute-force implementations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from clusterscape import pattern
+from clusterscape.errors import InvalidInputError
+
+
+def _brute_clq(xy, lab, a, b):
+    d = cdist(xy, xy)
+    np.fill_diagonal(d, np.inf)
+    c = 0.0
+    for i in np.flatnonzero(lab == a):
+        nn = np.flatnonzero(d[i] == d[i].min())
+        c += (lab[nn] == b).mean()
+    n, na, nb = len(xy), (lab == a).sum(), (lab == b).sum()
+    return (c / na) / ((nb - (a == b)) / (n - 1))
+
+
+def _brute_lclq(xy, lab, a, b, k):
+    d = cdist(xy, xy)
+    np.fill_diagonal(d, np.inf)
+    n = len(xy)
+    nbp = (lab == b).sum() - (a == b)
+    out = []
+    for i in np.flatnonzero(lab == a):
+        nn = np.argsort(d[i], kind="stable")[:k]
+        w = np.exp(-0.5 * d[i, nn] ** 2 / d[i, nn[-1]] ** 2)
+        out.append((w * (lab[nn] == b)).sum() / w.sum() / (nbp / (n - 1)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize(("a", "b"), [("a", "b"), ("a", "a"), ("c", "b")])
+def test_global_clq_matches_brute_force_with_ties(a, b):
+    rng = np.random.default_rng(1)
+    # integer grid coordinates create many equidistant nearest neighbours
+    xy = rng.integers(0, 30, (400, 2)).astype(float)
+    xy = np.unique(xy, axis=0)
+    lab = rng.choice(np.array(["a", "b", "c"]), len(xy))
+    assert pattern.colocation_quotient(xy, lab, a, b) == pytest.approx(
+        _brute_clq(xy, lab, a, b), rel=1e-12
+    )
+
+
+def test_clq_hand_example():
+    # A at 0, B at 1 and 3, A at 4: A(0)->B(1); A(4)->B(3). C_AB = 2, N_A = 2, N_B = 2, N = 4
+    xy = np.array([[0.0, 0], [1, 0], [3, 0], [4, 0]])
+    lab = np.array(["A", "B", "B", "A"])
+    assert pattern.colocation_quotient(xy, lab, "A", "B") == pytest.approx((2 / 2) / (2 / 3))
+    # B(1) nearest is A(0) (d=1) ; B(3) nearest is A(4): CLQ B->B = 0
+    assert pattern.colocation_quotient(xy, lab, "B", "B") == 0.0
+
+
+def test_colocation_matrix_agrees_with_pairwise_and_numpy_permutation():
+    from clusterscape.pattern._colocation import _nearest_with_ties
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 1000, (1500, 2))
+    lab = rng.choice(np.array(["x", "y", "z"]), 1500)
+    df = pattern.colocation_matrix(xy, lab, permutations=999, seed=1)
+    for row in df.itertuples():
+        assert row.clq == pytest.approx(
+            pattern.colocation_quotient(xy, lab, row.a, row.b), rel=1e-12
+        )
+    # the same two-sided permutation p-value computed independently with numpy
+    i, j, w = _nearest_with_ties(xy)
+    obs = (w * ((lab[i] == "z") & (lab[j] == "y"))).sum()
+    sims = np.array(
+        [
+            (w * ((p[i] == "z") & (p[j] == "y"))).sum()
+            for p in (rng.permutation(lab) for _ in range(999))
+        ]
+    )
+    p_np = (1 + min((sims >= obs).sum(), (sims <= obs).sum())) / 1000
+    p_ours = df.set_index(["a", "b"]).loc[("z", "y"), "p_value"]
+    assert abs(p_ours - p_np) < 0.03  # Monte Carlo sd of the difference is about 0.008
+
+
+def test_colocation_matrix_detects_planted_colocation():
+    rng = np.random.default_rng(4)
+    base = rng.uniform(0, 1000, (300, 2))
+    xy = np.vstack([base, base + rng.normal(0, 1, (300, 2)), rng.uniform(0, 1000, (600, 2))])
+    lab = np.array(["a"] * 300 + ["b"] * 300 + ["c"] * 600)
+    df = pattern.colocation_matrix(xy, lab, permutations=99, seed=0).set_index(["a", "b"])
+    assert df.loc[("a", "b"), "clq"] > 2 and df.loc[("a", "b"), "p_value"] <= 0.02
+
+
+@pytest.mark.parametrize(("a", "b"), [("a", "b"), ("b", "b")])
+def test_local_clq_matches_brute_force(a, b):
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(0, 1000, (500, 2))
+    lab = rng.choice(np.array(["a", "b", "c"]), 500)
+    res = pattern.local_colocation_quotient(xy, lab, a, b, k=8, permutations=0)
+    np.testing.assert_allclose(res["lclq"].to_numpy(), _brute_lclq(xy, lab, a, b, 8), rtol=1e-12)
+    np.testing.assert_array_equal(res.index.to_numpy(), np.flatnonzero(lab == a))
+
+
+def test_local_clq_permutation_flags_planted_pairs():
+    rng = np.random.default_rng(8)
+    a = rng.uniform(0, 1000, (50, 2))
+    b = np.repeat(a, 8, axis=0) + rng.normal(0, 2, (400, 2))
+    xy = np.vstack([a, b, rng.uniform(0, 1000, (2000, 2))])
+    lab = np.array(["a"] * 50 + ["b"] * 400 + ["c"] * 2000)
+    res = pattern.local_colocation_quotient(xy, lab, "a", "b", permutations=99, seed=0)
+    assert (res["type"] == "colocated").mean() > 0.9
+    res2 = pattern.local_colocation_quotient(xy, lab, "a", "b", permutations=99, seed=0)
+    assert res.equals(res2)  # seeded
+
+
+def test_colocation_errors():
+    xy = np.random.default_rng(0).random((10, 2))
+    with pytest.raises(InvalidInputError, match="no point has"):
+        pattern.colocation_quotient(xy, ["a"] * 10, "a", "zzz")
+    with pytest.raises(InvalidInputError, match="one entry per point"):
+        pattern.local_colocation_quotient(xy, ["a"] * 9, "a", "a")

@@ -1,0 +1,79 @@
+"""Envelopes and global CSR tests: spatstat's verdicts on its classic data sets, mechanics
+of the bands, and reproducibility."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from clusterscape import pattern
+from clusterscape.errors import InvalidInputError
+
+REF = json.loads((Path(__file__).parent / "data" / "spatstat_reference.json").read_text())
+
+
+def _data(name):
+    e = REF[name]
+    return np.column_stack([e["x"], e["y"]]), box(*e["window"])
+
+
+@pytest.mark.parametrize(
+    ("name", "rejects"), [("cells", True), ("redwood", True), ("japanesepines", False)]
+)
+def test_dclf_and_mad_reach_spatstat_verdicts(name, rejects):
+    xy, win = _data(name)
+    p_dclf = pattern.dclf_test(xy, win, nsim=99, seed=1).p_value
+    p_mad = pattern.mad_test(xy, win, nsim=99, seed=1).p_value
+    # spatstat's own p-values for the same test (dclf.test(X, Lest, nsim = 99)) agree in verdict
+    assert (REF[name]["dclf_L_p"] <= 0.05) == rejects
+    assert (p_dclf <= 0.05) == rejects
+    assert (p_mad <= 0.05) == rejects
+
+
+def test_envelope_mechanics_and_seed():
+    xy, win = _data("redwood")
+    r = np.linspace(0, 0.25, 26)
+    a = pattern.envelope(xy, win, r, nsim=39, seed=3)
+    b = pattern.envelope(xy, win, r, nsim=39, seed=3)
+    np.testing.assert_array_equal(a.sims, b.sims)
+    np.testing.assert_array_equal(a.lo, a.sims.min(axis=0))
+    np.testing.assert_array_equal(a.hi, a.sims.max(axis=0))
+    np.testing.assert_allclose(a.theo, r)
+    assert (a.hi_global - a.theo).max() == pytest.approx(np.abs(a.sims - a.theo).max(axis=1).max())
+    # the rank envelope at 5 % holds at least 95 % of all curves
+    inside = ((a.sims >= a.lo_rank) & (a.sims <= a.hi_rank)).all(axis=1).mean()
+    assert inside >= 0.95 - 1 / 40
+    # redwood is clustered at small r: above the global band
+    assert (a.departure(band="global")[:8] == 1).any()
+    assert a.p_rank <= 0.05
+
+
+def test_envelope_on_csr_in_polygon_rarely_departs():
+    win = box(0, 0, 100, 100).difference(box(20, 20, 50, 80))
+    outs = []
+    for s in range(6):
+        xy = pattern.simulate_csr(win, 150, seed=100 + s)[0]
+        outs.append(pattern.dclf_test(xy, win, nsim=19, seed=s).p_value)
+    assert np.mean(np.array(outs) <= 0.05) <= 2 / 6  # nominal 5 %; 6 draws
+
+
+def test_simulate_csr_in_polygon_is_uniform_and_inside():
+    win = box(0, 0, 10, 10).difference(box(2, 2, 8, 8))
+    pts = pattern.simulate_csr(win, 4000, nsim=2, seed=0)
+    assert pts.shape == (2, 4000, 2)
+    inner = (pts[..., 0] > 2) & (pts[..., 0] < 8) & (pts[..., 1] > 2) & (pts[..., 1] < 8)
+    assert not inner.any()
+    # left strip x < 2 holds 20/64 of the area
+    assert np.mean(pts[..., 0] < 2) == pytest.approx(20 / 64, abs=0.02)
+
+
+def test_envelope_errors():
+    xy, win = _data("cells")
+    with pytest.raises(InvalidInputError, match="fun="):
+        pattern.envelope(xy, win, fun="G")
+    with pytest.raises(InvalidInputError, match="nsim"):
+        pattern.dclf_test(xy, win, nsim=0)
