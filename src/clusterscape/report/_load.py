@@ -21,6 +21,7 @@ class SavedStudy:
     summary: dict[str, Any]
     tables: dict[str, pd.DataFrame | None] = field(default_factory=dict)
     layer_names: tuple[str, ...] = ()
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
 
     def table(self, name: str) -> pd.DataFrame | None:
         if name not in self.tables:
@@ -31,10 +32,15 @@ class SavedStudy:
         return self.tables[name]
 
     def layer(self, name: str) -> gpd.GeoDataFrame | None:
+        """A layer of results.gpkg in EPSG:4326, read once and cached (callers must not mutate it)."""
         if name not in self.layer_names:
             return None
-        gdf = gpd.read_file(self.root / "results.gpkg", layer=name)
-        return gdf.to_crs("EPSG:4326") if gdf.crs is not None and gdf.crs.to_epsg() != 4326 else gdf
+        if name not in self.layers:
+            gdf = gpd.read_file(self.root / "results.gpkg", layer=name)
+            if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
+                gdf = gdf.to_crs("EPSG:4326")
+            self.layers[name] = gdf
+        return self.layers[name]
 
 
 def load_study(out_dir: str | Path) -> SavedStudy:

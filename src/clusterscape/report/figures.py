@@ -255,17 +255,25 @@ def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
     if zones is None or "label" not in zones.columns:
         return None
     fig, ax = plt.subplots(figsize=(8, 7.5))
-    top = zones["label"].value_counts().index[:10]
-    shown = zones.assign(zone=np.where(zones["label"].isin(top), zones["label"], "other"))
-    shown.plot(
-        column="zone",
-        ax=ax,
-        categorical=True,
-        legend=True,
-        cmap="tab20",
-        linewidth=0,
-        legend_kwds={"fontsize": 6, "loc": "lower right"},
+    label = zones["label"].astype(str)
+    # Single-function cells keep their function; mixed cells are grouped; sparse cells are dots.
+    group = np.where(label.str.startswith("mixed"), "mixed (two functions)", label)
+    sparse = label == "sparse"
+    pts = zones[sparse.to_numpy()].geometry.representative_point()
+    ax.scatter(
+        pts.x, pts.y, s=0.5, color="#ddd", rasterized=True, label="sparse (< 5 establishments)"
     )
+    shown = zones[~sparse.to_numpy()].assign(zone=group[~sparse.to_numpy()])
+    if len(shown):
+        shown.plot(
+            column="zone",
+            ax=ax,
+            categorical=True,
+            legend=True,
+            cmap="tab20",
+            linewidth=0,
+            legend_kwds={"fontsize": 6, "loc": "lower right"},
+        )
     _basemap(ax, study)
     centres = study.layer("centres")
     if centres is not None:
