@@ -317,6 +317,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
             **opts,
         )
         result.tables["concentration"] = conc
+        if isinstance(conc.attrs.get("curves"), pd.DataFrame):
+            result.tables["concentration_curves"] = conc.attrs["curves"]
         summary["measure"] = {"statistics": _records(conc)}
 
     if len(clusters_m):

@@ -90,6 +90,8 @@ def concentration_table(
         Columns ``statistic, null, r_min_m, r_max_m, verdict, value, p_value, n_used,
         n_total, nsim, note``; ``verdict`` is "clustered", "dispersed" or "no departure";
         ``r_min_m``–``r_max_m`` is the distance range where the statistic leaves its band.
+        ``attrs["curves"]`` holds the L and Kd curves with their global bands (``statistic,
+        r_m, observed, theo, lo, hi``) for figures.
     """
     caller = "pattern.concentration_table"
     cre = as_xy(creative_xy, caller=caller, min_points=3)
@@ -182,4 +184,15 @@ def concentration_table(
             "note": "nearest-neighbour co-location quotient; ties split equally",
         }
     )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    # The curves behind the first two rows, for figures: observed, null and global band.
+    table.attrs["curves"] = pd.concat(
+        [
+            pd.DataFrame({"statistic": "L (Besag), border correction", "r_m": r, "observed": env.obs,
+                          "theo": env.theo, "lo": env.lo_global, "hi": env.hi_global}),
+            pd.DataFrame({"statistic": "Kd (Duranton-Overman)", "r_m": rk, "observed": res.kd,
+                          "theo": np.nan, "lo": res.lo_global, "hi": res.hi_global}),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    return table
