@@ -11,7 +11,9 @@ import geopandas as gpd
 import pandas as pd
 
 
-def validate_frame(frame: pd.DataFrame, *, crs: str = "wgs84", columns: Mapping[str, str] | None = None) -> Any:
+def validate_frame(
+    frame: pd.DataFrame, *, crs: str = "wgs84", columns: Mapping[str, str] | None = None
+) -> Any:
     """Run ``frame`` through :func:`clusterscape.io.read_establishments` and return its ``LoadResult``.
 
     A GeoDataFrame travels as GeoParquet (its geometry and CRS kept), a plain table as CSV; so

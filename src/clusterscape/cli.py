@@ -195,9 +195,7 @@ def classify(
         console.print(table)
     graded = est["hotel_grade"].dropna()
     if len(graded):
-        stars = ", ".join(
-            f"{g}★ {c}" for g, c in graded.value_counts().sort_index().items()
-        )
+        stars = ", ".join(f"{g}★ {c}" for g, c in graded.value_counts().sort_index().items())
         console.print(f"hotels with a known grade: {stars}", highlight=False)
     if out is not None:
         written = write_layer(est, out)
