@@ -1,0 +1,30 @@
+"""Urban spatial structure: functional zones, centres and subcentres, district profiles.
+
+- :func:`functional_zones` labels grid cells, H3 hexagons or user blocks by their dominant
+  function (frequency density / category ratio of Chi, Jiao, Dong et al. 2016, or NMF topics),
+  with a Shannon mixed-use entropy per unit.
+- :func:`urban_centres` finds the main centre and the subcentres from a smoothed density
+  surface, Gi* significance, density prominence and a minimum mass (Giuliano & Small 1991;
+  McMillen 2001), with a polycentricity index.
+- :func:`district_profiles` gives creative LQ by sector, Krugman specialisation, diversity and
+  creative shares per district; :func:`cluster_context` places each cluster in its zone and
+  measures its distance to the nearest centre; :func:`urban_summary` gives the pipeline's
+  ``summary.json`` entries.
+"""
+
+from clusterscape.urban._common import FUNCTIONS
+from clusterscape.urban.centres import CentreResult, GridSurface, gi_star_grid, urban_centres
+from clusterscape.urban.profiles import cluster_context, district_profiles, urban_summary
+from clusterscape.urban.zones import functional_zones
+
+__all__ = [
+    "FUNCTIONS",
+    "CentreResult",
+    "GridSurface",
+    "cluster_context",
+    "district_profiles",
+    "functional_zones",
+    "gi_star_grid",
+    "urban_centres",
+    "urban_summary",
+]
