@@ -488,7 +488,7 @@ def write_outputs(
     result: StudyResult, out_dir: str | Path, *, report: bool = True, pdf: bool = False
 ) -> Path:
     """Write the study into ``out_dir`` atomically and return its path."""
-    from clusterscape.io import atomic_directory, write_layer
+    from clusterscape.io import atomic_directory
 
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as tmp:
@@ -500,7 +500,8 @@ def write_outputs(
         for name, layer in result.layers.items():
             if layer is None or len(layer) == 0:
                 continue
-            write_layer(_gpkg_safe(layer), gpkg, layer=name)
+            # The whole directory is swapped in atomically, so layers are appended in place.
+            _gpkg_safe(layer).to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
         (tmp / "summary.json").write_text(
             json.dumps(_jsonable(result.summary), ensure_ascii=False, indent=2), encoding="utf-8"
         )
