@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,25 @@ def test_outputs_on_disk(ningbo_run: tuple[Path, object]) -> None:
     assert set(conc["verdict"]) <= {"clustered", "dispersed", "no departure"}
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "SYNTHETIC DATA" in report
+    for section in (
+        "minute",
+        "data",
+        "economy",
+        "clusters",
+        "concentration",
+        "urban",
+        "effects",
+        "hotspots",
+        "methods",
+    ):
+        assert f'id="{section}"' in report, section
+    # Self-contained: nothing from the network, every figure inlined.
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", report)
+    assert report.count("data:image/png;base64,") >= 6
+    # The cards name the planted parks and their forms, with evidence.
+    for name in ("和丰创意广场", "创新128", "创e慧谷"):
+        assert name in report, name
+    assert "converted_industrial" in report and "new_park" in report
 
 
 def test_planted_forms_recovered(ningbo_run: tuple[Path, object]) -> None:

@@ -235,6 +235,13 @@ def _clusters_table(
         )
         hit = hit[~hit.index.duplicated()]
         table["district"] = hit[name_col].reindex(table.index).fillna("").astype(str)
+    if "sector" in members.columns:
+        modal = (
+            members[members["sector"].astype(str) != ""]
+            .groupby("cluster")["sector"]
+            .agg(lambda v: v.value_counts().index[0])
+        )
+        table["dominant_sector"] = modal.reindex(table.index).fillna("").astype(str)
     # Per-cluster shape and mix measures from detection, after the contract columns.
     extra = [c for c in clusters_m.columns if c not in table.columns and c != "geometry"]
     return table.join(clusters_m[extra]).reset_index()
