@@ -13,29 +13,12 @@ import shapely
 from clusterscape._validation import check_columns
 from clusterscape.coords import local_metric_crs, to_local_metric
 from clusterscape.errors import InvalidInputError
+from clusterscape.taxonomy import FUNCTIONS
 
 __all__ = ["FUNCTIONS"]
 
-#: The 16 urban functions of :func:`clusterscape.taxonomy.classify_establishments`, in the order
-#: used for columns and for breaking ties.
-FUNCTIONS: tuple[str, ...] = (
-    "creative",
-    "hotel",
-    "mall",
-    "retail",
-    "catering",
-    "office_business",
-    "finance",
-    "industry",
-    "logistics",
-    "residential",
-    "education",
-    "health",
-    "public_admin",
-    "leisure_culture",
-    "transport",
-    "other",
-)
+# FUNCTIONS (the 16 urban function ids, in the order used for columns and for breaking ties) is
+# the taxonomy's own list, re-exported here.
 
 #: Largest grid (cells) a density surface may have before the caller is asked for a coarser cell.
 MAX_GRID_CELLS = 25_000_000
