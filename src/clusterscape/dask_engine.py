@@ -15,6 +15,7 @@ whose workers need clusterscape installed.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -405,6 +406,23 @@ def _city_clusters(
     return pd.DataFrame(found.clusters[cols]).reset_index()
 
 
+def _run_per_city(client: Any, jobs: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """One task per city. The per-city tables are scattered to the workers first, so the task
+    graph carries references, not data (a 300-city graph would otherwise weigh hundreds of MB)."""
+    if not jobs:
+        return {}
+    if client is None:
+        return {city: func(frame) for func, city, frame in jobs}
+    # A list, not a dict: dict keys would become the data's keys on the cluster and collide
+    # between the zones, hot-spot and cluster jobs of the same city.
+    data = client.scatter([frame for _, _, frame in jobs])
+    futures = {
+        city: client.submit(func, fut, pure=False)
+        for (func, city, _), fut in zip(jobs, data, strict=True)
+    }
+    return dict(zip(futures, client.gather(list(futures.values())), strict=True))
+
+
 def profile_cities(
     source: str | Path,
     *,
@@ -443,21 +461,24 @@ def profile_cities(
         counts, creative, per_city, rejected
     )
     cities = sorted(per_city_pd.index.astype(str))
-    zone_tasks = {c: dask.delayed(_city_zones)(counts_pd[counts_pd["city"] == c]) for c in cities}
-    hot_tasks = {
-        c: dask.delayed(_city_hotspots)(creative_pd[creative_pd["city"] == c]) for c in cities
-    }
-    cl_tasks: dict[str, Any] = {}
+    by_city_counts = {str(c): f for c, f in counts_pd.groupby("city")}
+    by_city_creative = {str(c): f for c, f in creative_pd.groupby("city")}
+    empty = creative_pd.iloc[:0]
+    jobs: dict[str, list[tuple[Any, ...]]] = {"zones": [], "hotspots": [], "clusters": []}
+    for c in cities:
+        jobs["zones"].append((_city_zones, c, by_city_counts[c]))
+        jobs["hotspots"].append((_city_hotspots, c, by_city_creative.get(c, empty)))
     if clusters:
         # The creative rows are a small share of all rows: gather them once, then one task per city.
         creative_rows = ok[ok["is_creative"]][
             ["id", "city", "x", "y", "employees", "opened", "sector"]
         ].compute()
+        by_city_rows = {str(c): f for c, f in creative_rows.groupby("city")}
         for c in cities:
-            cl_tasks[c] = dask.delayed(_city_clusters)(
-                creative_rows[creative_rows["city"] == c], epsg[c], min_cluster_size, seed
-            )
-    zones, hots, cls = dask.compute(zone_tasks, hot_tasks, cl_tasks)
+            rows_c = by_city_rows.get(c, creative_rows.iloc[:0])
+            jobs["clusters"].append((functools.partial(_city_clusters, epsg=epsg[c], min_cluster_size=min_cluster_size,
+                                                       seed=seed), c, rows_c))  # fmt: skip
+    zones, hots, cls = (_run_per_city(client, jobs[k]) for k in ("zones", "hotspots", "clusters"))
     total_share = per_city_pd["n_creative"].sum() / max(per_city_pd["n_establishments"].sum(), 1)
     rows = []
     for c in cities:
