@@ -107,6 +107,8 @@ def validate(
 
     from clusterscape.io import atomic_write, read_establishments
 
+    if out.exists() and not out.is_dir():
+        raise ClusterscapeError(f"--out {out} is a file; give a directory for rejected.csv.")
     result = read_establishments(file, crs=crs, columns=parse_columns(columns))
     est = result.establishments
     table = Table(title=f"clusterscape validate: {file.name}", show_header=True)

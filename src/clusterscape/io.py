@@ -130,6 +130,9 @@ class LoadResult:
     notes : tuple of str
         Things a person should check, e.g. headers that suggest another datum than ``crs``
         (an Amap export read as WGS-84 is ~500 m off) or a header found below a title line.
+    source_rows : ndarray of int, optional
+        The 1-based data row in the file of each accepted establishment (aligned to it), so a
+        later step that sets rows aside (e.g. outside ``--boundary``) can name them.
     """
 
     establishments: gpd.GeoDataFrame
@@ -139,6 +142,7 @@ class LoadResult:
     n_rows: int
     columns: Mapping[str, str]
     notes: tuple[str, ...] = ()
+    source_rows: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def reason_counts(self) -> pd.Series:
         """Rejected rows counted by the kind of their first reason (text before ``":"``)."""
@@ -905,4 +909,5 @@ def _assemble(
         path=path,
         n_rows=n + len(bad_rows),
         columns=dict(mapping),
+        source_rows=rows[sel].astype("int64"),
     )

@@ -164,13 +164,39 @@ def _load(config: StudyConfig) -> dict[str, Any]:
     est = loaded.establishments
     if est.empty:
         raise InvalidInputError(
-            f"{config.establishments}: no usable rows ({len(loaded.rejected)} rejected); see rejected.csv."
+            f"{config.establishments}: no usable rows ({len(loaded.rejected)} rejected); list them with "
+            f"`clusterscape validate {config.establishments} --out DIR`, which lists every row with its reason."
         )
     boundary = read_boundary(config.boundary, crs=datum) if config.boundary else None
+    rejected = loaded.rejected
+    if boundary is not None:
+        # Rows outside the study boundary are not analysed; they are listed, not dropped silently.
+        inside = est.geometry.within(boundary.geometry.iloc[0].buffer(1e-9))
+        if not inside.all():
+            source_rows = getattr(loaded, "source_rows", None)
+            outside = (~inside).to_numpy()
+            out_rows = pd.DataFrame(
+                {
+                    "row": pd.array(
+                        source_rows[outside]
+                        if source_rows is not None and len(source_rows) == len(est)
+                        else [pd.NA] * int(outside.sum()),
+                        dtype="Int64",
+                    ),
+                    "id": est.loc[~inside, "id"].astype("string").to_numpy(),
+                    "reason": "outside the study boundary (--boundary)",
+                }
+            )
+            rejected = pd.concat([rejected, out_rows], ignore_index=True)
+            est = est[inside.to_numpy()].reset_index(drop=True)
+            if est.empty:
+                raise InvalidInputError(
+                    f"{config.establishments}: no row lies inside {config.boundary}; check --crs for both files."
+                )
     return {
         "establishments": est,
-        "rejected": loaded.rejected,
-        "n_rows": int(getattr(loaded, "n_rows", len(est) + len(loaded.rejected))),
+        "rejected": rejected,
+        "n_rows": int(getattr(loaded, "n_rows", len(est) + len(rejected))),
         "boundary": boundary,
         "districts": None,
         "parks": read_parks(config.parks, crs=datum) if config.parks else None,
@@ -214,7 +240,7 @@ def _clusters_table(
         geometry=clusters_m.geometry.to_numpy(),
         crs=clusters_m.crs,
     )
-    joined = gpd.sjoin(est_m[["geometry"]], footprints, predicate="within", how="inner")
+    joined = gpd.sjoin(est_m[["geometry"]], footprints, predicate="intersects", how="inner")
     n_all = joined.groupby("fp_cluster").size()
     table = pd.DataFrame(index=clusters_m.index.rename("cluster_id"))
     table["n_establishments"] = n_all.reindex(table.index).fillna(0).astype(int)
@@ -408,6 +434,15 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
                     )
                 except InvalidInputError as exc:
                     skipped.append({"amenity": amenity, "status": f"skipped: {exc}"})
+                    continue
+                except (KeyError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+                    # The data cannot identify the design (e.g. every firm opened the same year).
+                    skipped.append(
+                        {
+                            "amenity": amenity,
+                            "status": f"not estimable on these data ({type(exc).__name__}: {exc})",
+                        }
+                    )
                     continue
                 rows.append(res.rows)
                 result.tables[f"event_study_{amenity}"] = res.event_study
