@@ -560,10 +560,6 @@ def test_decimal_comma_file_thousands_dot(tmp_path: Path) -> None:
     assert res.establishments["employees"].tolist()[0] == 1200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="implausible employees (1e20) are accepted and summed into clusters.csv",
-)
 def test_huge_employees_rejected(tmp_path: Path) -> None:
     path = tmp_path / "huge.csv"
     path.write_text(

@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 CANONICAL = ("id", "name", "category", "code", "opened", "closed", "employees", "geometry")
+#: Largest headcount accepted for one establishment (State Grid, China's largest employer, has
+#: about 1.5 million staff in all); larger values are rejected as typos.
+MAX_EMPLOYEES = 2_000_000
 _CALLER = "read_establishments"
 
 # Header aliases in order of preference, compared after _norm_header (lower case, no spaces,
@@ -820,7 +823,10 @@ def _assemble(
         why.add(emp_bad, emp_txt, "non-numeric employees: '{}' is not a number")
         neg = np.isfinite(employees) & (employees < 0)
         why.add(neg, employees, "negative employees: {}")
-        employees = np.where(emp_bad | neg, np.nan, employees)
+        # More staff than the largest employers in China have in total is a typo or a unit slip.
+        huge = np.isfinite(employees) & (employees > MAX_EMPLOYEES)
+        why.add(huge, employees, "implausible employees: {} is more than " + f"{MAX_EMPLOYEES:,}")
+        employees = np.where(emp_bad | neg | huge, np.nan, employees)
     years: dict[str, pd.Series] = {}
     for key in ("opened", "closed"):
         if key in mapping:
