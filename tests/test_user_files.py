@@ -533,11 +533,6 @@ def test_blank_location_cell_reason(tmp_path: Path) -> None:
     assert "<NA>" not in reason and "non-numeric" not in reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CSV with two trailing empty columns (Excel export ',,') fails the whole file with "
-    "\"duplicate column names ['']\" instead of ignoring the unnamed empty columns",
-)
 def test_trailing_empty_columns(tmp_path: Path) -> None:
     path = tmp_path / "trailing.csv"
     path.write_text("名称,经度,纬度,,\n甲,121.55,29.87,,\n乙,121.56,29.88,,\n", encoding="utf-8")

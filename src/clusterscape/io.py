@@ -242,6 +242,15 @@ def _read_text_slow(
     return frame, bad
 
 
+_UNNAMED = "_unnamed_"
+
+
+def _drop_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop placeholder-named columns (blank header cells) that hold no value at all."""
+    empty = [c for c in frame.columns if str(c).startswith(_UNNAMED) and frame[c].isna().all()]
+    return frame.drop(columns=empty) if empty else frame
+
+
 def _read_text(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -257,6 +266,9 @@ def _read_text(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
         parsed.append((d, next(csv.reader([ln], delimiter=d), [])))
     skip = _header_row([cells for _, cells in parsed])
     delimiter, header = parsed[skip]
+    # Blank header cells (e.g. the trailing ",," of an Excel export) get placeholder names; such
+    # columns are dropped below when they hold nothing.
+    header = [h.strip() or f"{_UNNAMED}{i}" for i, h in enumerate(header)]
     if len(set(header)) != len(header):
         dup = sorted({h for h in header if header.count(h) > 1})
         raise InvalidInputError(
@@ -274,7 +286,9 @@ def _read_text(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     try:
         table = pacsv.read_csv(
             pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24, skip_rows=skip),
+            read_options=pacsv.ReadOptions(
+                use_threads=True, block_size=1 << 24, skip_rows=skip + 1, column_names=header
+            ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
                 newlines_in_values=True,
@@ -292,9 +306,11 @@ def _read_text(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
         table = None
     if n_bad or table is None:
         frame, bad = _read_text_slow(text, delimiter, skip)
+        frame.columns = header
+        frame = _drop_empty_unnamed(frame)
         frame.attrs.update(header_line=skip + 1, delimiter=delimiter)
         return frame, bad
-    frame = table.to_pandas()
+    frame = _drop_empty_unnamed(table.to_pandas())
     frame.attrs.update(header_line=skip + 1, delimiter=delimiter)
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
