@@ -518,11 +518,6 @@ def test_excel_two_level_header_with_coordinate_group(tmp_path: Path) -> None:
     assert len(res.establishments) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a blank 'location' cell is reported as \"latitude is empty; non-numeric "
-    "coordinates: longitude '<NA>'\" instead of a plain missing-coordinates reason",
-)
 def test_blank_location_cell_reason(tmp_path: Path) -> None:
     path = tmp_path / "amap_location.csv"
     path.write_text(

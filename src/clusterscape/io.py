@@ -562,7 +562,9 @@ def _raw_coordinates(
         loc = _text_series(_arrow_text(frame[mapping["location"]]), frame.index)
         parts = loc.astype(object).str.split(r"\s*[,，;]\s*", n=1, expand=True, regex=True)
         if parts.shape[1] < 2:
-            parts[1] = pd.NA
+            parts[1] = None
+        # A blank cell is a missing coordinate pair, not a non-numeric value.
+        parts = parts.astype(object).where(parts.notna(), None)
         return parts[0], parts[1], None
     found = ", ".join(map(str, (c for c in frame.columns if c != "geometry")))
     half = (
