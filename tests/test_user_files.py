@@ -559,9 +559,6 @@ def test_huge_employees_rejected(tmp_path: Path) -> None:
     assert len(res.rejected) == 1 and "employees" in res.rejected["reason"].iloc[0]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="_YEAR_RE accepts impossible dates such as '2015-13-45' as 2015"
-)
 def test_impossible_date_rejected(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text("名称,经度,纬度,成立日期\n甲,121.55,29.87,2015-13-45\n", encoding="utf-8")

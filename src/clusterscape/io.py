@@ -106,6 +106,7 @@ _GEO_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".fgb", ".zip"}
 _PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
 _YEAR_RE = r"^(\d{4})(?:\d{2}|\d{4}|\.0+|[-/.年 T].*)?$"
 _US_DATE_RE = r"^\d{1,2}/\d{1,2}/(?P<year>\d{4})$"
+_MONTH_DAY_RE = r"^\d{4}[-/.年](?P<month>\d{1,2})(?:[-/.月](?P<day>\d{1,2}))?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,6 +478,18 @@ def _parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray, pd.Series]:
     year = pc.coalesce(year, pc.if_else(pc.is_valid(us), us, pa.nulls(len(text), pa.string())))
     years = pd.Series(pc.cast(year, pa.int64()), index=values.index, dtype="Int64")
     in_range = years.between(1800, 2100).fillna(False).to_numpy(dtype=bool)
+    # A date with a month or day that cannot exist ('2015-13-45') is not a year of 2015.
+    md = pc.extract_regex(text, _MONTH_DAY_RE)
+    month = pd.to_numeric(
+        pd.Series(pc.struct_field(md, [0]).to_pylist()), errors="coerce"
+    ).to_numpy()
+    day = pd.to_numeric(pd.Series(pc.struct_field(md, [1]).to_pylist()), errors="coerce").to_numpy()
+    with np.errstate(invalid="ignore"):
+        impossible = ((month < 1) | (month > 12)) | ((day < 1) | (day > 31))
+    float_year = np.asarray(
+        pc.fill_null(pc.match_substring_regex(text, r"^\d{4}\.0+$"), False), bool
+    )
+    in_range &= ~(np.nan_to_num(impossible, nan=0).astype(bool) & ~float_year)
     bad = pc.is_valid(text).to_numpy(zero_copy_only=False) & ~in_range
     return (
         years.where(in_range, pd.NA).astype("Int64"),
