@@ -23,7 +23,7 @@ import pandas as pd
 
 from clusterscape.errors import InvalidInputError, MissingDependencyError
 
-__all__ = ["is_database_url", "read_establishments_postgis", "write_postgis"]
+__all__ = ["is_database_url", "read_establishments_postgis", "redact_url", "write_postgis"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -55,7 +55,8 @@ def _split(url: str) -> tuple[str, dict[str, str]]:
     return clean, ours
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """Hide the password of a database URL (``postgresql://user:***@host/db``)."""
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
@@ -77,14 +78,14 @@ def read_establishments_postgis(
         table = params["table"]
         if not _IDENT.match(table):
             raise InvalidInputError(
-                f"{_redact(url)}: table name {table!r} is not a plain [schema.]name."
+                f"{redact_url(url)}: table name {table!r} is not a plain [schema.]name."
             )
         sql = f"SELECT * FROM {table}"
     elif "query" in params:
         sql = params["query"]
     else:
         raise InvalidInputError(
-            f"{_redact(url)}: say what to read with ?table=NAME or ?query=SELECT..., "
+            f"{redact_url(url)}: say what to read with ?table=NAME or ?query=SELECT..., "
             "e.g. postgresql://user@localhost/db?table=firms"
         )
     engine = _engine(db_url)
@@ -111,7 +112,9 @@ def read_establishments_postgis(
     except InvalidInputError:
         raise
     except Exception as exc:
-        raise InvalidInputError(f"{_redact(url)}: could not read from the database: {exc}") from exc
+        raise InvalidInputError(
+            f"{redact_url(url)}: could not read from the database: {exc}"
+        ) from exc
     finally:
         engine.dispose()
     # Validate exactly as a file would be.
@@ -153,7 +156,9 @@ def write_postgis(
                 layer.to_sql(name, engine, schema=schema, if_exists="replace", index=False)
             written.append(f"{schema}.{name}")
     except Exception as exc:
-        raise InvalidInputError(f"write_postgis: could not write to {_redact(url)}: {exc}") from exc
+        raise InvalidInputError(
+            f"write_postgis: could not write to {redact_url(url)}: {exc}"
+        ) from exc
     finally:
         engine.dispose()
     return written

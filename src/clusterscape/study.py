@@ -495,11 +495,9 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
 
 def _redact(source: str | None) -> str | None:
     """Hide a database password in what is written to disk."""
-    if source is None:
-        return None
-    import re
+    from clusterscape.postgis import redact_url
 
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", source)
+    return None if source is None else redact_url(source)
 
 
 def _jsonable(value: Any) -> Any:
