@@ -3,9 +3,10 @@
 HDBSCAN (Campello, Moulavi & Sander 2013) gives the same labels as
 :class:`sklearn.cluster.HDBSCAN` with the same ``min_cluster_size`` / ``min_samples`` (excess
 of mass selection, no single cluster): the minimum spanning tree of the mutual-reachability
-graph is built by fast_hdbscan's parallel KD-tree Borůvka (McInnes & Healy 2017), its edge
-weights are recomputed exactly in float64, and scikit-learn's own single-linkage, condensing and
-selection routines turn it into labels and membership probabilities. Where several minimum
+graph is built exactly by a parallel KD-tree Borůvka in numba (:mod:`clusterscape._mst`), and
+a numba port of scikit-learn's single-linkage, condensing, excess-of-mass selection and
+probabilities (:mod:`clusterscape._hdbscan`, identical labels and probabilities on the same
+tree) turns it into labels. Where several minimum
 spanning trees exist (tied mutual-reachability distances are common: every edge leaving a point
 inside its core distance weighs exactly that core distance) the two tie-breaks can differ, so a
 few points may change label; the measured adjusted Rand index against scikit-learn is 0.992 to
@@ -45,8 +46,10 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from clusterscape._hdbscan import labels_from_mst
+from clusterscape._mst import mutual_reachability_mst
 from clusterscape._validation import as_xy, check_choice, check_positive
-from clusterscape.errors import InvalidInputError, MissingDependencyError
+from clusterscape.errors import InvalidInputError
 
 __all__ = [
     "ClusterResult",
@@ -112,15 +115,6 @@ def hdbscan_labels(
     labels : numpy.ndarray of int64, -1 = noise
     probabilities : numpy.ndarray of float64
     """
-    try:
-        from fast_hdbscan.hdbscan import compute_minimum_spanning_tree
-        from sklearn.cluster._hdbscan._linkage import MST_edge_dtype, make_single_linkage
-        from sklearn.cluster._hdbscan._tree import tree_to_labels
-    except ImportError as exc:  # pragma: no cover - both are hard dependencies
-        raise MissingDependencyError(
-            f"hdbscan_labels needs fast-hdbscan and scikit-learn>=1.5 ({exc}); "
-            "pip install fast-hdbscan scikit-learn"
-        ) from exc
     ms = min_cluster_size if min_samples is None else min_samples
     n = len(xy)
     if n <= ms:
@@ -128,27 +122,9 @@ def hdbscan_labels(
             f"hdbscan: needs more than min_samples={ms} points, got {n}. Lower "
             "min_cluster_size/min_samples or pass more establishments."
         )
-    # centre the data: fast_hdbscan works in float32 internally and UTM coordinates are ~1e6 m
-    centred = np.ascontiguousarray(xy - xy.mean(axis=0))
-    if ms > 1:
-        # fast_hdbscan counts neighbours without the point itself, scikit-learn with it
-        edges, _, _ = compute_minimum_spanning_tree(centred, min_samples=ms - 1)
-        core = cKDTree(xy).query(xy, k=ms, workers=-1)[0][:, -1]
-    else:
-        edges, _, _ = compute_minimum_spanning_tree(centred, min_samples=1)
-        core = np.zeros(n)
-    a = edges[:, 0].astype(np.intp)
-    b = edges[:, 1].astype(np.intp)
-    dist = np.hypot(xy[a, 0] - xy[b, 0], xy[a, 1] - xy[b, 1])
-    weight = np.maximum(np.maximum(core[a], core[b]), dist)
+    a, b, weight, _ = mutual_reachability_mst(xy, ms)
     order = np.argsort(weight, kind="stable")
-    mst = np.empty(len(order), dtype=MST_edge_dtype)
-    mst["current_node"] = a[order]
-    mst["next_node"] = b[order]
-    mst["distance"] = weight[order]
-    slt = make_single_linkage(mst)
-    labels, probs = tree_to_labels(slt, int(min_cluster_size), "eom", False, 0.0, None)
-    return np.asarray(labels, dtype=np.int64), np.asarray(probs, dtype=float)
+    return labels_from_mst(a[order], b[order], weight[order], min_cluster_size=min_cluster_size)
 
 
 def arcgis_default_eps(xy: np.ndarray, *, min_samples: int) -> float:
