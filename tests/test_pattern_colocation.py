@@ -117,3 +117,60 @@ def test_colocation_errors():
         pattern.colocation_quotient(xy, ["a"] * 10, "a", "zzz")
     with pytest.raises(InvalidInputError, match="one entry per point"):
         pattern.local_colocation_quotient(xy, ["a"] * 9, "a", "a")
+
+
+def test_grid_nearest_matches_brute_force_on_clustered_and_duplicate_points():
+    from clusterscape.pattern._colocation import _nearest_with_ties
+
+    rng = np.random.default_rng(12)
+    xy = np.vstack(
+        [
+            rng.normal(0, 5, (300, 2)),  # dense blob in a sparse field
+            rng.uniform(-5000, 5000, (300, 2)),
+            np.repeat([[100.0, 100.0]], 4, axis=0),  # coincident points
+            rng.integers(0, 6, (60, 2)).astype(float) * 1000,  # lattice: exact ties
+        ]
+    )
+    d = cdist(xy, xy)
+    np.fill_diagonal(d, np.inf)
+    i, j, w = _nearest_with_ties(xy)
+    got = {(a, b): s for a, b, s in zip(i.tolist(), j.tolist(), w.tolist(), strict=True)}
+    want = {}
+    for a in range(len(xy)):
+        nn = np.flatnonzero(d[a] == d[a].min())
+        for b in nn:
+            want[(a, int(b))] = 1.0 / len(nn)
+    assert got.keys() == want.keys()
+    assert all(got[k] == pytest.approx(want[k]) for k in want)
+
+
+def test_permutation_null_is_centred_and_reproducible():
+    import numba
+
+    from clusterscape.pattern._colocation import _nearest_split, _perm_counts
+
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 1000, (2000, 2))
+    codes = rng.integers(0, 4, 2000)
+    nn, ti, tj, tw, order = _nearest_split(xy)
+    obs = np.zeros((4, 4))
+    ge, le, tot, sims = _perm_counts(codes, nn, ti, tj, tw, order, 4, obs, 400, 17, keep=True)
+    nk = np.bincount(codes, minlength=4).astype(float)
+    clq = (sims / nk[None, :, None]) / ((nk[None, None, :] - np.eye(4)[None]) / (2000 - 1))
+    # E[CLQ] = 1 for every pair under random relabelling; Monte Carlo sd of the mean ~0.005
+    np.testing.assert_allclose(clq.mean(axis=0), 1.0, atol=0.03)
+    np.testing.assert_allclose(sims.sum(axis=(1, 2)), 2000.0)  # each point's shares sum to 1
+    np.testing.assert_allclose(tot, sims.sum(axis=0))
+    assert (ge == 400).all()  # every count >= the zero matrix
+    np.testing.assert_array_equal(le, (sims <= 1e-9).sum(axis=0))
+    # a fixed seed gives the same permutations whatever the number of threads
+    prev = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = _perm_counts(codes, nn, ti, tj, tw, order, 4, obs, 400, 17, keep=True)[3]
+    finally:
+        numba.set_num_threads(prev)
+    np.testing.assert_array_equal(one, sims)
+    df1 = pattern.colocation_matrix(xy, codes.astype(str), permutations=99, seed=3)
+    df2 = pattern.colocation_matrix(xy, codes.astype(str), permutations=99, seed=3)
+    assert df1.equals(df2)

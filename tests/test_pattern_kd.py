@@ -134,3 +134,59 @@ def test_kd_errors():
         pattern.kd_envelope(np.zeros((5, 2)) + np.arange(5)[:, None], np.zeros((4, 2)), [0, 1])
     with pytest.raises(InvalidInputError, match="weights"):
         pattern.kd(np.random.default_rng(0).random((5, 2)), [0, 1], weights=[1, 2])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kd_envelope_fast_paths_match_exact_estimator(weighted):
+    # the same draws (same seed) through the exact kernel sum, the linearly binned exact
+    # distances and the cell grid: binned ~ exact; grid within 10 % of the envelope width
+    rng = np.random.default_rng(8)
+    pop = rng.uniform(0, 30_000, (5000, 2))
+    cases = np.vstack([rng.normal(15_000, 2000, (1000, 2)), pop[:1000]])
+    w = rng.integers(1, 50, len(cases)).astype(float) if weighted else None
+    r = np.linspace(0, 10_000, 51)
+    allp = np.vstack([pop, cases[:1000]])
+    kw = {"nsim": 19, "seed": 0, "weights": w}
+    ex = pattern.kd_envelope(cases, allp, r, binned=False, **kw)
+    bi = pattern.kd_envelope(cases, allp, r, binned=True, grid=False, **kw)
+    gr = pattern.kd_envelope(cases, allp, r, grid=True, **kw)
+    assert (ex.params["method"], bi.params["method"], gr.params["method"]) == (
+        "exact",
+        "binned",
+        "grid",
+    )
+    peak = ex.kd.max()
+    np.testing.assert_allclose(bi.kd, ex.kd, rtol=0, atol=1e-3 * peak)
+    np.testing.assert_allclose(bi.sims, ex.sims, rtol=0, atol=1e-3 * peak)
+    band = ex.hi_global - ex.lo_global
+    # (as in test_kd_binned_error_small_relative_to_band_width: largest error against the
+    # widest band; pointwise the 19-simulation band is too noisy near r = 0 to bound at 10 %)
+    assert np.abs(gr.kd - ex.kd).max() < 0.1 * band.max()
+    assert np.abs(gr.sims - ex.sims).max() < 0.1 * band.max()
+    assert (np.abs(gr.kd - ex.kd) < 0.25 * band).all()
+    # the grid path is not trivially equal to the exact one (it is an approximation)
+    assert np.abs(gr.kd - ex.kd).max() > 0
+
+
+def test_kd_grid_counts_every_pair_once():
+    # grid histogram against brute force pair distances, including coincident points and
+    # pairs in adjacent cells; total weight must be all pairs within reach
+    from clusterscape.pattern._kd import _GridCounter
+
+    rng = np.random.default_rng(3)
+    xy = np.vstack([rng.uniform(0, 2000, (400, 2)), np.repeat([[500.0, 500.0]], 5, axis=0)])
+    w = rng.integers(1, 9, len(xy)).astype(float)
+    dmax, delta = 1500.0, 5.0
+    ngrid = int(np.ceil(dmax / delta)) + 1
+    gc = _GridCounter(xy, 40.0, dmax, delta, ngrid)
+    h = gc.hist(np.arange(len(xy)), w)
+    i, j = np.triu_indices(len(xy), 1)
+    d = np.hypot(*(xy[i] - xy[j]).T)
+    # pairs in reach of dmax (by cells) are all counted once; far cells are never counted
+    assert h.sum() <= (w[i] * w[j]).sum() + 1e-6
+    near = d <= dmax - 3 * 40.0
+    assert h[: int((dmax - 3 * 40.0) / delta)].sum() == pytest.approx(
+        (w[i] * w[j])[near].sum(), rel=1e-2
+    )
+    # the 5 coincident points (10 pairs at distance 0) land in bin 0 exactly
+    assert h[0] >= 1.0 * (w[-5:].sum() ** 2 - (w[-5:] ** 2).sum()) / 2 - 1e-6

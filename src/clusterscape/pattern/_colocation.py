@@ -21,6 +21,7 @@ S. & Li X. 2017, Professional Geographer 69(1):22–31. Cromley R.G., Hanink D.M
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numba
@@ -55,36 +56,128 @@ def _check_label(lab: np.ndarray, v: Any, name: str, caller: str) -> None:
         )
 
 
-def _nearest_with_ties(
-    xy: np.ndarray, *, rtol: float = 0.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@numba.njit(cache=True, parallel=True)
+def _grid_nearest(x, y, order, cell_start, cx, cy, ncx, ncy, size):
+    """Nearest other point of every point by a ring search over a uniform cell grid.
+
+    Returns per point (original index) one nearest point, the squared nearest distance and
+    the number of points at exactly that squared distance (> 1: ties)."""
+    n = x.shape[0]
+    nn = np.empty(n, dtype=np.int64)
+    best2 = np.empty(n)
+    cnt = np.zeros(n, dtype=np.int64)
+    kmax = max(ncx, ncy)
+    for q in numba.prange(n):
+        i = order[q]  # cell order: neighbouring queries touch the same memory
+        xi = x[i]
+        yi = y[i]
+        b = np.inf
+        c = 0
+        arg = -1
+        k = 0
+        while True:
+            for gy in range(max(cy[i] - k, 0), min(cy[i] + k, ncy - 1) + 1):
+                edge = gy == cy[i] - k or gy == cy[i] + k
+                step = 1 if edge or k == 0 else 2 * k
+                for gx in range(cx[i] - k, cx[i] + k + 1, step):
+                    if gx < 0 or gx >= ncx:
+                        continue
+                    cell = gy * ncx + gx
+                    for t in range(cell_start[cell], cell_start[cell + 1]):
+                        j = order[t]
+                        if j == i:
+                            continue
+                        dx = x[j] - xi
+                        dy = y[j] - yi
+                        d2 = dx * dx + dy * dy
+                        if d2 < b:
+                            b = d2
+                            c = 1
+                            arg = j
+                        elif d2 == b:
+                            c += 1
+            # points not searched yet lie in rings >= k + 1, farther than k cell sizes
+            lb = (k - 1e-6) * size
+            if (c > 0 and lb > 0.0 and b < lb * lb) or k > kmax:
+                break
+            k += 1
+        nn[i] = arg
+        best2[i] = b
+        cnt[i] = c
+    return nn, best2, cnt
+
+
+@numba.njit(cache=True)
+def _grid_ties(pts, x, y, order, cell_start, cx, cy, ncx, ncy, size, best2, cnt):
+    """All nearest points of the points ``pts`` (those with ties) as directed edges."""
+    tot = 0
+    for p in pts:
+        tot += cnt[p]
+    ei = np.empty(tot, dtype=np.int64)
+    ej = np.empty(tot, dtype=np.int64)
+    ew = np.empty(tot)
+    e = 0
+    for p in pts:
+        reach = int(math.sqrt(best2[p]) / size) + 2
+        for gy in range(max(cy[p] - reach, 0), min(cy[p] + reach, ncy - 1) + 1):
+            for gx in range(max(cx[p] - reach, 0), min(cx[p] + reach, ncx - 1) + 1):
+                cell = gy * ncx + gx
+                for t in range(cell_start[cell], cell_start[cell + 1]):
+                    j = order[t]
+                    if j == p:
+                        continue
+                    dx = x[j] - x[p]
+                    dy = y[j] - y[p]
+                    if dx * dx + dy * dy == best2[p]:
+                        ei[e] = p
+                        ej[e] = j
+                        ew[e] = 1.0 / cnt[p]
+                        e += 1
+    return ei, ej, ew
+
+
+def _nearest_split(
+    xy: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest neighbours with ties: (nn, ti, tj, tw, order) where ``nn[i]`` is the single
+    nearest other point of i, or -1 when several points tie at the nearest distance; the tied
+    points are the directed edges (ti, tj) with shares tw = 1 / #ties (Leslie & Kronenfeld
+    2011); ``order`` sorts the points by grid cell."""
+    x = np.ascontiguousarray(xy[:, 0], dtype=float)
+    y = np.ascontiguousarray(xy[:, 1], dtype=float)
+    n = len(x)
+    x0, y0 = float(x.min()), float(y.min())
+    wx, wy = float(x.max()) - x0, float(y.max()) - y0
+    if wx > 0 and wy > 0:
+        size = math.sqrt(wx * wy / n)
+    else:
+        size = max(wx, wy) / n or 1.0
+    ncx = min(int(wx / size) + 1, 4 * n)
+    ncy = min(int(wy / size) + 1, max(4 * n // ncx, 1))
+    size = max(size, wx / ncx * (1 + 1e-12), wy / ncy * (1 + 1e-12))
+    cx = np.minimum((x - x0) / size, ncx - 1).astype(np.int64)
+    cy = np.minimum((y - y0) / size, ncy - 1).astype(np.int64)
+    cell = cy * ncx + cx
+    order = np.argsort(cell, kind="stable").astype(np.int64)
+    cell_start = np.searchsorted(cell[order], np.arange(ncx * ncy + 1)).astype(np.int64)
+    args = (x, y, order, cell_start, cx, cy, ncx, ncy, size)
+    nn, best2, cnt = _grid_nearest(*args)
+    tied = np.flatnonzero(cnt > 1)
+    ti, tj, tw = _grid_ties(tied, *args, best2, cnt)
+    nn[tied] = -1
+    return nn, ti, tj, tw, order
+
+
+def _nearest_with_ties(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Directed nearest-neighbour edges (i, j, share): every point's nearest other point(s),
     ties at the nearest distance sharing weight equally (Leslie & Kronenfeld 2011)."""
-    n = len(xy)
-    tree = cKDTree(xy)
-    k = min(n, 4)
-    rows_i, rows_j, rows_w = [], [], []
-    todo = np.arange(n)
-    while todo.size:
-        d, idx = tree.query(xy[todo], k=k)
-        d = np.atleast_2d(d)
-        idx = np.atleast_2d(idx)
-        # drop self (first column of identical point may be another coincident point)
-        is_self = idx == todo[:, None]
-        d = np.where(is_self, np.inf, d)
-        dmin = d.min(axis=1)
-        tie = d <= dmin[:, None] * (1 + rtol)
-        # a tie may extend beyond the k queried: last column tied and not exhausted
-        overflow = tie[:, -1] & (k < n)
-        done = ~overflow
-        ti, tj = np.nonzero(tie[done])
-        cnt = tie[done].sum(axis=1)
-        rows_i.append(todo[done][ti])
-        rows_j.append(idx[done][ti, tj])
-        rows_w.append(1.0 / cnt[ti])
-        todo = todo[overflow]
-        k = min(n, 2 * k)
-    return np.concatenate(rows_i), np.concatenate(rows_j), np.concatenate(rows_w)
+    nn, ti, tj, tw, _order = _nearest_split(np.asarray(xy, dtype=float))
+    single = np.flatnonzero(nn >= 0)
+    i = np.concatenate([single, ti])
+    j = np.concatenate([nn[single], tj])
+    w = np.concatenate([np.ones(single.size), tw])
+    o = np.argsort(i, kind="stable")
+    return i[o], j[o], w[o]
 
 
 def colocation_quotient(xy: Any, labels: Any, a: Any, b: Any) -> float:
@@ -118,22 +211,124 @@ def colocation_quotient(xy: Any, labels: Any, a: Any, b: Any) -> float:
     return (c_ab / na) / (nbp / (n - 1))
 
 
+@numba.njit(cache=True, inline="always")
+def _rotl(x, k):
+    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
+
+
+@numba.njit(cache=True, inline="always")
+def _splitmix(z):
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    r = z
+    r = (r ^ (r >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    r = (r ^ (r >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z, r ^ (r >> np.uint64(31))
+
+
 @numba.njit(cache=True)
-def _perm_counts(li, lj, w, codes, ncat, nperm, seed):
-    """Counts C[a, b] for ``nperm`` random relabellings (Fisher–Yates, numba RNG)."""
-    np.random.seed(seed)  # noqa: NPY002 - numba's own per-process RNG, seeded here
-    out = np.zeros((nperm, ncat, ncat))
-    lab = codes.copy()
-    n = lab.shape[0]
-    for p in range(nperm):
-        for t in range(n - 1, 0, -1):
-            s = np.random.randint(0, t + 1)  # noqa: NPY002
-            tmp = lab[t]
-            lab[t] = lab[s]
-            lab[s] = tmp
-        for e in range(li.shape[0]):
-            out[p, lab[li[e]], lab[lj[e]]] += w[e]
-    return out
+def _seed_state(seed, stream):
+    """xoshiro256** state of stream ``stream`` for ``seed`` (splitmix64 expansion)."""
+    z = np.uint64(seed) ^ (np.uint64(stream) * np.uint64(0xD1B54A32D192ED03))
+    z, s0 = _splitmix(z)
+    z, s1 = _splitmix(z)
+    z, s2 = _splitmix(z)
+    z, s3 = _splitmix(z)
+    return s0, s1, s2, s3
+
+
+@numba.njit(cache=True)
+def _shuffle(lab, seed, stream):
+    """Fisher–Yates shuffle of ``lab`` in place: xoshiro256** (Blackman & Vigna 2018) and
+    Lemire's (2019) unbiased bounded integers, two 32-bit draws per 64-bit output."""
+    s0, s1, s2, s3 = _seed_state(seed, stream)
+    m32 = np.uint64(0xFFFFFFFF)
+    sh = np.uint64(32)
+    half = np.uint64(0)
+    have = False
+    for t in range(lab.shape[0] - 1, 0, -1):
+        b = np.uint64(t + 1)
+        while True:
+            if have:
+                r = half
+                have = False
+            else:
+                out = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
+                tt = s1 << np.uint64(17)
+                s2 ^= s0
+                s3 ^= s1
+                s1 ^= s2
+                s0 ^= s3
+                s2 ^= tt
+                s3 = _rotl(s3, 45)
+                r = out >> sh
+                half = out & m32
+                have = True
+            m = r * b
+            low = m & m32
+            if low >= b or low >= (np.uint64(0x100000000) - b) % b:
+                break
+        u = np.int64(m >> sh)
+        tmp = lab[t]
+        lab[t] = lab[u]
+        lab[u] = tmp
+
+
+@numba.njit(cache=True, parallel=True)
+def _perm_stats(codes, nn, ti, tj, tw, ncat, obs, nperm, seed, nchunks, keep):
+    """Random relabellings of all points (uniform permutations).
+
+    Permutation p shuffles the labels with its own random stream seeded by (seed, p), so
+    results do not depend on the number of threads. Each permutation's count matrix
+    C[a, b] = Σ_i share_ij [label(i) = a][label(j) = b] over the nearest-neighbour edges is
+    compared with ``obs``; returns (#C >= obs, #C <= obs, ΣC) and, if ``keep``, every C."""
+    n = codes.shape[0]
+    ge = np.zeros((nchunks, ncat, ncat), dtype=np.int64)
+    le = np.zeros((nchunks, ncat, ncat), dtype=np.int64)
+    tot = np.zeros((nchunks, ncat, ncat))
+    sims = np.zeros((nperm if keep else 0, ncat, ncat))
+    for ch in numba.prange(nchunks):
+        lab = codes.copy()
+        ic = np.zeros((ncat, ncat), dtype=np.int64)
+        c = np.zeros((ncat, ncat))
+        for p in range(ch, nperm, nchunks):
+            lab[:] = codes
+            _shuffle(lab, seed, p)
+            ic[:, :] = 0
+            for i in range(n):
+                j = nn[i]
+                if j >= 0:
+                    ic[lab[i], lab[j]] += 1
+            for a in range(ncat):
+                for b in range(ncat):
+                    c[a, b] = ic[a, b]
+            for e in range(ti.shape[0]):
+                c[lab[ti[e]], lab[tj[e]]] += tw[e]
+            for a in range(ncat):
+                for b in range(ncat):
+                    v = c[a, b]
+                    if v >= obs[a, b] - 1e-9:
+                        ge[ch, a, b] += 1
+                    if v <= obs[a, b] + 1e-9:
+                        le[ch, a, b] += 1
+                    tot[ch, a, b] += v
+                    if keep:
+                        sims[p, a, b] = v
+    return ge.sum(axis=0), le.sum(axis=0), tot.sum(axis=0), sims
+
+
+def _perm_counts(codes, nn, ti, tj, tw, order, ncat, obs, nperm, seed, keep=False):
+    """Permutation statistics of the count matrix (see :func:`_perm_stats`). Points are
+    renumbered in grid-cell order first (the null is invariant to renumbering) so that each
+    point and its nearest neighbour sit close in memory."""
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    nn_o = nn[order]
+    nn_o = np.where(nn_o >= 0, rank[np.maximum(nn_o, 0)], -1).astype(np.int32)
+    small = codes[order].astype(np.int8 if ncat <= 127 else np.int32)
+    nchunks = min(int(nperm), 4 * numba.get_num_threads())
+    return _perm_stats(
+        small, nn_o, rank[ti], rank[tj], tw, ncat, obs, int(nperm), np.uint64(seed), nchunks, keep
+    )
 
 
 def colocation_matrix(
@@ -161,9 +356,12 @@ def colocation_matrix(
     cats, codes = np.unique(lab.astype(str), return_inverse=True)
     codes = codes.astype(np.int64)
     ncat, n = len(cats), len(pts)
-    i, j, w = _nearest_with_ties(pts)
-    cnt = np.zeros((ncat, ncat))
-    np.add.at(cnt, (codes[i], codes[j]), w)
+    nn, ti, tj, tw, order = _nearest_split(pts)
+    single = nn >= 0
+    m2 = ncat * ncat
+    cnt = np.bincount(codes[single] * ncat + codes[nn[single]], minlength=m2).astype(float)
+    cnt += np.bincount(codes[ti] * ncat + codes[tj], weights=tw, minlength=m2)
+    cnt = cnt.reshape(ncat, ncat)
     nk = np.bincount(codes, minlength=ncat).astype(float)
     nbp = nk[None, :] - np.eye(ncat)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -171,12 +369,8 @@ def colocation_matrix(
     a_idx, b_idx = np.meshgrid(np.arange(ncat), np.arange(ncat), indexing="ij")
     df = pd.DataFrame({"a": cats[a_idx.ravel()], "b": cats[b_idx.ravel()], "clq": clq.ravel()})
     if permutations > 0:
-        s = int(np.random.default_rng(seed).integers(0, 2**31 - 1))
-        sims = _perm_counts(
-            i.astype(np.int64), j.astype(np.int64), w, codes, ncat, int(permutations), s
-        )
-        ge = (sims >= cnt[None] - 1e-9).sum(axis=0)
-        le = (sims <= cnt[None] + 1e-9).sum(axis=0)
+        s = int(np.random.default_rng(seed).integers(0, 2**63 - 1))
+        ge, le, _tot, _sims = _perm_counts(codes, nn, ti, tj, tw, order, ncat, cnt, permutations, s)
         df["p_value"] = ((1 + np.minimum(ge, le)) / (permutations + 1)).ravel()
     return df
 
