@@ -1,6 +1,6 @@
 """Messy real-world user files (Amap/Baidu exports, Excel, GeoJSON, broken CSVs) end to end.
 
-Passing tests pin behaviour that works; ``xfail(strict=True)`` tests describe bugs found by QA.
+Tests pin behaviour that works; the last section holds regressions of bugs found by QA.
 Every file is made in ``tmp_path``; nothing needs the network.
 """
 
@@ -494,15 +494,10 @@ def test_serve_api_and_path_tricks(study_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Bugs (xfail, strict)
+# Regressions of bugs found by QA
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="io._header_row takes a merged group header containing '坐标' (a 'location' alias) "
-    "as the header, so the real header row becomes data and every row is rejected",
-)
 def test_excel_two_level_header_with_coordinate_group(tmp_path: Path) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -535,11 +530,6 @@ def test_trailing_empty_columns(tmp_path: Path) -> None:
     assert len(res.establishments) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="in a ';'-delimited decimal-comma file '1.200' employees (thousands dot) is read "
-    "as 1.2 by the pyarrow fast path of io._parse_numbers",
-)
 def test_decimal_comma_file_thousands_dot(tmp_path: Path) -> None:
     path = tmp_path / "eu.csv"
     path.write_text(
@@ -548,6 +538,16 @@ def test_decimal_comma_file_thousands_dot(tmp_path: Path) -> None:
     )
     res = cs.read_establishments(path)
     assert res.establishments["employees"].tolist()[0] == 1200
+    # the coordinates of the same file keep their decimal commas
+    assert res.establishments.geometry.x.round(2).tolist() == [121.55, 121.56]
+
+
+@pytest.mark.parametrize("cell", ["1,200", "1 200", "1\u00a0200", "1'200", "1.200"])
+def test_grouped_headcounts_read_as_thousands(tmp_path: Path, cell: str) -> None:
+    path = tmp_path / "grouped.csv"
+    path.write_text(f'名称,经度,纬度,从业人员\n甲,121.55,29.87,"{cell}"\n', encoding="utf-8")
+    res = cs.read_establishments(path)
+    assert res.establishments["employees"].tolist() == [1200]
 
 
 def test_huge_employees_rejected(tmp_path: Path) -> None:
@@ -650,3 +650,12 @@ def test_run_when_every_firm_opened_the_same_year(tmp_path: Path) -> None:
     with _quiet_warnings():
         result = runner.invoke(app, ["run", "-e", str(path), "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
+
+
+def test_trailing_blank_lines_are_not_rejected_rows(tmp_path: Path) -> None:
+    path = tmp_path / "padded.csv"
+    path.write_text("名称,经度,纬度\n甲,121.55,29.87\n,,\n乙,,\n,,\n,,\n\n", encoding="utf-8")
+    res = cs.read_establishments(path)
+    # the blank line inside the table and the name-only row stay visible; the padding goes
+    assert res.rejected["row"].tolist() == [2, 3]
+    assert any("3 empty lines at the end" in note for note in res.notes)

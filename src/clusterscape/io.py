@@ -199,16 +199,25 @@ def _sniff_delimiter(header_line: str, suffix: str) -> str:
 
 
 def _header_row(rows: list[list[Any]]) -> int:
-    """Index of the header among the first 10 rows: the first naming a coordinate column.
+    """Index of the header among the first 10 rows: of the rows naming a coordinate column,
+    the one naming the most known columns (the first on ties).
 
     Spreadsheet exports often start with a title line (e.g. "宁波市文创企业名录"); 0 if no
     row names one (the reader then explains that coordinate columns are missing).
     """
     coord = {_norm_header(a) for k in ("lon", "lat", "location") for a in _ALIASES[k]}
+    known = {_norm_header(a) for names in _ALIASES.values() for a in names}
+    best, best_score = 0, 0
     for i, row in enumerate(rows[:10]):
-        if any(_norm_header(str(c)) in coord for c in row if c is not None):
-            return i
-    return 0
+        cells = [_norm_header(str(c)) for c in row if c is not None]
+        if not any(c in coord for c in cells):
+            continue
+        # a merged group label above the header ("坐标" over 经度/纬度) names one column;
+        # the real header names more
+        score = sum(c in known for c in cells)
+        if score > best_score:
+            best, best_score = i, score
+    return best
 
 
 def _read_text_slow(
@@ -422,14 +431,25 @@ def _text_series(arr: pa.Array, index: pd.Index, fill: str | None = None) -> pd.
     return out if fill is None else out.fillna(fill)
 
 
+#: a whole number written with thousands separators: 1.200 / 1,200 / 1 200 / 1'200
+_GROUPED_COUNT = "\\s*\\d{1,3}(?:[.,' \u00a0\u202f]\\d{3})+\\s*"
+
+
 def _parse_numbers(
-    values: pd.Series, *, decimal_comma: bool = False
+    values: pd.Series, *, decimal_comma: bool = False, count: bool = False
 ) -> tuple[np.ndarray, np.ndarray, pd.Series]:
     """(float64 values, blank mask, text) of a raw column; unparseable entries are NaN.
 
     Thousands separators ("1,200") are removed; with ``decimal_comma`` (a file delimited by
-    ';', tab or '|', as European spreadsheets export) "121,55" reads as 121.55 instead.
+    ';', tab or '|', as European spreadsheets export) "121,55" reads as 121.55 instead. A
+    ``count`` (a headcount) is a whole number, so digits grouped in threes by a dot, comma,
+    space or apostrophe ("1.200", "1,200", "1 200") read as thousands in either convention.
     """
+    if count and not pd.api.types.is_numeric_dtype(values.dtype):
+        text = values.astype("string")
+        grouped = text.str.fullmatch(_GROUPED_COUNT).fillna(False).to_numpy(dtype=bool)
+        if grouped.any():
+            values = text.where(~grouped, text.str.replace(r"\D", "", regex=True))
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         arr = values.to_numpy(dtype=float, na_value=np.nan)
         return arr, np.isnan(arr), values.astype("string")
@@ -626,6 +646,29 @@ def _check_axes(lon: np.ndarray, lat: np.ndarray, mapping: dict[str, str], path:
         )
 
 
+def _blank_cell(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip()) or bool(pd.isna(v))
+
+
+def _drop_trailing_blank(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Drop the rows after the last one with any content; (frame, number dropped).
+
+    Blank rows inside the table stay and are rejected with a reason: they may be a record
+    whose cells were lost. Only the tail, which spreadsheets pad with ',,,' lines, is cut.
+    """
+    if isinstance(frame, gpd.GeoDataFrame) or frame.empty:
+        return frame, 0
+    n = len(frame)
+    k = 0
+    while k < n and all(_blank_cell(v) for v in frame.iloc[n - 1 - k].tolist()):
+        k += 1
+    if k == 0:
+        return frame, 0
+    out = frame.iloc[: n - k]
+    out.attrs = dict(frame.attrs)
+    return out, k
+
+
 def _notes(
     frame: pd.DataFrame, mapping: dict[str, str], datum: str, declared: bool
 ) -> tuple[str, ...]:
@@ -766,8 +809,14 @@ def read_establishments(
                     "(a GCJ-02/BD-09 degree datum) cannot apply. Drop crs= to use the file's CRS."
                 )
             source_crs, target_crs = file_crs.to_string(), file_crs
+    frame, trailing = _drop_trailing_blank(frame)
     raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, p)
     notes = _notes(frame, mapping, datum, declared is not None or target_crs is not None)
+    if trailing:
+        notes += (
+            f"{trailing} empty line{'s' if trailing > 1 else ''} at the end of the file "
+            "(every cell blank, as spreadsheets export) ignored",
+        )
     result = _assemble(
         frame,
         mapping,
@@ -848,7 +897,7 @@ def _assemble(
     employees = np.full(n, np.nan)
     if "employees" in mapping:
         employees, emp_blank, emp_txt = _parse_numbers(
-            frame[mapping["employees"]], decimal_comma=comma
+            frame[mapping["employees"]], decimal_comma=comma, count=True
         )
         emp_bad = ~emp_blank & ~np.isfinite(employees)
         why.add(emp_bad, emp_txt, "non-numeric employees: '{}' is not a number")

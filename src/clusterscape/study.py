@@ -169,6 +169,8 @@ def _load(config: StudyConfig) -> dict[str, Any]:
         )
     boundary = read_boundary(config.boundary, crs=datum) if config.boundary else None
     rejected = loaded.rejected
+    if boundary is None:
+        est, rejected = _reject_far_outliers(est, rejected, getattr(loaded, "source_rows", None))
     if boundary is not None:
         # Rows outside the study boundary are not analysed; they are listed, not dropped silently.
         inside = est.geometry.within(boundary.geometry.iloc[0].buffer(1e-9))
@@ -205,6 +207,58 @@ def _load(config: StudyConfig) -> dict[str, Any]:
         "synthetic": bool(est["synthetic"].any()) if "synthetic" in est.columns else False,
         "source_crs": datum,
     }
+
+
+#: without --boundary, a row farther from the median centre than FAR_FACTOR times the radius
+#: holding 99 % of the rows (and at least FAR_MIN_KM) is a far outlier (a mis-geocoded firm)
+FAR_FACTOR = 4.0
+FAR_MIN_KM = 50.0
+
+
+def _reject_far_outliers(
+    est: gpd.GeoDataFrame, rejected: pd.DataFrame, source_rows: Any
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Move far outliers to the rejected rows, with their distance and the fix.
+
+    Without a boundary the study area is the establishments' extent, so one firm geocoded in
+    another province would stretch the window of every concentration statistic and move the
+    metric CRS. The rule adapts to the scale of the data (a national table keeps its spread).
+    """
+    if len(est) < 20:
+        return est, rejected
+    geo = (
+        est.geometry.to_crs("EPSG:4326")
+        if est.crs is not None and not est.crs.is_geographic
+        else est.geometry
+    )
+    lon, lat = geo.x.to_numpy(), geo.y.to_numpy()
+    lon0, lat0 = float(np.median(lon)), float(np.median(lat))
+    # equirectangular distance: exact enough to tell tens from hundreds of kilometres
+    dx = np.radians(lon - lon0) * np.cos(np.radians(lat0))
+    dy = np.radians(lat - lat0)
+    km = 6371.0 * np.hypot(dx, dy)
+    limit = max(FAR_FACTOR * float(np.quantile(km, 0.99)), FAR_MIN_KM)
+    far = km > limit
+    if not far.any():
+        return est, rejected
+    rows = (
+        source_rows[far]
+        if source_rows is not None and len(source_rows) == len(est)
+        else [pd.NA] * int(far.sum())
+    )
+    out_rows = pd.DataFrame(
+        {
+            "row": pd.array(rows, dtype="Int64"),
+            "id": est.loc[far, "id"].astype("string").to_numpy(),
+            "reason": [
+                f"far outlier: {d:,.0f} km from the median centre of the establishments "
+                f"({lon0:.3f}, {lat0:.3f}), more than {limit:,.0f} km; a wrong geocode or "
+                "datum? Pass --boundary to set the study area yourself"
+                for d in km[far]
+            ],
+        }
+    )
+    return est[~far].reset_index(drop=True), pd.concat([rejected, out_rows], ignore_index=True)
 
 
 def _study_window(
@@ -281,7 +335,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     with _step(progress, "load"):
         loaded = _load(config)
     est: gpd.GeoDataFrame = loaded["establishments"]
-    metric = local_metric_crs(tuple(est.total_bounds))
+    centre = est.geometry.to_crs("EPSG:4326") if not est.crs.is_geographic else est.geometry
+    metric = local_metric_crs(lon=float(centre.x.median()), lat=float(centre.y.median()))
     summary["synthetic"] = loaded["synthetic"]
     summary["input"] = {
         "source": _redact(config.establishments)
