@@ -77,3 +77,65 @@ def test_envelope_errors():
         pattern.envelope(xy, win, fun="G")
     with pytest.raises(InvalidInputError, match="nsim"):
         pattern.dclf_test(xy, win, nsim=0)
+
+
+@pytest.mark.parametrize(
+    ("window", "r"),
+    [
+        (box(0, 0, 1, 1), np.linspace(0, 0.1, 11)),  # spatstat Krect conventions (even r)
+        (box(0, 0, 1, 1), np.array([0, 0.01, 0.03, 0.07, 0.1])),  # general whist conventions
+        (box(0, 0, 100, 100).difference(box(20, 20, 50, 80)), np.linspace(0, 15, 16)),
+    ],
+    ids=["rect-even", "rect-uneven", "polygon"],
+)
+def test_batched_simulations_equal_single_pattern_estimator(window, r):
+    from clusterscape.pattern import _envelope
+    from clusterscape.pattern._window import as_window
+
+    win = as_window(window, caller="test")
+    sims = pattern.simulate_csr(win, 800, nsim=5, seed=5)
+    for correction in ("none", "border", "isotropic", "translate"):
+        if correction == "translate" and not win.is_rect:
+            continue
+        batch = _envelope._k_values_batch(sims, win, r, correction)
+        single = np.vstack([_envelope._k_values(s, win, r, correction) for s in sims])
+        if correction in ("none", "border"):  # integer pair counts: the same numbers
+            np.testing.assert_array_equal(batch, single)
+        else:  # real-valued weights summed in another order
+            np.testing.assert_allclose(batch, single, rtol=1e-12, atol=0)
+        # and the public single-pattern function agrees (border: NaN where no point counts)
+        k = pattern.k_function(sims[0], window, r, correction=correction)
+        np.testing.assert_allclose(batch[0], np.nan_to_num(k), rtol=1e-12, atol=0)
+
+
+def test_envelope_border_sims_are_k_function_of_simulated_patterns():
+    rng = np.random.default_rng(2)
+    xy = rng.uniform(0, 1, (3000, 2))
+    r = np.linspace(0, 0.05, 20)
+    env = pattern.envelope(xy, box(0, 0, 1, 1), r, fun="K", correction="border", nsim=4, seed=9)
+    sims = pattern.simulate_csr(box(0, 0, 1, 1), 3000, nsim=4, seed=9)
+    for s in range(4):
+        k = pattern.k_function(sims[s], box(0, 0, 1, 1), r, correction="border")
+        np.testing.assert_array_equal(env.sims[s], np.nan_to_num(k))
+    np.testing.assert_array_equal(
+        env.obs, pattern.k_function(xy, box(0, 0, 1, 1), r, correction="border")
+    )
+
+
+def test_numba_strip_sort_orders_by_strip_then_x():
+    from clusterscape.pattern import _kernels
+
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 10, 1000):
+        for width in (0.025, 0.3, 5.0):
+            x = rng.uniform(0, 1, n)
+            y = rng.uniform(0, 1, n)
+            x[: min(n, 5)] = x[0]  # ties
+            order, start = _kernels._strip_sort(x, y, width)
+            assert sorted(order.tolist()) == list(range(n))
+            strip = np.floor((y - y.min()) / width).astype(int)
+            for k in range(len(start) - 1):
+                seg = order[start[k] : start[k + 1]]
+                assert (strip[seg] == k).all()
+                assert (np.diff(x[seg]) >= 0).all()
+            assert start[-1] == n

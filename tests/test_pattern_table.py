@@ -6,6 +6,7 @@ import numpy as np
 from shapely.geometry import box
 
 from clusterscape import pattern
+from clusterscape.pattern import _table, _window
 
 
 def test_concentration_table_finds_planted_cluster():
@@ -29,11 +30,20 @@ def test_concentration_table_finds_planted_cluster():
         "nsim",
         "note",
     ]
-    assert len(df) == 3
+    assert len(df) == 4
+    assert df["statistic"].tolist()[3] == "L_inhom (Kinhom), border correction"
     assert (df["verdict"] == "clustered").all()
     assert df.loc[0, "p_value"] <= 0.05
     assert 0 <= df.loc[0, "r_min_m"] <= df.loc[0, "r_max_m"] <= 2000
     assert df.loc[2, "value"] > 1
+    # the planted cluster is dense relative to all establishments too: Kinhom finds it
+    assert df.loc[3, "p_value"] <= 0.05
+    assert df.loc[3, "value"] > 0
+    assert df.loc[3, "n_used"] == len(creative)
+    curves = df.attrs["curves"]
+    ki = curves[curves["statistic"] == "L_inhom (Kinhom), border correction"]
+    assert len(ki) == 31
+    assert (ki["observed"] > ki["hi"]).any()
 
 
 def test_concentration_table_random_sample_is_not_clustered_relative_to_population():
@@ -46,3 +56,50 @@ def test_concentration_table_random_sample_is_not_clustered_relative_to_populati
     assert df.loc[0, "verdict"] == "clustered"
     assert df.loc[1, "verdict"] != "clustered" or df.loc[1, "value"] < 1e-5
     assert df.loc[2, "verdict"] == "no departure"
+    # relative to the inhomogeneous intensity of all establishments: no departure
+    assert df.loc[3, "verdict"] == "no departure"
+
+
+def test_kinhom_row_intensity_and_calibration():
+    rng = np.random.default_rng(5)
+    win = _window.as_window((0, 0, 10_000, 10_000), caller="test")
+    # intensity of a pattern with density ∝ x (rejection sampling): λ(x) = 2N x / (10⁴)³
+    cand = rng.uniform(0, 10_000, (40_000, 2))
+    pop = cand[rng.uniform(0, 10_000, len(cand)) < cand[:, 0]][:15_000]
+    probe = np.column_stack([np.linspace(1500, 8500, 8), np.full(8, 5000.0)])
+    lam = _table._raster_intensity(pop, win, 1000.0, probe)
+    truth = 2 * len(pop) * probe[:, 0] / 1e12
+    np.testing.assert_allclose(lam, truth, rtol=0.12)
+    # the uniform edge correction: a uniform pattern's intensity is flat up to the edges
+    uni = rng.uniform(0, 10_000, (20_000, 2))
+    corner = np.array([[100.0, 100.0], [9900.0, 5000.0], [5000.0, 5000.0]])
+    np.testing.assert_allclose(
+        _table._raster_intensity(uni, win, 1000.0, corner), 20_000 / 1e8, rtol=0.12
+    )
+    # under random labelling the observed Kinhom is exchangeable with the simulations: the
+    # DCLF p-values of random samples are spread over (0, 1] (here 30 samples, 19 sims each)
+    r = np.linspace(0, 2000, 21)
+    lam_pop = _table._raster_intensity(pop, win, 2000.0, pop)
+    ps = []
+    for _ in range(30):
+        curves = []
+        for _ in range(20):
+            t = rng.choice(len(pop), 300, replace=False)
+            curves.append(_table._l_of(_table._kinhom_border(pop[t], win, r, lam_pop[t])))
+        a = np.array(curves)
+        dev = ((a - a.mean(axis=0)) ** 2).mean(axis=1)
+        ps.append((1 + (dev[1:] >= dev[0]).sum()) / 20)
+    ps = np.array(ps)
+    assert np.mean(ps <= 0.1) <= 0.3  # nominal 10 %
+    assert np.mean(ps >= 0.5) >= 0.25  # not all piled up at small p either
+
+
+def test_kinhom_border_matches_public_k_inhom():
+    rng = np.random.default_rng(8)
+    win = _window.as_window((0, 0, 1000, 800), caller="test")
+    xy = rng.uniform([0, 0], [1000, 800], (400, 2))
+    lam = rng.uniform(2e-4, 8e-4, 400)
+    r = np.linspace(0, 120, 13)
+    ours = _table._l_of(_table._kinhom_border(xy, win, r, lam))
+    k = pattern.k_inhom(xy, box(0, 0, 1000, 800), r, intensity=lam, correction="border")
+    np.testing.assert_allclose(ours, np.sqrt(np.nan_to_num(k) / np.pi), rtol=1e-12)

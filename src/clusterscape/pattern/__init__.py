@@ -1,7 +1,9 @@
 """Point-pattern concentration statistics with the conventions of spatstat, dbmss and ArcGIS.
 
 * K-type functions in any polygon window: :func:`k_function`, :func:`l_function`,
-  :func:`k_cross`, :func:`k_inhom` (spatstat ``Kest``/``Lest``/``Kcross``/``Kinhom``).
+  :func:`k_cross`, :func:`k_inhom` (spatstat ``Kest``/``Lest``/``Kcross``/``Kinhom``);
+  ``method="fft"`` on :func:`k_function`, :func:`l_function` and :func:`envelope` is an opt-in
+  raster/FFT approximation for very large patterns (error documented in docs/concentration.md).
 * Envelopes and global tests of CSR: :func:`envelope`, :func:`dclf_test`, :func:`mad_test`.
 * Distance-based concentration relative to all establishments: :func:`kd`,
   :func:`kd_envelope` (Duranton & Overman 2005), :func:`m_function`, :func:`m_envelope`

@@ -28,7 +28,15 @@ import numpy as np
 
 from clusterscape._validation import as_xy, check_choice, check_positive
 from clusterscape.errors import InvalidInputError
-from clusterscape.pattern._kfunc import CORRECTIONS, _check_r, _weighted_numerator
+from clusterscape.pattern import _kernels as kern
+from clusterscape.pattern._kfft import (
+    FFT_CORRECTIONS,
+    default_cell,
+    fft_grid,
+    k_fft_counts,
+    rasterise,
+)
+from clusterscape.pattern._kfunc import CORRECTIONS, _check_r, _krect_step, _weighted_numerator
 from clusterscape.pattern._window import Window, as_window, check_inside, simulate_csr
 
 __all__ = ["EnvelopeResult", "TestResult", "dclf_test", "envelope", "mad_test"]
@@ -111,16 +119,25 @@ def _fun_values(pts, win, r, fun: str, correction: str) -> np.ndarray:
     return k if fun == "K" else np.sqrt(np.clip(k, 0, None) / np.pi)
 
 
-def _setup(xy, window, r, fun, correction, nsim, *, caller):
+def _setup(xy, window, r, fun, correction, nsim, *, caller, method="exact"):
     check_choice(fun, {"K", "L"}, "fun", caller=caller)
+    check_choice(method, {"exact", "fft"}, "method", caller=caller)
     pts = as_xy(xy, caller=caller, min_points=2)
     win = as_window(window, caller=caller)
     check_inside(pts, win, caller=caller)
+    if int(nsim) != nsim or nsim < 1:
+        raise InvalidInputError(f"{caller}: nsim must be a positive integer, got {nsim!r}.")
+    if method == "fft":
+        correction = correction or "translate"
+        if correction not in FFT_CORRECTIONS:
+            raise InvalidInputError(
+                f"{caller}: method='fft' supports correction='translate' or 'none', got "
+                f"{correction!r}; use method='exact' for the border or isotropic corrections."
+            )
+        return pts, win, correction
     if correction is None:
         correction = "isotropic" if len(pts) <= NLARGE else "border"
     check_choice(correction, set(CORRECTIONS), "correction", caller=caller)
-    if int(nsim) != nsim or nsim < 1:
-        raise InvalidInputError(f"{caller}: nsim must be a positive integer, got {nsim!r}.")
     if correction == "translate" and not win.is_rect:
         raise InvalidInputError(
             f"{caller}: the exact translation correction in a polygon window needs one polygon "
@@ -139,9 +156,79 @@ def _default_r(win: Window, n: int, rmax_m: float | None, *, caller: str, nr: in
     return np.linspace(0.0, float(rmax_m), nr)
 
 
+def _k_values_batch(sims: np.ndarray, win: Window, r: np.ndarray, correction: str) -> np.ndarray:
+    """:func:`_k_values` of every pattern in ``sims`` (nsim, n, 2), one pattern per thread.
+
+    Same conventions, pairs and bins as the single-pattern path (``_weighted_numerator``):
+    identical numbers for "none" and "border" (integer pair counts), equal to rounding
+    (~1e-15 relative) for the real-valued isotropic/translation weights.
+    """
+    nsim, n, _ = sims.shape
+    rstep = _krect_step(win, r)
+    xmin, ymin, xmax, ymax = win.bounds
+    if rstep > 0:  # spatstat's Krect shifts the window to the origin (as _weighted_numerator)
+        w, h = xmax - xmin, ymax - ymin
+        xs = sims[..., 0] - xmin
+        ys = sims[..., 1] - ymin
+        bs = np.minimum(np.minimum(xs, w - xs), np.minimum(ys, h - ys))
+        edges = win.edges - np.array([xmin, ymin, xmin, ymin])
+    else:
+        xs = sims[..., 0]
+        ys = sims[..., 1]
+        bs = win.boundary_distance(sims.reshape(-1, 2)).reshape(nsim, n)
+        edges = win.edges
+    mode = {
+        "none": kern.MODE_NONE,
+        "border": kern.MODE_BORDER,
+        "isotropic": kern.MODE_ISO,
+        "translate": kern.MODE_TRANS_RECT,
+    }[correction]
+    num, counts = kern.pair_hist_batch(
+        np.ascontiguousarray(xs),
+        np.ascontiguousarray(ys),
+        np.ascontiguousarray(bs),
+        r,
+        mode,
+        np.ascontiguousarray(edges),
+        xmax - xmin,
+        ymax - ymin,
+        rstep,
+    )
+    if correction == "border":
+        denom = (n / win.area_m2) * counts
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(denom > 0, num / denom, 0.0)
+    return num * win.area_m2 / (n * (n - 1.0))
+
+
 def _simulate(pts, win, r, fun, correction, nsim, seed) -> np.ndarray:
     sims = simulate_csr(win, len(pts), nsim=nsim, seed=seed)
-    return np.vstack([_fun_values(s, win, r, fun, correction) for s in sims])
+    if correction == "translate" and not win.is_rect:  # exact polygon overlaps: per pattern
+        return np.vstack([_fun_values(s, win, r, fun, correction) for s in sims])
+    k = _k_values_batch(sims, win, r, correction)
+    return k if fun == "K" else np.sqrt(np.clip(k, 0, None) / np.pi)
+
+
+def _simulate_fft(pts, win, r, fun, correction, nsim, seed, cell):
+    """Observed and simulated K/L with the FFT estimator (``method="fft"``).
+
+    Under CSR the pixel counts of a binomial process are multinomial with probabilities
+    proportional to the window area in each pixel, and positions inside a pixel are uniform
+    (the FFT estimator's own assumption), so the null rasters are drawn directly.
+    """
+    g = fft_grid(win, r, cell, correction)
+    n = len(pts)
+    obs = k_fft_counts(rasterise(pts, g), n, win, g)
+    rng = np.random.default_rng(seed)
+    p = g.coverage.ravel() / g.coverage.sum()
+    sims = np.empty((nsim, len(r)))
+    for s in range(nsim):
+        counts = rng.multinomial(n, p).reshape(g.ny, g.nx).astype(float)
+        sims[s] = k_fft_counts(counts, n, win, g)
+    if fun == "L":
+        obs = np.sqrt(np.clip(obs, 0, None) / np.pi)
+        sims = np.sqrt(np.clip(sims, 0, None) / np.pi)
+    return obs, sims
 
 
 def _erl_pvalues(curves: np.ndarray) -> np.ndarray:
@@ -175,6 +262,8 @@ def envelope(
     alpha: float = 0.05,
     rmax_m: float | None = None,
     seed: int | None = 0,
+    method: str = "exact",
+    cell: float | None = None,
 ) -> EnvelopeResult:
     """Monte Carlo envelopes of K or L under complete spatial randomness in the window.
 
@@ -198,13 +287,22 @@ def envelope(
         Largest distance when ``r`` is None; default spatstat's rule min(short side / 4,
         sqrt(1000/(πλ))).
     seed : int or None, default 0
+    method : {"exact", "fft"}, default "exact"
+        "fft" uses the raster/FFT approximation of K (see :func:`k_function`; translation or no
+        edge correction, default "translate") for the observed and the simulated patterns, the
+        null rasters being drawn as multinomial pixel counts. For patterns of 10⁵ points and
+        more; its error is documented in docs/concentration.md.
+    cell : float, optional
+        Pixel side (m) for ``method="fft"`` (default r[-1] / 64).
 
     Returns
     -------
     EnvelopeResult
     """
     caller = "pattern.envelope"
-    pts, win, correction = _setup(xy, window, r, fun, correction, nsim, caller=caller)
+    pts, win, correction = _setup(
+        xy, window, r, fun, correction, nsim, caller=caller, method=method
+    )
     rr = (
         _default_r(win, len(pts), rmax_m, caller=caller)
         if r is None
@@ -212,8 +310,14 @@ def envelope(
     )
     if not 1 <= nrank <= nsim // 2:
         raise InvalidInputError(f"{caller}: nrank must be between 1 and nsim/2, got {nrank}.")
-    obs = _fun_values(pts, win, rr, fun, correction)
-    sims = _simulate(pts, win, rr, fun, correction, nsim, seed)
+    if method == "fft":
+        cell_m = default_cell(win, float(rr[-1])) if cell is None else float(cell)
+        check_positive(cell_m, "cell", caller=caller)
+        obs, sims = _simulate_fft(pts, win, rr, fun, correction, nsim, seed, cell_m)
+    else:
+        cell_m = None
+        obs = _fun_values(pts, win, rr, fun, correction)
+        sims = _simulate(pts, win, rr, fun, correction, nsim, seed)
     theo = np.pi * rr**2 if fun == "K" else rr.copy()
     srt = np.sort(sims, axis=0)
     lo, hi = srt[nrank - 1], srt[nsim - nrank]
@@ -245,6 +349,8 @@ def envelope(
             "alpha": alpha,
             "seed": seed,
             "null": "CSR in window",
+            "method": method,
+            "cell_m": cell_m,
         },
     )
 

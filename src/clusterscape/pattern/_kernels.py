@@ -256,3 +256,327 @@ def strip_order(
     nstrips = int(st[-1]) + 1 if len(st) else 1
     start = np.searchsorted(st, np.arange(nstrips + 1)).astype(np.int64)
     return order, start, st
+
+
+@numba.njit(cache=True, nogil=True)
+def _strip_sort(x: np.ndarray, y: np.ndarray, rmax: float) -> tuple[np.ndarray, np.ndarray]:
+    """Numba version of :func:`strip_order`: order by strip of height rmax, then by x.
+
+    A counting sort on (strip, x-bucket) with about two points per bucket, then an insertion
+    sort of each strip (nearly sorted already: linear time). Returns (order, strip_start)."""
+    n = x.shape[0]
+    ymin = y.min()
+    xmin = x.min()
+    width = rmax if rmax > 0.0 else 1.0
+    s = np.empty(n, np.int64)
+    ns = 1
+    for i in range(n):
+        s[i] = math.floor((y[i] - ymin) / width)
+        if s[i] + 1 > ns:
+            ns = s[i] + 1
+    ncx = max(1, n // (2 * ns))
+    xspan = x.max() - xmin
+    cw = xspan / ncx if xspan > 0.0 else 1.0
+    key = np.empty(n, np.int64)
+    for i in range(n):
+        c = int((x[i] - xmin) / cw)
+        key[i] = s[i] * ncx + min(max(c, 0), ncx - 1)
+    nk = ns * ncx
+    pos = np.zeros(nk + 1, np.int64)
+    for i in range(n):
+        pos[key[i] + 1] += 1
+    for k in range(nk):
+        pos[k + 1] += pos[k]
+    start = np.empty(ns + 1, np.int64)
+    for k in range(ns + 1):
+        start[k] = pos[k * ncx]
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        order[pos[key[i]]] = i
+        pos[key[i]] += 1
+    for k in range(ns):  # insertion sort by x inside the strip
+        for q in range(start[k] + 1, start[k + 1]):
+            v = order[q]
+            xv = x[v]
+            p = q - 1
+            while p >= start[k] and x[order[p]] > xv:
+                order[p + 1] = order[p]
+                p -= 1
+            order[p + 1] = v
+    return order, start
+
+
+@numba.njit(cache=True, nogil=True)
+def _sq_below(v: float) -> float:
+    """Largest double q >= 0 with sqrt(q) <= v (so sqrt(d2) <= v  <=>  d2 <= q, exactly)."""
+    if v < 0.0:
+        return -1.0
+    q = v * v
+    while q > 0.0 and math.sqrt(q) > v:
+        q = np.nextafter(q, -np.inf)
+    while math.sqrt(np.nextafter(q, np.inf)) <= v:
+        q = np.nextafter(q, np.inf)
+    return q
+
+
+@numba.njit(cache=True, nogil=True)
+def bin_table(r: np.ndarray, rstep: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Exact squared-distance thresholds of :func:`_bin` and a lookup table over them.
+
+    thr[k] = largest d2 with _bin(r, sqrt(d2), rstep) <= k (k < m − 1; thr[m − 1] = inf), so
+    _bin(sqrt(d2)) = #{k : d2 > thr[k]}. ``lut[int(d2 * scale)]`` is that count at the start of
+    the table cell (thresholds in earlier cells), and each cell holds at most one threshold, so
+    bin = lut[c] + (d2 > thr[lut[c]]). Returns an empty lut when the thresholds are too close
+    for a table of 2¹⁶ cells (callers then use the square root).
+    """
+    m = r.shape[0]
+    rmax = r[m - 1]
+    thr = np.empty(m)
+    thr[m - 1] = np.inf
+    for k in range(m - 1):
+        # guess: the distance where the bin index passes k
+        g = (k * rstep) ** 2 if rstep > 0.0 else r[k] * r[k]
+        g = max(g, 0.0)
+        while g > 0.0 and _bin(r, math.sqrt(g), rstep) > k:
+            g = np.nextafter(g, -np.inf)
+        while _bin(r, math.sqrt(np.nextafter(g, np.inf)), rstep) <= k:
+            g = np.nextafter(g, np.inf)
+        if _bin(r, math.sqrt(g), rstep) > k:
+            g = -1.0  # no d2 >= 0 lies in bins <= k
+        thr[k] = g
+    top = rmax * rmax
+    empty = np.zeros(0, np.int64)
+    if not top > 0.0:
+        return thr, empty, 0.0
+    gap = np.inf
+    for k in range(1, m - 1):
+        if thr[k - 1] >= 0.0:
+            gap = min(gap, thr[k] - thr[k - 1])
+    if gap <= 0.0:
+        return thr, empty, 0.0
+    ncell = 2 if gap == np.inf else min(int(4.0 * top / gap) + 2, 1 << 16)
+    scale = ncell / top
+    # cell of each threshold; int(d2 * scale) is monotone in d2, so a d2 in a cell after
+    # thr[k]'s cell is > thr[k] and a d2 in a cell before it is <= thr[k]
+    ck = np.empty(m - 1, np.int64)
+    for k in range(m - 1):
+        ck[k] = -1 if thr[k] < 0.0 else min(int(thr[k] * scale), ncell + 2)
+        if k > 0 and ck[k] >= 0 and ck[k] <= ck[k - 1]:
+            return thr, empty, 0.0  # two thresholds in one cell
+    lut = np.zeros(ncell + 2, np.int64)
+    for c in range(ncell + 2):
+        cnt = 0
+        for k in range(m - 1):
+            if ck[k] < c:
+                cnt += 1
+        lut[c] = cnt
+    return thr, lut, scale
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _count_scan(x, y, bsq, tops, lo, hi, xi, yi, bsqi, ti, thr, lut, scale, reach, rlim, h, cnt):
+    """Pairs of point i with rows lo:hi (x sorted, scanned while x_j − x_i <= reach) for the
+    unweighted "none" (tops is None-like: bsq < 0 disables) and "border" estimators, in exact
+    squared-distance arithmetic: d2 must satisfy d2 <= rlim (the largest d2 counted), the bin is
+    read from the threshold table and d <= b_i is d2 <= bsq_i. Returns i's pair count."""
+    ci = 0
+    for j in range(lo, hi):
+        dx = x[j] - xi
+        if dx > reach:
+            break
+        dy = y[j] - yi
+        d2 = dx * dx + dy * dy
+        if d2 > rlim:
+            continue
+        k = lut[int(d2 * scale)]
+        if d2 > thr[k]:
+            k += 1
+        if d2 <= bsqi and k <= ti:
+            h[k] += 1
+            ci += 1
+        if d2 <= bsq[j] and k <= tops[j]:
+            h[k] += 1
+            cnt[j] += 1
+    return ci
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, border, h):
+    """Unweighted "none"/"border" histogram (difference form for border, as :func:`pair_hist`),
+    in integers (exact: the same numbers as pair_hist's float sums of ones). Strips are of height
+    rmax / nsub; strip s + q (q >= 2) is searched only where |dx| can still be <= rmax."""
+    n = x.shape[0]
+    m = r.shape[0]
+    nstrips = start.shape[0] - 1
+    rmax = r[m - 1]
+    rmax2 = rmax * rmax
+    rlim = np.nextafter(rmax2, -np.inf) if rstep > 0.0 else rmax2  # Krect: d < rmax strictly
+    thr, lut, scale = bin_table(r, rstep)
+    if lut.shape[0] == 0:  # thresholds too close for a table: the caller uses the sqrt path
+        return False
+    width = rmax / nsub
+    reach = np.empty(nsub + 1)
+    for q in range(nsub + 1):
+        gap = max(q - 1, 0) * width  # smallest |dy| to a point in strip s + q
+        reach[q] = math.sqrt(max(rmax2 - gap * gap, 0.0)) * (1.0 + 1e-12) + 1e-300
+    bsq = np.empty(n)
+    tt = np.empty(n, np.int64)
+    for i in range(n):
+        bsq[i] = _sq_below(b[i]) if border else np.inf
+        tt[i] = tops[i] if border else m - 1
+    cnt = np.zeros(n, np.int64)
+    hi_ = np.zeros(h.shape[0], np.int64)
+    for i in range(n):
+        xi = x[i]
+        yi = y[i]
+        s = strip_of[i]
+        ci = _count_scan(
+            x, y, bsq, tt, i + 1, start[s + 1], xi, yi, bsq[i], tt[i], thr, lut, scale,
+            rmax, rlim, hi_, cnt,
+        )  # fmt: skip
+        for q in range(1, nsub + 1):
+            if s + q >= nstrips:
+                break
+            lo = start[s + q]
+            hi = start[s + q + 1]
+            j0 = lo + np.searchsorted(x[lo:hi], xi - reach[q])
+            ci += _count_scan(
+                x, y, bsq, tt, j0, hi, xi, yi, bsq[i], tt[i], thr, lut, scale,
+                reach[q], rlim, hi_, cnt,
+            )  # fmt: skip
+        cnt[i] += ci
+    if border:
+        for i in range(n):
+            if cnt[i] > 0:
+                hi_[tt[i] + 1] -= cnt[i]
+    for k in range(h.shape[0]):
+        h[k] += hi_[k]
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _hist_one(
+    x0: np.ndarray,
+    y0: np.ndarray,
+    b0: np.ndarray,
+    r: np.ndarray,
+    mode: int,
+    edges: np.ndarray,
+    rect_w: float,
+    rect_h: float,
+    rstep: float,
+    num: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """Unweighted (u = 1) numerator and border counts of one pattern, on one thread.
+
+    Same pairs, bins and weights as :func:`pair_hist` (so the same numbers: integer counts for
+    ``"none"`` and ``"border"`` are exact in any order); writes the cumulative numerator into
+    ``num`` and #{i : tops_i >= k} into ``counts``.
+    """
+    n = x0.shape[0]
+    m = r.shape[0]
+    rmax = r[m - 1]
+    rmax2 = rmax * rmax
+    krect = rstep > 0.0
+    fast = (mode == MODE_BORDER) | (mode == MODE_NONE)
+    nsub = 2 if fast else 1  # thinner strips: fewer candidate pairs
+    order, start = _strip_sort(x0, y0, rmax / nsub)
+    nstrips = start.shape[0] - 1
+    x = np.empty(n)
+    y = np.empty(n)
+    b = np.empty(n)
+    tops = np.empty(n, np.int64)
+    strip_of = np.empty(n, np.int64)
+    ones = np.ones(n)
+    for k in range(nstrips):
+        for q in range(start[k], start[k + 1]):
+            strip_of[q] = k
+    ntop = np.zeros(m + 1, np.int64)
+    for q in range(n):
+        i = order[q]
+        x[q] = x0[i]
+        y[q] = y0[i]
+        b[q] = b0[i]
+        t = border_top(r, b0[i], rstep)
+        tops[q] = t
+        ntop[t + 1] += 1  # t >= -1
+    # counts[k] = #{i : tops_i >= k}
+    acc = 0
+    for k in range(m, 0, -1):
+        acc += ntop[k]
+        counts[k - 1] = acc
+    h = np.zeros(m + 1)
+    done = False
+    if fast:
+        done = _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, mode == MODE_BORDER, h)
+        if not done:  # unusual r: regroup in strips of height rmax for the general sweep
+            order, start = _strip_sort(x0, y0, rmax)
+            nstrips = start.shape[0] - 1
+            for k in range(nstrips):
+                for q in range(start[k], start[k + 1]):
+                    strip_of[q] = k
+            for q in range(n):
+                i = order[q]
+                x[q] = x0[i]
+                y[q] = y0[i]
+                b[q] = b0[i]
+                tops[q] = border_top(r, b0[i], rstep)
+    if not done:
+        for i in range(n):
+            xi = x[i]
+            yi = y[i]
+            s = strip_of[i]
+            for part in range(2):
+                if part == 0:
+                    lo = i + 1
+                    hi = start[s + 1]
+                else:
+                    if s + 1 >= nstrips:
+                        break
+                    lo0 = start[s + 1]
+                    hi = start[s + 2]
+                    lo = lo0 + np.searchsorted(x[lo0:hi], xi - rmax)
+                for j in range(lo, hi):
+                    dx = x[j] - xi
+                    if dx > rmax:
+                        break
+                    dy = y[j] - yi
+                    d2 = dx * dx + dy * dy
+                    if d2 > rmax2 or (krect and d2 >= rmax2):  # Krect: d < rmax strictly
+                        continue
+                    _add_pair(
+                        h, i, j, dx, dy, d2, x, y, b, tops, ones, r, mode, edges, rect_w, rect_h,
+                        rstep,
+                    )  # fmt: skip
+    tot = 0.0
+    for k in range(m):
+        tot += h[k]
+        num[k] = tot
+
+
+@numba.njit(cache=True, parallel=True)
+def pair_hist_batch(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    bs: np.ndarray,
+    r: np.ndarray,
+    mode: int,
+    edges: np.ndarray,
+    rect_w: float,
+    rect_h: float,
+    rstep: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """K numerators of many unweighted patterns at once, one pattern per thread.
+
+    ``xs, ys, bs`` are (nsim, n): coordinates and boundary distances. Returns (num, counts),
+    each (nsim, len(r)): the cumulative numerator (as :func:`pair_hist` followed by a cumulative
+    sum) and, for the border correction, the number of points counting at each r.
+    """
+    nsim = xs.shape[0]
+    m = r.shape[0]
+    num = np.zeros((nsim, m))
+    counts = np.zeros((nsim, m))
+    for s in numba.prange(nsim):
+        _hist_one(xs[s], ys[s], bs[s], r, mode, edges, rect_w, rect_h, rstep, num[s], counts[s])
+    return num, counts

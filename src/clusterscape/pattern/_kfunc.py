@@ -167,7 +167,15 @@ def _translate_poly_numerator(
     return np.cumsum(np.bincount(k, weights=w, minlength=len(r)))
 
 
-def k_function(xy: Any, window: Any, r: Any, *, correction: str = "isotropic") -> np.ndarray:
+def k_function(
+    xy: Any,
+    window: Any,
+    r: Any,
+    *,
+    correction: str | None = None,
+    method: str = "exact",
+    cell: float | None = None,
+) -> np.ndarray:
     """Ripley's K function of a point pattern in a polygon window (spatstat ``Kest``).
 
     K(r) = |W| / (n(n−1)) Σ_i Σ_{j≠i} e_ij 1{d_ij < r} for ``"none"``, ``"isotropic"`` and
@@ -182,8 +190,20 @@ def k_function(xy: Any, window: Any, r: Any, *, correction: str = "isotropic") -
         Observation window in metres (any polygon, holes allowed).
     r : array of float
         Increasing distances in metres (spatstat expects r[0] = 0).
-    correction : {"isotropic", "border", "translate", "none"}, default "isotropic"
-        Edge correction (Ripley 1977; Baddeley et al. 2015 §7.4).
+    correction : {"isotropic", "border", "translate", "none"}, optional
+        Edge correction (Ripley 1977; Baddeley et al. 2015 §7.4). Default "isotropic" for
+        ``method="exact"`` and "translate" for ``method="fft"`` (which supports only
+        "translate" and "none").
+    method : {"exact", "fft"}, default "exact"
+        "exact" computes every pair distance. "fft" is an opt-in approximation for very large
+        patterns (10⁵–10⁷ points): points are counted on a grid of pixels of side ``cell``, pair
+        counts per lag vector come from an FFT autocorrelation and are spread over distance
+        assuming uniform positions inside pixels (module ``_kfft``). Its error against the
+        exact translation estimator is documented in docs/concentration.md (on 20,000-point
+        patterns: <= 0.25 % for r >= 16 cells, <= 1.5 % for r >= 4 cells, <= 3 % below).
+    cell : float, optional
+        Pixel side (m) for ``method="fft"``; default r[-1] / 64 (enlarged if the window would
+        need more than 4,096 pixels a side).
 
     Returns
     -------
@@ -201,7 +221,11 @@ def k_function(xy: Any, window: Any, r: Any, *, correction: str = "isotropic") -
     True
     """
     caller = "pattern.k_function"
-    pts, win, rr = _prepare(xy, window, r, correction, caller=caller)
+    check_choice(method, {"exact", "fft"}, "method", caller=caller)
+    if method == "fft":
+        return _k_fft_checked(xy, window, r, correction, cell, caller=caller)
+    pts, win, rr = _prepare(xy, window, r, correction or "isotropic", caller=caller)
+    correction = correction or "isotropic"
     n = len(pts)
     num, counts = _weighted_numerator(pts, win, rr, correction, np.ones(n))
     if correction == "border":
@@ -211,12 +235,38 @@ def k_function(xy: Any, window: Any, r: Any, *, correction: str = "isotropic") -
     return num * win.area_m2 / (n * (n - 1.0))
 
 
-def l_function(xy: Any, window: Any, r: Any, *, correction: str = "isotropic") -> np.ndarray:
+def _k_fft_checked(
+    xy: Any, window: Any, r: Any, correction: str | None, cell: float | None, *, caller: str
+) -> np.ndarray:
+    from clusterscape.pattern import _kfft
+
+    correction = correction or "translate"
+    if correction not in _kfft.FFT_CORRECTIONS:
+        raise InvalidInputError(
+            f"{caller}: method='fft' supports correction='translate' or 'none', got "
+            f"{correction!r}; use method='exact' for the border or isotropic corrections."
+        )
+    pts, win, rr = _prepare(xy, window, r, correction, caller=caller)
+    cell_m = _kfft.default_cell(win, float(rr[-1])) if cell is None else float(cell)
+    check_positive(cell_m, "cell", caller=caller)
+    return _kfft.k_fft(pts, win, rr, cell_m, correction)
+
+
+def l_function(
+    xy: Any,
+    window: Any,
+    r: Any,
+    *,
+    correction: str | None = None,
+    method: str = "exact",
+    cell: float | None = None,
+) -> np.ndarray:
     """Besag's L function L(r) = sqrt(K(r)/π) in metres (spatstat ``Lest``); L(r) = r under CSR.
 
-    Parameters are those of :func:`k_function`.
+    Parameters are those of :func:`k_function` (including the opt-in ``method="fft"``).
     """
-    return np.sqrt(np.clip(k_function(xy, window, r, correction=correction), 0, None) / np.pi)
+    k = k_function(xy, window, r, correction=correction, method=method, cell=cell)
+    return np.sqrt(np.clip(k, 0, None) / np.pi)
 
 
 def k_cross(
