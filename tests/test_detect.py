@@ -12,6 +12,7 @@ import shapely
 from sklearn.cluster import DBSCAN, HDBSCAN
 from sklearn.metrics import adjusted_rand_score
 
+from clusterscape._dbscan import dbscan_grid
 from clusterscape.detect import (
     arcgis_default_eps,
     cluster_profiles,
@@ -62,6 +63,70 @@ def test_dbscan_identical_to_sklearn(seed):
         sk = DBSCAN(eps=eps, min_samples=ms).fit(xy)
         np.testing.assert_array_equal(ours, sk.labels_)
         np.testing.assert_array_equal(np.flatnonzero(core), sk.core_sample_indices_)
+
+
+def _dbscan_sets() -> dict[str, np.ndarray]:
+    """Seeded point sets for exact DBSCAN parity: clustered, uniform, integer lattices with
+    duplicates (many distances exactly eps: 1, 2, 5 = 3-4-5), a 0.1 m lattice (distances
+    rounded), all at small and at UTM magnitude."""
+    rng = np.random.default_rng(42)
+    utm = np.array([600_000.0, 3_300_000.0])
+    lattice = rng.integers(0, 40, (2500, 2)).astype(float)  # ~1.6 points per node
+    tenth = rng.integers(0, 60, (2500, 2)) * 0.1
+    return {
+        "blobs": _blobs(4000, 7),
+        "uniform": rng.uniform(0, 2000, (3000, 2)),
+        "uniform_utm": rng.uniform(0, 2000, (3000, 2)) + utm,
+        "lattice": lattice,
+        "lattice_utm": lattice + utm,
+        "tenth": tenth,
+        "tenth_utm": tenth + utm,
+    }
+
+
+_SETS = _dbscan_sets()
+_EPS = {"blobs": (25.0, 80.0), "uniform": (30.0, 60.0), "uniform_utm": (30.0, 60.0),
+        "lattice": (1.0, 2.0, 5.0), "lattice_utm": (1.0, 2.0, 5.0),
+        "tenth": (0.1, 0.2, 0.5), "tenth_utm": (0.1, 0.2, 0.5)}  # fmt: skip
+
+
+def _assert_sklearn(xy: np.ndarray, eps: float, ms: int) -> np.ndarray:
+    ours, core = dbscan_labels(xy, eps_m=eps, min_samples=ms)
+    sk = DBSCAN(eps=eps, min_samples=ms).fit(xy)
+    assert ours.dtype == np.int64 and core.dtype == bool
+    np.testing.assert_array_equal(ours, sk.labels_)
+    np.testing.assert_array_equal(np.flatnonzero(core), sk.core_sample_indices_)
+    return ours
+
+
+@pytest.mark.parametrize("name", sorted(_SETS))
+@pytest.mark.parametrize("ms", [1, 2, 15])
+def test_dbscan_grid_identical_to_sklearn(name, ms):
+    xy = _SETS[name]
+    for eps in _EPS[name]:
+        assert dbscan_grid(xy, eps, ms) is not None  # the grid path, not the KD-tree fallback
+        _assert_sklearn(xy, eps, ms)
+
+
+def test_dbscan_grid_extremes():
+    xy = _blobs(3000, 8)
+    # tiny eps: all noise (min_samples 2), or all singletons numbered in input order (1)
+    assert (_assert_sklearn(xy, 1e-3, 2) == -1).all()
+    np.testing.assert_array_equal(_assert_sklearn(xy, 1e-3, 1), np.arange(3000))
+    # huge eps: one cluster; min_samples above n: all noise
+    assert (_assert_sklearn(xy, 1e7, 15) == 0).all()
+    assert (_assert_sklearn(xy, 50.0, 5000) == -1).all()
+    # far outliers stretch the extent, not the memory (no dense grid)
+    far = np.vstack([xy, [[-5e8, 1e8], [9e8, -3e8]]])
+    _assert_sklearn(far, 40.0, 10)
+    # eps below a billionth of the extent: the KD-tree fallback, same labels
+    assert dbscan_grid(xy, 1e-6, 2) is None
+    dup = np.vstack([xy, xy[:50]])
+    _assert_sklearn(dup, 1e-6, 2)
+    # all points in one place
+    same = np.full((40, 2), 600_000.0)
+    assert (_assert_sklearn(same, 1.0, 40) == 0).all()
+    assert (_assert_sklearn(same, 1.0, 41) == -1).all()
 
 
 def test_arcgis_default_eps_rule():

@@ -46,6 +46,7 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from clusterscape._dbscan import dbscan_grid
 from clusterscape._hdbscan import labels_from_mst
 from clusterscape._mst import mutual_reachability_mst
 from clusterscape._validation import as_xy, check_choice, check_positive
@@ -150,8 +151,12 @@ def dbscan_labels(
     A point is core when at least ``min_samples`` points (itself included) lie within
     ``eps_m`` (inclusive). Memory is linear in n for a fixed mean neighbour count.
     """
+    grid = dbscan_grid(xy, eps_m, min_samples)  # exact grid DBSCAN in numba, linear memory
+    if grid is not None:
+        return grid
+    # the grid cannot be used exactly (eps below a billionth of the extent, no points):
+    # one pass of the KD-tree, every pair within eps (i < j); memory ~ n x mean neighbours
     n = len(xy)
-    # one pass of the KD-tree: every pair within eps (i < j); memory ~ n x mean neighbours
     pairs = cKDTree(xy).query_pairs(eps_m, output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
     counts = np.bincount(i, minlength=n) + np.bincount(j, minlength=n) + 1
