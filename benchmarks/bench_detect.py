@@ -87,11 +87,10 @@ def test_bench_hdbscan_vs_sklearn(n: int) -> None:
 
 
 _RSS_SCRIPT = """
-import resource, sys, time
+import resource
 import numpy as np
-sys.path.insert(0, {bench_dir!r})
-from bench_detect import workload
 from clusterscape.detect import hdbscan_labels
+{workload_src}
 xy = workload({n})
 hdbscan_labels(xy[:2000], min_cluster_size=15)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -103,11 +102,11 @@ print(before / 1024, after / 1024)
 
 def _peak_rss_mb(n: int) -> tuple[float, float]:
     """(peak RSS of a fresh process after one call, growth caused by the call), in MB."""
+    import inspect
     import subprocess
     import sys
-    from pathlib import Path
 
-    code = _RSS_SCRIPT.format(bench_dir=str(Path(__file__).parent), n=n)
+    code = _RSS_SCRIPT.format(workload_src=inspect.getsource(workload), n=n)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     before, after = map(float, out.stdout.split()[-2:])
     return after, after - before
