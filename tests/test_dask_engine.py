@@ -14,6 +14,7 @@ from clusterscape.coords import convert, to_local_metric
 from clusterscape.dask_engine import dask_client, gi_star_tiled, profile_cities
 from clusterscape.detect import detect_clusters
 from clusterscape.hotspots import grid_hotspots
+from clusterscape.io import read_establishments
 from clusterscape.taxonomy import classify_establishments
 from clusterscape.urban.zones import functional_zones
 
@@ -104,9 +105,11 @@ def test_profile_cities_equals_single_machine(
     result = profile_cities(path, crs="gcj02", cell_m=500, client=client, min_cluster_size=15)
     comp = result.comparison.set_index("city")
     assert sorted(comp.index) == sorted(CITIES)
-    assert len(result.rejected) == 3 and set(result.rejected["reason"]) == {
-        "missing or non-numeric coordinates"
-    }
+    # the same rows rejected, with the same numbers and reasons, as the single-machine reader
+    single_rejected = read_establishments(path, crs="gcj02").rejected
+    assert len(result.rejected) == 3
+    assert result.rejected["row"].tolist() == single_rejected["row"].tolist()
+    assert result.rejected["reason"].tolist() == single_rejected["reason"].tolist()
     for city in CITIES:
         single = _single_machine(frame, city)
         assert comp.loc[city, "n_establishments"] == len(single)
@@ -178,3 +181,30 @@ def test_cli_by_city_writes_the_comparison(data: tuple[Path, pd.DataFrame], tmp_
     assert (out / "summary.json").is_file()
     bad = CliRunner().invoke(app, ["run", "--by", "city", "--out", str(out)])
     assert bad.exit_code == 1 and "--engine dask" in bad.output
+
+
+def test_dask_engine_validates_rows_as_the_file_reader(tmp_path: Path) -> None:
+    from clusterscape.dask_engine import load_classified
+
+    text = (
+        "id,name,category,lon,lat,opened,employees\n"
+        "a,甲广告设计有限公司,公司企业,121.55,29.87,2015,10\n"
+        "b,乙,公司企业,121.56,29.88,2015-13-45,5\n"  # impossible date
+        "c,丙,公司企业,121.57,29.89,2016,-3\n"  # negative employees
+        "d,丁,公司企业,0,0,2016,3\n"  # placeholder
+        "e,戊,公司企业,121.58,95,2016,3\n"  # latitude out of range
+        "f,己,公司企业,121.59,29.90,2017年5月,1.200\n"  # a Chinese date, a grouped headcount
+    )
+    path = tmp_path / "messy.csv"
+    path.write_text(text, encoding="utf-8")
+    single = read_establishments(path, crs="gcj02")
+    est, rejected, n_rows = load_classified(path, crs="gcj02", blocksize="200B")
+    assert n_rows == 6
+    assert rejected["row"].tolist() == single.rejected["row"].tolist() == [2, 3, 4, 5]
+    assert rejected["reason"].tolist() == single.rejected["reason"].tolist()
+    assert est["id"].tolist() == single.establishments["id"].tolist() == ["a", "f"]
+    assert est["opened"].tolist() == [2015, 2017] and est["employees"].tolist() == [10, 1200]
+    np.testing.assert_allclose(
+        est.geometry.get_coordinates().to_numpy(),
+        single.establishments.geometry.get_coordinates().to_numpy(),
+    )

@@ -141,57 +141,73 @@ def _prepare_partition(
     offsets: Mapping[int, int] | None = None,
     partition_info: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Validate, convert, classify, project and grid one chunk (a pure function of its rows)."""
+    """Validate, convert, classify, project and grid one chunk (a pure function of its rows).
+
+    Validation is :func:`clusterscape.io.validate_table`, the single-machine reader's own, so
+    both engines accept and reject the same rows for the same reasons.
+    """
+    from clusterscape.io import validate_table
     from clusterscape.taxonomy import classify_establishments
 
     part = part.reset_index(drop=True)
-    n = len(part)
-    lon = pd.to_numeric(part["lon"], errors="coerce").to_numpy(float)
-    lat = pd.to_numeric(part["lat"], errors="coerce").to_numpy(float)
-    reason = np.full(n, "", dtype=object)
-    bad_num = ~(np.isfinite(lon) & np.isfinite(lat))
-    reason[bad_num] = "missing or non-numeric coordinates"
-    bad_range = ~bad_num & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
-    reason[bad_range] = "longitude/latitude out of range"
-    zero = ~bad_num & (lon == 0) & (lat == 0)
-    reason[zero] = "0/0 placeholder coordinates"
-    ok = reason == ""
-    wlon, wlat = np.full(n, np.nan), np.full(n, np.nan)
-    wlon[ok], wlat[ok] = convert(lon[ok], lat[ok], src=datum, dst="wgs84")
-    out = pd.DataFrame(
-        {
-            c: part[c].astype("string")
-            for c in ("id", "name", "category", "code", "typecode")
-            if c in part
+    start = (offsets or {}).get(int(partition_info["number"]) if partition_info else 0, 0)
+    if part.empty:
+        return _meta()
+    raw = part.astype(object).where(part.notna(), None)
+    res = validate_table(raw, crs=datum, first_row=start + 1, source=f"chunk from row {start + 1}")
+    est = res.establishments
+    good = pd.DataFrame(
+        {c: est[c].astype("string") for c in ("id", "name", "category", "code")}
+        | {
+            "city": est["city"].astype("string").fillna("")
+            if "city" in est
+            else pd.Series("", index=est.index, dtype="string"),
+            "opened": est["opened"].astype("Int64"),
+            "closed": est["closed"].astype("Int64"),
+            "employees": est["employees"].astype("Float64"),
+            "lon": est.geometry.x.to_numpy(),
+            "lat": est.geometry.y.to_numpy(),
+            "reason": "",
+            "row": np.asarray(res.source_rows, dtype=np.int64),
         }
     )
-    if "id" not in out:
-        out["id"] = pd.Series([f"row-{i}" for i in range(n)], dtype="string")
-    out["city"] = part["city"].astype("string").fillna("") if "city" in part else ""
-    for col in ("opened", "closed"):
-        out[col] = (
-            pd.to_numeric(
-                part[col].astype("string").str.extract(r"(\d{4})", expand=False), errors="coerce"
-            ).astype("Int64")
-            if col in part
-            else pd.array([pd.NA] * n, dtype="Int64")
-        )
-    out["employees"] = (
-        pd.to_numeric(part["employees"], errors="coerce").astype("Float64")
-        if "employees" in part
-        else pd.array([pd.NA] * n, dtype="Float64")
-    )
-    out["lon"], out["lat"], out["reason"] = wlon, wlat, reason
-    start = (offsets or {}).get(int(partition_info["number"]) if partition_info else 0, 0)
-    out["row"] = np.arange(
-        start + 1, start + n + 1, dtype=np.int64
-    )  # 1-based data row in the input
-    for col in ("name", "category", "code"):
-        if col not in out:
-            out[col] = pd.Series([""] * n, dtype="string")
-    classified = classify_establishments(out)
+    classified = classify_establishments(est)
     for col in ("sector", "is_creative", "function", "hotel_grade", "rule"):
-        out[col] = classified[col].to_numpy()
+        good[col] = classified[col].to_numpy()
+    rej = res.rejected
+    bad = pd.DataFrame(
+        {
+            "id": rej["id"].astype("string"),
+            "name": pd.Series("", index=rej.index, dtype="string"),
+            "category": pd.Series("", index=rej.index, dtype="string"),
+            "code": pd.Series("", index=rej.index, dtype="string"),
+            "city": (
+                part["city"]
+                .astype("string")
+                .fillna("")
+                .to_numpy()[rej["row"].to_numpy() - start - 1]
+                if "city" in part
+                else ""
+            ),
+            "opened": pd.array([pd.NA] * len(rej), dtype="Int64"),
+            "closed": pd.array([pd.NA] * len(rej), dtype="Int64"),
+            "employees": pd.array([pd.NA] * len(rej), dtype="Float64"),
+            "lon": np.nan,
+            "lat": np.nan,
+            "reason": rej["reason"].astype(object).to_numpy(),
+            "row": rej["row"].to_numpy(dtype=np.int64),
+            "sector": "",
+            "is_creative": False,
+            "function": "",
+            "hotel_grade": pd.array([pd.NA] * len(rej), dtype="Int64"),
+            "rule": "",
+        }
+    )
+    out = pd.concat([good, bad], ignore_index=True).sort_values("row", kind="stable")
+    out = out.reset_index(drop=True)
+    n = len(out)
+    ok = (out["reason"] == "").to_numpy()
+    wlon, wlat = out["lon"].to_numpy(float), out["lat"].to_numpy(float)
     # Project into each city's own metric CRS (the one the single-machine engine would pick).
     x, y = np.full(n, np.nan), np.full(n, np.nan)
     import pyproj

@@ -39,6 +39,7 @@ __all__ = [
     "atomic_directory",
     "atomic_write",
     "read_establishments",
+    "validate_table",
     "write_layer",
 ]
 
@@ -830,6 +831,42 @@ def read_establishments(
         path=p,
     )
     return dataclasses.replace(result, notes=notes) if notes else result
+
+
+def validate_table(
+    frame: pd.DataFrame,
+    *,
+    crs: str = "wgs84",
+    columns: Mapping[str, str] | None = None,
+    first_row: int = 1,
+    source: str = "table",
+) -> LoadResult:
+    """Validate rows already in memory exactly as :func:`read_establishments` validates a file's.
+
+    For engines that read the file themselves (the dask engine, chunk by chunk): the same
+    column mapping, parsing, checks, datum conversion and ``rejected`` reasons, without a
+    temporary file. ``first_row`` is the 1-based data row of the table's first row, so that a
+    chunk's rejected rows carry their row in the whole file. ``crs`` is a degree datum
+    (``wgs84``, ``gcj02``, ``bd09``). Duplicate ids are only found within the table.
+    """
+    datum = normalise_datum(crs, caller=_CALLER)
+    path = Path(source)
+    frame = frame.copy(deep=False)
+    frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
+    mapping = _map_columns(frame, columns, path)
+    raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, path)
+    return _assemble(
+        frame,
+        mapping,
+        raw_lon,
+        raw_lat,
+        geom_missing,
+        [],
+        datum=datum,
+        target_crs=None,
+        source_crs=datum,
+        path=path,
+    )
 
 
 def _assemble(
