@@ -9,7 +9,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -85,21 +85,32 @@ def parse_columns(spec: str | None) -> dict[str, str] | None:
 # Each command below lives in its own block; keep the markers so blocks can be added safely.
 
 
+#: options shared by the commands that read one establishments file
+FileArg = Annotated[
+    Path,
+    typer.Argument(
+        metavar="FILE", help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet."
+    ),
+]
+CrsOpt = Annotated[
+    str,
+    typer.Option(
+        "--crs", help="Datum of the coordinates: wgs84, gcj02 (Amap), bd09 (Baidu) or EPSG:xxxx."
+    ),
+]
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option("--columns", help="Override header mapping, e.g. lon=经度,lat=纬度,id=编号."),
+]
+
+
 # --- command: validate ---
 @app.command("validate")
 @friendly_errors
 def validate(
-    file: Path = typer.Argument(
-        ..., help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet."
-    ),
-    crs: str = typer.Option(
-        "wgs84",
-        "--crs",
-        help="Datum of the coordinates: wgs84, gcj02 (Amap), bd09 (Baidu) or EPSG:xxxx.",
-    ),
-    columns: str | None = typer.Option(
-        None, "--columns", help="Override header mapping, e.g. lon=经度,lat=纬度,id=编号."
-    ),
+    file: FileArg,
+    crs: CrsOpt = "wgs84",
+    columns: ColumnsOpt = None,
     out: Path = typer.Option(Path("."), "--out", help="Directory for rejected.csv."),
 ) -> None:
     """Read FILE as establishments, report what was accepted and rejected, write rejected.csv."""
@@ -142,17 +153,9 @@ def validate(
 @app.command("classify")
 @friendly_errors
 def classify(
-    file: Path = typer.Argument(
-        ..., help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet."
-    ),
-    crs: str = typer.Option(
-        "wgs84",
-        "--crs",
-        help="Datum of the coordinates: wgs84, gcj02 (Amap), bd09 (Baidu) or EPSG:xxxx.",
-    ),
-    columns: str | None = typer.Option(
-        None, "--columns", help="Override header mapping, e.g. name=企业名称,code=行业代码."
-    ),
+    file: FileArg,
+    crs: CrsOpt = "wgs84",
+    columns: ColumnsOpt = None,
     code_system: str = typer.Option(
         "gbt4754",
         "--code-system",
@@ -211,17 +214,9 @@ def classify(
 @app.command("detect")
 @friendly_errors
 def detect(
-    file: Path = typer.Argument(
-        ..., help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet."
-    ),
-    crs: str = typer.Option(
-        "wgs84",
-        "--crs",
-        help="Datum of the coordinates: wgs84, gcj02 (Amap), bd09 (Baidu) or EPSG:xxxx.",
-    ),
-    columns: str | None = typer.Option(
-        None, "--columns", help="Override header mapping, e.g. lon=经度,lat=纬度,id=编号."
-    ),
+    file: FileArg,
+    crs: CrsOpt = "wgs84",
+    columns: ColumnsOpt = None,
     out: Path = typer.Option(Path("."), "--out", help="Directory for clusters.csv/.gpkg."),
     method: str = typer.Option("hdbscan", "--method", help="hdbscan or dbscan."),
     min_cluster_size: int = typer.Option(15, "--min-cluster-size", help="Smallest cluster."),
