@@ -6,13 +6,16 @@ of mass selection, no single cluster): the minimum spanning tree of the mutual-r
 graph is built exactly by a parallel KD-tree Borůvka in numba (:mod:`clusterscape._mst`), and
 a numba port of scikit-learn's single-linkage, condensing, excess-of-mass selection and
 probabilities (:mod:`clusterscape._hdbscan`, identical labels and probabilities on the same
-tree) turns it into labels. Where several minimum
-spanning trees exist (tied mutual-reachability distances are common: every edge leaving a point
-inside its core distance weighs exactly that core distance) the two tie-breaks can differ, so a
-few points may change label; the measured adjusted Rand index against scikit-learn is 0.992 to
-0.997 on seeded sets of 5,000 to 20,000 points, and the two trees have identical total weight.
+tree) turns it into labels. Where several minimum spanning trees exist (tied
+mutual-reachability distances are common: every edge leaving a point inside its core distance
+weighs exactly that core distance) the two tie-breaks can differ, so a few points may change
+label; the measured adjusted Rand index against scikit-learn is 0.992 to 0.997 on seeded blob
+sets of 20,000 to 100,000 points, and the trees have identical total weight. scikit-learn's own
+labels depend on the row order under such ties (on the Ningbo default's 4,669 creative firms its
+runs on permuted rows agree only to ARI 0.94-0.96 and find 17 to 20 clusters; ours against them
+0.94-0.999, median 0.97), whereas ours do not (ARI >= 0.999 across row orders, tested).
 
-DBSCAN (Ester et al. 1996) is computed with a SciPy KD-tree and reproduces
+DBSCAN (Ester et al. 1996) is computed on a grid in numba (:mod:`clusterscape._dbscan`) and reproduces
 :class:`sklearn.cluster.DBSCAN` labels exactly, label numbers included: clusters are numbered
 in the order of their lowest-index core point, and a border point reachable from several
 clusters joins the lowest-numbered one, which is the cluster scikit-learn's scan reaches first.

@@ -164,7 +164,7 @@ def check_inside(xy: np.ndarray, win: Window, *, caller: str, what: str = "point
         bad = np.flatnonzero(~inside)
         raise InvalidInputError(
             f"{caller}: {bad.size} of {len(xy)} {what} lie outside the window (first: row "
-            f"{bad[0]} at {tuple(np.round(xy[bad[0]], 3))}). Clip the points to the window "
+            f"{bad[0]} at ({xy[bad[0], 0]:.3f}, {xy[bad[0], 1]:.3f})). Clip the points to the window "
             "(e.g. keep gdf[gdf.within(window)]) or pass the window they were observed in."
         )
 
