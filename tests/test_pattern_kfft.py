@@ -144,3 +144,20 @@ def test_fft_errors_and_defaults():
     win = as_window((0, 0, 100_000, 1000), caller="test")
     assert _kfft.default_cell(win, 50.0) == pytest.approx(100_000 / 4096)
     assert _kfft.default_cell(win, 5000.0) == pytest.approx(5000 / 64)
+
+
+def test_global_tests_with_the_fft_approximation() -> None:
+    """dclf/mad with method="fft": a Thomas pattern is rejected, CSR is not, and the statistic
+    is close to the exact translation-corrected one."""
+    win = box(0, 0, 1, 1)
+    rng = np.random.default_rng(77)
+    clustered = _thomas(rng, 4000, win)
+    csr = pattern.simulate_csr(win, 4000, seed=78)[0]
+    for test in (pattern.dclf_test, pattern.mad_test):
+        hit = test(clustered, win, nsim=39, rmax_m=0.05, method="fft", seed=1)
+        assert hit.p_value <= 1 / 40 + 1e-12 and hit.params["method"] == "fft"
+        miss = test(csr, win, nsim=39, rmax_m=0.05, method="fft", seed=1)
+        assert miss.p_value > 0.05
+    exact = pattern.dclf_test(clustered, win, nsim=19, rmax_m=0.05, correction="translate")
+    approx = pattern.dclf_test(clustered, win, nsim=19, rmax_m=0.05, method="fft")
+    np.testing.assert_allclose(approx.obs, exact.obs, rtol=0.03, atol=2e-3)

@@ -310,14 +310,7 @@ def envelope(
     )
     if not 1 <= nrank <= nsim // 2:
         raise InvalidInputError(f"{caller}: nrank must be between 1 and nsim/2, got {nrank}.")
-    if method == "fft":
-        cell_m = default_cell(win, float(rr[-1])) if cell is None else float(cell)
-        check_positive(cell_m, "cell", caller=caller)
-        obs, sims = _simulate_fft(pts, win, rr, fun, correction, nsim, seed, cell_m)
-    else:
-        cell_m = None
-        obs = _fun_values(pts, win, rr, fun, correction)
-        sims = _simulate(pts, win, rr, fun, correction, nsim, seed)
+    obs, sims, cell_m = _curves(pts, win, rr, fun, correction, nsim, seed, method, cell, caller)
     theo = np.pi * rr**2 if fun == "K" else rr.copy()
     srt = np.sort(sims, axis=0)
     lo, hi = srt[nrank - 1], srt[nsim - nrank]
@@ -355,11 +348,25 @@ def envelope(
     )
 
 
-def _global_test(xy, window, *, nsim, rmax_m, fun, correction, seed, exponent, caller):
-    pts, win, correction = _setup(xy, window, None, fun, correction, nsim, caller=caller)
-    rr = _default_r(win, len(pts), rmax_m, caller=caller)
+def _curves(pts, win, rr, fun, correction, nsim, seed, method, cell, caller):
+    """Observed and simulated curves, exact or by the raster/FFT approximation."""
+    if method == "fft":
+        cell_m = default_cell(win, float(rr[-1])) if cell is None else float(cell)
+        check_positive(cell_m, "cell", caller=caller)
+        obs, sims = _simulate_fft(pts, win, rr, fun, correction, nsim, seed, cell_m)
+        return obs, sims, cell_m
     obs = _fun_values(pts, win, rr, fun, correction)
-    sims = _simulate(pts, win, rr, fun, correction, nsim, seed)
+    return obs, _simulate(pts, win, rr, fun, correction, nsim, seed), None
+
+
+def _global_test(
+    xy, window, *, nsim, rmax_m, fun, correction, seed, exponent, caller, method, cell
+):
+    pts, win, correction = _setup(
+        xy, window, None, fun, correction, nsim, caller=caller, method=method
+    )
+    rr = _default_r(win, len(pts), rmax_m, caller=caller)
+    obs, sims, cell_m = _curves(pts, win, rr, fun, correction, nsim, seed, method, cell, caller)
     allc = np.vstack([obs, sims])
     dev = (allc - allc.mean(axis=0)) * (nsim + 1) / nsim
     if exponent == 2:
@@ -381,6 +388,8 @@ def _global_test(xy, window, *, nsim, rmax_m, fun, correction, seed, exponent, c
             "rmax_m": float(rr[-1]),
             "seed": seed,
             "null": "CSR in window",
+            "method": method,
+            "cell_m": cell_m,
         },
     )
 
@@ -394,6 +403,8 @@ def dclf_test(
     fun: str = "L",
     correction: str | None = None,
     seed: int | None = 0,
+    method: str = "exact",
+    cell: float | None = None,
 ) -> TestResult:
     """Diggle–Cressie–Loosmore–Ford test of CSR in the window (spatstat ``dclf.test``).
 
@@ -411,6 +422,10 @@ def dclf_test(
     correction : str, optional
         As in :func:`envelope`.
     seed : int or None, default 0
+    method : {"exact", "fft"}, default "exact"
+        As in :func:`envelope`: "fft" computes every curve by the raster/FFT approximation.
+    cell : float, optional
+        Pixel side (m) for ``method="fft"``.
 
     Returns
     -------
@@ -426,6 +441,8 @@ def dclf_test(
         seed=seed,
         exponent=2,
         caller="pattern.dclf_test",
+        method=method,
+        cell=cell,
     )
 
 
@@ -438,6 +455,8 @@ def mad_test(
     fun: str = "L",
     correction: str | None = None,
     seed: int | None = 0,
+    method: str = "exact",
+    cell: float | None = None,
 ) -> TestResult:
     """Maximum absolute deviation test of CSR (spatstat ``mad.test``): T = max_r |f − f̄|.
 
@@ -453,4 +472,6 @@ def mad_test(
         seed=seed,
         exponent=0,
         caller="pattern.mad_test",
+        method=method,
+        cell=cell,
     )
