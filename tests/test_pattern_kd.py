@@ -190,3 +190,22 @@ def test_kd_grid_counts_every_pair_once():
     )
     # the 5 coincident points (10 pairs at distance 0) land in bin 0 exactly
     assert h[0] >= 1.0 * (w[-5:].sum() ** 2 - (w[-5:] ** 2).sum()) / 2 - 1e-6
+
+
+def test_kd_grid_envelope_does_not_depend_on_thread_count():
+    # the grid path runs one simulation per thread; draws come from the generator in order
+    import numba
+
+    rng = np.random.default_rng(12)
+    pop = rng.uniform(0, 20_000, (6000, 2))
+    cases = pop[rng.choice(len(pop), 4500, replace=False)]
+    r = np.linspace(0, 5000, 26)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = pattern.kd_envelope(cases, pop, r, nsim=9, seed=4, grid=True)
+    finally:
+        numba.set_num_threads(before)
+    many = pattern.kd_envelope(cases, pop, r, nsim=9, seed=4, grid=True)
+    np.testing.assert_array_equal(one.sims, many.sims)
+    np.testing.assert_array_equal(one.kd, many.kd)

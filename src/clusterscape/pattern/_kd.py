@@ -15,8 +15,10 @@ cumulative counterpart: M = 1 under independence.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,8 +334,9 @@ class _GridCounter:
         self.ngrid = ngrid
         self.delta = delta
 
-    def hist(self, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """Distance histogram (ngrid + 2 bins) of the pairs among sites ``idx`` (weights w)."""
+    def hist(self, idx: np.ndarray, w: np.ndarray, workers: int = -1) -> np.ndarray:
+        """Distance histogram (ngrid + 2 bins) of the pairs among sites ``idx`` (weights w);
+        ``workers`` threads for the FFTs."""
         cx, cy = self.cx[idx], self.cy[idx]
         cell = cx * self.ny + cy
         ncell = self.nx * self.ny
@@ -341,8 +344,8 @@ class _GridCounter:
         grid[: self.nx, : self.ny] = np.bincount(cell, weights=w, minlength=ncell).reshape(
             self.nx, self.ny
         )
-        f = self._fft.rfft2(grid, workers=-1)
-        ac = self._fft.irfft2(f.real**2 + f.imag**2, s=self.shape, workers=-1)
+        f = self._fft.rfft2(grid, workers=workers)
+        ac = self._fft.irfft2(f.real**2 + f.imag**2, s=self.shape, workers=workers)
         far = ac[self.p, self.q].astype(float)  # negative q wraps around
         h = self.hmap @ far
         order = np.argsort(cell, kind="stable")
@@ -467,8 +470,16 @@ def _kd_sims(
         counter = _GridCounter(sites, g, dmax, delta, ngrid)
         info["cell_m"] = g
         obs = kern @ counter.hist(np.arange(len(px), len(sites)), w)
-        for s, (idx, ws) in enumerate(_draws(rng, len(px), w, weighted, nsim)):
-            sims[s] = kern @ counter.hist(idx, ws)
+        # one simulation per thread (the FFTs and the near-cell kernel release the GIL); the
+        # draws are taken in order from ``rng``, so results do not depend on the thread count
+        nthreads = max(1, numba.get_num_threads())
+        draws = _draws(rng, len(px), w, weighted, nsim)
+        with ThreadPoolExecutor(nthreads) as pool:
+            for s0 in range(0, nsim, 4 * nthreads):
+                batch = list(itertools.islice(draws, 4 * nthreads))
+                hists = pool.map(lambda d: counter.hist(d[0], d[1], workers=1), batch)
+                for b, hb in enumerate(hists):
+                    sims[s0 + b] = kern @ hb
         return obs, sims, info
     ordx = np.argsort(px[:, 0], kind="stable")
     rank = np.empty(len(px), dtype=np.int64)
