@@ -7,8 +7,12 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := fonts-noto-cjk chromium postgresql-15-postgis-3
 OUT ?= out/ningbo
 VENDOR := src/clusterscape/web/static/vendor/maplibre-gl.js
+# Every Python package `make install` puts in the venv, pinned with hashes (`make lock` refreshes it).
+LOCK := requirements.lock
+LOCK_PYTHON := 3.11
+LOCK_PLATFORM := x86_64-manylinux_2_28
 
-.PHONY: install run test lint typecheck pytest bench bench-results clean apt
+.PHONY: install run test lint typecheck pytest bench bench-results clean apt lock
 
 install: apt $(STAMP) $(VENDOR)
 
@@ -23,11 +27,30 @@ apt:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml
+# The venv holds exactly the lock: hash-checked pins, then this package itself without deps (built by
+# the locked hatchling, no build isolation). Then the numba kernels are compiled into their on-disk
+# cache so the first `make run` does not pay for compilation.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,pdf,dask,postgis,osm]'
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	$(BIN)/python -m clusterscape._warmup
 	touch $(STAMP)
+
+# Re-resolve the lock from pyproject.toml (all extras) for Python $(LOCK_PYTHON) on x86_64 Linux. Pins already
+# in the lock are kept when they still fit; `make lock UPGRADE=1` moves everything to the newest release.
+# uv is only the resolver: it lives in its own small venv, so it is neither in the lock nor in $(VENV).
+LOCK_TOOL := .venv-lock/bin/uv
+$(LOCK_TOOL):
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q 'uv>=0.5'
+
+lock: $(LOCK_TOOL)
+	$(LOCK_TOOL) pip compile pyproject.toml --all-extras --generate-hashes --quiet \
+	  --python-version $(LOCK_PYTHON) --python-platform $(LOCK_PLATFORM) \
+	  --custom-compile-command 'make lock' \
+	  $(if $(UPGRADE),--upgrade,) -o $(LOCK)
 
 # MapLibre GL for the dashboard, from the npm registry (package.json + package-lock.json), served by the app.
 $(VENDOR): package.json package-lock.json
@@ -62,4 +85,4 @@ bench-results:
 	  for f in benchmarks/results/*.md; do echo; cat "$$f"; done; } > benchmarks/RESULTS.md
 
 clean:
-	rm -rf $(VENV) out .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-lock out .mypy_cache .ruff_cache
