@@ -112,7 +112,7 @@ def write_layer(
         with atomic_write(target) as tmp:
             if target.exists():
                 shutil.copyfile(target, tmp)
-            gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+            gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True)
     elif suffix == ".csv":
         geo = gdf.to_crs("EPSG:4326") if gdf.crs is not None and gdf.crs.to_epsg() != 4326 else gdf
         frame = pd.DataFrame(geo.drop(columns=geo.geometry.name))

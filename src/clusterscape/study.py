@@ -596,7 +596,10 @@ def write_outputs(
             if layer is None or len(layer) == 0:
                 continue
             # The whole directory is swapped in atomically, so layers are appended in place.
-            _gpkg_safe(layer).to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
+            # Arrow path: columns handed to GDAL in batches, not row by row (same file contents).
+            _gpkg_safe(layer).to_file(
+                gpkg, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True
+            )
         (tmp / "summary.json").write_text(
             json.dumps(_jsonable(result.summary), ensure_ascii=False, indent=2), encoding="utf-8"
         )

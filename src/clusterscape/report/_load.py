@@ -36,7 +36,7 @@ class SavedStudy:
         if name not in self.layer_names:
             return None
         if name not in self.layers:
-            gdf = gpd.read_file(self.root / "results.gpkg", layer=name)
+            gdf = gpd.read_file(self.root / "results.gpkg", layer=name, use_arrow=True)
             if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
                 gdf = gdf.to_crs("EPSG:4326")
             self.layers[name] = gdf

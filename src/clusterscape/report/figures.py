@@ -7,7 +7,8 @@ Chinese labels use Noto Sans CJK (Debian ``fonts-noto-cjk``, installed by ``make
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib import font_manager
+from matplotlib.backend_bases import FigureCanvasBase
 
 from clusterscape.report._load import SavedStudy
 
@@ -396,8 +398,30 @@ def _fig_effects_for(amenity: str, study: SavedStudy, path: Path) -> Figure | No
     return fig_effects(study, path, amenity)
 
 
+@contextmanager
+def _render_on_save_only() -> Iterator[None]:
+    """Each figure is rendered once, by ``savefig``.
+
+    geopandas' ``plot`` ends with ``canvas.draw_idle()``, which on the non-interactive Agg
+    backend renders the whole figure there and then: a map with a basemap and three layers was
+    rendered four times before being saved. Nothing reads those renderings (``savefig`` lays out
+    and renders afresh), so they are skipped; the PNG files are byte for byte the same.
+    """
+    original = FigureCanvasBase.draw_idle
+    FigureCanvasBase.draw_idle = lambda self, *args, **kwargs: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        FigureCanvasBase.draw_idle = original  # type: ignore[method-assign]
+
+
 def make_figures(study: SavedStudy, figures_dir: Path) -> list[Figure]:
     """Draw every figure the saved results allow; skip (never fake) the rest."""
+    with _render_on_save_only():
+        return _make_figures(study, figures_dir)
+
+
+def _make_figures(study: SavedStudy, figures_dir: Path) -> list[Figure]:
     _style()
     figures_dir.mkdir(parents=True, exist_ok=True)
     makers: list[tuple[str, Callable[[SavedStudy, Path], Figure | None]]] = [
