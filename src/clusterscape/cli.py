@@ -464,17 +464,44 @@ def serve(
         "--tile-url",
         help="Optional XYZ raster tile URL for a basemap (the default needs no network).",
     ),
+    allow_host: list[str] | None = typer.Option(
+        None,
+        "--allow-host",
+        help="Also accept this name in the Host header (repeatable), e.g. the machine's name when "
+        "binding a network interface. 127.0.0.1, localhost, ::1 and --host are always accepted.",
+    ),
 ) -> None:
-    """Serve a saved study as a read-only dashboard (map, clusters, figures, OpenAPI at /docs)."""
+    """Serve a saved study as a read-only dashboard (map, clusters, figures, OpenAPI at /openapi.json)."""
     import uvicorn
 
     from clusterscape.web import create_app
 
-    web_app = create_app(out_dir, tile_url=tile_url)
+    wildcard = host.strip("[]") in {"0.0.0.0", "::", ""}
+    names = [*(allow_host or []), *([] if wildcard else [host.strip("[]")])]
+    web_app = create_app(out_dir, tile_url=tile_url, allowed_hosts=names)
+    if wildcard:
+        console.print(
+            f"[bold yellow]warning:[/] binding {host} serves this study to every network this "
+            "machine is on; requests must still name an allowed host "
+            f"({', '.join(['127.0.0.1', 'localhost', '::1', *names])}; add more with --allow-host).",
+            highlight=False,
+        )
+    shown = f"[{host}]" if ":" in host else host
     console.print(
-        f"Serving {out_dir} at [bold]http://{host}:{port}/[/] (API docs at /docs). Ctrl+C stops."
+        f"Serving {out_dir} at [bold]http://{shown}:{port}/[/] (OpenAPI at /openapi.json). "
+        "Ctrl+C stops.",
+        highlight=False,
     )
-    uvicorn.run(web_app, host=host, port=port, log_level="warning")
+    uvicorn.run(
+        web_app,
+        host=host,
+        port=port,
+        log_level="warning",
+        server_header=False,
+        proxy_headers=False,
+        timeout_keep_alive=5,
+        limit_concurrency=256,
+    )
 
 
 # --- end: serve ---
