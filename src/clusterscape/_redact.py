@@ -10,7 +10,14 @@ import re
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
-__all__ = ["REDACTED", "redact_text", "redact_url", "redact_value", "url_secrets"]
+__all__ = [
+    "REDACTED",
+    "redact_text",
+    "redact_url",
+    "redact_value",
+    "split_userinfo",
+    "url_secrets",
+]
 
 REDACTED = "***"
 
@@ -29,23 +36,54 @@ def _is_secret_key(key: str) -> bool:
     return any(s in k for s in _SECRET_KEYS)
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)(.*)$", re.S)
+_HOST_AFTER = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_%]+)(:\d+)?(?=[/?#]|$)")
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, str] | None:
+    """``(scheme://, userinfo or None, rest)`` of a URL; None if it is not ``scheme://...``.
+
+    The user information ends at the last ``@`` before the query; when there is none there, a
+    password holding a raw ``?`` or ``#`` is recognised by an ``@`` followed by a host name.
+    """
+    m = _SCHEME.match(url)
+    if m is None:
+        return None
+    scheme, rest = m.groups()
+    q = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    has_password = re.match(r"^[^:/?#@]*:", rest) is not None
+    ats = [i for i, c in enumerate(rest) if c == "@"]
+    # The last '@' that is followed by a host name (and, past the first '?', only when a
+    # password starts the URL: it may hold a raw '?').
+    hosts = [i for i in ats if _HOST_AFTER.match(rest[i + 1 :]) and (i < q or has_password)]
+    at = hosts[-1] if hosts else rest[:q].rfind("@")
+    if at >= 0:
+        return scheme, rest[:at], rest[at + 1 :]
+    return scheme, None, rest
+
+
+def _query_pieces(rest: str) -> tuple[str, list[str], str]:
+    """Split ``host/path?query#frag`` into the part before the query, its pieces, the fragment."""
+    before, q, query = rest.partition("?")
+    if not q:
+        return rest, [], ""
+    query, h, frag = query.partition("#")
+    return before, query.split("&"), h + frag
+
+
 def url_secrets(url: str) -> list[str]:
     """The secret values in a URL (userinfo password, secret query parameters), raw and decoded."""
     found: list[str] = []
-    m = re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*://(.*)$", url, re.S)
-    if m is None:
+    split = split_userinfo(url)
+    if split is None:
         return found
-    rest = m.group(1)
-    q = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
-    head, tail = rest[:q], rest[q:]
-    at = head.rfind("@")
-    if at >= 0 and ":" in head[:at]:
-        found.append(head[:at].split(":", 1)[1])
-    if tail.startswith("?"):
-        for piece in tail[1:].partition("#")[0].split("&"):
-            key, eq, value = piece.partition("=")
-            if eq and value and _is_secret_key(unquote_plus(key)):
-                found.append(value)
+    _, userinfo, rest = split
+    if userinfo is not None and ":" in userinfo:
+        found.append(userinfo.split(":", 1)[1])
+    for piece in _query_pieces(rest)[1]:
+        key, eq, value = piece.partition("=")
+        if eq and value and _is_secret_key(unquote_plus(key)):
+            found.append(value)
     return sorted({s for f in found for s in (f, unquote(f), unquote_plus(f)) if s})
 
 
@@ -53,38 +91,32 @@ def redact_url(url: str) -> str:
     """Hide every credential of a URL.
 
     The password in the user information (everything between the first ``:`` and the *last*
-    ``@`` before the query, so a password containing ``@``, ``:`` or ``/`` is hidden whole) and
-    the value of every secret-looking query parameter (``password``, ``sslpassword``,
-    ``PGPASSWORD``, ``token``, ...) become ``***``; user name, host, database and the other
-    parameters stay.
+    ``@`` before the host, so a password containing ``@``, ``:``, ``/`` or even ``?`` is hidden
+    whole) and the value of every secret-looking query parameter (``password``,
+    ``sslpassword``, ``PGPASSWORD``, ``token``, ...) become ``***``; user name, host, database
+    and the other parameters stay.
 
     Examples
     --------
     >>> redact_url("postgresql://me:p@ss@db:5432/x?table=t&password=s3cret")
     'postgresql://me:***@db:5432/x?table=t&password=***'
     """
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*://)(.*)$", url, re.S)
-    if m is None:
+    split = split_userinfo(url)
+    if split is None:
         return redact_text_plain(url)
-    scheme, rest = m.groups()
-    q = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
-    head, tail = rest[:q], rest[q:]
-    at = head.rfind("@")
-    if at >= 0:
-        userinfo, hostpath = head[:at], head[at + 1 :]
+    scheme, userinfo, rest = split
+    head = ""
+    if userinfo is not None:
         user, colon, _ = userinfo.partition(":")
-        head = f"{user}:{REDACTED}@{hostpath}" if colon else f"{user}@{hostpath}"
-    if tail.startswith("?"):
-        query, hash_, fragment = tail[1:].partition("#")
-        pieces = []
-        for piece in query.split("&"):
+        head = f"{user}:{REDACTED}@" if colon else f"{user}@"
+    before, pieces, fragment = _query_pieces(rest)
+    if pieces:
+        out = []
+        for piece in pieces:
             key, eq, _value = piece.partition("=")
-            if eq and _is_secret_key(unquote_plus(key)):
-                pieces.append(f"{key}={REDACTED}")
-            else:
-                pieces.append(redact_text_plain(piece) if "%3D" in piece.upper() else piece)
-        tail = "?" + "&".join(pieces) + hash_ + fragment
-    return scheme + head + tail
+            out.append(f"{key}={REDACTED}" if eq and _is_secret_key(unquote_plus(key)) else piece)
+        rest = before + "?" + "&".join(out) + fragment
+    return scheme + head + rest
 
 
 def redact_text_plain(text: str) -> str:

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import geopandas as gpd
 import pandas as pd
 
-from clusterscape._redact import redact_text, redact_url, url_secrets
+from clusterscape._redact import redact_text, redact_url, split_userinfo, url_secrets
 from clusterscape.errors import InvalidInputError, MissingDependencyError
 
 __all__ = [
@@ -63,20 +63,17 @@ def _engine(url: str) -> Any:
 def _split(url: str) -> tuple[str, dict[str, str]]:
     """The connection URL without our parameters, and our parameters (table, query, ...).
 
-    The user information ends at the *last* ``@`` before the query, and the password is
-    percent-encoded here, so a raw ``@``, ``:`` or ``/`` in it is kept whole.
+    The user information ends at the *last* ``@`` before the host (see
+    :func:`clusterscape._redact.split_userinfo`) and the password is percent-encoded here, so
+    a raw ``@``, ``:``, ``/`` or ``?`` in it is kept whole.
     """
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*://)(.*)$", url, re.S)
-    if m is not None:
-        scheme, rest = m.groups()
-        q = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
-        head, tail = rest[:q], rest[q:]
-        at = head.rfind("@")
-        if at >= 0:
-            user, colon, password = head[:at].partition(":")
-            if colon:
-                head = f"{user}:{quote(unquote(password), safe='')}@{head[at + 1 :]}"
-        url = scheme + head + tail
+    split = split_userinfo(url)
+    if split is not None and split[1] is not None:
+        scheme, userinfo, rest = split
+        user, colon, password = userinfo.partition(":")
+        if colon:
+            userinfo = f"{user}:{quote(unquote(password), safe='')}"
+        url = f"{scheme}{userinfo}@{rest}"
     parts = urlsplit(url)
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     ours: dict[str, str] = {
@@ -195,9 +192,9 @@ def _to_geodataframe(frame: pd.DataFrame, geom: str, url: str) -> gpd.GeoDataFra
             f"{redact_url(url)}: column {geom!r} mixes SRIDs {sorted(srids)}; cast to one."
         )
     crs = f"EPSG:{srids.pop()}" if srids else None
-    return gpd.GeoDataFrame(
-        frame.drop(columns=[geom]), geometry=list(geoms), crs=crs
-    ).rename_geometry(geom)
+    frame = frame.copy()
+    frame[geom] = geoms
+    return gpd.GeoDataFrame(frame, geometry=geom, crs=crs)
 
 
 def write_postgis(
