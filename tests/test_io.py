@@ -614,11 +614,15 @@ def test_atomic_directory_swaps_only_on_success(tmp_path: Path) -> None:
         (tmp / "report.html").write_text("partial")
         raise KeyboardInterrupt
     assert (out / "report.html").read_text() == "previous run"
-    assert [f.name for f in tmp_path.iterdir()] == ["ningbo"]
+    # Besides `ningbo` only the (empty) runs directory that holds the lock.
+    assert sorted(f.name for f in tmp_path.iterdir()) == [".ningbo.runs", "ningbo"]
+    assert list((tmp_path / ".ningbo.runs").iterdir()) == []
     with atomic_directory(out) as tmp:
         (tmp / "summary.json").write_text("{}")
     assert sorted(f.name for f in out.iterdir()) == ["summary.json"]
-    assert [f.name for f in tmp_path.iterdir()] == ["ningbo"]
+    # `ningbo` is now a link to the one run kept; the previous directory is gone.
+    assert sorted(f.name for f in tmp_path.iterdir()) == [".ningbo.runs", "ningbo"]
+    assert [p.name for p in (tmp_path / ".ningbo.runs").iterdir()] == [out.resolve().name]
     with atomic_directory(tmp_path / "fresh" / "out") as tmp:
         (tmp / "a.txt").write_text("x")
     assert (tmp_path / "fresh" / "out" / "a.txt").exists()

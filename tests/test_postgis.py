@@ -105,8 +105,12 @@ def test_write_layers_roundtrip(pg_url: str) -> None:
         )
     assert back["form"].tolist() == ["new_park", "converted_industrial"]
     assert back.geometry.iloc[1].equals(box(2, 2, 3, 3))
-    # Replacing is idempotent.
-    write_postgis({"clusters": clusters}, pg_url, schema="study1")
+    # An existing table is refused by default (it used to be replaced silently); replacing
+    # must be asked for, and is idempotent.
+    with pytest.raises(InvalidInputError, match=r"study1\.clusters already exists.*--overwrite"):
+        write_postgis({"clusters": clusters}, pg_url, schema="study1")
+    write_postgis({"clusters": clusters}, pg_url, schema="study1", if_exists="replace")
+    write_postgis({"clusters": clusters}, pg_url, schema="study1", if_exists="replace")
 
 
 def test_clear_errors(pg_url: str) -> None:

@@ -31,7 +31,7 @@ def study_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def client(study_dir: Path) -> TestClient:
-    return TestClient(create_app(study_dir))
+    return TestClient(create_app(study_dir), base_url="http://127.0.0.1")
 
 
 def test_api_serves_saved_results(client: TestClient) -> None:
@@ -77,7 +77,9 @@ def test_openapi_contract_with_schemathesis(study_dir: Path) -> None:
     import schemathesis
     from hypothesis import HealthCheck, given, settings
 
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(study_dir))
+    # schemathesis' ASGI client sends Host: testserver, so that name is allowed here.
+    app = create_app(study_dir, allowed_hosts=["testserver"])
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     checked = []
     for operation in schema.get_all_operations():
         op = operation.ok()
@@ -152,9 +154,12 @@ def test_dashboard_in_headless_chromium(server: str) -> None:
             ),
         )
         page.goto(server + "/")
-        page.wait_for_function(
-            "window.__clusterscape && window.__clusterscape.ready === true", timeout=30000
-        )
+        # Polled with evaluate (DevTools, exempt from CSP): wait_for_function needs 'unsafe-eval',
+        # which the dashboard's Content-Security-Policy rightly forbids.
+        deadline = time.monotonic() + 30
+        while not page.evaluate("!!(window.__clusterscape && window.__clusterscape.ready)"):
+            assert time.monotonic() < deadline, "dashboard never became ready"
+            page.wait_for_timeout(100)
         assert "Synthetic" in page.inner_text("#banner")
         n_rendered = page.evaluate(
             "window.__clusterscape.map.queryRenderedFeatures({layers: ['clusters']}).length"

@@ -61,7 +61,10 @@ def friendly_errors(func: F) -> F:
         except (ClusterscapeError, OSError, ValueError) as exc:
             if _STATE["debug"]:
                 raise
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            from clusterscape._redact import redact_text
+
+            message = redact_text(str(exc))  # never a database password on the terminal
+            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -313,6 +316,12 @@ def run(
         help="Also write the result layers to this PostGIS URL (postgresql://...).",
     ),
     schema: str = typer.Option("clusterscape", "--schema", help="Schema for --write-postgis."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="With --write-postgis: replace tables that already exist."
+    ),
+    append: bool = typer.Option(
+        False, "--append", help="With --write-postgis: append rows to tables that already exist."
+    ),
     engine: str = typer.Option(
         "local", "--engine", help="local (one process) or dask (a dask cluster)."
     ),
@@ -331,6 +340,10 @@ def run(
 
     from clusterscape.study import STEPS, StudyConfig, run_study, write_outputs
 
+    if overwrite and append:
+        raise ClusterscapeError("--overwrite and --append exclude each other; choose one.")
+    if (overwrite or append) and not write_postgis:
+        raise ClusterscapeError("--overwrite and --append go with --write-postgis.")
     if by is not None and (by != "city" or engine != "dask"):
         raise ClusterscapeError("--by takes 'city' and needs --engine dask.")
     overrides: dict[str, Any] = {
@@ -381,7 +394,8 @@ def run(
 
         progress("postgis", "start")
         tables = {**result.layers, **{f"table_{k}": v for k, v in result.tables.items()}}
-        written = _write_pg(tables, write_postgis, schema=schema)
+        mode = "replace" if overwrite else "append" if append else "fail"
+        written = _write_pg(tables, write_postgis, schema=schema, if_exists=mode)
         progress("postgis", "done")
         if not quiet:
             console.print(f"PostGIS: wrote {len(written)} tables into schema {schema}.")
@@ -418,7 +432,17 @@ def report(
     """Redraw the figures and rewrite report.html (and report.pdf) from saved results."""
     from clusterscape.report import write_report
 
-    path = write_report(out_dir, pdf=pdf)
+    try:
+        path = write_report(out_dir, pdf=pdf)
+    except (ClusterscapeError, OSError, ValueError):
+        raise
+    except Exception as exc:  # a file that parses but holds nonsense (missing columns, ...)
+        if _STATE["debug"]:
+            raise
+        raise ClusterscapeError(
+            f"report: {out_dir} looks damaged ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}); re-run `clusterscape run --out {out_dir}`."
+        ) from None
     console.print(f"Report: [bold]{path}[/]" + (f" and {path.with_suffix('.pdf')}" if pdf else ""))
 
 
@@ -464,17 +488,44 @@ def serve(
         "--tile-url",
         help="Optional XYZ raster tile URL for a basemap (the default needs no network).",
     ),
+    allow_host: list[str] | None = typer.Option(
+        None,
+        "--allow-host",
+        help="Also accept this name in the Host header (repeatable), e.g. the machine's name when "
+        "binding a network interface. 127.0.0.1, localhost, ::1 and --host are always accepted.",
+    ),
 ) -> None:
-    """Serve a saved study as a read-only dashboard (map, clusters, figures, OpenAPI at /docs)."""
+    """Serve a saved study as a read-only dashboard (map, clusters, figures, OpenAPI at /openapi.json)."""
     import uvicorn
 
     from clusterscape.web import create_app
 
-    web_app = create_app(out_dir, tile_url=tile_url)
+    wildcard = host.strip("[]") in {"0.0.0.0", "::", ""}
+    names = [*(allow_host or []), *([] if wildcard else [host.strip("[]")])]
+    web_app = create_app(out_dir, tile_url=tile_url, allowed_hosts=names)
+    if wildcard:
+        console.print(
+            f"[bold yellow]warning:[/] binding {host} serves this study to every network this "
+            "machine is on; requests must still name an allowed host "
+            f"({', '.join(['127.0.0.1', 'localhost', '::1', *names])}; add more with --allow-host).",
+            highlight=False,
+        )
+    shown = f"[{host}]" if ":" in host else host
     console.print(
-        f"Serving {out_dir} at [bold]http://{host}:{port}/[/] (API docs at /docs). Ctrl+C stops."
+        f"Serving {out_dir} at [bold]http://{shown}:{port}/[/] (OpenAPI at /openapi.json). "
+        "Ctrl+C stops.",
+        highlight=False,
     )
-    uvicorn.run(web_app, host=host, port=port, log_level="warning")
+    uvicorn.run(
+        web_app,
+        host=host,
+        port=port,
+        log_level="warning",
+        server_header=False,
+        proxy_headers=False,
+        timeout_keep_alive=5,
+        limit_concurrency=256,
+    )
 
 
 # --- end: serve ---

@@ -164,8 +164,8 @@ def _load(config: StudyConfig) -> dict[str, Any]:
     est = loaded.establishments
     if est.empty:
         raise InvalidInputError(
-            f"{config.establishments}: no usable rows ({len(loaded.rejected)} rejected); list them with "
-            f"`clusterscape validate {config.establishments} --out DIR`, which lists every row with its reason."
+            f"{_redact(config.establishments)}: no usable rows ({len(loaded.rejected)} rejected); list them with "
+            f"`clusterscape validate {_redact(config.establishments)} --out DIR`, which lists every row with its reason."
         )
     boundary = read_boundary(config.boundary, crs=datum) if config.boundary else None
     rejected = loaded.rejected
@@ -193,7 +193,7 @@ def _load(config: StudyConfig) -> dict[str, Any]:
             est = est[inside.to_numpy()].reset_index(drop=True)
             if est.empty:
                 raise InvalidInputError(
-                    f"{config.establishments}: no row lies inside {config.boundary}; check --crs for both files."
+                    f"{_redact(config.establishments)}: no row lies inside {config.boundary}; check --crs for both files."
                 )
     return {
         "establishments": est,

@@ -1,30 +1,68 @@
 """FastAPI app that serves one saved study directory, read-only.
 
 Routes: ``/`` (the map page), ``/api/summary``, ``/api/clusters``, ``/api/layers``,
-``/api/layers/{name}`` (GeoJSON), ``/api/figures``, ``/figures/{name}``, ``/api/config``, and
-``/static/...`` (the page's own JS/CSS and MapLibre GL, installed from npm by ``make install``).
-Only names that the study itself lists are served: unknown layers, figures and any path trick
-(``..``, encoded slashes) get 404, never a file outside the output directory.
+``/api/layers/{name}`` (GeoJSON, paged), ``/api/figures``, ``/figures/{name}`` (PNG),
+``/api/config``, ``/openapi.json`` and ``/static/...`` (the page's own JS/CSS and MapLibre GL,
+installed from npm by ``make install``). Swagger UI and ReDoc (``/docs``, ``/redoc``) are off:
+their assets would come from a CDN.
+
+Safety rules:
+
+* Only names that the study itself lists are served, and only regular files whose resolved path
+  stays inside the study directory (a symbolic link out of it, a directory named ``x.png``, any
+  path trick get 404). Figures are PNG only, checked by signature.
+* Every response carries ``X-Content-Type-Options: nosniff``, a ``Content-Security-Policy``
+  (scripts, styles and data from this origin only), ``X-Frame-Options: DENY`` and
+  ``Referrer-Policy: no-referrer``.
+* The ``Host`` header must name a host the server was started for (``127.0.0.1``,
+  ``localhost``, ``::1`` and any ``allowed_hosts``), which defeats DNS rebinding; others get 400.
+* Parsed files are cached by file identity (device, inode, size, modification time), so a
+  re-run into the same ``--out`` is seen at the next request; each entry is built once even
+  under concurrent cold requests (single flight), and the cache is bounded in bytes.
+* A damaged file answers 422 with one line naming it; a missing optional file answers empty.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from functools import lru_cache
+import os
+import stat
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import pandas as pd
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from clusterscape._redact import redact_value
 from clusterscape.errors import InvalidInputError
+
+__all__ = ["DEFAULT_PAGE", "LOOPBACK_HOSTS", "MAX_PAGE", "create_app"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 VENDOR_DIR = STATIC_DIR / "vendor"
 GEOJSON_MEDIA = "application/geo+json"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Host names always accepted in the ``Host`` header.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: Features per page of ``/api/layers/{name}`` by default, and at most.
+DEFAULT_PAGE = 10_000
+MAX_PAGE = 50_000
+MAX_FIGURE_BYTES = 64 * 1024 * 1024
+CACHE_BYTES = 256 * 1024 * 1024
+
+_DAMAGED = {422: {"description": "A file of the study is damaged (the detail names it)"}}
+
+
+class _Damaged(Exception):
+    """A study file exists but cannot be parsed."""
 
 
 def _clean(value: Any) -> Any:
@@ -38,94 +76,392 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def create_app(out_dir: str | Path, *, tile_url: str | None = None) -> FastAPI:
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] or type(exc).__name__
+
+
+class _Cache:
+    """A byte-bounded LRU cache whose entries are built once even when requested concurrently."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._flights: dict[tuple[Any, ...], threading.Lock] = {}
+        self.builds = 0  # how many times a value was built (tests check single flight)
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key][0]
+            flight = self._flights.setdefault(key, threading.Lock())
+        with flight:
+            with self._lock:
+                if key in self._data:
+                    self._data.move_to_end(key)
+                    return self._data[key][0]
+            try:
+                value = build()
+                self.builds += 1
+                size = len(value) if isinstance(value, (bytes, str)) else 1024
+                with self._lock:
+                    if size <= self.max_bytes:
+                        self._data[key] = (value, size)
+                        self._bytes += size
+                        while self._bytes > self.max_bytes and self._data:
+                            _, (_, old) = self._data.popitem(last=False)
+                            self._bytes -= old
+            finally:
+                with self._lock:
+                    self._flights.pop(key, None)
+        return value
+
+
+def _host_name(raw: str) -> str:
+    """The host part of a Host header (no port, lower case, IPv6 brackets removed)."""
+    raw = raw.strip().lower()
+    if raw.startswith("["):
+        return raw[1 : raw.find("]")] if "]" in raw else raw
+    if raw.count(":") == 1:
+        raw = raw.split(":", 1)[0]
+    return raw.rstrip(".")
+
+
+def _tile_sources(tile_url: str | None) -> str:
+    """The CSP source for a basemap tile URL template (its origin; ``{s}`` becomes ``*``)."""
+    if not tile_url:
+        return ""
+    parts = urlsplit(tile_url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or "@" in parts.netloc:
+        raise InvalidInputError(
+            f"serve: --tile-url must be an http(s) URL template like "
+            f"https://tile.example.org/{{z}}/{{x}}/{{y}}.png, got {tile_url!r}."
+        )
+    netloc = parts.netloc
+    for token in ("{s}", "{a-c}", "{switch:a,b,c}"):
+        netloc = netloc.replace(token, "*")
+    if "{" in netloc or "}" in netloc or " " in netloc or ";" in netloc:
+        raise InvalidInputError(
+            f"serve: --tile-url host {parts.netloc!r} is not a plain host name."
+        )
+    return f" {parts.scheme}://{netloc}"
+
+
+def _security_headers(tile_url: str | None) -> list[tuple[bytes, bytes]]:
+    tiles = _tile_sources(tile_url)
+    csp = (
+        "default-src 'none'; script-src 'self'; style-src 'self'; "
+        f"img-src 'self' data: blob:{tiles}; connect-src 'self'{tiles}; "
+        "worker-src 'self' blob:; child-src 'self' blob:; font-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return [
+        (b"x-content-type-options", b"nosniff"),
+        (b"content-security-policy", csp.encode()),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"cross-origin-resource-policy", b"same-origin"),
+    ]
+
+
+class _Guard:
+    """ASGI middleware: refuse unknown Host headers; add the security headers to every response."""
+
+    def __init__(self, app: Any, *, allowed: frozenset[str], headers: list[tuple[bytes, bytes]]):
+        self.app = app
+        self.allowed = allowed
+        self.headers = headers
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        hosts = [v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"]
+        extra = self.headers
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                names = {k for k, _ in extra}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + extra}
+            await send(message)
+
+        if len(hosts) != 1 or _host_name(hosts[0]) not in self.allowed:
+            body = json.dumps(
+                {"detail": "host not allowed: start the server with --allow-host NAME"}
+            ).encode()
+            await send_with_headers(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_with_headers({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(
+    out_dir: str | Path,
+    *,
+    tile_url: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+) -> FastAPI:
     """Build the dashboard app for the study saved in ``out_dir``.
 
     Parameters
     ----------
     out_dir : path
-        A directory written by ``clusterscape run`` (needs ``summary.json``).
+        A directory written by ``clusterscape run`` (needs ``summary.json``). It may be the link
+        that ``run`` maintains; it is followed at every request, so a re-run is picked up.
     tile_url : str, optional
-        An XYZ raster tile URL template for a basemap; by default the map shows only the
-        study's own boundaries (no network needed).
+        An XYZ raster tile URL template (http/https) for a basemap; by default the map shows only
+        the study's own boundaries (no network needed). Its origin is added to the CSP.
+    allowed_hosts : iterable of str, optional
+        Host names accepted in the ``Host`` header besides ``127.0.0.1``, ``localhost`` and
+        ``::1`` (e.g. the machine's name when serving on a network interface).
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The app (serve it with uvicorn, or ``clusterscape serve``).
     """
-    root = Path(out_dir).resolve()
+    root = Path(out_dir).absolute()
     if not (root / "summary.json").is_file():
         raise InvalidInputError(
             f"serve: {root} has no summary.json; point it at a directory written by `clusterscape run`."
         )
-    gpkg = root / "results.gpkg"
-    figures_dir = root / "figures"
+    headers = _security_headers(tile_url)
+    allowed = frozenset(_host_name(h) for h in (*LOOPBACK_HOSTS, *allowed_hosts) if h and h.strip())
+    cache = _Cache(CACHE_BYTES)
 
     app = FastAPI(
         title="clusterscape dashboard",
         version="1",
         description="Read-only access to one clusterscape study: summary, clusters, map layers, figures.",
+        docs_url=None,
+        redoc_url=None,
     )
+    app.state.cache = cache
 
-    @lru_cache(maxsize=1)
-    def layer_names() -> tuple[str, ...]:
-        if not gpkg.is_file():
-            return ()
+    def base() -> Path:
+        try:
+            return root.resolve(strict=True)
+        except OSError:
+            raise HTTPException(status_code=404, detail="the study directory is gone") from None
+
+    def regular(rel: str) -> tuple[Path, os.stat_result] | None:
+        """A regular file of the study (resolved inside it) and its stat, or None."""
+        top = base()
+        try:
+            path = (top / rel).resolve(strict=True)
+            st = os.stat(path)
+        except (OSError, RuntimeError):
+            return None
+        if not path.is_relative_to(top) or not stat.S_ISREG(st.st_mode):
+            return None
+        return path, st
+
+    def identity(st: os.stat_result) -> tuple[int, int, int, int]:
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def read_bytes(path: Path, limit: int) -> bytes:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+                raise OSError("not a regular file of acceptable size")
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                return fh.read(limit + 1)
+        finally:
+            os.close(fd)
+
+    def cached(rel: str, kind: str, build: Callable[[Path], Any], *extra: Any) -> Any:
+        found = regular(rel)
+        if found is None:
+            return None
+        path, st = found
+        try:
+            return cache.get((kind, str(path), identity(st), *extra), lambda: build(path))
+        except _Damaged as exc:
+            raise HTTPException(status_code=422, detail=f"{rel} is damaged: {exc}") from None
+
+    # --- builders (each raises _Damaged on a file it cannot parse) ---
+    def build_summary(path: Path) -> bytes:
+        try:
+            data = json.loads(read_bytes(path, 64 * 1024 * 1024).decode("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise _Damaged(_one_line(exc)) from None
+        if not isinstance(data, dict):
+            raise _Damaged("not a JSON object")
+        return json.dumps(_clean(redact_value(data)), ensure_ascii=False, allow_nan=False).encode()
+
+    def build_clusters(path: Path) -> bytes:
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            return b"[]"
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise _Damaged(_one_line(exc)) from None
+        text = frame.to_json(orient="records", force_ascii=False)
+        return json.dumps(_clean(json.loads(text)), ensure_ascii=False).encode()
+
+    def build_layer_info(path: Path) -> dict[str, int]:
         import pyogrio
 
-        return tuple(str(name) for name, _ in pyogrio.list_layers(gpkg))
+        try:
+            with warnings.catch_warnings():  # GDAL's warnings about a damaged file
+                warnings.simplefilter("ignore", RuntimeWarning)
+                names = [str(n) for n, _ in pyogrio.list_layers(path)]
+                return {n: int(pyogrio.read_info(path, layer=n)["features"]) for n in names}
+        except Exception as exc:  # pyogrio raises its own DataSourceError family
+            raise _Damaged(_one_line(exc)) from None
 
-    @lru_cache(maxsize=16)
-    def layer_geojson(name: str) -> bytes:
+    def layer_info() -> dict[str, int]:
+        info = cached("results.gpkg", "layers", build_layer_info)
+        return info or {}
+
+    def build_page(path: Path, name: str, offset: int, limit: int, total: int) -> bytes:
         import geopandas as gpd
 
-        gdf = gpd.read_file(gpkg, layer=name)
-        if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
-            gdf = gdf.to_crs("EPSG:4326")
-        return gdf.to_json(na="null", drop_id=True, to_wgs84=False).encode("utf-8")
+        try:
+            if offset >= total:
+                gdf = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    gdf = gpd.read_file(
+                        path, layer=name, engine="pyogrio", skip_features=offset, max_features=limit
+                    )
+                if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
+                    gdf = gdf.to_crs("EPSG:4326")
+            text = gdf.to_json(na="null", drop_id=True, to_wgs84=False)
+        except Exception as exc:
+            raise _Damaged(_one_line(exc)) from None
+        returned = len(gdf)
+        more: dict[str, Any] = {
+            "numberMatched": total,
+            "numberReturned": returned,
+            "offset": offset,
+        }
+        if offset + returned < total:
+            more["next"] = f"/api/layers/{quote(name)}?offset={offset + returned}&limit={limit}"
+        # Append the paging members to the FeatureCollection object without re-parsing it.
+        body = text.rstrip()
+        assert body.endswith("}")
+        return (body[:-1] + ", " + json.dumps(more)[1:]).encode()
 
     def figure_names() -> list[str]:
-        if not figures_dir.is_dir():
+        top = base()
+        try:
+            figdir = (top / "figures").resolve(strict=True)
+        except (OSError, RuntimeError):
             return []
-        return sorted(p.name for p in figures_dir.iterdir() if p.suffix.lower() in {".png", ".svg"})
+        if not figdir.is_relative_to(top) or not figdir.is_dir():
+            return []
+        names = []
+        for entry in sorted(figdir.iterdir()):
+            if not entry.name.lower().endswith(".png") or "/" in entry.name:
+                continue
+            found = regular(f"figures/{entry.name}")
+            if found is None:
+                continue
+            try:
+                with open(found[0], "rb") as fh:
+                    if fh.read(8) != PNG_SIGNATURE:
+                        continue
+            except OSError:
+                continue
+            names.append(entry.name)
+        return names
 
-    @app.get("/api/summary", summary="The study summary (summary.json)")
-    def summary() -> JSONResponse:
-        data = json.loads((root / "summary.json").read_text(encoding="utf-8"))
-        return JSONResponse(_clean(data))
+    def json_bytes(content: bytes) -> Response:
+        return Response(
+            content, media_type="application/json", headers={"cache-control": "no-cache"}
+        )
 
-    @app.get("/api/clusters", summary="One record per cluster (clusters.csv)")
-    def clusters() -> JSONResponse:
-        path = root / "clusters.csv"
-        if not path.is_file():
-            return JSONResponse([])
-        frame = pd.read_csv(path)
-        records = json.loads(frame.to_json(orient="records", force_ascii=False))
-        return JSONResponse(_clean(records))
+    @app.get("/api/summary", summary="The study summary (summary.json)", responses=_DAMAGED)
+    def summary() -> Response:
+        content = cached("summary.json", "summary", build_summary)
+        if content is None:
+            raise HTTPException(status_code=404, detail="summary.json is missing")
+        return json_bytes(content)
 
-    @app.get("/api/layers", summary="Names of the map layers in results.gpkg")
+    @app.get("/api/clusters", summary="One record per cluster (clusters.csv)", responses=_DAMAGED)
+    def clusters() -> Response:
+        content = cached("clusters.csv", "clusters", build_clusters)
+        return json_bytes(content if content is not None else b"[]")
+
+    @app.get("/api/layers", summary="Names of the map layers in results.gpkg", responses=_DAMAGED)
     def layers() -> list[str]:
-        return list(layer_names())
+        return list(layer_info())
 
     @app.get(
         "/api/layers/{name}",
-        summary="One map layer as GeoJSON (WGS-84)",
-        responses={200: {"content": {GEOJSON_MEDIA: {}}}, 404: {"description": "Unknown layer"}},
+        summary="One map layer as GeoJSON (WGS-84), one page of features",
+        description=(
+            "A FeatureCollection of at most `limit` features starting at `offset` (in the "
+            "layer's stored order), with `numberMatched` (all features), `numberReturned`, "
+            "`offset` and, when more remain, `next` (the URL of the next page). Small layers "
+            "come whole in the first page."
+        ),
+        responses={
+            200: {"content": {GEOJSON_MEDIA: {}}},
+            404: {"description": "Unknown layer"},
+            **_DAMAGED,
+        },
     )
-    def layer(name: str) -> Response:
-        if name not in layer_names():
-            raise HTTPException(status_code=404, detail=f"unknown layer {name!r}")
-        return Response(layer_geojson(name), media_type=GEOJSON_MEDIA)
+    def layer(
+        name: str,
+        offset: int = Query(0, ge=0, le=2**31, description="Index of the first feature."),
+        limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Features per page."),
+    ) -> Response:
+        info = layer_info()
+        if name not in info:
+            raise HTTPException(status_code=404, detail="unknown layer")
+        total = info[name]
+        content = cached(
+            "results.gpkg",
+            "page",
+            lambda path: build_page(path, name, offset, limit, total),
+            name,
+            offset,
+            limit,
+        )
+        if content is None:
+            raise HTTPException(status_code=404, detail="unknown layer")
+        return Response(content, media_type=GEOJSON_MEDIA, headers={"cache-control": "no-cache"})
 
-    @app.get("/api/figures", summary="File names of the study's figures")
+    @app.get("/api/figures", summary="File names of the study's figures (PNG)")
     def figures() -> list[str]:
         return figure_names()
 
     @app.get(
         "/figures/{name}",
-        summary="One figure image",
+        summary="One figure image (PNG)",
         responses={200: {"content": {"image/png": {}}}, 404: {"description": "Unknown figure"}},
     )
-    def figure(name: str) -> FileResponse:
+    def figure(name: str) -> Response:
         if name not in figure_names():
-            raise HTTPException(status_code=404, detail=f"unknown figure {name!r}")
-        return FileResponse(figures_dir / name)
+            raise HTTPException(status_code=404, detail="unknown figure")
+        found = regular(f"figures/{name}")
+        if found is None:
+            raise HTTPException(status_code=404, detail="unknown figure")
+        try:
+            content = read_bytes(found[0], MAX_FIGURE_BYTES)
+        except OSError:
+            raise HTTPException(status_code=404, detail="unknown figure") from None
+        if not content.startswith(PNG_SIGNATURE):
+            raise HTTPException(status_code=404, detail="unknown figure")
+        return Response(content, media_type="image/png", headers={"cache-control": "no-cache"})
 
     @app.get("/api/config", summary="Settings for the page (basemap tile URL)")
     def config() -> dict[str, Any]:
@@ -135,5 +471,15 @@ def create_app(out_dir: str | Path, *, tile_url: str | None = None) -> FastAPI:
     def index() -> HTMLResponse:
         return HTMLResponse((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
 
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Last resort: never a traceback to the client, and the same safety headers.
+        return JSONResponse(
+            {"detail": "internal error"},
+            status_code=500,
+            headers={k.decode(): v.decode() for k, v in headers},
+        )
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(_Guard, allowed=allowed, headers=headers)
     return app

@@ -37,6 +37,20 @@ async function getJSON(url) {
   return res.json();
 }
 
+// A layer comes in pages (see /api/layers/{name}): follow `next` and join the features.
+async function fetchLayer(name) {
+  let url = `/api/layers/${encodeURIComponent(name)}`;
+  const data = await getJSON(url);
+  let page = data;
+  while (page.next && data.features.length < 1000000) {
+    url = page.next;
+    page = await getJSON(url);
+    data.features.push(...page.features);
+  }
+  delete data.next;
+  return data;
+}
+
 function fmt(v, digits = 0) {
   if (v === null || v === undefined || v === "") return "–";
   if (typeof v === "number") return v.toLocaleString("en", { maximumFractionDigits: digits });
@@ -132,7 +146,7 @@ async function main() {
   const toggles = document.getElementById("layer-toggles");
   let extent = null;
   for (const name of order) {
-    const data = await getJSON(`/api/layers/${encodeURIComponent(name)}`);
+    const data = await fetchLayer(name);
     if (name === "clusters") {
       // Join the table's form/sector onto the footprints for styling and filters.
       const byId = new Map(clusters.map((c) => [Number(c.cluster_id), c]));
