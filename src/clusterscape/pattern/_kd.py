@@ -8,7 +8,8 @@ n(n−1)/2 unordered distances between the n establishments of an industry:
 with φ the standard normal density, reflection at 0 (the second term, so that no mass leaks
 below zero), w_p = 1 (count version) or w_p = e_i e_j (employment-weighted version of
 Duranton & Overman's §4, "Kemp") and h Silverman's rule of thumb over the distances
-(R ``bw.nrd0``: 0.9 · min(sd, IQR/1.34) · N^(−1/5)). The null draws n sites at random from all
+(R ``bw.nrd0``: 0.9 · min(sd, IQR/1.34) · N^(−1/5)) over the N distances up to twice the
+largest r, as dbmss ``Kdhat`` does (``bw.nrd0(Dist[Dist <= rmax*2])``). The null draws n sites at random from all
 establishments (random labelling). M (Marcon & Puech 2010, JEG 10(5):745–762) is the relative,
 cumulative counterpart: M = 1 under independence.
 """
@@ -33,7 +34,7 @@ from clusterscape.pattern._kfunc import _check_r
 
 __all__ = ["KdResult", "MResult", "bw_nrd0", "kd", "kd_envelope", "m_envelope", "m_function"]
 
-_EXACT_BW_MAX_N = 1000  # above: sd and IQR of distances from 500,000 random pairs
+_EXACT_BW_MAX_N = 3000  # above: sd and IQR from the pairs of a random subset of this size
 _TRUNC = 8.0  # kernel truncated at 8 h (φ(8) = 5e-15)
 
 
@@ -50,24 +51,43 @@ def bw_nrd0(d: np.ndarray) -> float:
     return 0.9 * lo * d.size ** (-0.2)
 
 
-def _pair_sample(xy: np.ndarray, rng: np.random.Generator, k: int = 500_000) -> np.ndarray:
+def _close_distances(xy: np.ndarray, dmax: float) -> np.ndarray:
+    """All unordered pair distances <= dmax."""
+    tree = cKDTree(xy)
+    pairs = tree.query_pairs(dmax, output_type="ndarray")
+    return np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T)
+
+
+def _bandwidth(xy: np.ndarray, rmax: float, seed: int | None) -> float:
+    """dbmss ``Kdhat``'s bandwidth: R ``bw.nrd0(Dist[Dist <= rmax * 2])``, the pair distances
+    up to twice the largest r (R/Kdhat.R; "only pairs of points up to 2rmax are considered").
+
+    Exact up to ``_EXACT_BW_MAX_N`` points. Above, the number N of pairs within 2·rmax is
+    counted exactly (k-d tree) and sd and IQR come from the pairs within 2·rmax of a seeded
+    random subset of ``_EXACT_BW_MAX_N`` points (their pairs are a random sample of all pairs),
+    so bw = 0.9 · min(sd, IQR/1.34) · N^(−1/5) with the true N.
+    """
+    dmax = 2.0 * float(rmax)
     n = len(xy)
     if n <= _EXACT_BW_MAX_N:
-        i, j = np.triu_indices(n, 1)
-        return np.hypot(*(xy[i] - xy[j]).T)
-    i = rng.integers(0, n, k)
-    j = rng.integers(0, n - 1, k)
-    j = j + (j >= i)
-    return np.hypot(*(xy[i] - xy[j]).T)
-
-
-def _bandwidth(xy: np.ndarray, seed: int | None) -> float:
-    """bw.nrd0 over all n(n−1)/2 distances (estimated from 500,000 random pairs when n > 1000)."""
-    d = _pair_sample(xy, np.random.default_rng(seed))
-    n = len(xy)
-    npairs = n * (n - 1) / 2
-    b = bw_nrd0(d)
-    return b * (d.size / npairs) ** 0.2  # N^(-1/5) with the true number of pairs
+        d = _close_distances(xy, dmax)
+        if d.size < 2:
+            raise InvalidInputError(
+                f"pattern.kd: fewer than 2 pairs of points lie within 2 x r_max = {dmax:g} m, "
+                "so no bandwidth can be chosen; give a larger r or bandwidth_m."
+            )
+        return bw_nrd0(d)
+    rng = np.random.default_rng(seed)
+    sub = xy[rng.choice(n, _EXACT_BW_MAX_N, replace=False)]
+    d = _close_distances(sub, dmax)
+    if d.size < 2:
+        raise InvalidInputError(
+            f"pattern.kd: too few pairs within 2 x r_max = {dmax:g} m to choose a bandwidth; "
+            "give a larger r or bandwidth_m."
+        )
+    tree = cKDTree(xy)
+    npairs = (float(tree.count_neighbors(tree, dmax)) - n) / 2.0  # ordered, self included
+    return bw_nrd0(d) * (d.size / npairs) ** 0.2  # N^(-1/5) with the true number of pairs
 
 
 @numba.njit(cache=True, parallel=True)
@@ -398,15 +418,16 @@ def kd(
     r : array of float
         Distances (m) at which to evaluate the density (e.g. ``np.linspace(0, 10_000, 101)``).
     bandwidth_m : float, optional
-        Kernel bandwidth h in metres; default R ``bw.nrd0`` over all pairwise distances (from
-        500,000 random pairs when n > 1,000).
+        Kernel bandwidth h in metres; default dbmss ``Kdhat``'s rule, R ``bw.nrd0`` over the
+        pair distances <= 2 · max(r) (sd and IQR from a random subset of 3,000 points when
+        n > 3,000; the number of pairs is always exact).
     weights : array, optional
         Employment per establishment: the Kemp version (pairs weighted by e_i e_j).
     binned : bool, optional
         Linear-bin the distances on a grid of step h/20 before smoothing (error below 0.1 % of
         the peak density); default True when n > 2,000. False sums the kernel over every pair.
     seed : int or None, default 0
-        Only used to sample pairs for the bandwidth when n > 1,000.
+        Only used to subsample points for the bandwidth when n > 3,000.
 
     Returns
     -------
@@ -417,7 +438,7 @@ def kd(
     pts = as_xy(xy, caller=caller, min_points=2)
     rr = _check_r(r, caller=caller)
     w = _weights(weights, len(pts), caller=caller)
-    bw = _bandwidth(pts, seed) if bandwidth_m is None else float(bandwidth_m)
+    bw = _bandwidth(pts, float(rr[-1]), seed) if bandwidth_m is None else float(bandwidth_m)
     check_positive(bw, "bandwidth_m", caller=caller)
     use_bins = len(pts) > 2000 if binned is None else binned
     return _kd_core(pts, w, rr, bw, use_bins)
@@ -615,7 +636,7 @@ def kd_envelope(
         raise InvalidInputError(f"{caller}: nsim must be a positive integer, got {nsim!r}.")
     rr = _check_r(r, caller=caller)
     w = _weights(weights, len(cx), caller=caller)
-    bw = _bandwidth(cx, seed) if bandwidth_m is None else float(bandwidth_m)
+    bw = _bandwidth(cx, float(rr[-1]), seed) if bandwidth_m is None else float(bandwidth_m)
     check_positive(bw, "bandwidth_m", caller=caller)
     use_bins = (len(cx) > 2000 if binned is None else bool(binned)) or bool(grid)
     use_grid = use_bins and (len(cx) >= _GRID_MIN_N if grid is None else bool(grid))
@@ -768,7 +789,8 @@ def m_envelope(
 ) -> MResult:
     """M with a random-labelling envelope (dbmss ``MEnvelope(SimulationType="RandomLabeling")``).
 
-    Locations stay fixed; each simulation permutes (label, weight) pairs over the locations.
+    Locations and their weights stay fixed; each simulation shuffles the labels over the
+    locations (dbmss ``rRandomLabelingM``: "weights are kept on their points").
     ``verdict`` is "clustered" if M rises above the global band somewhere, "dispersed" if it
     only falls below it, else "no departure". Parameters as in :func:`m_function`.
     """
@@ -780,9 +802,8 @@ def m_envelope(
     rng = np.random.default_rng(seed)
     sims = np.empty((nsim, m))
     for s in range(nsim):
-        perm = rng.permutation(n)
-        lp, wp = lab[perm], w[perm]
-        sims[s] = _m_from_parts(i, j, k, n, m, lp == reference, (lp == neighbour).astype(float), wp)
+        lp = lab[rng.permutation(n)]  # labels move, weights stay on their locations
+        sims[s] = _m_from_parts(i, j, k, n, m, lp == reference, (lp == neighbour).astype(float), w)
     sims = np.nan_to_num(sims, nan=1.0)
     lo, hi = np.quantile(sims, [alpha / 2, 1 - alpha / 2], axis=0)
     lo_g, hi_g = global_bands(sims, alpha)
