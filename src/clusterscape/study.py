@@ -396,7 +396,7 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     with _step(progress, "measure"):
         from clusterscape.pattern import concentration_table
 
-        opts = {"r_max_m": 3000.0, "nsim": 99, **dict(config.measure)}
+        opts = {"nsim": 99, **dict(config.measure)}  # r_max: the window rules
         conc = concentration_table(
             np.column_stack([creative.geometry.x, creative.geometry.y]),
             np.column_stack([est_m.geometry.x, est_m.geometry.y]),

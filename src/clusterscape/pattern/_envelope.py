@@ -116,7 +116,7 @@ def _k_values(pts: np.ndarray, win: Window, r: np.ndarray, correction: str) -> n
     if correction == "border":
         denom = (n / win.area_m2) * counts
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(denom > 0, num / denom, 0.0)
+            return np.where(denom > 0, num / denom, np.nan)  # no eligible point: undefined
     return num * win.area_m2 / (n * (n - 1.0))
 
 
@@ -207,7 +207,7 @@ def _k_values_batch(sims: np.ndarray, win: Window, r: np.ndarray, correction: st
     if correction == "border":
         denom = (n / win.area_m2) * counts
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(denom > 0, num / denom, 0.0)
+            return np.where(denom > 0, num / denom, np.nan)  # no eligible point: undefined
     return num * win.area_m2 / (n * (n - 1.0))
 
 
@@ -322,11 +322,14 @@ def envelope(
         raise InvalidInputError(f"{caller}: nrank must be between 1 and nsim/2, got {nrank}.")
     obs, sims, cell_m = _curves(pts, win, rr, fun, correction, nsim, seed, method, cell, caller)
     theo = np.pi * rr**2 if fun == "K" else rr.copy()
-    srt = np.sort(sims, axis=0)
+    srt = np.sort(sims, axis=0)  # NaN (border K with no eligible point) sorts last
     lo, hi = srt[nrank - 1], srt[nsim - nrank]
-    dev = np.sort(np.abs(sims - theo).max(axis=1))[::-1][nrank - 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        dev = np.sort(np.nanmax(np.abs(sims - theo), axis=1))[::-1][nrank - 1]
     allc = np.vstack([obs, sims])
-    perl = _erl_pvalues(allc)
+    ok = np.isfinite(allc).all(axis=0)
+    perl = _erl_pvalues(allc[:, ok]) if ok.any() else np.ones(len(allc))
     p_rank = float(perl[0])
     inband = allc[perl > alpha]
     if len(inband) == 0:
@@ -340,8 +343,8 @@ def envelope(
         hi=hi,
         lo_global=theo - dev,
         hi_global=theo + dev,
-        lo_rank=inband.min(axis=0),
-        hi_rank=inband.max(axis=0),
+        lo_rank=np.where(ok, inband.min(axis=0), np.nan),
+        hi_rank=np.where(ok, inband.max(axis=0), np.nan),
         p_rank=p_rank,
         sims=sims,
         params={

@@ -530,12 +530,15 @@ class KdResult:
     Attributes
     ----------
     r : distances (m). kd : observed K-density (1/m). lo_local, hi_local : pointwise
-    alpha/2 and 1−alpha/2 quantiles of the simulations. lo_global, hi_global : Duranton–Overman
-    global bands (each crossed anywhere by at most ``alpha`` of the simulations).
-    localisation : Γ(d) = max(K̂ − hi_global, 0). dispersion : Ψ(d) = max(lo_global − K̂, 0)
-    where no localisation is found anywhere, else 0. gamma, psi : their sums over d.
-    verdict : "clustered", "dispersed" or "no departure". bandwidth_m : h.
-    sims : (nsim, len(r)). params : nsim, alpha, seed, weighted, null.
+    alpha/2 and 1−alpha/2 quantiles of the simulations. lo_global, hi_global : global band at
+    level ``alpha`` — the global rank envelope (Myllymäki et al. 2017), which the observed
+    curve leaves somewhere with probability alpha under the null. p_value : its extreme rank
+    length p-value; ``verdict`` is decided by it. lo_do, hi_do : Duranton & Overman's (2005)
+    one-sided global bands (each crossed anywhere by at most ``alpha`` of the simulations;
+    together a test of about 2·alpha). localisation : Γ(d) = max(K̂ − hi_global, 0).
+    dispersion : Ψ(d) = max(lo_global − K̂, 0) where no localisation is found anywhere, else 0.
+    gamma, psi : their sums over d. verdict : "clustered", "dispersed" or "no departure".
+    bandwidth_m : h. sims : (nsim, len(r)). params : nsim, alpha, seed, weighted, null.
     """
 
     r: np.ndarray
@@ -552,6 +555,47 @@ class KdResult:
     bandwidth_m: float
     sims: np.ndarray = field(repr=False)
     params: Mapping[str, object] = field(default_factory=dict)
+    p_value: float = float("nan")
+    lo_do: np.ndarray | None = field(default=None, repr=False)
+    hi_do: np.ndarray | None = field(default=None, repr=False)
+
+
+def rank_test(obs: np.ndarray, sims: np.ndarray, alpha: float):
+    """Global rank envelope test (Myllymäki et al. 2017, extreme rank length): the p-value of
+    the observed curve among all nsim + 1 curves and the band at level ``alpha`` (the envelope
+    of the curves with p > alpha). Under exchangeability P(p <= alpha) <= alpha, = alpha when
+    alpha (nsim + 1) is an integer; p <= alpha exactly when the observed curve leaves the band
+    somewhere (continuous curves). r values where any curve is NaN are left out of the ranks.
+
+    Returns (p, lo, hi).
+    """
+    from clusterscape.pattern._envelope import _erl_pvalues
+
+    allc = np.vstack([obs, sims])
+    ok = np.isfinite(allc).all(axis=0)
+    if not ok.any():
+        nan = np.full(allc.shape[1], np.nan)
+        return float("nan"), nan, nan.copy()
+    perl = _erl_pvalues(allc[:, ok])
+    inband = allc[perl > alpha]
+    if len(inband) == 0:
+        inband = allc
+    with np.errstate(invalid="ignore"):
+        lo, hi = np.nanmin(inband, axis=0), np.nanmax(inband, axis=0)
+    lo[~ok] = np.nan
+    hi[~ok] = np.nan
+    return float(perl[0]), lo, hi
+
+
+def _verdict(p: float, obs: np.ndarray, lo: np.ndarray, hi: np.ndarray, alpha: float) -> str:
+    """One test decides: "no departure" unless p <= alpha; then the side on which the observed
+    curve leaves the band farthest (relative to the band's width)."""
+    if not np.isfinite(p) or p > alpha:
+        return "no departure"
+    width = np.where(hi > lo, hi - lo, 1.0)
+    up = np.nanmax(np.where(obs > hi, (obs - hi) / width, 0.0))
+    down = np.nanmax(np.where(obs < lo, (lo - obs) / width, 0.0))
+    return "clustered" if up >= down else "dispersed"
 
 
 def global_bands(sims: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -644,12 +688,11 @@ def kd_envelope(
     rng = np.random.default_rng(seed)
     obs, sims, info = _kd_sims(cx, px, w, weights is not None, rr, bw, method, int(nsim), rng)
     lo_l, hi_l = np.quantile(sims, [alpha / 2, 1 - alpha / 2], axis=0)
-    lo_g, hi_g = global_bands(sims, alpha)
-    loc = np.maximum(obs - hi_g, 0.0)
-    disp = np.maximum(lo_g - obs, 0.0) if not (loc > 0).any() else np.zeros_like(obs)
-    verdict = (
-        "clustered" if (loc > 0).any() else "dispersed" if (disp > 0).any() else "no departure"
-    )
+    lo_do, hi_do = global_bands(sims, alpha)
+    p_value, lo_g, hi_g = rank_test(obs, sims, alpha)
+    verdict = _verdict(p_value, obs, lo_g, hi_g, alpha)
+    loc = np.maximum(obs - hi_g, 0.0) if verdict == "clustered" else np.zeros_like(obs)
+    disp = np.maximum(lo_g - obs, 0.0) if verdict == "dispersed" else np.zeros_like(obs)
     return KdResult(
         r=rr,
         kd=obs,
@@ -663,6 +706,9 @@ def kd_envelope(
         psi=float(disp.sum()),
         verdict=verdict,
         bandwidth_m=bw,
+        p_value=p_value,
+        lo_do=lo_do,
+        hi_do=hi_do,
         sims=sims,
         params={
             "nsim": nsim,
@@ -673,6 +719,7 @@ def kd_envelope(
             "method": method,
             **info,
             "null": "random labelling among all establishments",
+            "global_band": "rank envelope (extreme rank length), two-sided",
         },
     )
 
@@ -714,8 +761,9 @@ def _m_from_parts(i, j, k, n, m, is_ref, is_nb, w):
 
 @dataclass(frozen=True)
 class MResult:
-    """M with its random-labelling envelope: r, m, lo, hi (pointwise), lo_global, hi_global
-    (D–O style global bands), verdict, sims, params."""
+    """M with its random-labelling envelope: r, m, lo, hi (pointwise alpha/2, 1 − alpha/2),
+    lo_global, hi_global (global rank envelope at level alpha), p_value (its extreme rank
+    length p-value, which decides ``verdict``), sims, params."""
 
     r: np.ndarray
     m: np.ndarray
@@ -726,6 +774,7 @@ class MResult:
     verdict: str
     sims: np.ndarray = field(repr=False)
     params: Mapping[str, object] = field(default_factory=dict)
+    p_value: float = float("nan")
 
 
 def _m_inputs(xy, labels, r, reference, neighbour, weights, caller):
@@ -791,8 +840,9 @@ def m_envelope(
 
     Locations and their weights stay fixed; each simulation shuffles the labels over the
     locations (dbmss ``rRandomLabelingM``: "weights are kept on their points").
-    ``verdict`` is "clustered" if M rises above the global band somewhere, "dispersed" if it
-    only falls below it, else "no departure". Parameters as in :func:`m_function`.
+    ``p_value`` is the global rank envelope test (extreme rank length); ``verdict`` is "no
+    departure" unless p_value <= alpha, then "clustered" or "dispersed" by the side where M
+    leaves the global band farthest. Parameters as in :func:`m_function`.
     """
     caller = "pattern.m_envelope"
     pts, lab, rr, w = _m_inputs(xy, labels, r, reference, neighbour, weights, caller)
@@ -806,11 +856,9 @@ def m_envelope(
         sims[s] = _m_from_parts(i, j, k, n, m, lp == reference, (lp == neighbour).astype(float), w)
     sims = np.nan_to_num(sims, nan=1.0)
     lo, hi = np.quantile(sims, [alpha / 2, 1 - alpha / 2], axis=0)
-    lo_g, hi_g = global_bands(sims, alpha)
     o = np.nan_to_num(obs, nan=1.0)
-    verdict = (
-        "clustered" if (o > hi_g).any() else "dispersed" if (o < lo_g).any() else "no departure"
-    )
+    p_value, lo_g, hi_g = rank_test(o, sims, alpha)
+    verdict = _verdict(p_value, o, lo_g, hi_g, alpha)
     return MResult(
         r=rr,
         m=obs,
@@ -820,5 +868,12 @@ def m_envelope(
         hi_global=hi_g,
         verdict=verdict,
         sims=sims,
-        params={"nsim": nsim, "alpha": alpha, "seed": seed, "null": "random labelling"},
+        p_value=p_value,
+        params={
+            "nsim": nsim,
+            "alpha": alpha,
+            "seed": seed,
+            "null": "random labelling (weights stay on their locations)",
+            "global_band": "rank envelope (extreme rank length), two-sided",
+        },
     )
