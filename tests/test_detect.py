@@ -381,3 +381,34 @@ def test_cli_detect_subprocess_only_creative_rows(tmp_path):
     assert proc.returncode == 0, proc.stderr
     members = gpd.read_file(out / "clusters.gpkg", layer="establishments")
     assert len(members) == int((truth >= 0).sum())  # only is_creative rows are clustered
+
+
+def test_significance_by_random_labelling_among_all_establishments():
+    """With population=, the null draws n locations among all establishments: a cluster that
+    is dense only because every establishment is dense there is not significant, one denser
+    than establishments in general is."""
+    import geopandas as gpd
+
+    rng = np.random.default_rng(5)
+    centres = [rng.normal(c, 250, (1000, 2)) for c in ((-2500, 0), (2500, 0), (0, 2500))]
+    city = np.vstack([*centres, rng.uniform(-4000, 4000, (1000, 2))])  # dense town centres
+    creative_idx = rng.choice(len(city), 200, replace=False)  # creative = a random subset
+    pop = gpd.GeoDataFrame(geometry=gpd.points_from_xy(*city.T), crs=32651)
+    cre = pop.iloc[creative_idx]
+    csr = detect_clusters(cre, stability_draws=0, csr_simulations=19)
+    rl = detect_clusters(cre, stability_draws=0, csr_simulations=19, population=pop)
+    assert csr.clusters["significant"].any()  # against CSR the centre is "a cluster"
+    assert not rl.clusters["significant"].any()  # not against all establishments
+    assert rl.clusters["csr_p"].isna().all()
+    assert rl.params["significance_null"] == "random labelling among all establishments"
+    # a planted creative cluster denser than the city is still found
+    planted = rng.normal([0, -2500], 15, (40, 2))
+    both = np.vstack([city[creative_idx], planted])
+    allxy = np.vstack([city, planted])
+    pop2 = gpd.GeoDataFrame(geometry=gpd.points_from_xy(*allxy.T), crs=32651)
+    cre2 = gpd.GeoDataFrame(geometry=gpd.points_from_xy(*both.T), crs=32651)
+    res = detect_clusters(cre2, stability_draws=0, csr_simulations=19, population=pop2)
+    sig = res.clusters[res.clusters["significant"]]
+    assert len(sig) >= 1 and (sig["p_value"] == 0.05).all()
+    with pytest.raises(InvalidInputError, match="population"):
+        detect_clusters(cre, stability_draws=0, population=pop.iloc[:100])

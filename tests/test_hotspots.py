@@ -113,9 +113,11 @@ def test_permutation_p_matches_exact_enumeration():
     dense = w.toarray()
     card = dense.sum(axis=1) - 1
     assert card.max() == 7 and card.min() < 7  # both paths are exercised
-    assert res.p_sim is not None
+    assert res.p_sim is not None and res.p_sim_folded is not None
     # a neighbourhood of all n features has no null variation: p_sim = 1 by definition
     assert (res.p_sim[card == 7] == 1).all()
+    # the reported p_sim is two-sided: twice esda's folded tail, capped at 1
+    np.testing.assert_array_equal(res.p_sim, np.minimum(1.0, 2.0 * res.p_sim_folded))
     for i in np.flatnonzero(card < 7):
         nb = [j for j in range(8) if dense[i, j] and j != i]
         others = [j for j in range(8) if j != i]
@@ -124,7 +126,8 @@ def test_permutation_p_matches_exact_enumeration():
         # esda folding: count >= obs, folded to the smaller side; +1 / (perms + 1)
         larger = (sums >= obs).mean()
         folded = 1 - larger if (1 - larger) < larger else larger
-        assert res.p_sim[i] == pytest.approx(folded, abs=0.012), i
+        assert res.p_sim_folded[i] == pytest.approx(folded, abs=0.012), i
+        assert res.p_sim[i] == pytest.approx(min(1.0, 2 * folded), abs=0.024), i
 
 
 def test_permutation_p_close_to_brute_force_and_seeded():
@@ -147,8 +150,8 @@ def test_permutation_p_close_to_brute_force_and_seeded():
         larger = (sims >= x[nb].sum()).sum()
         larger = min(larger, 4999 - larger) if (4999 - larger) < larger else larger
         brute[i] = (larger + 1) / 5000
-    assert res.p_sim is not None
-    diff = np.abs(res.p_sim - brute)
+    assert res.p_sim_folded is not None
+    diff = np.abs(res.p_sim_folded - brute)
     assert diff.max() < 0.035  # ~4.5 sd of the difference of two 4999-draw estimates at p=.5
     assert diff.mean() < 0.008
     assert res.params["bins_from"] == "p_sim"

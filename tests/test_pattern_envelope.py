@@ -139,3 +139,55 @@ def test_numba_strip_sort_orders_by_strip_then_x():
                 assert (strip[seg] == k).all()
                 assert (np.diff(x[seg]) >= 0).all()
             assert start[-1] == n
+
+
+DCLF_REF = json.loads((Path(__file__).parent / "data" / "spatstat_dclf_reference.json").read_text())
+
+
+def _parity_case(name):
+    import pandas as pd
+    import shapely
+
+    base = Path(__file__).parent / "data" / "dclf_parity"
+    d = pd.read_csv(base / f"{name}.csv")
+    win = shapely.from_wkt((base / f"{name}.wkt").read_text())
+    obs = d.loc[d["sim"] == 0, ["x", "y"]].to_numpy()
+    sims = [g[["x", "y"]].to_numpy() for _, g in d[d["sim"] > 0].groupby("sim")]
+    return obs, win, sims
+
+
+@pytest.mark.parametrize("name", ["rect", "holed"])
+@pytest.mark.parametrize("fun", ["K", "L"])
+def test_dclf_and_mad_equal_spatstat_on_the_same_simulations(name, fun):
+    """spatstat dclf.test / mad.test(X, simulate = <the same 39 patterns>, use.theory = TRUE)
+    (scripts/ref_spatstat_dclf.R): statistic to 1e-9 relative, p-value exactly."""
+    obs, win, sims = _parity_case(name)
+    ref = DCLF_REF[name]
+    a = pattern.dclf_test(obs, win, fun=fun, simulated=sims)
+    b = pattern.mad_test(obs, win, fun=fun, simulated=sims)
+    assert a.statistic == pytest.approx(ref[f"dclf_{fun}"][0], rel=1e-9)
+    assert b.statistic == pytest.approx(ref[f"mad_{fun}"][0], rel=1e-9)
+    assert a.p_value == pytest.approx(ref[f"dclf_{fun}"][1], abs=1e-12)
+    assert b.p_value == pytest.approx(ref[f"mad_{fun}"][1], abs=1e-12)
+    assert a.params["rmax_m"] == ref[f"rinterval_{fun}"][1]  # spatstat's default interval
+    assert a.params["reference"] == "theoretical"
+
+
+def test_dclf_defaults_are_spatstats():
+    """K by default, deviations from the theoretical curve (not from the mean of the curves),
+    513 r values on [0, rmax] as spatstat's default call reports."""
+    obs, win, sims = _parity_case("rect")
+    assert "Summary function: K(r)" in DCLF_REF["rect"]["default_method"]
+    assert "Reference function: theoretical" in DCLF_REF["rect"]["default_method"]
+    res = pattern.dclf_test(obs, win, simulated=sims)
+    assert res.params["fun"] == "K" and len(res.r) == 513 and res.r[0] == 0
+    k_obs = pattern.k_function(obs, win, res.r)
+    t_theo = res.r[-1] * np.mean((k_obs - np.pi * res.r**2) ** 2)
+    assert res.statistic == pytest.approx(t_theo, rel=1e-12)
+    ks = np.vstack([pattern.k_function(s, win, res.r) for s in sims])
+    allc = np.vstack([k_obs, ks])
+    t_mean = res.r[-1] * np.mean(((k_obs - allc.mean(axis=0)) * 40 / 39) ** 2)
+    assert abs(t_mean / t_theo - 1) > 1e-3  # the two references really differ here
+    t_sims = res.r[-1] * np.mean((ks - np.pi * res.r**2) ** 2, axis=1)
+    np.testing.assert_allclose(res.sim_statistics, t_sims, rtol=1e-12)
+    assert res.p_value == (1 + (t_sims >= t_theo).sum()) / 40

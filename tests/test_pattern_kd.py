@@ -19,9 +19,10 @@ def _brute_kd(xy, r, w=None):
     else:
         i, j = np.triu_indices(n, 1)
         pw = w[i] * w[j]
-    hi = np.std(d, ddof=1)
-    iqr = np.subtract(*np.percentile(d, [75, 25]))
-    h = 0.9 * min(hi, iqr / 1.34) * len(d) ** -0.2
+    near = d[d <= 2 * np.max(r)]  # dbmss Kdhat: bw.nrd0(Dist[Dist <= rmax * 2])
+    hi = np.std(near, ddof=1)
+    iqr = np.subtract(*np.percentile(near, [75, 25]))
+    h = 0.9 * min(hi, iqr / 1.34) * len(near) ** -0.2
     out = [(pw * (norm.pdf((x - d) / h) + norm.pdf((x + d) / h))).sum() / (pw.sum() * h) for x in r]
     return np.array(out), h
 
@@ -209,3 +210,59 @@ def test_kd_grid_envelope_does_not_depend_on_thread_count():
     many = pattern.kd_envelope(cases, pop, r, nsim=9, seed=4, grid=True)
     np.testing.assert_array_equal(one.sims, many.sims)
     np.testing.assert_array_equal(one.kd, many.kd)
+
+
+def test_kd_matches_the_dbmss_recipe_and_its_bandwidth():
+    """scripts/ref_dbmss_kd.R (dbmss Kdhat's recipe in base R): the bandwidth is
+    bw.nrd0(Dist[Dist <= 2 rmax]) to 1e-12, not bw.nrd0 of all pairs; Kd agrees within 1e-3 of
+    its peak (R's density() bins the distances on its grid)."""
+    import json
+    from pathlib import Path
+
+    base = Path(__file__).parent / "data"
+    ref = json.loads((base / "dbmss_kd_reference.json").read_text())
+    d = np.loadtxt(base / "kd_parity" / "points.csv", delimiter=",", skiprows=1)
+    xy, w = d[:, :2], d[:, 2]
+    for key in ("kd_3000", "kemp_3000", "kd_10000", "kemp_10000"):
+        e = ref[key]
+        r = np.asarray(e["r"])
+        weights = w if key.startswith("kemp") else None
+        res = pattern.kd_envelope(xy[:400], xy, r, nsim=3, weights=weights[:400] if weights
+                                  is not None else None, binned=False)  # fmt: skip
+        assert res.bandwidth_m == pytest.approx(
+            pattern.bw_nrd0(pdist(xy[:400])[pdist(xy[:400]) <= 2 * r[-1]]), rel=1e-12
+        )
+        ours = pattern.kd(xy, r, weights=weights, binned=False)
+        assert np.abs(ours - e["kd"]).max() <= 1e-3 * max(e["kd"])
+        # the bandwidth itself, through the public estimator: Kd with the recipe's bandwidth
+        np.testing.assert_allclose(
+            ours, pattern.kd(xy, r, weights=weights, binned=False, bandwidth_m=e["bw"]), rtol=1e-9
+        )
+        assert abs(e["bw_all_pairs"] / e["bw"] - 1) > 0.3  # the rule matters here
+
+
+def test_kd_bandwidth_subsample_close_to_exact():
+    """Above 3,000 points sd/IQR come from a random subset and N is counted exactly."""
+    from clusterscape.pattern._kd import _bandwidth, _close_distances
+
+    rng = np.random.default_rng(3)
+    xy = np.vstack([rng.normal(0, 2000, (2500, 2)), rng.uniform(-15000, 15000, (2500, 2))])
+    exact = pattern.bw_nrd0(_close_distances(xy, 6000.0))
+    assert _bandwidth(xy, 3000.0, 0) == pytest.approx(exact, rel=0.02)
+
+
+def test_m_envelope_null_shuffles_labels_and_keeps_weights_on_locations():
+    """dbmss rRandomLabelingM: each simulation is M of the shuffled labels with the weights
+    left where they are (not moved with their labels)."""
+    rng = np.random.default_rng(9)
+    xy = rng.uniform(0, 1000, (200, 2))
+    lab = rng.choice(np.array(["a", "b"]), 200)
+    w = rng.integers(1, 100, 200).astype(float)
+    r = np.linspace(10, 300, 8)
+    res = pattern.m_envelope(xy, lab, r, "a", "b", weights=w, nsim=5, seed=4)
+    g = np.random.default_rng(4)
+    for s in range(5):
+        lp = lab[g.permutation(200)]
+        np.testing.assert_allclose(
+            res.sims[s], pattern.m_function(xy, lp, r, "a", "b", weights=w), rtol=1e-12
+        )

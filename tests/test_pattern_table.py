@@ -42,7 +42,7 @@ def test_concentration_table_finds_planted_cluster():
     assert df.loc[3, "n_used"] == len(creative)
     curves = df.attrs["curves"]
     ki = curves[curves["statistic"] == "L_inhom (Kinhom), border correction"]
-    assert len(ki) == 31
+    assert len(ki) == 129  # the L grid: 129 values from 0 to r_max
     assert (ki["observed"] > ki["hi"]).any()
 
 
@@ -103,3 +103,61 @@ def test_kinhom_border_matches_public_k_inhom():
     ours = _table._l_of(_table._kinhom_border(xy, win, r, lam))
     k = pattern.k_inhom(xy, box(0, 0, 1000, 800), r, intensity=lam, correction="border")
     np.testing.assert_allclose(ours, np.sqrt(np.nan_to_num(k) / np.pi), rtol=1e-12)
+
+
+def _small_case(seed, clustered):
+    rng = np.random.default_rng(seed)
+    win = box(0, 0, 1000, 1700)  # a 1 x 1.7 km study area
+    pop = rng.uniform([0, 0], [1000, 1700], (900, 2))
+    if clustered:
+        cre = np.clip(rng.normal([300, 400], 40, (60, 2)), 1, 999)
+        pop = np.vstack([pop, cre])
+    else:
+        cre = pop[rng.choice(len(pop), 60, replace=False)]
+    return cre, pop, win
+
+
+def test_default_ranges_come_from_the_window():
+    """No fixed 3 km: L/Kinhom up to spatstat's rule (a quarter of the shorter side here),
+    Kd up to a third of the window's diameter (dbmss MaxRange = "ThirdW")."""
+    cre, pop, win = _small_case(0, False)
+    df = pattern.concentration_table(cre, pop, win, nsim=19, seed=0)
+    curves = df.attrs["curves"]
+    r_l = curves.loc[curves["statistic"].str.startswith("L (Besag)"), "r_m"]
+    r_kd = curves.loc[curves["statistic"].str.startswith("Kd"), "r_m"]
+    lam = 60 / (1000 * 1700)
+    assert r_l.max() == min(1000 / 4, np.sqrt(1000 / (np.pi * lam)))
+    assert r_kd.max() == np.hypot(1000, 1700) / 3
+    assert r_l.max() < 1000 and r_kd.max() < 1000  # never beyond the window
+
+
+def test_one_test_decides_verdict_and_p_value():
+    """In every row: a departure is claimed exactly when p <= 0.05, and the r range is given
+    exactly then (the band and the p come from the same test)."""
+    seen = set()
+    for seed, clustered in [(1, False), (2, False), (3, True), (4, True), (5, False)]:
+        cre, pop, win = _small_case(seed, clustered)
+        df = pattern.concentration_table(cre, pop, win, nsim=19, seed=seed)
+        for row in df.itertuples():
+            departs = row.verdict != "no departure"
+            seen.add(departs)
+            assert np.isfinite(row.p_value), row.statistic
+            assert departs == (row.p_value <= 0.05), (row.statistic, row.verdict, row.p_value)
+            if row.statistic.startswith(("L", "Kd")):
+                assert departs == np.isfinite(row.r_min_m), row.statistic
+    assert seen == {True, False}
+
+
+def test_border_l_is_nan_where_no_point_is_eligible():
+    """A strip 200 m wide: no point is 150 m from the boundary, so border L is undefined
+    there (NaN), not 0, and the global band does not span +/- r_max at small r."""
+    rng = np.random.default_rng(0)
+    win = box(0, 0, 5000, 200)
+    xy = rng.uniform([0, 0], [5000, 200], (400, 2))
+    r = np.linspace(0, 150, 16)
+    env = pattern.envelope(xy, win, r, fun="L", correction="border", nsim=19, seed=0)
+    assert np.isnan(env.obs[r > 100]).all() and np.isfinite(env.obs[r < 90]).all()
+    width = env.hi_global - env.lo_global
+    assert width[1] < r[-1]  # a finite deviation, not the whole range
+    k = pattern.k_function(xy, win, r, correction="border")
+    assert np.isnan(k[r > 100]).all()

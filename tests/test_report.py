@@ -61,3 +61,14 @@ def test_pdf_report(study_dir: Path) -> None:
 def test_report_refuses_a_directory_without_a_study(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match=r"summary\.json"):
         write_report(tmp_path)
+
+
+def test_concentration_sentence_carries_the_p_value_of_its_verdict():
+    from clusterscape.report import _minute
+    from clusterscape.report._load import SavedStudy
+
+    row = {"statistic": "L (Besag), border correction", "verdict": "clustered",
+           "null": "CSR in window", "p_value": 0.01, "r_min_m": 100.0, "r_max_m": 900.0}  # fmt: skip
+    study = SavedStudy(root=Path("."), summary={"measure": {"statistics": [row]}})
+    text = " ".join(_minute(study))
+    assert "clustered against CSR in window (p = 0.010) between 100 and 900 m." in text

@@ -411,25 +411,58 @@ def _csr_test(
     min_samples: int,
     simulations: int,
     seed: int | None,
+    population: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Monte Carlo test of each cluster's core density against complete spatial randomness.
+    """Monte Carlo test of each cluster's core density: the max-statistic test.
 
-    The same method is run on ``simulations`` patterns of n uniform points in the convex hull
-    of the data; the statistic of a simulation is the highest :func:`core_density` of any
-    cluster it yields (0 when none). A cluster's p-value is (1 + #simulations whose maximum
-    reaches its core density) / (simulations + 1): a max-statistic test, so the chance that
-    CSR gives *any* significant cluster is at most the level (family-wise).
+    The same method is run on ``simulations`` null patterns of n points; the statistic of a
+    simulation is the highest :func:`core_density` of any cluster it yields (0 when none). A
+    cluster's p-value is (1 + #simulations whose maximum reaches its core density) /
+    (simulations + 1), so the chance that the null gives *any* significant cluster is at most
+    the level (family-wise). The null patterns are n uniform points in the convex hull of the
+    data (CSR) or, with ``population``, n locations drawn without replacement from all
+    establishments (random labelling: clusters denser than where establishments are anyway).
     """
     hull = shapely.convex_hull(shapely.multipoints(xy))
     intensity = len(xy) / (hull.area / 1e6)
     rng = np.random.default_rng(None if seed is None else seed + 7919)
     maxima = np.zeros(simulations)
     for s in range(simulations):
-        sim = _uniform_in_hull(hull, len(xy), rng)
+        if population is None:
+            sim = _uniform_in_hull(hull, len(xy), rng)
+        else:
+            sim = population[rng.choice(len(population), len(xy), replace=False)]
         dens = core_density(sim, run(sim, 1.0), min_samples=min_samples)
         maxima[s] = dens.max() if dens.size else 0.0
     pvals = (1.0 + (maxima[None, :] >= statistic[:, None]).sum(axis=1)) / (simulations + 1.0)
     return pvals, intensity
+
+
+def _population_xy(population: Any, crs: Any, n: int, *, caller: str) -> np.ndarray:
+    """All establishments' coordinates in the CRS of the (projected) establishments."""
+    if hasattr(population, "geometry"):
+        pop = population
+        if pop.crs is None:
+            from clusterscape.errors import CRSError
+
+            raise CRSError(f"{caller}: population has no CRS; set it (e.g. EPSG:4326) first.")
+        geom = pop.geometry
+        if geom.is_empty.any() or geom.isna().any() or not (geom.geom_type == "Point").all():
+            raise InvalidInputError(
+                f"{caller}: population must be non-empty Point geometries (all establishments)."
+            )
+        pop = pop.to_crs(crs)
+        xy = np.column_stack([pop.geometry.x, pop.geometry.y])
+    else:
+        xy = as_xy(population, caller=caller, min_points=2)
+    if not np.isfinite(xy).all():
+        raise InvalidInputError(f"{caller}: population has non-finite coordinates.")
+    if len(xy) <= n:
+        raise InvalidInputError(
+            f"{caller}: population ({len(xy)} points) must hold more establishments than the "
+            f"{n} being clustered; pass all establishments of every sector."
+        )
+    return np.asarray(xy, dtype=float)
 
 
 # --------------------------------------------------------------------------- public API
@@ -448,6 +481,7 @@ def detect_clusters(
     stability_fraction: float = 0.9,
     csr_simulations: int = 19,
     alpha: float = 0.05,
+    population: Any = None,
 ) -> ClusterResult:
     """Find density-based clusters of establishments and profile each one.
 
@@ -482,15 +516,22 @@ def detect_clusters(
     stability_fraction : float, default 0.9
         Share of points kept in each draw, in (0, 1).
     csr_simulations : int, default 19
-        Monte Carlo patterns of complete spatial randomness (n uniform points in the convex
-        hull of the data) clustered with the same method. ``csr_p`` of a cluster is
+        Monte Carlo null patterns clustered with the same method: n uniform points in the
+        convex hull of the data (complete spatial randomness), or with ``population`` n
+        locations drawn at random among all establishments. ``p_value`` of a cluster is
         (1 + #patterns whose densest cluster, by median core density (:func:`core_density`),
-        is at least as dense) / (simulations + 1), and
-        ``significant`` is ``csr_p <= alpha``. Density-based methods always return some
+        is at least as dense) / (simulations + 1) (a max-statistic test: family-wise), and
+        ``significant`` is ``p_value <= alpha``. Density-based methods always return some
         clusters on random points (HDBSCAN especially); this test separates real clusters
         from those. With 19 patterns the smallest p is 0.05. 0 skips the test (NaN, False).
     alpha : float, default 0.05
         Level of ``significant``.
+    population : GeoDataFrame/GeoSeries of points or (N, 2) array, optional
+        All establishments (every sector; N > n). When given, significance is judged by
+        random labelling: are the establishments denser here than establishments in general
+        are? Geo input is converted to the CRS the establishments are analysed in; an array
+        must already be in that CRS (metres; pass projected establishments). ``csr_p`` is then
+        NaN and ``params["significance_null"]`` says which null was used.
 
     Returns
     -------
@@ -589,16 +630,28 @@ def detect_clusters(
     clusters.insert(clusters.columns.get_loc("mean_probability") + 1, "stability", stab)
     cdens = core_density(xy, labels, min_samples=ms)
     clusters["core_density_per_km2"] = cdens
+    pop_xy = (
+        None
+        if population is None
+        else _population_xy(population, gdf.crs, len(xy), caller=caller)
+    )
     if csr_simulations > 0 and len(clusters):
         pvals, intensity = _csr_test(
-            xy, cdens, run, min_samples=ms, simulations=int(csr_simulations), seed=seed
+            xy,
+            cdens,
+            run,
+            min_samples=ms,
+            simulations=int(csr_simulations),
+            seed=seed,
+            population=pop_xy,
         )
     else:
         pvals = np.full(len(clusters), np.nan)
         hull_area = float(shapely.convex_hull(shapely.multipoints(xy)).area)
         intensity = len(xy) / (hull_area / 1e6) if hull_area > 0 else np.nan
     clusters["density_ratio"] = cdens / intensity
-    clusters["csr_p"] = pvals
+    clusters["csr_p"] = pvals if pop_xy is None else np.full(len(clusters), np.nan)
+    clusters["p_value"] = pvals
     clusters["significant"] = np.asarray(pvals <= alpha)
     params: dict[str, Any] = {
         "method": method,
@@ -616,6 +669,9 @@ def detect_clusters(
         "hull_ratio": HULL_RATIO,
         "csr_simulations": int(csr_simulations),
         "alpha": alpha,
+        "significance_null": "CSR in the convex hull"
+        if pop_xy is None
+        else "random labelling among all establishments",
     }
     index = establishments.index
     return ClusterResult(

@@ -65,9 +65,14 @@ class GiStarResult:
     p : numpy.ndarray
         Two-sided normal p-value of ``z`` (uncorrected, as ArcGIS ``GiPValue``).
     p_sim : numpy.ndarray or None
-        Conditional-permutation pseudo p-value, ``(m + 1) / (permutations + 1)`` with m the
-        number of permuted local sums at least as extreme as the observed one *in the direction
-        of the observed deviation* (esda's folded one-sided convention); ``None`` without
+        Two-sided conditional-permutation pseudo p-value, ``min(1, 2 * p_sim_folded)``: the
+        test that the ArcGIS ±1/±2/±3 bins need (a hot *or* cold spot); ``None`` without
+        permutations.
+    p_sim_folded : numpy.ndarray or None
+        esda's folded one-sided pseudo p-value (esda ``G_Local.p_sim``):
+        ``(m + 1) / (permutations + 1)`` with m = #{permuted sums >= observed}, replaced by
+        #{permuted sums < observed} when that is smaller. One-sided in the observed direction:
+        under a true null P(p_sim_folded <= 0.05) is about 0.10. ``None`` without
         permutations.
     bin : numpy.ndarray
         ArcGIS ``Gi_Bin``: ±3 / ±2 / ±1 for 99 / 95 / 90 % confidence, 0 otherwise, sign of z.
@@ -83,6 +88,7 @@ class GiStarResult:
     p_sim: np.ndarray | None
     bin: np.ndarray
     params: Mapping[str, Any] = field(default_factory=dict)
+    p_sim_folded: np.ndarray | None = None
 
     @property
     def significant(self) -> np.ndarray:
@@ -272,7 +278,8 @@ def gi_star_from_weights(
     -------
     GiStarResult
         ``z`` (randomisation z-score, Ord & Getis 1995 eq. 14 in the star form), ``p``
-        (two-sided normal), ``p_sim`` (folded one-sided pseudo p, esda convention) and ``bin``.
+        (two-sided normal), ``p_sim`` (two-sided pseudo p), ``p_sim_folded`` (esda's folded
+        one-sided pseudo p) and ``bin``.
         A feature whose neighbourhood is all n features has 0/0: it gets z = 0 and p = 1.
 
     Raises
@@ -312,14 +319,17 @@ def gi_star_from_weights(
     p = 2.0 * ndtr(-np.abs(z))
 
     p_sim: np.ndarray | None = None
+    p_folded: np.ndarray | None = None
     if permutations > 0:
         card = (wi - 1).astype(np.int64)
         lag = wx - x  # neighbour sum without self; self value is held fixed
         larger = _permutation_counts(x, card, lag, permutations, seed)
         low = (permutations - larger) < larger
         larger = np.where(low, permutations - larger, larger)
-        p_sim = (larger + 1.0) / (permutations + 1.0)
-        p_sim[card == n - 1] = 1.0
+        p_folded = (larger + 1.0) / (permutations + 1.0)
+        p_folded[card == n - 1] = 1.0
+        # two-sided: the bins and "significant" ask "hot or cold", so double the folded tail
+        p_sim = np.minimum(1.0, 2.0 * p_folded)
     bins = hotspot_bins(z, p if p_sim is None else p_sim, fdr=fdr)
     params = {
         "permutations": permutations,
@@ -329,8 +339,11 @@ def gi_star_from_weights(
         "n": n,
         "weights": "binary, self included",
         "bins_from": "p" if p_sim is None else "p_sim",
+        "p_sim": "two-sided, min(1, 2 * folded)",
     }
-    return GiStarResult(z=z, p=p, p_sim=p_sim, bin=bins, params=params)
+    return GiStarResult(
+        z=z, p=p, p_sim=p_sim, bin=bins, params=params, p_sim_folded=p_folded
+    )
 
 
 def distance_band_weights(xy: np.ndarray, distance_m: float) -> sp.csr_matrix:
@@ -395,7 +408,9 @@ def gi_star(
     res = gi_star_from_weights(x, w, permutations=permutations, seed=seed, fdr=fdr, alpha=alpha)
     params = dict(res.params)
     params.update({"distance_m": float(distance), "weights": "fixed distance band <=, self"})
-    return GiStarResult(z=res.z, p=res.p, p_sim=res.p_sim, bin=res.bin, params=params)
+    return GiStarResult(
+        z=res.z, p=res.p, p_sim=res.p_sim, bin=res.bin, params=params, p_sim_folded=res.p_sim_folded
+    )
 
 
 def _square_cells(
@@ -450,8 +465,8 @@ def grid_hotspots(
     -------
     geopandas.GeoDataFrame
         One row per cell in the local metric CRS: ``cell_id`` (``"r<row>c<col>"`` or the H3
-        index), ``count``, ``value`` (the analysed total), ``z``, ``p``, ``p_sim`` (NaN without
-        permutations), ``bin``, geometry = the cell polygon. Square grids cover the whole
+        index), ``count``, ``value`` (the analysed total), ``z``, ``p``, ``p_sim`` (two-sided; NaN
+        without permutations), ``p_sim_folded`` (esda's folded one-sided p), ``bin``, geometry = the cell polygon. Square grids cover the whole
         bounding box of the points, zero cells included; H3 grids cover the H3 cells whose
         centres lie in the bounding box plus every occupied cell.
     """
@@ -531,6 +546,9 @@ def grid_hotspots(
             "z": result.z,
             "p": result.p,
             "p_sim": np.full(len(ids), np.nan) if result.p_sim is None else result.p_sim,
+            "p_sim_folded": (
+                np.full(len(ids), np.nan) if result.p_sim_folded is None else result.p_sim_folded
+            ),
             "bin": result.bin,
         },
         geometry=np.asarray(geoms),

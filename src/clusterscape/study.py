@@ -379,6 +379,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
         from clusterscape.detect import detect_clusters
 
         det_opts = {"method": "hdbscan", "min_cluster_size": 15, **dict(config.detect)}
+        # significance by random labelling among all establishments (not CSR in the hull)
+        det_opts.setdefault("population", est_m)
         detected = detect_clusters(creative, seed=config.seed, **det_opts)
         labels = pd.Series(-1, index=est.index, name="cluster", dtype=int)
         labels.loc[detected.labels.index] = detected.labels.to_numpy()
@@ -396,7 +398,7 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     with _step(progress, "measure"):
         from clusterscape.pattern import concentration_table
 
-        opts = {"r_max_m": 3000.0, "nsim": 99, **dict(config.measure)}
+        opts = {"nsim": 99, **dict(config.measure)}  # r_max: the window rules
         conc = concentration_table(
             np.column_stack([creative.geometry.x, creative.geometry.y]),
             np.column_stack([est_m.geometry.x, est_m.geometry.y]),

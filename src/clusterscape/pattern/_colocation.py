@@ -341,14 +341,17 @@ def colocation_matrix(
     xy : (n, 2) array or projected GeoSeries, metres.
     labels : array of length n.
     permutations : int, default 0
-        If > 0, random relabellings of all points give two-sided pseudo p-values
-        p = (1 + min(#{CLQ_sim >= CLQ}, #{CLQ_sim <= CLQ})) / (permutations + 1).
+        If > 0, random relabellings of all points give pseudo p-values: the one-sided
+        ``p_one_sided = (1 + min(#{CLQ_sim >= CLQ}, #{CLQ_sim <= CLQ})) / (permutations + 1)``
+        (in the observed direction, as esda's folded ``p_sim``) and the two-sided
+        ``p_value = min(1, 2 * p_one_sided)`` (co-location *or* isolation).
     seed : int or None, default 0
 
     Returns
     -------
     DataFrame
-        Columns ``a, b, clq`` (and ``p_value`` with permutations), one row per ordered pair.
+        Columns ``a, b, clq`` (and ``p_value``, ``p_one_sided`` with permutations), one row per
+        ordered pair.
     """
     caller = "pattern.colocation_matrix"
     pts = as_xy(xy, caller=caller, min_points=3)
@@ -371,7 +374,9 @@ def colocation_matrix(
     if permutations > 0:
         s = int(np.random.default_rng(seed).integers(0, 2**63 - 1))
         ge, le, _tot, _sims = _perm_counts(codes, nn, ti, tj, tw, order, ncat, cnt, permutations, s)
-        df["p_value"] = ((1 + np.minimum(ge, le)) / (permutations + 1)).ravel()
+        one = ((1 + np.minimum(ge, le)) / (permutations + 1)).ravel()
+        df["p_value"] = np.minimum(1.0, 2.0 * one)
+        df["p_one_sided"] = one
     return df
 
 
@@ -430,15 +435,17 @@ def local_colocation_quotient(
     permutations : int, default 99
         Conditional permutations for the pseudo p-value (0 to skip).
     alpha : float, default 0.05
-        Level for the ``type`` column.
+        Level of the two-sided test behind the ``type`` column (``p_value <= alpha``).
     seed : int or None, default 0
 
     Returns
     -------
     DataFrame
         Indexed by the row number of each A point in ``xy``, columns ``lclq``, ``p_value``
-        (two-sided folded pseudo p: (1 + min(#sim >= obs, #sim <= obs)) / (permutations + 1))
-        and ``type`` ("colocated", "isolated" or "not significant").
+        (two-sided pseudo p, ``min(1, 2 * p_one_sided)``), ``p_one_sided`` ((1 + min(#sim >=
+        obs, #sim <= obs)) / (permutations + 1), one-sided in the observed direction) and
+        ``type`` ("colocated" or "isolated" where ``p_value <= alpha``, else "not
+        significant").
     """
     caller = "pattern.local_colocation_quotient"
     pts = as_xy(xy, caller=caller, min_points=3)
@@ -474,9 +481,11 @@ def local_colocation_quotient(
         )
         ge = (sims >= share[:, None] - 1e-12).sum(axis=1)
         le = (sims <= share[:, None] + 1e-12).sum(axis=1)
-        p = (1 + np.minimum(ge, le)) / (permutations + 1)
+        one = (1 + np.minimum(ge, le)) / (permutations + 1)
+        p = np.minimum(1.0, 2.0 * one)
         out["p_value"] = p
-        sig = p < alpha
+        out["p_one_sided"] = one
+        sig = p <= alpha
         out["type"] = np.where(
             sig & (out["lclq"] > 1),
             "colocated",

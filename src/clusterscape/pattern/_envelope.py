@@ -4,12 +4,17 @@
   simultaneous band (``global = TRUE``: max |f − f_theo|) and the global rank envelope of
   Myllymäki et al. (2017) with its extreme-rank p-value.
 * :func:`dclf_test` / :func:`mad_test` — Diggle–Cressie–Loosmore–Ford and maximum absolute
-  deviation tests (spatstat ``dclf.test`` / ``mad.test`` with ``leaveout = 1``): the reference
-  curve is the mean of all nsim + 1 curves, deviations are scaled by (nsim + 1)/nsim, and
-  p = (1 + #{T_sim >= T_obs}) / (nsim + 1) (ties counted against the data: conservative).
+  deviation tests with spatstat's defaults for a CSR null (``dclf.test`` / ``mad.test``):
+  summary function K, reference = the theoretical curve (πr² for K, r for L: the printout's
+  "Reference function: theoretical"), r interval [0, rmax] on spatstat's 513-value grid,
+  T = rmax · mean_r (f − f_theo)² (DCLF) or max_r |f − f_theo| (MAD), and
+  p = (1 + #{T_sim > T_obs} + #{T_sim = T_obs}) / (nsim + 1) (spatstat breaks exact ties at
+  random; here they count against the data, which only matters on exact ties).
 
-The null is a binomial process with the observed n in the window (spatstat's CSR simulation),
-simulated with a seeded generator.
+The null is a binomial process with the observed n in the window (spatstat ``fix.n = TRUE``;
+spatstat's default draws a Poisson number of points — both give exact Monte Carlo tests),
+simulated with a seeded generator, or the patterns given in ``simulated`` (spatstat
+``simulate = <list of patterns>``).
 
 References
 ----------
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+import warnings
 from typing import Any
 
 import numpy as np
@@ -110,7 +116,7 @@ def _k_values(pts: np.ndarray, win: Window, r: np.ndarray, correction: str) -> n
     if correction == "border":
         denom = (n / win.area_m2) * counts
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(denom > 0, num / denom, 0.0)
+            return np.where(denom > 0, num / denom, np.nan)  # no eligible point: undefined
     return num * win.area_m2 / (n * (n - 1.0))
 
 
@@ -145,6 +151,10 @@ def _setup(xy, window, r, fun, correction, nsim, *, caller, method="exact"):
             "or 'border'."
         )
     return pts, win, correction
+
+
+#: spatstat's default number of r values (Kest: 513 from 0 to rmax)
+NR_SPATSTAT = 513
 
 
 def _default_r(win: Window, n: int, rmax_m: float | None, *, caller: str, nr: int = 129):
@@ -197,7 +207,7 @@ def _k_values_batch(sims: np.ndarray, win: Window, r: np.ndarray, correction: st
     if correction == "border":
         denom = (n / win.area_m2) * counts
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(denom > 0, num / denom, 0.0)
+            return np.where(denom > 0, num / denom, np.nan)  # no eligible point: undefined
     return num * win.area_m2 / (n * (n - 1.0))
 
 
@@ -312,11 +322,14 @@ def envelope(
         raise InvalidInputError(f"{caller}: nrank must be between 1 and nsim/2, got {nrank}.")
     obs, sims, cell_m = _curves(pts, win, rr, fun, correction, nsim, seed, method, cell, caller)
     theo = np.pi * rr**2 if fun == "K" else rr.copy()
-    srt = np.sort(sims, axis=0)
+    srt = np.sort(sims, axis=0)  # NaN (border K with no eligible point) sorts last
     lo, hi = srt[nrank - 1], srt[nsim - nrank]
-    dev = np.sort(np.abs(sims - theo).max(axis=1))[::-1][nrank - 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        dev = np.sort(np.nanmax(np.abs(sims - theo), axis=1))[::-1][nrank - 1]
     allc = np.vstack([obs, sims])
-    perl = _erl_pvalues(allc)
+    ok = np.isfinite(allc).all(axis=0)
+    perl = _erl_pvalues(allc[:, ok]) if ok.any() else np.ones(len(allc))
     p_rank = float(perl[0])
     inband = allc[perl > alpha]
     if len(inband) == 0:
@@ -330,8 +343,8 @@ def envelope(
         hi=hi,
         lo_global=theo - dev,
         hi_global=theo + dev,
-        lo_rank=inband.min(axis=0),
-        hi_rank=inband.max(axis=0),
+        lo_rank=np.where(ok, inband.min(axis=0), np.nan),
+        hi_rank=np.where(ok, inband.max(axis=0), np.nan),
         p_rank=p_rank,
         sims=sims,
         params={
@@ -359,21 +372,54 @@ def _curves(pts, win, rr, fun, correction, nsim, seed, method, cell, caller):
     return obs, _simulate(pts, win, rr, fun, correction, nsim, seed), None
 
 
+def _sim_curves(simulated, win, rr, fun, correction, *, caller):
+    """Curves of user-supplied null patterns (spatstat ``simulate = <list of patterns>``)."""
+    pats = [as_xy(s, caller=caller, min_points=2) for s in simulated]
+    if not pats:
+        raise InvalidInputError(f"{caller}: simulated must hold at least one pattern.")
+    for s in pats:
+        check_inside(s, win, caller=caller, what="simulated points")
+    if correction == "translate" and not win.is_rect:
+        return np.vstack([_fun_values(s, win, rr, fun, correction) for s in pats])
+    if len({len(s) for s in pats}) == 1:
+        k = _k_values_batch(np.stack(pats), win, rr, correction)
+        return k if fun == "K" else np.sqrt(np.clip(k, 0, None) / np.pi)
+    return np.vstack([_fun_values(s, win, rr, fun, correction) for s in pats])
+
+
 def _global_test(
-    xy, window, *, nsim, rmax_m, fun, correction, seed, exponent, caller, method, cell
-):
+    xy, window, *, nsim, rmax_m, fun, correction, seed, exponent, caller, method, cell,
+    simulated=None,
+):  # fmt: skip
+    if simulated is not None:
+        nsim = len(simulated)
     pts, win, correction = _setup(
         xy, window, None, fun, correction, nsim, caller=caller, method=method
     )
-    rr = _default_r(win, len(pts), rmax_m, caller=caller)
-    obs, sims, cell_m = _curves(pts, win, rr, fun, correction, nsim, seed, method, cell, caller)
-    allc = np.vstack([obs, sims])
-    dev = (allc - allc.mean(axis=0)) * (nsim + 1) / nsim
-    if exponent == 2:
-        t = (rr[-1] - rr[0]) * (dev**2).mean(axis=1)
+    rr = _default_r(win, len(pts), rmax_m, caller=caller, nr=NR_SPATSTAT)
+    if simulated is not None:
+        if method != "exact":
+            raise InvalidInputError(f"{caller}: simulated patterns need method='exact'.")
+        obs = _fun_values(pts, win, rr, fun, correction)
+        sims = _sim_curves(simulated, win, rr, fun, correction, caller=caller)
+        cell_m = None
     else:
-        t = np.abs(dev).max(axis=1)
-    p = (1 + int((t[1:] >= t[0]).sum())) / (nsim + 1)
+        obs, sims, cell_m = _curves(
+            pts, win, rr, fun, correction, nsim, seed, method, cell, caller
+        )
+    theo = np.pi * rr**2 if fun == "K" else rr.copy()
+    allc = np.vstack([obs, sims])
+    dev = np.abs(allc - theo)  # spatstat: reference = theoretical curve, two-sided
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows give NaN, not a crash
+        if exponent == 2:
+            t = (rr[-1] - rr[0]) * np.nanmean(dev**2, axis=1)
+        else:
+            t = np.nanmax(dev, axis=1)
+    if not np.isfinite(t[0]):
+        p = float("nan")
+    else:
+        p = (1 + int((t[1:] >= t[0]).sum())) / (nsim + 1)
     return TestResult(
         statistic=float(t[0]),
         p_value=float(p),
@@ -386,8 +432,9 @@ def _global_test(
             "correction": correction,
             "nsim": nsim,
             "rmax_m": float(rr[-1]),
+            "reference": "theoretical",
             "seed": seed,
-            "null": "CSR in window",
+            "null": "CSR in window" if simulated is None else "user-supplied patterns",
             "method": method,
             "cell_m": cell_m,
         },
@@ -400,16 +447,20 @@ def dclf_test(
     *,
     nsim: int = 99,
     rmax_m: float | None = None,
-    fun: str = "L",
+    fun: str = "K",
     correction: str | None = None,
     seed: int | None = 0,
     method: str = "exact",
     cell: float | None = None,
+    simulated: Any = None,
 ) -> TestResult:
     """Diggle–Cressie–Loosmore–Ford test of CSR in the window (spatstat ``dclf.test``).
 
-    T = ∫_0^rmax (f(r) − f̄(r))² dr, with f̄ the mean of the other curves (leave-one-out).
-    ``p_value`` small means the pattern departs from CSR (clustered or regular).
+    T = rmax · mean_r (f(r) − f_theo(r))² over spatstat's 513 r values in [0, rmax] (the
+    Riemann form of ∫_0^rmax (f − f_theo)² dr that spatstat uses), f_theo = πr² for K and r
+    for L; p = (1 + #{T_sim >= T}) / (nsim + 1). ``p_value`` small means the pattern departs
+    from CSR (clustered or regular). Defaults are spatstat's: K, theoretical reference,
+    ``rinterval = [0, rmax]``, rmax = min(short side / 4, sqrt(1000/(πλ))).
 
     Parameters
     ----------
@@ -418,7 +469,8 @@ def dclf_test(
     nsim : int, default 99
     rmax_m : float, optional
         Upper end of the distance interval (m); default spatstat's rmax rule.
-    fun : {"L", "K"}, default "L"
+    fun : {"K", "L"}, default "K"
+        Summary function (spatstat's default is ``Kest``).
     correction : str, optional
         As in :func:`envelope`.
     seed : int or None, default 0
@@ -426,10 +478,19 @@ def dclf_test(
         As in :func:`envelope`: "fft" computes every curve by the raster/FFT approximation.
     cell : float, optional
         Pixel side (m) for ``method="fft"``.
+    simulated : sequence of (m, 2) arrays, optional
+        Null patterns to use instead of the built-in CSR simulations (spatstat
+        ``simulate = <list of ppp>``); ``nsim`` is then their number.
 
     Returns
     -------
     TestResult
+        ``params["reference"]`` is "theoretical".
+
+    References
+    ----------
+    Diggle P.J. 1986, J. Neurosci. Methods 18:115–125; Loosmore N.B. & Ford E.D. 2006,
+    Ecology 87:1925–1931; Baddeley A. et al. 2014, Ecological Monographs 84:477–489.
     """
     return _global_test(
         xy,
@@ -443,6 +504,7 @@ def dclf_test(
         caller="pattern.dclf_test",
         method=method,
         cell=cell,
+        simulated=simulated,
     )
 
 
@@ -452,15 +514,17 @@ def mad_test(
     *,
     nsim: int = 99,
     rmax_m: float | None = None,
-    fun: str = "L",
+    fun: str = "K",
     correction: str | None = None,
     seed: int | None = 0,
     method: str = "exact",
     cell: float | None = None,
+    simulated: Any = None,
 ) -> TestResult:
-    """Maximum absolute deviation test of CSR (spatstat ``mad.test``): T = max_r |f − f̄|.
+    """Maximum absolute deviation test of CSR (spatstat ``mad.test``): T = max_r |f − f_theo|.
 
-    Parameters are those of :func:`dclf_test`.
+    Parameters and defaults are those of :func:`dclf_test` (K, theoretical reference,
+    r in [0, rmax] on 513 values).
     """
     return _global_test(
         xy,
@@ -474,4 +538,5 @@ def mad_test(
         caller="pattern.mad_test",
         method=method,
         cell=cell,
+        simulated=simulated,
     )

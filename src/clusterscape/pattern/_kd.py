@@ -8,7 +8,8 @@ n(n−1)/2 unordered distances between the n establishments of an industry:
 with φ the standard normal density, reflection at 0 (the second term, so that no mass leaks
 below zero), w_p = 1 (count version) or w_p = e_i e_j (employment-weighted version of
 Duranton & Overman's §4, "Kemp") and h Silverman's rule of thumb over the distances
-(R ``bw.nrd0``: 0.9 · min(sd, IQR/1.34) · N^(−1/5)). The null draws n sites at random from all
+(R ``bw.nrd0``: 0.9 · min(sd, IQR/1.34) · N^(−1/5)) over the N distances up to twice the
+largest r, as dbmss ``Kdhat`` does (``bw.nrd0(Dist[Dist <= rmax*2])``). The null draws n sites at random from all
 establishments (random labelling). M (Marcon & Puech 2010, JEG 10(5):745–762) is the relative,
 cumulative counterpart: M = 1 under independence.
 """
@@ -33,7 +34,7 @@ from clusterscape.pattern._kfunc import _check_r
 
 __all__ = ["KdResult", "MResult", "bw_nrd0", "kd", "kd_envelope", "m_envelope", "m_function"]
 
-_EXACT_BW_MAX_N = 1000  # above: sd and IQR of distances from 500,000 random pairs
+_EXACT_BW_MAX_N = 3000  # above: sd and IQR from the pairs of a random subset of this size
 _TRUNC = 8.0  # kernel truncated at 8 h (φ(8) = 5e-15)
 
 
@@ -50,24 +51,43 @@ def bw_nrd0(d: np.ndarray) -> float:
     return 0.9 * lo * d.size ** (-0.2)
 
 
-def _pair_sample(xy: np.ndarray, rng: np.random.Generator, k: int = 500_000) -> np.ndarray:
+def _close_distances(xy: np.ndarray, dmax: float) -> np.ndarray:
+    """All unordered pair distances <= dmax."""
+    tree = cKDTree(xy)
+    pairs = tree.query_pairs(dmax, output_type="ndarray")
+    return np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T)
+
+
+def _bandwidth(xy: np.ndarray, rmax: float, seed: int | None) -> float:
+    """dbmss ``Kdhat``'s bandwidth: R ``bw.nrd0(Dist[Dist <= rmax * 2])``, the pair distances
+    up to twice the largest r (R/Kdhat.R; "only pairs of points up to 2rmax are considered").
+
+    Exact up to ``_EXACT_BW_MAX_N`` points. Above, the number N of pairs within 2·rmax is
+    counted exactly (k-d tree) and sd and IQR come from the pairs within 2·rmax of a seeded
+    random subset of ``_EXACT_BW_MAX_N`` points (their pairs are a random sample of all pairs),
+    so bw = 0.9 · min(sd, IQR/1.34) · N^(−1/5) with the true N.
+    """
+    dmax = 2.0 * float(rmax)
     n = len(xy)
     if n <= _EXACT_BW_MAX_N:
-        i, j = np.triu_indices(n, 1)
-        return np.hypot(*(xy[i] - xy[j]).T)
-    i = rng.integers(0, n, k)
-    j = rng.integers(0, n - 1, k)
-    j = j + (j >= i)
-    return np.hypot(*(xy[i] - xy[j]).T)
-
-
-def _bandwidth(xy: np.ndarray, seed: int | None) -> float:
-    """bw.nrd0 over all n(n−1)/2 distances (estimated from 500,000 random pairs when n > 1000)."""
-    d = _pair_sample(xy, np.random.default_rng(seed))
-    n = len(xy)
-    npairs = n * (n - 1) / 2
-    b = bw_nrd0(d)
-    return b * (d.size / npairs) ** 0.2  # N^(-1/5) with the true number of pairs
+        d = _close_distances(xy, dmax)
+        if d.size < 2:
+            raise InvalidInputError(
+                f"pattern.kd: fewer than 2 pairs of points lie within 2 x r_max = {dmax:g} m, "
+                "so no bandwidth can be chosen; give a larger r or bandwidth_m."
+            )
+        return bw_nrd0(d)
+    rng = np.random.default_rng(seed)
+    sub = xy[rng.choice(n, _EXACT_BW_MAX_N, replace=False)]
+    d = _close_distances(sub, dmax)
+    if d.size < 2:
+        raise InvalidInputError(
+            f"pattern.kd: too few pairs within 2 x r_max = {dmax:g} m to choose a bandwidth; "
+            "give a larger r or bandwidth_m."
+        )
+    tree = cKDTree(xy)
+    npairs = (float(tree.count_neighbors(tree, dmax)) - n) / 2.0  # ordered, self included
+    return bw_nrd0(d) * (d.size / npairs) ** 0.2  # N^(-1/5) with the true number of pairs
 
 
 @numba.njit(cache=True, parallel=True)
@@ -398,15 +418,16 @@ def kd(
     r : array of float
         Distances (m) at which to evaluate the density (e.g. ``np.linspace(0, 10_000, 101)``).
     bandwidth_m : float, optional
-        Kernel bandwidth h in metres; default R ``bw.nrd0`` over all pairwise distances (from
-        500,000 random pairs when n > 1,000).
+        Kernel bandwidth h in metres; default dbmss ``Kdhat``'s rule, R ``bw.nrd0`` over the
+        pair distances <= 2 · max(r) (sd and IQR from a random subset of 3,000 points when
+        n > 3,000; the number of pairs is always exact).
     weights : array, optional
         Employment per establishment: the Kemp version (pairs weighted by e_i e_j).
     binned : bool, optional
         Linear-bin the distances on a grid of step h/20 before smoothing (error below 0.1 % of
         the peak density); default True when n > 2,000. False sums the kernel over every pair.
     seed : int or None, default 0
-        Only used to sample pairs for the bandwidth when n > 1,000.
+        Only used to subsample points for the bandwidth when n > 3,000.
 
     Returns
     -------
@@ -417,7 +438,7 @@ def kd(
     pts = as_xy(xy, caller=caller, min_points=2)
     rr = _check_r(r, caller=caller)
     w = _weights(weights, len(pts), caller=caller)
-    bw = _bandwidth(pts, seed) if bandwidth_m is None else float(bandwidth_m)
+    bw = _bandwidth(pts, float(rr[-1]), seed) if bandwidth_m is None else float(bandwidth_m)
     check_positive(bw, "bandwidth_m", caller=caller)
     use_bins = len(pts) > 2000 if binned is None else binned
     return _kd_core(pts, w, rr, bw, use_bins)
@@ -509,12 +530,15 @@ class KdResult:
     Attributes
     ----------
     r : distances (m). kd : observed K-density (1/m). lo_local, hi_local : pointwise
-    alpha/2 and 1−alpha/2 quantiles of the simulations. lo_global, hi_global : Duranton–Overman
-    global bands (each crossed anywhere by at most ``alpha`` of the simulations).
-    localisation : Γ(d) = max(K̂ − hi_global, 0). dispersion : Ψ(d) = max(lo_global − K̂, 0)
-    where no localisation is found anywhere, else 0. gamma, psi : their sums over d.
-    verdict : "clustered", "dispersed" or "no departure". bandwidth_m : h.
-    sims : (nsim, len(r)). params : nsim, alpha, seed, weighted, null.
+    alpha/2 and 1−alpha/2 quantiles of the simulations. lo_global, hi_global : global band at
+    level ``alpha`` — the global rank envelope (Myllymäki et al. 2017), which the observed
+    curve leaves somewhere with probability alpha under the null. p_value : its extreme rank
+    length p-value; ``verdict`` is decided by it. lo_do, hi_do : Duranton & Overman's (2005)
+    one-sided global bands (each crossed anywhere by at most ``alpha`` of the simulations;
+    together a test of about 2·alpha). localisation : Γ(d) = max(K̂ − hi_global, 0).
+    dispersion : Ψ(d) = max(lo_global − K̂, 0) where no localisation is found anywhere, else 0.
+    gamma, psi : their sums over d. verdict : "clustered", "dispersed" or "no departure".
+    bandwidth_m : h. sims : (nsim, len(r)). params : nsim, alpha, seed, weighted, null.
     """
 
     r: np.ndarray
@@ -531,6 +555,47 @@ class KdResult:
     bandwidth_m: float
     sims: np.ndarray = field(repr=False)
     params: Mapping[str, object] = field(default_factory=dict)
+    p_value: float = float("nan")
+    lo_do: np.ndarray | None = field(default=None, repr=False)
+    hi_do: np.ndarray | None = field(default=None, repr=False)
+
+
+def rank_test(obs: np.ndarray, sims: np.ndarray, alpha: float):
+    """Global rank envelope test (Myllymäki et al. 2017, extreme rank length): the p-value of
+    the observed curve among all nsim + 1 curves and the band at level ``alpha`` (the envelope
+    of the curves with p > alpha). Under exchangeability P(p <= alpha) <= alpha, = alpha when
+    alpha (nsim + 1) is an integer; p <= alpha exactly when the observed curve leaves the band
+    somewhere (continuous curves). r values where any curve is NaN are left out of the ranks.
+
+    Returns (p, lo, hi).
+    """
+    from clusterscape.pattern._envelope import _erl_pvalues
+
+    allc = np.vstack([obs, sims])
+    ok = np.isfinite(allc).all(axis=0)
+    if not ok.any():
+        nan = np.full(allc.shape[1], np.nan)
+        return float("nan"), nan, nan.copy()
+    perl = _erl_pvalues(allc[:, ok])
+    inband = allc[perl > alpha]
+    if len(inband) == 0:
+        inband = allc
+    with np.errstate(invalid="ignore"):
+        lo, hi = np.nanmin(inband, axis=0), np.nanmax(inband, axis=0)
+    lo[~ok] = np.nan
+    hi[~ok] = np.nan
+    return float(perl[0]), lo, hi
+
+
+def _verdict(p: float, obs: np.ndarray, lo: np.ndarray, hi: np.ndarray, alpha: float) -> str:
+    """One test decides: "no departure" unless p <= alpha; then the side on which the observed
+    curve leaves the band farthest (relative to the band's width)."""
+    if not np.isfinite(p) or p > alpha:
+        return "no departure"
+    width = np.where(hi > lo, hi - lo, 1.0)
+    up = np.nanmax(np.where(obs > hi, (obs - hi) / width, 0.0))
+    down = np.nanmax(np.where(obs < lo, (lo - obs) / width, 0.0))
+    return "clustered" if up >= down else "dispersed"
 
 
 def global_bands(sims: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -615,7 +680,7 @@ def kd_envelope(
         raise InvalidInputError(f"{caller}: nsim must be a positive integer, got {nsim!r}.")
     rr = _check_r(r, caller=caller)
     w = _weights(weights, len(cx), caller=caller)
-    bw = _bandwidth(cx, seed) if bandwidth_m is None else float(bandwidth_m)
+    bw = _bandwidth(cx, float(rr[-1]), seed) if bandwidth_m is None else float(bandwidth_m)
     check_positive(bw, "bandwidth_m", caller=caller)
     use_bins = (len(cx) > 2000 if binned is None else bool(binned)) or bool(grid)
     use_grid = use_bins and (len(cx) >= _GRID_MIN_N if grid is None else bool(grid))
@@ -623,12 +688,11 @@ def kd_envelope(
     rng = np.random.default_rng(seed)
     obs, sims, info = _kd_sims(cx, px, w, weights is not None, rr, bw, method, int(nsim), rng)
     lo_l, hi_l = np.quantile(sims, [alpha / 2, 1 - alpha / 2], axis=0)
-    lo_g, hi_g = global_bands(sims, alpha)
-    loc = np.maximum(obs - hi_g, 0.0)
-    disp = np.maximum(lo_g - obs, 0.0) if not (loc > 0).any() else np.zeros_like(obs)
-    verdict = (
-        "clustered" if (loc > 0).any() else "dispersed" if (disp > 0).any() else "no departure"
-    )
+    lo_do, hi_do = global_bands(sims, alpha)
+    p_value, lo_g, hi_g = rank_test(obs, sims, alpha)
+    verdict = _verdict(p_value, obs, lo_g, hi_g, alpha)
+    loc = np.maximum(obs - hi_g, 0.0) if verdict == "clustered" else np.zeros_like(obs)
+    disp = np.maximum(lo_g - obs, 0.0) if verdict == "dispersed" else np.zeros_like(obs)
     return KdResult(
         r=rr,
         kd=obs,
@@ -642,6 +706,9 @@ def kd_envelope(
         psi=float(disp.sum()),
         verdict=verdict,
         bandwidth_m=bw,
+        p_value=p_value,
+        lo_do=lo_do,
+        hi_do=hi_do,
         sims=sims,
         params={
             "nsim": nsim,
@@ -652,6 +719,7 @@ def kd_envelope(
             "method": method,
             **info,
             "null": "random labelling among all establishments",
+            "global_band": "rank envelope (extreme rank length), two-sided",
         },
     )
 
@@ -693,8 +761,9 @@ def _m_from_parts(i, j, k, n, m, is_ref, is_nb, w):
 
 @dataclass(frozen=True)
 class MResult:
-    """M with its random-labelling envelope: r, m, lo, hi (pointwise), lo_global, hi_global
-    (D–O style global bands), verdict, sims, params."""
+    """M with its random-labelling envelope: r, m, lo, hi (pointwise alpha/2, 1 − alpha/2),
+    lo_global, hi_global (global rank envelope at level alpha), p_value (its extreme rank
+    length p-value, which decides ``verdict``), sims, params."""
 
     r: np.ndarray
     m: np.ndarray
@@ -705,6 +774,7 @@ class MResult:
     verdict: str
     sims: np.ndarray = field(repr=False)
     params: Mapping[str, object] = field(default_factory=dict)
+    p_value: float = float("nan")
 
 
 def _m_inputs(xy, labels, r, reference, neighbour, weights, caller):
@@ -768,9 +838,11 @@ def m_envelope(
 ) -> MResult:
     """M with a random-labelling envelope (dbmss ``MEnvelope(SimulationType="RandomLabeling")``).
 
-    Locations stay fixed; each simulation permutes (label, weight) pairs over the locations.
-    ``verdict`` is "clustered" if M rises above the global band somewhere, "dispersed" if it
-    only falls below it, else "no departure". Parameters as in :func:`m_function`.
+    Locations and their weights stay fixed; each simulation shuffles the labels over the
+    locations (dbmss ``rRandomLabelingM``: "weights are kept on their points").
+    ``p_value`` is the global rank envelope test (extreme rank length); ``verdict`` is "no
+    departure" unless p_value <= alpha, then "clustered" or "dispersed" by the side where M
+    leaves the global band farthest. Parameters as in :func:`m_function`.
     """
     caller = "pattern.m_envelope"
     pts, lab, rr, w = _m_inputs(xy, labels, r, reference, neighbour, weights, caller)
@@ -780,16 +852,13 @@ def m_envelope(
     rng = np.random.default_rng(seed)
     sims = np.empty((nsim, m))
     for s in range(nsim):
-        perm = rng.permutation(n)
-        lp, wp = lab[perm], w[perm]
-        sims[s] = _m_from_parts(i, j, k, n, m, lp == reference, (lp == neighbour).astype(float), wp)
+        lp = lab[rng.permutation(n)]  # labels move, weights stay on their locations
+        sims[s] = _m_from_parts(i, j, k, n, m, lp == reference, (lp == neighbour).astype(float), w)
     sims = np.nan_to_num(sims, nan=1.0)
     lo, hi = np.quantile(sims, [alpha / 2, 1 - alpha / 2], axis=0)
-    lo_g, hi_g = global_bands(sims, alpha)
     o = np.nan_to_num(obs, nan=1.0)
-    verdict = (
-        "clustered" if (o > hi_g).any() else "dispersed" if (o < lo_g).any() else "no departure"
-    )
+    p_value, lo_g, hi_g = rank_test(o, sims, alpha)
+    verdict = _verdict(p_value, o, lo_g, hi_g, alpha)
     return MResult(
         r=rr,
         m=obs,
@@ -799,5 +868,12 @@ def m_envelope(
         hi_global=hi_g,
         verdict=verdict,
         sims=sims,
-        params={"nsim": nsim, "alpha": alpha, "seed": seed, "null": "random labelling"},
+        p_value=p_value,
+        params={
+            "nsim": nsim,
+            "alpha": alpha,
+            "seed": seed,
+            "null": "random labelling (weights stay on their locations)",
+            "global_band": "rank envelope (extreme rank length), two-sided",
+        },
     )

@@ -124,14 +124,18 @@ def _bin(r: np.ndarray, d: float, rstep: float) -> int:
 def border_top(r: np.ndarray, b: float, rstep: float) -> int:
     """Largest k at which a point with boundary distance b still counts (border correction).
 
+    The reduced-sample estimator at r uses the points with b >= r, evaluated exactly at each
+    r_k so that the number does not depend on the grid around it:
     rstep > 0 (Krect): largest k with r_k < b, i.e. ceil(b / rstep) - 1.
-    rstep == 0 (Kount): largest k with r_{k-1} <= b, i.e. #{r_k <= b}.
+    rstep == 0: largest k with r_k <= b, i.e. #{r_k <= b} - 1 (spatstat's whist/Kount
+    rule, b >= r_{k-1}, lets points that are nearer the boundary than r_k count at r_k, which
+    biases a coarse grid).
     May be -1 (never counts); capped at len(r) - 1.
     """
     if rstep > 0.0:
         k = math.ceil(b / rstep) - 1
     else:
-        k = int(np.searchsorted(r, b, side="right"))
+        k = int(np.searchsorted(r, b, side="right")) - 1
     if k > r.shape[0] - 1:
         k = r.shape[0] - 1
     return k

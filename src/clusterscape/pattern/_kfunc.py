@@ -6,9 +6,13 @@ Every estimator follows spatstat (Baddeley, Rubak & Turner 2015) exactly, so num
 * λ² = n(n−1)/|W|² for the uncorrected, isotropic and translation estimators of ``Kest``;
 * pair distances are binned on spatstat's breaks ``(−dr, r)``, so K(r_k) counts pairs with
   d < r_k (ties at the last r included);
-* ``"border"`` is spatstat's reduced-sample estimator on those breaks: a point i contributes at
-  r_k when its distance to the boundary b_i >= r_{k−1}, a pair when also d_ij <= b_i;
-  K_b(r_k) = Σ pairs / (λ · #{i : b_i >= r_{k−1}}), λ = n/|W|;
+* ``"border"`` is the reduced-sample estimator evaluated exactly at each r: a point i
+  contributes at r when its distance to the boundary b_i >= r, a pair when also d_ij < r;
+  K_b(r) = Σ pairs / (λ · #{i : b_i >= r}), λ = n/|W|, NaN where no point is eligible. The
+  number at r does not depend on the other values of the grid (spatstat's whist rule
+  b_i >= r_{k−1} does, and is biased on a coarse grid; on spatstat's fine default grid the two
+  agree to O(dr)); in rectangles with an even grid from 0 it is spatstat's Krect rule
+  (b_i > r_k, d_ij <= r_k);
 * ``"isotropic"`` is Ripley's weight 1/(fraction of the circle of radius d_ij around x_i inside
   W), computed exactly in any polygon and clipped to [1, 100] (spatstat ``edge.Ripley``);
 * ``"translate"`` is |W| / |W ∩ (W + x_j − x_i)| clipped at 100 (spatstat ``edge.Trans``); in
@@ -309,13 +313,13 @@ def k_cross(
     if correction == "border":
         ba = bi[a]
         ok = d <= ba
-        kb = np.minimum(np.searchsorted(rr, ba[ok], side="right"), len(rr) - 1)
+        kb = np.minimum(np.searchsorted(rr, ba[ok], side="right") - 1, len(rr) - 1)
         kk = k[ok]
         keep = kk <= kb
         diff = np.bincount(kk[keep], minlength=len(rr) + 1).astype(float)
         diff -= np.bincount(kb[keep] + 1, minlength=len(rr) + 1)
         num = np.cumsum(diff)[: len(rr)]
-        denom = (nj / win.area_m2) * (bi[None, :] >= _lower_edges(rr)[:, None]).sum(axis=1)
+        denom = (nj / win.area_m2) * (bi[None, :] >= rr[:, None]).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(denom > 0, num / denom, np.nan)
     if correction == "none":

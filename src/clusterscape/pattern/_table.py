@@ -79,12 +79,53 @@ def _raster_intensity(pop: np.ndarray, win: Window, sigma: float, at: np.ndarray
     return np.asarray(np.maximum(out, floor))
 
 
+ALPHA = 0.05
+
+
+def _mad_band(obs: np.ndarray, sims: np.ndarray, ref: np.ndarray, alpha: float = ALPHA):
+    """Maximum-absolute-deviation test and its global band, one decision for both.
+
+    T = max_r |f − ref| (NaN r values skipped), p = (1 + #{T_sim >= T_obs}) / (nsim + 1)
+    (spatstat ``mad.test``); the band is ref ± the k-th largest simulated T with
+    k = floor(alpha (nsim + 1)) (spatstat ``envelope(global = TRUE, nrank = k)``), so the
+    observed curve leaves the band exactly when p <= alpha. Returns (p, lo, hi, verdict, T).
+    """
+    import warnings
+
+    nsim = len(sims)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t_obs = float(np.nanmax(np.abs(obs - ref)))
+        t_sim = np.nanmax(np.abs(sims - ref), axis=1)
+    t_sim = np.where(np.isfinite(t_sim), t_sim, -np.inf)
+    k = max(1, int(np.floor(alpha * (nsim + 1) + 1e-9)))
+    dev = float(np.sort(t_sim)[::-1][min(k, nsim) - 1])
+    lo, hi = ref - dev, ref + dev
+    if not np.isfinite(t_obs):
+        return float("nan"), lo, hi, "no departure", t_obs
+    p = (1 + int((t_sim >= t_obs).sum())) / (nsim + 1)
+    if p > alpha:
+        return p, lo, hi, "no departure", t_obs
+    up = np.nanmax(obs - ref)
+    down = np.nanmax(ref - obs)
+    return p, lo, hi, ("clustered" if up >= down else "dispersed"), t_obs
+
+
+def _window_diameter(win: Window) -> float:
+    """Largest distance between two points of the window (spatstat ``diameter.owin``): the
+    largest distance between vertices of its convex hull."""
+    from scipy.spatial.distance import pdist
+
+    hull = np.asarray(win.geom.convex_hull.exterior.coords)
+    return float(pdist(hull).max()) if len(hull) > 1 else 0.0
+
+
 def _kinhom_border(pts: np.ndarray, win: Window, r: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """Kinhom, border correction, renormalised (as pattern.k_inhom), without re-validation."""
     u = 1.0 / lam
     num, counts = _weighted_numerator(pts, win, r, "border", u)
     with np.errstate(invalid="ignore", divide="ignore"):
-        k = np.where(counts > 0, (win.area_m2 / u.sum()) * num / counts, 0.0)
+        k = np.where(counts > 0, (win.area_m2 / u.sum()) * num / counts, np.nan)
     return np.asarray(k)
 
 
@@ -97,33 +138,43 @@ def concentration_table(
     population_xy: Any,
     window: Any,
     *,
-    r_max_m: float = 3000.0,
+    r_max_m: float | None = None,
     nsim: int = 99,
     seed: int | None = 0,
 ) -> pd.DataFrame:
     """Do creative establishments concentrate? One row per statistic, each against its null.
 
+    In every row one test decides both ``verdict`` and ``p_value``: "no departure" unless
+    p_value <= 0.05, else "clustered" or "dispersed" by the side of the largest departure;
+    ``r_min_m``–``r_max_m`` is the range where the curve leaves that test's global band.
+
     Rows
     ----
-    ``L`` (Besag's L, border correction) — null: CSR in ``window``; global envelope (spatstat
-    ``global = TRUE``) and DCLF p-value from the same ``nsim`` simulations. Above 3,000
-    creative points a seeded random subsample of 3,000 is used (the pattern is thinned
-    uniformly, which leaves L unchanged in expectation).
-    ``Kd`` (Duranton & Overman 2005) — null: random labelling among all establishments; D–O
-    global bands at 5 %. Above 2,000 creative points a seeded subsample of 2,000 cases is used
-    (random thinning leaves Kd unchanged in expectation); the counterfactual draws the same
-    number from all establishments.
+    ``L`` (Besag's L, border correction) — null: CSR in ``window``; maximum absolute
+    deviation test from the theoretical L(r) = r (spatstat ``mad.test``) with its global band
+    (spatstat ``envelope(global = TRUE)``, rank k = 0.05 (nsim + 1)). Above 3,000 creative
+    points a seeded random subsample of 3,000 is used (uniform thinning leaves L unchanged in
+    expectation). r from 0 to spatstat's rule, min(shorter side of the window's bounding box /
+    4, sqrt(1000/(πλ))), unless ``r_max_m`` is given.
+    ``Kd`` (Duranton & Overman 2005) — null: random labelling among all establishments; the
+    global rank envelope at 5 % and its extreme-rank-length p-value (Myllymäki et al. 2017).
+    The bandwidth is dbmss ``Kdhat``'s rule (bw.nrd0 of the pair distances <= 2 r_max) on the
+    *full* creative sample, also when a seeded subsample of 2,000 cases is simulated (above
+    2,000 creative points), so Kd does not move with the subsample size. r from 0 to a third
+    of the window's diameter (dbmss ``MaxRange = "ThirdW"``) unless ``r_max_m`` is given.
     ``CLQ creative->creative`` (Leslie & Kronenfeld 2011) — null: random relabelling of all
     establishments, two-sided permutation p-value; r columns are empty (nearest neighbours).
-    ``L_inhom (Kinhom)`` (Baddeley, Møller & Waagepetersen 2000), border correction, renormalised
-    — null: random labelling among all establishments. The intensity of creative firms under
-    that null is their share times the Gaussian kernel intensity of all establishments (pixel
-    estimate with uniform edge correction, bandwidth ``r_max_m``); each of the ``nsim``
-    simulations draws as many points from all establishments and uses the same intensity
-    surface, so observed and simulated curves are exchangeable under the null. Global envelope
-    around the mean of the simulations (max |L_inhom − mean|; the estimated intensity does not
-    make L_inhom(r) = r exactly) and DCLF p-value. Above 2,000 creative points a seeded subsample of
-    2,000 is used.
+    ``L_inhom (Kinhom)`` (Baddeley, Møller & Waagepetersen 2000), border correction,
+    renormalised — null: random labelling among all establishments. The intensity of creative
+    firms under that null is their share times the Gaussian kernel intensity of all
+    establishments (pixel estimate with uniform edge correction, bandwidth = the L row's
+    r_max); each simulation draws as many points from all establishments with the same
+    intensity surface. Maximum absolute deviation test from the mean of all nsim + 1 curves
+    (the estimated intensity does not make L_inhom(r) = r exactly) and its global band. Above
+    2,000 creative points a seeded subsample of 2,000 is used.
+
+    Border estimates are NaN at distances where no point is far enough from the boundary; the
+    tests skip those distances.
 
     Parameters
     ----------
@@ -133,8 +184,8 @@ def concentration_table(
         All establishments (creative included or not; creative rows are recognised by
         identical coordinates), metres.
     window : polygon window (e.g. the city or a district outline, projected).
-    r_max_m : float, default 3000
-        Largest distance examined (m).
+    r_max_m : float, optional
+        Largest distance examined (m) by every row; default the window rules above.
     nsim : int, default 99
         Simulations / permutations per statistic.
     seed : int or None, default 0
@@ -143,34 +194,33 @@ def concentration_table(
     -------
     DataFrame
         Columns ``statistic, null, r_min_m, r_max_m, verdict, value, p_value, n_used,
-        n_total, nsim, note``; ``verdict`` is "clustered", "dispersed" or "no departure";
-        ``r_min_m``–``r_max_m`` is the distance range where the statistic leaves its band.
+        n_total, nsim, note``; ``verdict`` is "clustered", "dispersed" or "no departure".
         ``attrs["curves"]`` holds the L, Kd and L_inhom curves with their global bands (``statistic,
         r_m, observed, theo, lo, hi``) for figures.
     """
+    from clusterscape.pattern._envelope import _default_r
+    from clusterscape.pattern._kd import _bandwidth
+
     caller = "pattern.concentration_table"
     cre = as_xy(creative_xy, caller=caller, min_points=3)
     pop = as_xy(population_xy, caller=caller, min_points=4)
     win = as_window(window, caller=caller)
-    check_positive(r_max_m, "r_max_m", caller=caller)
+    if r_max_m is not None:
+        check_positive(r_max_m, "r_max_m", caller=caller)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, object]] = []
 
     # --- L with CSR envelope (points outside the window are an input error, not dropped)
     n = len(cre)
     use = cre if n <= MAX_L_POINTS else cre[rng.choice(n, MAX_L_POINTS, replace=False)]
-    r = np.linspace(0.0, r_max_m, 31)
+    r = _default_r(win, len(use), r_max_m, caller=caller, nr=129)
+    r_l = float(r[-1])
     env = envelope(
         use, win, r, fun="L", correction="border", nsim=nsim, seed=int(rng.integers(2**31))
     )
-    allc = np.vstack([env.obs, env.sims])
-    dev = (allc - allc.mean(axis=0)) * (nsim + 1) / nsim
-    t = (dev**2).mean(axis=1)
-    p_dclf = (1 + int((t[1:] >= t[0]).sum())) / (nsim + 1)
-    dep = env.departure(band="global")
-    above, below = dep > 0, dep < 0
-    verdict = "clustered" if above.any() else "dispersed" if below.any() else "no departure"
-    lo, hi = _range(r, above if above.any() else below)
+    p_l, lo_l, hi_l, verdict, _t = _mad_band(env.obs, env.sims, env.theo)
+    side = env.obs > hi_l if verdict == "clustered" else env.obs < lo_l
+    lo, hi = _range(r, side & (verdict != "no departure"))
     rows.append(
         {
             "statistic": "L (Besag), border correction",
@@ -178,12 +228,13 @@ def concentration_table(
             "r_min_m": lo,
             "r_max_m": hi,
             "verdict": verdict,
-            "value": float(np.max(env.obs - r)),
-            "p_value": p_dclf,
+            "value": float(np.nanmax(env.obs - r)),
+            "p_value": p_l,
             "n_used": len(use),
             "n_total": n,
             "nsim": nsim,
-            "note": "value = max(L(r) - r) in m; p = DCLF test; band = global envelope",
+            "note": f"value = max(L(r) - r) in m over r <= {r_l:.0f} m; p = MAD test from "
+            "L(r) = r; band = its global envelope",
         }
     )
 
@@ -193,9 +244,13 @@ def concentration_table(
             f"{caller}: population_xy ({len(pop)}) must hold all establishments, more than the "
             f"{len(cre)} creative ones."
         )
+    r_kd = float(r_max_m) if r_max_m is not None else _window_diameter(win) / 3.0
+    rk = np.linspace(0.0, r_kd, 65)
+    bw = _bandwidth(cre, r_kd, int(rng.integers(2**31)))  # full sample, not the subsample
     cases = cre if n <= MAX_KD_POINTS else cre[rng.choice(n, MAX_KD_POINTS, replace=False)]
-    rk = np.linspace(0.0, r_max_m, 31)
-    res = kd_envelope(cases, pop, rk, nsim=nsim, seed=int(rng.integers(2**31)), binned=True)
+    res = kd_envelope(
+        cases, pop, rk, nsim=nsim, seed=int(rng.integers(2**31)), binned=True, bandwidth_m=bw
+    )
     mask = res.localisation > 0 if res.verdict == "clustered" else res.dispersion > 0
     lo, hi = _range(rk, mask)
     rows.append(
@@ -206,12 +261,12 @@ def concentration_table(
             "r_max_m": hi,
             "verdict": res.verdict,
             "value": res.gamma if res.verdict != "dispersed" else -res.psi,
-            "p_value": float("nan"),
+            "p_value": res.p_value,
             "n_used": len(cases),
             "n_total": n,
             "nsim": nsim,
-            "note": f"value = localisation index Gamma (1/m summed over r); bandwidth "
-            f"{res.bandwidth_m:.0f} m; global bands at 5 %",
+            "note": f"value = localisation index Gamma (1/m summed over r <= {r_kd:.0f} m); "
+            f"bandwidth {res.bandwidth_m:.0f} m (full sample); p = global rank envelope test",
         }
     )
 
@@ -223,7 +278,7 @@ def concentration_table(
     df = colocation_matrix(pts, lab, permutations=nsim, seed=int(rng.integers(2**31)))
     row = df[(df["a"] == "creative") & (df["b"] == "creative")].iloc[0]
     clq, p = float(row["clq"]), float(row["p_value"])
-    verdict = ("clustered" if clq > 1 else "dispersed") if p < 0.05 else "no departure"
+    verdict = ("clustered" if clq > 1 else "dispersed") if p <= ALPHA else "no departure"
     rows.append(
         {
             "statistic": "CLQ creative->creative",
@@ -236,7 +291,7 @@ def concentration_table(
             "n_used": n,
             "n_total": n,
             "nsim": nsim,
-            "note": "nearest-neighbour co-location quotient; ties split equally",
+            "note": "nearest-neighbour co-location quotient; ties split equally; p two-sided",
         }
     )
     # --- inhomogeneous L: intensity of all establishments, random labelling envelope
@@ -244,11 +299,11 @@ def concentration_table(
         np.arange(n) if n <= MAX_KINHOM_POINTS else rng.choice(n, MAX_KINHOM_POINTS, replace=False)
     )
     ki_pts = cre[pick]
-    lam_both = _raster_intensity(pop, win, r_max_m, np.vstack([pop, ki_pts]))
+    lam_both = _raster_intensity(pop, win, r_l, np.vstack([pop, ki_pts]))
     lam_pop, lam_at = lam_both[: len(pop)], lam_both[len(pop) :]
     m = len(ki_pts)
     share = m / len(pop)  # creative intensity under random labelling: share × λ_pop
-    ri = np.linspace(0.0, r_max_m, 31)
+    ri = r
     obs_i = _l_of(_kinhom_border(ki_pts, win, ri, share * lam_at))
     rng_i = np.random.default_rng(int(rng.integers(2**31)))
     sims_i = np.empty((nsim, len(ri)))
@@ -256,15 +311,12 @@ def concentration_table(
         take = rng_i.choice(len(pop), m, replace=False)
         sims_i[s] = _l_of(_kinhom_border(pop[take], win, ri, share * lam_pop[take]))
     # Under random labelling L_inhom need not equal r (the kernel intensity is an estimate),
-    # so the band is centred on the simulated mean (spatstat use.theory = FALSE).
-    mean_i = sims_i.mean(axis=0)
-    dev_i = np.abs(sims_i - mean_i).max()
-    lo_i, hi_i = mean_i - dev_i, mean_i + dev_i
-    above_i, below_i = obs_i > hi_i, obs_i < lo_i
-    verdict = "clustered" if above_i.any() else "dispersed" if below_i.any() else "no departure"
-    lo, hi = _range(ri, above_i if above_i.any() else below_i)
-    alli = np.vstack([obs_i, sims_i])
-    ti = (((alli - alli.mean(axis=0)) * (nsim + 1) / nsim) ** 2).mean(axis=1)
+    # so the reference is the mean of all nsim + 1 curves (exchangeable under the null).
+    with np.errstate(invalid="ignore"):
+        mean_i = np.vstack([obs_i, sims_i]).mean(axis=0)
+    p_i, lo_i, hi_i, verdict, _t = _mad_band(obs_i, sims_i, mean_i)
+    side = obs_i > hi_i if verdict == "clustered" else obs_i < lo_i
+    lo, hi = _range(ri, side & (verdict != "no departure"))
     rows.append(
         {
             "statistic": "L_inhom (Kinhom), border correction",
@@ -272,14 +324,14 @@ def concentration_table(
             "r_min_m": lo,
             "r_max_m": hi,
             "verdict": verdict,
-            "value": float(np.max(obs_i - mean_i)),
-            "p_value": (1 + int((ti[1:] >= ti[0]).sum())) / (nsim + 1),
+            "value": float(np.nanmax(obs_i - mean_i)),
+            "p_value": p_i,
             "n_used": m,
             "n_total": n,
             "nsim": nsim,
-            "note": "value = max(L_inhom(r) - mean simulated L_inhom(r)) in m; intensity = "
-            f"kernel density of all establishments (sigma {r_max_m:.0f} m) x creative share; "
-            "p = DCLF test; band = global envelope around the simulated mean",
+            "note": "value = max(L_inhom(r) - mean L_inhom(r)) in m; intensity = "
+            f"kernel density of all establishments (sigma {r_l:.0f} m) x creative share; "
+            "p = MAD test from the mean curve; band = its global envelope",
         }
     )
 
@@ -288,7 +340,7 @@ def concentration_table(
     table.attrs["curves"] = pd.concat(
         [
             pd.DataFrame({"statistic": "L (Besag), border correction", "r_m": r, "observed": env.obs,
-                          "theo": env.theo, "lo": env.lo_global, "hi": env.hi_global}),
+                          "theo": env.theo, "lo": lo_l, "hi": hi_l}),
             pd.DataFrame({"statistic": "Kd (Duranton-Overman)", "r_m": rk, "observed": res.kd,
                           "theo": np.nan, "lo": res.lo_global, "hi": res.hi_global}),
             pd.DataFrame({"statistic": "L_inhom (Kinhom), border correction", "r_m": ri,

@@ -128,8 +128,10 @@ def _minute(study: SavedStudy) -> list[str]:
     if isinstance(large, dict) and "verdict" in large:
         lines.append(f"Large-scale cluster question: {large['verdict']}")
     for row in s.get("measure", {}).get("statistics", [])[:4]:
+        pv = row.get("p_value")
+        p_text = f" (p = {_fmt(pv, 3)})" if isinstance(pv, (int, float)) and pv == pv else ""
         lines.append(
-            f"{row.get('statistic')}: {row.get('verdict')} against {row.get('null')}"
+            f"{row.get('statistic')}: {row.get('verdict')} against {row.get('null')}{p_text}"
             + (
                 f" between {_fmt(row.get('r_min_m'))} and {_fmt(row.get('r_max_m'))} m."
                 if row.get("r_min_m") is not None
