@@ -287,10 +287,14 @@ def parse_fast(
     bad_raw: list[tuple[int, int, str]] = []
     multi = False
 
+    exact = False
+
     def on_invalid(row: Any) -> str:
+        nonlocal exact
         text = row.text or ""
         if "\n" in text or "\r" in text or row.number is None:
-            raise NeedExact
+            exact = True  # (an exception raised here would be swallowed by pyarrow)
+            return "skip"
         bad_raw.append((int(row.number), int(row.actual_columns), text))
         return "skip"
 
@@ -321,10 +325,10 @@ def parse_fast(
             if progress is not None:
                 progress("parsing", min(done, total), total)
         table = pa.Table.from_batches(batches, schema=reader.schema)
-    except NeedExact:
-        raise
     except (pa.ArrowInvalid, ValueError) as exc:
         raise NeedExact from exc
+    if exact:
+        raise NeedExact
     n_good = table.num_rows
     # pyarrow numbers records from the first line of the file (title lines and header included)
     bad_nums = [num - skip - 1 for num, _, _ in bad_raw]

@@ -808,7 +808,7 @@ def _blank_cell(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip()) or bool(pd.isna(v))
 
 
-def _drop_trailing_blank(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def _drop_trailing_blank(frame: pd.DataFrame, after: int = 0) -> tuple[pd.DataFrame, int]:
     """Drop the rows after the last one with any content; (frame, number dropped).
 
     Blank rows inside the table stay and are rejected with a reason: they may be a record
@@ -818,7 +818,12 @@ def _drop_trailing_blank(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         return frame, 0
     n = len(frame)
     k = 0
-    while k < n and all(_blank_cell(v) for v in frame.iloc[n - 1 - k].tolist()):
+    rows = frame.index.to_numpy()
+    while (
+        k < n
+        and rows[n - 1 - k] > after
+        and all(_blank_cell(v) for v in frame.iloc[n - 1 - k].tolist())
+    ):
         k += 1
     if k == 0:
         return frame, 0
@@ -984,7 +989,8 @@ def read_establishments(
                     "(a GCJ-02/BD-09 degree datum) cannot apply. Drop crs= to use the file's CRS."
                 )
             source_crs, target_crs = file_crs.to_string(), file_crs
-    frame, trailing = _drop_trailing_blank(frame)
+    # blank lines after the last record (rejected ones included) are padding, not rows
+    frame, trailing = _drop_trailing_blank(frame, after=max((r for r, _ in bad_rows), default=0))
     raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, p)
     notes = tuple(messages) + _notes(
         frame, mapping, datum, declared is not None or target_crs is not None
@@ -1020,10 +1026,6 @@ def _check_path(p: Path) -> None:
         st = p.stat()
     except OSError as exc:
         if p.is_symlink():
-            try:
-                os.readlink(p)
-            except OSError:  # pragma: no cover
-                pass
             if exc.errno == errno.ELOOP:
                 raise InvalidInputError(
                     f"{_CALLER}: {p} is a symbolic link that loops back on itself (ELOOP); "
