@@ -933,9 +933,9 @@ def read_establishments(
     _check_path(p)
     suffix = p.suffix.lower()
     if p.name.lower().endswith(".osm.pbf"):
-        from clusterscape.osm import read_osm_pbf
+        from clusterscape.osm import load_osm_pbf
 
-        return read_osm_pbf(p, columns=columns)
+        return load_osm_pbf(p, columns=columns)
     datum, declared = _resolve_crs(crs)
     if layer is not None and suffix not in _GEO_SUFFIXES:
         raise InvalidInputError(
