@@ -1066,19 +1066,24 @@ def validate_table(
     columns: Mapping[str, str] | None = None,
     first_row: int = 1,
     source: str = "table",
+    rows: np.ndarray | None = None,
 ) -> LoadResult:
     """Validate rows already in memory exactly as :func:`read_establishments` validates a file's.
 
     For engines that read the file themselves (the dask engine, chunk by chunk): the same
     column mapping, parsing, checks, datum conversion and ``rejected`` reasons, without a
     temporary file. ``first_row`` is the 1-based data row of the table's first row, so that a
-    chunk's rejected rows carry their row in the whole file. ``crs`` is a degree datum
-    (``wgs84``, ``gcj02``, ``bd09``). Duplicate ids are only found within the table.
+    chunk's rejected rows carry their row in the whole file; ``rows`` instead gives each row's
+    number (a chunk of a file whose malformed records were set aside). ``crs`` is a degree
+    datum (``wgs84``, ``gcj02``, ``bd09``). Duplicate ids are only found within the table.
     """
     datum = normalise_datum(crs, caller=_CALLER)
     path = Path(source)
     frame = frame.copy(deep=False)
-    frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
+    if rows is not None:
+        frame.index = pd.Index(np.asarray(rows, dtype=np.int64), name="row")
+    else:
+        frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
     mapping = _map_columns(frame, columns, path)
     raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, path)
     return _assemble(
