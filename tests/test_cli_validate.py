@@ -21,7 +21,7 @@ ROWS = (
     "B,乙,,29.88,5\n"  # row 2: missing longitude
     "C,丙,121.56,95,5\n"  # row 3: latitude out of range
     "A,丁,121.57,29.89,3\n"  # row 4: duplicate id
-    "E,戊,121.58,29.90,-2\n"  # row 5: negative employees
+    "E,戊,121.58,29.90,-2\n"  # row 5: negative employees (kept, headcount blank, noted)
     "F,己,121.59,29.91,\n"
 )
 
@@ -45,8 +45,9 @@ def test_validate_reports_and_writes_rejected(gbk_file: Path, tmp_path: Path) ->
     text = " ".join(result.output.split())
     for expected in (
         "rows read │ 6",
-        "accepted │ 2",
-        "rejected │ 4",
+        "accepted │ 3",
+        "rejected │ 3",
+        "fields noted │ 1",
         "duplicate id │ 1",
         "missing coordinates │ 1",
         "gcj02 -> EPSG:4326",
@@ -55,9 +56,20 @@ def test_validate_reports_and_writes_rejected(gbk_file: Path, tmp_path: Path) ->
         assert expected in text, expected
     rejected = pd.read_csv(out / "rejected.csv", dtype={"id": str})
     assert list(rejected.columns) == ["row", "id", "reason"]
-    assert rejected["row"].tolist() == [2, 3, 4, 5]
-    assert rejected["id"].tolist() == ["B", "C", "A", "E"]
+    # issue 19: a bad headcount costs the field, not the firm (row 5 used to be rejected)
+    assert rejected["row"].tolist() == [2, 3, 4]
+    assert rejected["id"].tolist() == ["B", "C", "A"]
     assert rejected["reason"].iloc[2] == "duplicate id: 'A' is already used by row 1"
+    notes = pd.read_csv(out / "notes.csv", dtype={"id": str, "value": str})
+    assert notes.to_dict("records") == [
+        {
+            "row": 5,
+            "id": "E",
+            "field": "employees",
+            "value": "-2",
+            "note": "negative headcount; left blank",
+        }
+    ]
 
 
 def test_validate_prints_datum_note(tmp_path: Path) -> None:
@@ -129,7 +141,7 @@ def test_real_subprocess(gbk_file: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "accepted" in done.stdout
-    assert len(pd.read_csv(out / "rejected.csv")) == 4
+    assert len(pd.read_csv(out / "rejected.csv")) == 3  # row 5 is kept since issue 19
     failed = subprocess.run(
         [str(exe), "validate", str(tmp_path / "missing.csv")],
         capture_output=True,

@@ -200,11 +200,53 @@ def test_dask_engine_validates_rows_as_the_file_reader(tmp_path: Path) -> None:
     single = read_establishments(path, crs="gcj02")
     est, rejected, n_rows = load_classified(path, crs="gcj02", blocksize="200B")
     assert n_rows == 6
-    assert rejected["row"].tolist() == single.rejected["row"].tolist() == [2, 3, 4, 5]
+    # issue 19: the impossible date and the negative headcount cost the field, not the firm
+    assert rejected["row"].tolist() == single.rejected["row"].tolist() == [4, 5]
     assert rejected["reason"].tolist() == single.rejected["reason"].tolist()
-    assert est["id"].tolist() == single.establishments["id"].tolist() == ["a", "f"]
-    assert est["opened"].tolist() == [2015, 2017] and est["employees"].tolist() == [10, 1200]
+    assert est["id"].tolist() == single.establishments["id"].tolist() == ["a", "b", "c", "f"]
+    assert est["opened"].tolist()[::3] == [2015, 2017] and pd.isna(est["opened"].iloc[1])
+    assert est["employees"].tolist()[::3] == [10, 1200] and pd.isna(est["employees"].iloc[2])
     np.testing.assert_allclose(
         est.geometry.get_coordinates().to_numpy(),
         single.establishments.geometry.get_coordinates().to_numpy(),
     )
+
+
+# --- issue 19 item 7: the dask engine reads through the file reader ------------------------
+
+
+def _bad_file(path: Path, encoding: str) -> None:
+    lines = ["编号,名称,经度,纬度,成立日期,从业人员"]
+    for i in range(60):
+        lines.append(f"F{i},宁波文创{i},{121.5 + i * 1e-3:.5f},{29.8 + i * 1e-3:.5f},2015,{i + 1}")
+    lines[5] = "F4,坏,121.5,29.8,2015,3,多余"  # ragged row (7 fields)
+    lines[9] = 'F8,"未闭合,121.51,29.81,2015,3'  # a quote that never closes
+    lines[20] = "F19,乙,,29.9,2015,3"  # missing longitude
+    lines[30] = "F29,丙,121.53,29.83,二〇一五年,约40"  # parsed fields
+    lines[40] = "F30,丁,121.54,29.84,2015,3"  # duplicate id (F30 is also on line 32)
+    data = ("\n".join(lines) + "\n").encode(encoding)
+    if encoding == "utf-8":  # and one stray byte
+        data = data.replace("宁波文创50".encode(), "宁波文创50".encode() + b"\xff")
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
+def test_dask_engine_reads_bad_files_as_the_file_reader(tmp_path: Path, encoding: str) -> None:
+    from clusterscape.dask_engine import load_classified
+
+    path = tmp_path / "bad.csv"
+    _bad_file(path, encoding)
+    single = read_establishments(path)
+    est, rejected, n_rows = load_classified(path, blocksize="1KB")
+    assert n_rows == single.n_rows == 60
+    assert len(rejected) == len(single.rejected) >= 4
+    assert rejected["row"].tolist() == single.rejected["row"].tolist()
+    assert rejected["reason"].tolist() == single.rejected["reason"].tolist()
+    assert est["id"].tolist() == single.establishments["id"].tolist()
+    assert est["name"].tolist() == single.establishments["name"].tolist()
+    assert est["opened"].tolist() == single.establishments["opened"].tolist()
+    assert est["employees"].tolist() == single.establishments["employees"].tolist()
+    reasons = " ".join(rejected["reason"])
+    assert "line 6 has 7 fields" in reasons and "line 10 opens a quote" in reasons
+    if encoding == "utf-8":
+        assert "undecodable text" in reasons

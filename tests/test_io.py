@@ -276,13 +276,54 @@ CASES = [
     ({"lat": "95.5"}, "latitude out of range: 95.5 is outside [-90, 90]"),
     ({"lon": "-181"}, "longitude out of range: -181 is outside [-180, 180]"),
     ({"lon": "0", "lat": "0"}, "placeholder coordinates: longitude and latitude are 0/0"),
-    ({"employees": "many"}, "non-numeric employees: 'many' is not a number"),
-    ({"employees": "50-99人"}, "non-numeric employees: '50-99人' is not a number"),
-    ({"employees": "-3"}, "negative employees: -3"),
-    ({"opened": "2015", "closed": "2001-06-30"}, "closed before opened: closed 2001 < opened 2015"),
-    ({"opened": "someday"}, "unreadable opened date: 'someday' is not a date or a year 1800-2100"),
+    ({"lon": "0"}, "placeholder coordinates: longitude is exactly 0 (a blank cell exported as 0?)"),
+    ({"lat": "0"}, "placeholder coordinates: latitude is exactly 0 (a blank cell exported as 0?)"),
     ({"id": "G1"}, "duplicate id: 'G1' is already used by row 1"),
 ]
+# A field costs a field, not a firm (issue 19 item 4; these rows used to be rejected): the firm
+# is kept with the field blank and the value recorded in ``notes``.
+FIELD_CASES = [
+    ({"employees": "many"}, "employees", "many", "not a number; left blank"),
+    (
+        {"employees": "50-99人"},
+        "employees",
+        "50-99人",
+        "a headcount range, not a number; left blank",
+    ),
+    ({"employees": "-3"}, "employees", "-3", "negative headcount; left blank"),
+    (
+        {"opened": "2015", "closed": "2001-06-30"},
+        "closed",
+        "2001",
+        "closed 2001 is before opened 2015; closed left blank",
+    ),
+    ({"opened": "someday"}, "opened", "someday", "not a date or a year; left blank"),
+    ({"opened": "1750"}, "opened", "1750", "year 1750 is outside 1800-2100; left blank"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "value", "note"), FIELD_CASES, ids=[c[3][:20] for c in FIELD_CASES]
+)
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_bad_field_keeps_the_firm_and_is_noted(
+    tmp_path: Path, change: dict, field: str, value: str, note: str, suffix: str
+) -> None:
+    rows = [{**GOOD, "id": "G1"}, {**GOOD, "id": "BAD", **change}, {**GOOD, "id": "G3"}]
+    frame = pd.DataFrame(rows)
+    p = tmp_path / f"bad{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(p, index=False)
+    else:
+        frame.replace({"": None}).to_excel(p, index=False)
+    res = read_establishments(p)
+    assert res.rejected.empty
+    est = check_canonical(res, 3)
+    assert est["id"].tolist() == ["G1", "BAD", "G3"]
+    assert pd.isna(est[field].iloc[1])
+    assert res.notes.to_dict("records") == [
+        {"row": 2, "id": "BAD", "field": field, "value": value, "note": note}
+    ]
 
 
 @pytest.mark.parametrize(("change", "reason"), CASES, ids=[c[1].split(":")[0] for c in CASES])
@@ -308,17 +349,16 @@ def test_each_rejection_reason(tmp_path: Path, change: dict, reason: str, suffix
 
 
 def test_several_reasons_are_joined_and_counted(tmp_path: Path) -> None:
-    frame = pd.DataFrame(
-        [{**GOOD, "lat": "95", "employees": "-1"}, GOOD, {**GOOD, "id": "H", "lon": "x"}]
-    )
+    frame = pd.DataFrame([{**GOOD, "lat": "95", "lon": "0"}, GOOD, {**GOOD, "id": "H", "lon": "x"}])
     p = tmp_path / "multi.csv"
     frame.to_csv(p, index=False)
     res = read_establishments(p)
     assert res.rejected["reason"].iloc[0] == (
-        "latitude out of range: 95 is outside [-90, 90]; negative employees: -1"
+        "placeholder coordinates: longitude is exactly 0 (a blank cell exported as 0?); "
+        "latitude out of range: 95 is outside [-90, 90]"
     )
     assert res.reason_counts().to_dict() == {
-        "latitude out of range": 1,
+        "placeholder coordinates": 1,
         "non-numeric coordinates": 1,
     }
     # the first row with id G was rejected, so the second one (row 2) is not a duplicate
@@ -340,9 +380,10 @@ def test_malformed_and_blank_rows_keep_row_numbers(tmp_path: Path) -> None:
     res = read_establishments(p)
     rej = res.rejected.set_index("row")["reason"]
     assert list(rej.index) == [2, 3, 5]
-    assert rej[2].startswith("malformed row: 6 fields but the header has 4")
+    # reasons name the physical line (row 4 spans lines 5-6, so row 5 is on line 7)
+    assert rej[2].startswith("malformed row: line 3 has 6 fields but the header has 4")
     assert rej[3] == "empty row: every cell is blank"
-    assert rej[5].startswith("malformed row: 3 fields")
+    assert rej[5].startswith("malformed row: line 7 has 3 fields")
     est = check_canonical(res, 3)
     assert est["id"].tolist() == ["A", "C", "D"]
     assert est["name"].iloc[1] == "multi\nline name"
@@ -379,7 +420,7 @@ def test_title_rows_above_the_header_are_skipped(tmp_path: Path, suffix: str) ->
     res = read_establishments(p)
     check_chinese(check_canonical(res, 3))
     assert res.rejected.empty
-    assert res.notes == (
+    assert res.messages == (
         "the header is on line 3 (title lines above it were skipped); rejected rows are "
         "numbered from the first line below the header",
     )
@@ -391,14 +432,14 @@ def test_notes_flag_a_likely_datum_mistake(tmp_path: Path) -> None:
         'name,type,typecode,location\na,公司企业,170200,"121.55,29.87"\n', encoding="utf-8"
     )
     res = read_establishments(amap)  # an Amap export read with the default crs="wgs84"
-    assert len(res.notes) == 1 and "crs='gcj02'" in res.notes[0]
-    assert read_establishments(amap, crs="gcj02").notes == ()
+    assert len(res.messages) == 1 and "crs='gcj02'" in res.messages[0]
+    assert read_establishments(amap, crs="gcj02").messages == ()
     bd = tmp_path / "baidu.csv"
     bd.write_text("bd_lng,bd_lat\n121.56,29.88\n", encoding="utf-8")
-    assert "crs='bd09'" in read_establishments(bd, crs="gcj02").notes[0]
+    assert "crs='bd09'" in read_establishments(bd, crs="gcj02").messages[0]
     plain = tmp_path / "plain.csv"
     plain.write_text("lon,lat\n121.56,29.88\n", encoding="utf-8")
-    assert read_establishments(plain).notes == ()
+    assert read_establishments(plain).messages == ()
 
 
 def test_metres_read_as_degrees_fail_with_fix(tmp_path: Path) -> None:

@@ -44,14 +44,13 @@ EXPECTED_REASONS = {
     2: "placeholder coordinates",
     3: "missing coordinates",
     4: "missing coordinates",
-    5: "closed before opened",
-    6: "negative employees",
     7: "duplicate id",
-    8: "non-numeric employees",
-    9: "unreadable opened date",
     10: "latitude out of range",
     11: "non-numeric coordinates",
 }
+# Since issue 19 (a field costs a field, not a firm) these rows are kept with the field blank
+# and noted; they used to be rejected.
+EXPECTED_NOTES = {5: "closed", 6: "employees", 8: "employees", 9: "opened"}
 
 
 @pytest.fixture(autouse=True)
@@ -217,7 +216,7 @@ def test_baidu_bd09_export_is_converted_and_wrong_datum_is_noted(tmp_path: Path)
     err = _metres(est.geometry.x.to_numpy(), est.geometry.y.to_numpy(), t.lon, t.lat)
     assert err.max() < 0.5
     wrong = cs.read_establishments(path)  # read as WGS-84 by mistake: a note says so
-    assert any("BD09" in n for n in wrong.notes)
+    assert any("BD09" in n for n in wrong.messages)
 
 
 def test_projected_gpkg_is_honoured(tmp_path: Path) -> None:
@@ -250,8 +249,10 @@ def test_messy_rows_are_rejected_with_reasons(tmp_path: Path, newline: str) -> N
         assert reasons[row].startswith(kind), (row, reasons[row])
     assert reasons[7] == "duplicate id: '1' is already used by row 1"
     assert res.n_rows == len(MESSY_ROWS) == len(res.establishments) + len(res.rejected)
-    assert res.establishments["id"].tolist() == ["1", "12"]
-    assert res.establishments["opened"].tolist() == [2015, 2015]
+    assert res.establishments["id"].tolist() == ["1", "5", "6", "8", "9", "12"]
+    assert res.establishments["opened"].tolist()[:4] == [2015] * 4
+    assert pd.isna(res.establishments["opened"].iloc[4])  # '1/3/15': two-digit year
+    assert dict(zip(res.notes["row"], res.notes["field"], strict=True)) == EXPECTED_NOTES
 
 
 def test_mixed_date_formats_all_read_as_years(tmp_path: Path) -> None:
@@ -276,6 +277,9 @@ def test_validate_cli_writes_rejected_csv_for_messy_file(tmp_path: Path) -> None
     rejected = pd.read_csv(out / "rejected.csv")
     assert list(rejected.columns) == ["row", "id", "reason"]
     assert sorted(rejected["row"]) == sorted(EXPECTED_REASONS)
+    notes = pd.read_csv(out / "notes.csv")
+    assert list(notes.columns) == ["row", "id", "field", "value", "note"]
+    assert sorted(notes["row"]) == sorted(EXPECTED_NOTES)
 
 
 def test_title_row_in_csv_and_excel_is_skipped(tmp_path: Path) -> None:
@@ -286,7 +290,7 @@ def test_title_row_in_csv_and_excel_is_skipped(tmp_path: Path) -> None:
     )
     res = cs.read_establishments(csv_path)
     assert len(res.establishments) == 1 and res.rejected["row"].tolist() == [2]
-    assert any("line 2" in n for n in res.notes)
+    assert any("line 2" in n for n in res.messages)
 
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -361,7 +365,7 @@ def test_header_only_file_gives_zero_rows(tmp_path: Path) -> None:
     ("name", "content", "needle"),
     [
         ("empty.csv", b"", "is empty"),
-        ("binary.csv", bytes(range(256)) * 40, "cannot tell the text encoding"),
+        ("binary.csv", bytes(range(256)) * 40, "holds NUL bytes but is not UTF-16 text"),
         ("broken.geojson", b'{"type":"FeatureCollection","features":[{"type":', "cannot read"),
         ("firms.xls.txt.doc", b"x", "unsupported file type"),
     ],
@@ -550,20 +554,24 @@ def test_grouped_headcounts_read_as_thousands(tmp_path: Path, cell: str) -> None
     assert res.establishments["employees"].tolist() == [1200]
 
 
-def test_huge_employees_rejected(tmp_path: Path) -> None:
+def test_huge_employees_blank_and_noted(tmp_path: Path) -> None:
+    # issue 19: the firm is kept (it used to be rejected), the headcount left blank and noted
     path = tmp_path / "huge.csv"
     path.write_text(
         "名称,经度,纬度,从业人员\n甲,121.55,29.87,99999999999999999999\n", encoding="utf-8"
     )
     res = cs.read_establishments(path)
-    assert len(res.rejected) == 1 and "employees" in res.rejected["reason"].iloc[0]
+    assert res.rejected.empty and pd.isna(res.establishments["employees"].iloc[0])
+    assert res.notes["field"].tolist() == ["employees"]
+    assert "implausible headcount" in res.notes["note"].iloc[0]
 
 
-def test_impossible_date_rejected(tmp_path: Path) -> None:
+def test_impossible_date_blank_and_noted(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text("名称,经度,纬度,成立日期\n甲,121.55,29.87,2015-13-45\n", encoding="utf-8")
     res = cs.read_establishments(path)
-    assert len(res.rejected) == 1
+    assert res.rejected.empty and pd.isna(res.establishments["opened"].iloc[0])
+    assert res.notes[["field", "value"]].values.tolist() == [["opened", "2015-13-45"]]
 
 
 def test_validate_out_is_a_file(tmp_path: Path) -> None:
@@ -658,4 +666,4 @@ def test_trailing_blank_lines_are_not_rejected_rows(tmp_path: Path) -> None:
     res = cs.read_establishments(path)
     # the blank line inside the table and the name-only row stay visible; the padding goes
     assert res.rejected["row"].tolist() == [2, 3]
-    assert any("3 empty lines at the end" in note for note in res.notes)
+    assert any("3 empty lines at the end" in note for note in res.messages)

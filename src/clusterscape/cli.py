@@ -92,7 +92,8 @@ def parse_columns(spec: str | None) -> dict[str, str] | None:
 FileArg = Annotated[
     Path,
     typer.Argument(
-        metavar="FILE", help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet."
+        metavar="FILE",
+        help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet or an .osm.pbf extract.",
     ),
 ]
 CrsOpt = Annotated[
@@ -105,6 +106,51 @@ ColumnsOpt = Annotated[
     str | None,
     typer.Option("--columns", help="Override header mapping, e.g. lon=经度,lat=纬度,id=编号."),
 ]
+LayerOpt = Annotated[
+    str | None,
+    typer.Option("--layer", help="GeoPackage/GeoJSON layer to read (name or 0-based number)."),
+]
+SheetOpt = Annotated[
+    str | None,
+    typer.Option("--sheet", help="Excel sheet to read (name or 0-based number)."),
+]
+
+
+def _read(file: Path, crs: str, columns: str | None, layer: str | None, sheet: str | None) -> Any:
+    """read_establishments with the shared options; a progress bar when a read takes > 1 s."""
+    import time
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from clusterscape.io import read_establishments
+
+    t0 = time.monotonic()
+    bar: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if "p" not in bar:
+            if time.monotonic() - t0 < 1.0:
+                return
+            bar["p"] = Progress(
+                TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                console=err_console, transient=True,
+            )  # fmt: skip
+            bar["p"].start()
+            bar["t"] = bar["p"].add_task(stage, total=total)
+        bar["p"].update(bar["t"], description=f"{file.name}: {stage}", completed=done, total=total)
+
+    try:
+        return read_establishments(
+            file,
+            crs=crs,
+            columns=parse_columns(columns),
+            layer=layer,
+            sheet=sheet,
+            progress=progress if err_console.is_terminal else None,
+        )
+    finally:
+        if "p" in bar:
+            bar["p"].stop()
 
 
 # --- command: validate ---
@@ -114,16 +160,19 @@ def validate(
     file: FileArg,
     crs: CrsOpt = "wgs84",
     columns: ColumnsOpt = None,
-    out: Path = typer.Option(Path("."), "--out", help="Directory for rejected.csv."),
+    layer: LayerOpt = None,
+    sheet: SheetOpt = None,
+    out: Path = typer.Option(Path("."), "--out", help="Directory for rejected.csv and notes.csv."),
 ) -> None:
-    """Read FILE as establishments, report what was accepted and rejected, write rejected.csv."""
+    """Read FILE as establishments, report what was accepted, rejected and noted; write
+    rejected.csv (rows set aside) and notes.csv (fields left blank in rows kept)."""
     from rich.table import Table
 
-    from clusterscape.io import atomic_write, read_establishments
+    from clusterscape.io import NOTE_COLUMNS, atomic_write
 
     if out.exists() and not out.is_dir():
         raise ClusterscapeError(f"--out {out} is a file; give a directory for rejected.csv.")
-    result = read_establishments(file, crs=crs, columns=parse_columns(columns))
+    result = _read(file, crs, columns, layer, sheet)
     est = result.establishments
     table = Table(title=f"clusterscape validate: {file.name}", show_header=True)
     table.add_column("item")
@@ -133,6 +182,12 @@ def validate(
     table.add_row("rejected", f"[red]{len(result.rejected):,}[/]" if len(result.rejected) else "0")
     for kind, count in result.reason_counts().items():
         table.add_row(f"  {kind}", f"{count:,}")
+    table.add_row(
+        "fields noted", f"{len(result.notes):,}" + (" (see notes.csv)" if len(result.notes) else "")
+    )
+    table.add_row("exact duplicate rows", f"{result.duplicates:,}")
+    for kind, count in dict(result.skipped).items():
+        table.add_row(f"  skipped: {kind}", f"{count:,}")
     table.add_row("source CRS", f"{result.source_crs} -> EPSG:4326")
     if len(est):
         minx, miny, maxx, maxy = est.total_bounds
@@ -141,12 +196,18 @@ def validate(
         table.add_row("bounding box", "(no accepted rows)")
     table.add_row("columns", ", ".join(f"{k}<-{v}" for k, v in result.columns.items()) or "(none)")
     console.print(table)
-    for note in result.notes:
+    for note in result.messages:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     target = out / "rejected.csv"
     with atomic_write(target) as tmp:
         result.rejected[["row", "id", "reason"]].to_csv(tmp, index=False, encoding="utf-8")
-    console.print(f"rejected rows written to {target}", highlight=False, soft_wrap=True)
+    with atomic_write(out / "notes.csv") as tmp:
+        result.notes[list(NOTE_COLUMNS)].to_csv(tmp, index=False, encoding="utf-8")
+    console.print(
+        f"rejected rows written to {target}, field notes to {out / 'notes.csv'}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 # --- end: validate ---
@@ -159,6 +220,8 @@ def classify(
     file: FileArg,
     crs: CrsOpt = "wgs84",
     columns: ColumnsOpt = None,
+    layer: LayerOpt = None,
+    sheet: SheetOpt = None,
     code_system: str = typer.Option(
         "gbt4754",
         "--code-system",
@@ -176,14 +239,14 @@ def classify(
     """Classify FILE into creative sectors and urban functions; print counts by each."""
     from rich.table import Table
 
-    from clusterscape.io import read_establishments, write_layer
+    from clusterscape.io import write_layer
     from clusterscape.taxonomy import classify_establishments
 
     if out is not None and out.suffix.lower() not in {".parquet", ".geoparquet", ".gpkg", ".csv"}:
         raise ClusterscapeError(
             f"--out {out.name}: unsupported suffix {out.suffix!r}; use .parquet, .gpkg or .csv."
         )
-    result = read_establishments(file, crs=crs, columns=parse_columns(columns))
+    result = _read(file, crs, columns, layer, sheet)
     est = classify_establishments(result.establishments, code_system=code_system, taxonomy=taxonomy)
     n = len(est)
     console.print(
@@ -220,6 +283,8 @@ def detect(
     file: FileArg,
     crs: CrsOpt = "wgs84",
     columns: ColumnsOpt = None,
+    layer: LayerOpt = None,
+    sheet: SheetOpt = None,
     out: Path = typer.Option(Path("."), "--out", help="Directory for clusters.csv/.gpkg."),
     method: str = typer.Option("hdbscan", "--method", help="hdbscan or dbscan."),
     min_cluster_size: int = typer.Option(15, "--min-cluster-size", help="Smallest cluster."),
@@ -236,9 +301,9 @@ def detect(
     ``cluster`` and ``probability``).
     """
     from clusterscape.detect import detect_clusters
-    from clusterscape.io import atomic_write, read_establishments
+    from clusterscape.io import atomic_write
 
-    loaded = read_establishments(file, crs=crs, columns=parse_columns(columns))
+    loaded = _read(file, crs, columns, layer, sheet)
     est = loaded.establishments
     if "is_creative" in est.columns:
         flag = est["is_creative"]

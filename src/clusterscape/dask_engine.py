@@ -106,12 +106,11 @@ def read_partitioned(
     dd = _require_dask()
     text = str(source)
     lower = text.lower()
+    if lower.endswith((".csv", ".tsv", ".txt", ".tab")):
+        return _read_text_partitioned(text, columns=columns, blocksize=blocksize)
     try:
         if lower.endswith((".parquet", ".pq")) or Path(text).is_dir():
             ddf = dd.read_parquet(text)
-        elif lower.endswith((".csv", ".tsv", ".txt", ".csv.gz")):
-            sep = "\t" if lower.endswith(".tsv") else ","
-            ddf = dd.read_csv(text, sep=sep, blocksize=blocksize, dtype=str, encoding="utf-8")
         else:
             raise InvalidInputError(
                 f"{text}: the dask engine reads CSV/TSV or Parquet (files, directories or globs); "
@@ -121,15 +120,84 @@ def read_partitioned(
         raise
     except Exception as exc:
         raise InvalidInputError(f"{text}: could not be read by the dask engine: {exc}") from exc
-    rename = {v: k for k, v in (columns or {}).items()}
-    ddf = ddf.rename(columns=rename)
-    missing = [c for c in ("lon", "lat") if c not in ddf.columns]
-    if missing:
+    rename = _canonical_names(pd.DataFrame(columns=list(ddf.columns)), columns, Path(text))
+    return ddf.rename(columns=rename)
+
+
+#: a column carrying each record's number in its file (1-based, as ``rejected`` reports it)
+ROW = "__row__"
+#: a column carrying the reader's reason for a record it could not parse or decode
+REJECT = "__reject__"
+
+
+def _canonical_names(
+    frame: pd.DataFrame, columns: Mapping[str, str] | None, path: Path
+) -> dict[str, str]:
+    """File column -> canonical name, by the file reader's own header mapping."""
+    from clusterscape import io
+
+    mapping = io._map_columns(frame, columns, path)
+    if not ({"lon", "lat"} <= set(mapping)):
         raise InvalidInputError(
-            f"{text}: the dask engine needs lon and lat columns; map them with --columns lon=COL,lat=COL "
-            f"(columns are: {', '.join(map(str, ddf.columns))})."
+            f"{path.name}: the dask engine needs longitude and latitude columns (lon/lng/经度, "
+            f"lat/纬度, ...); map them with --columns lon=COL,lat=COL (columns are: "
+            f"{', '.join(map(str, frame.columns))})."
         )
-    return ddf
+    taken = set(frame.columns)
+    out = {}
+    for key, col in mapping.items():
+        if key in CANONICAL and col != key and key not in taken:
+            out[col] = key
+    return out
+
+
+def _read_text_partitioned(
+    source: str, *, columns: Mapping[str, str] | None, blocksize: str
+) -> Any:
+    """CSV/TSV through the single-machine reader's own decoding and parsing, then chunked.
+
+    The same strict decoding (GBK, UTF-16, stray bytes), the same record numbers and the same
+    rejections of malformed, oversized and undecodable records as :func:`read_establishments`;
+    those records travel in the graph with their reason (column ``__reject__``), the good ones
+    with their number (``__row__``), and each chunk is validated by ``validate_table``.
+    """
+    import glob
+
+    from dask.utils import parse_bytes
+
+    from clusterscape import io
+
+    dd = _require_dask()
+    paths = sorted(glob.glob(source)) if any(c in source for c in "*?[") else [source]
+    if not paths:
+        raise InvalidInputError(f"{source}: no file matches.")
+    frames = []
+    offset = 0
+    for name in paths:
+        p = Path(name)
+        io._check_path(p)
+        frame, bad, _ = io._read_text(p)
+        frame, _ = io._drop_trailing_blank(frame, after=max((r for r, _ in bad), default=0))
+        frame = frame.rename(columns=_canonical_names(frame, columns, p))
+        frame = frame.astype(object).where(frame.notna(), None)
+        frame[REJECT] = None
+        rows = frame.index.to_numpy(dtype=np.int64)
+        if bad:
+            extra = pd.DataFrame(
+                {c: [None] * len(bad) for c in frame.columns if c != REJECT}
+                | {REJECT: [t for _, t in bad]},
+                dtype=object,
+            )
+            frame = pd.concat([frame.reset_index(drop=True), extra], ignore_index=True)
+            rows = np.concatenate([rows, np.asarray([r for r, _ in bad], dtype=np.int64)])
+        frame[ROW] = rows + offset
+        frame = frame.sort_values(ROW, kind="stable").reset_index(drop=True)
+        offset += len(frame)
+        frames.append(frame)
+    whole = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    size = sum(Path(n).stat().st_size for n in paths)
+    nparts = max(1, min(len(whole), math.ceil(size / max(parse_bytes(blocksize), 1))))
+    return dd.from_pandas(whole, npartitions=nparts, sort=False)
 
 
 def _prepare_partition(
@@ -153,8 +221,34 @@ def _prepare_partition(
     start = (offsets or {}).get(int(partition_info["number"]) if partition_info else 0, 0)
     if part.empty:
         return _meta()
+    pre = pd.DataFrame({"row": pd.Series(dtype="int64"), "id": pd.Series(dtype="string"),
+                        "reason": pd.Series(dtype="string")})  # fmt: skip
+    rows = None
+    if ROW in part.columns:  # read by the file reader: its record numbers and rejections
+        rows_all = part[ROW].to_numpy(dtype=np.int64)
+        refused = (
+            part[REJECT].notna().to_numpy() if REJECT in part.columns else np.zeros(len(part), bool)
+        )
+        pre = pd.DataFrame(
+            {
+                "row": rows_all[refused],
+                "id": pd.array([""] * int(refused.sum()), dtype="string"),
+                "reason": pd.array(part.loc[refused, REJECT].astype(str).tolist(), dtype="string"),
+            }
+        )
+        part = part[~refused].drop(columns=[ROW, REJECT], errors="ignore").reset_index(drop=True)
+        rows = rows_all[~refused]
+        start = int(rows[0]) - 1 if len(rows) else start
     raw = part.astype(object).where(part.notna(), None)
-    res = validate_table(raw, crs=datum, first_row=start + 1, source=f"chunk from row {start + 1}")
+    res = validate_table(
+        raw, crs=datum, first_row=start + 1, source=f"chunk from row {start + 1}", rows=rows
+    )
+    if len(pre):
+        import dataclasses
+
+        rejected_all = pd.concat([res.rejected, pre], ignore_index=True)
+        rejected_all = rejected_all.sort_values("row", kind="stable").reset_index(drop=True)
+        res = dataclasses.replace(res, rejected=rejected_all)
     est = res.establishments
     good = pd.DataFrame(
         {c: est[c].astype("string") for c in ("id", "name", "category", "code")}
@@ -181,14 +275,7 @@ def _prepare_partition(
             "name": pd.Series("", index=rej.index, dtype="string"),
             "category": pd.Series("", index=rej.index, dtype="string"),
             "code": pd.Series("", index=rej.index, dtype="string"),
-            "city": (
-                part["city"]
-                .astype("string")
-                .fillna("")
-                .to_numpy()[rej["row"].to_numpy() - start - 1]
-                if "city" in part
-                else ""
-            ),
+            "city": _city_of(part, rows, start, rej["row"].to_numpy()),
             "opened": pd.array([pd.NA] * len(rej), dtype="Int64"),
             "closed": pd.array([pd.NA] * len(rej), dtype="Int64"),
             "employees": pd.array([pd.NA] * len(rej), dtype="Float64"),
@@ -227,6 +314,17 @@ def _prepare_partition(
             "Int64"
         )
     return out[list(_meta().columns)]
+
+
+def _city_of(part: pd.DataFrame, rows: Any, start: int, wanted: np.ndarray) -> Any:
+    """The ``city`` of each rejected row (by its file row number), '' when unknown."""
+    if "city" not in part:
+        return ""
+    city = part["city"].astype("string").fillna("").to_numpy()
+    numbers = np.arange(start + 1, start + 1 + len(part)) if rows is None else np.asarray(rows)
+    where = pd.Series(np.arange(len(numbers)), index=numbers)
+    pos = where.reindex(wanted).to_numpy()
+    return np.array([city[int(i)] if np.isfinite(i) else "" for i in pos], dtype=object)
 
 
 def _meta() -> pd.DataFrame:

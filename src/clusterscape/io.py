@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io as _stdio
+import errno
 import os
 import re
-from collections.abc import Mapping
+import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 
+from clusterscape import _text
 from clusterscape._writers import atomic_directory, atomic_write, write_layer
 from clusterscape.coords import DATUMS, convert, normalise_datum
 from clusterscape.errors import CRSError, InvalidInputError
 
 __all__ = [
     "CANONICAL",
+    "NOTE_COLUMNS",
     "LoadResult",
     "atomic_directory",
     "atomic_write",
@@ -132,9 +135,20 @@ class LoadResult:
         Data rows in the file (accepted + rejected).
     columns : Mapping[str, str]
         Which file column fed each canonical field (``lon``/``lat``/``location`` included).
-    notes : tuple of str
-        Things a person should check, e.g. headers that suggest another datum than ``crs``
-        (an Amap export read as WGS-84 is ~500 m off) or a header found below a title line.
+    messages : tuple of str
+        File-level things a person should check, e.g. headers that suggest another datum
+        than ``crs`` (an Amap export read as WGS-84 is ~500 m off), a header found below a
+        title line, the text encoding when it is not UTF-8, a Shapefile without its ``.dbf``.
+    notes : pandas.DataFrame
+        One row per field that was kept blank or read with a caveat while its firm was kept:
+        ``row`` (as in ``rejected``), ``id``, ``field`` (canonical name, or ``"row"`` for an
+        exact duplicate row), ``value`` (the file's text) and ``note`` (what was done).
+    duplicates : int
+        Rows without an id that repeat an earlier row cell for cell; they are kept, and each
+        is listed in ``notes`` (``field == "row"``) naming the row it repeats.
+    skipped : Mapping[str, int]
+        Features of the source not turned into rows, by reason (OpenStreetMap extracts:
+        benches, untagged ways, ...); empty for tables, where every row is accepted or rejected.
     source_rows : ndarray of int, optional
         The 1-based data row in the file of each accepted establishment (aligned to it), so a
         later step that sets rows aside (e.g. outside ``--boundary``) can name them.
@@ -146,7 +160,10 @@ class LoadResult:
     path: Path
     n_rows: int
     columns: Mapping[str, str]
-    notes: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()
+    notes: pd.DataFrame = dataclasses.field(default_factory=lambda: empty_notes(), compare=False)
+    duplicates: int = 0
+    skipped: Mapping[str, int] = dataclasses.field(default_factory=dict, compare=False)
     source_rows: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def reason_counts(self) -> pd.Series:
@@ -155,40 +172,25 @@ class LoadResult:
         return kinds.value_counts().rename("rows")
 
 
+NOTE_COLUMNS = ("row", "id", "field", "value", "note")
+
+
+def empty_notes() -> pd.DataFrame:
+    """An empty ``notes`` table (``row, id, field, value, note``)."""
+    return pd.DataFrame(
+        {
+            "row": pd.Series(dtype="int64"),
+            "id": pd.Series(dtype="string"),
+            "field": pd.Series(dtype="string"),
+            "value": pd.Series(dtype="string"),
+            "note": pd.Series(dtype="string"),
+        }
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Reading raw tables
 # --------------------------------------------------------------------------------------------
-
-
-def _decode(raw: bytes, path: Path) -> tuple[str, str]:
-    """Decode bytes trying UTF-8 (with/without BOM), then GB18030 (superset of GBK)."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel "Unicode Text" exports
-        try:
-            return raw.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
-            pass
-    for enc in ("utf-8", "gb18030"):
-        try:
-            return raw.decode(enc), enc
-        except UnicodeDecodeError:
-            continue
-    try:
-        from charset_normalizer import from_bytes
-    except ImportError:  # pragma: no cover - charset-normalizer ships with requests
-        best = None
-    else:
-        best = from_bytes(raw[:1_000_000]).best()
-    if best is not None and best.encoding:
-        try:
-            return raw.decode(best.encoding), best.encoding
-        except (UnicodeDecodeError, LookupError):
-            pass
-    raise InvalidInputError(
-        f"{_CALLER}: cannot tell the text encoding of {path.name} (not UTF-8, GBK or GB18030). "
-        "Re-save it as UTF-8 CSV (in Excel: Save As > CSV UTF-8)."
-    )
 
 
 def _sniff_delimiter(header_line: str, suffix: str) -> str:
@@ -221,38 +223,6 @@ def _header_row(rows: list[list[Any]]) -> int:
     return best
 
 
-def _read_text_slow(
-    text: str, delimiter: str, skip: int = 0
-) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
-    """Exact record-by-record read with the csv module: malformed rows are reported."""
-    reader = csv.reader(_stdio.StringIO(text, newline=""), delimiter=delimiter)
-    for _ in range(skip):
-        next(reader, None)
-    header = next(reader, [])
-    width = len(header)
-    good: list[list[str | None]] = []
-    rows: list[int] = []
-    bad: list[tuple[int, str]] = []
-    for k, rec in enumerate(reader, start=1):
-        if not rec:
-            good.append([None] * width)
-            rows.append(k)
-        elif len(rec) != width:
-            bad.append(
-                (
-                    k,
-                    f"malformed row: {len(rec)} fields but the header has {width} "
-                    "(an unquoted delimiter inside a value?)",
-                )
-            )
-        else:
-            good.append([v if v != "" else None for v in rec])
-            rows.append(k)
-    frame = pd.DataFrame(good, columns=[h.strip() for h in header], dtype=object)
-    frame.index = pd.Index(rows, name="row")
-    return frame, bad
-
-
 _UNNAMED = "_unnamed_"
 
 
@@ -262,12 +232,25 @@ def _drop_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=empty) if empty else frame
 
 
-def _read_text(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+def _read_bytes(path: Path, progress: _text.Progress | None) -> bytes:
+    size = path.stat().st_size
+    if progress is None or size < (64 << 20):
+        return path.read_bytes()
+    buf = bytearray()
+    with path.open("rb") as fh:
+        while chunk := fh.read(16 << 20):
+            buf += chunk
+            progress("reading", len(buf), size)
+    return bytes(buf)
 
-    raw = path.read_bytes()
-    text, encoding = _decode(raw, path)
+
+def _read_text(
+    path: Path, progress: _text.Progress | None = None
+) -> tuple[pd.DataFrame, list[tuple[int, str]], list[str]]:
+    """(good records, rejected (record, reason), messages) of a delimited text file."""
+    raw = _read_bytes(path, progress)
+    dec = _text.decode(raw, path.name, _CALLER)
+    text = dec.text
     if not text or text.isspace():
         raise InvalidInputError(f"{_CALLER}: {path.name} is empty.")
     lines = [ln.rstrip("\r") for ln in text[:65536].split("\n")[:10]]
@@ -277,73 +260,220 @@ def _read_text(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
         parsed.append((d, next(csv.reader([ln], delimiter=d), [])))
     skip = _header_row([cells for _, cells in parsed])
     delimiter, header = parsed[skip]
+    if any(_text.SENTINEL in h for h in header):
+        off, bad_bytes = dec.errors[0]
+        raise InvalidInputError(
+            f"{_CALLER}: the header of {path.name} (line {skip + 1}) has bytes that are not "
+            f"valid {dec.encoding.upper()} ({bad_bytes!r} at byte offset {off}); re-save the "
+            "file as UTF-8 CSV."
+        )
     # Blank header cells (e.g. the trailing ",," of an Excel export) get placeholder names; such
     # columns are dropped below when they hold nothing.
     header = [h.strip() or f"{_UNNAMED}{i}" for i, h in enumerate(header)]
+    _check_unique_header(header, path)
+    messages: list[str] = []
+    if dec.encoding not in ("utf-8", "utf-8-sig"):
+        label = "GB18030 (GBK)" if dec.encoding == "gb18030" else dec.encoding.upper()
+        messages.append(f"read as {label} text")
+    if dec.encoding == "utf-8" and not dec.errors:
+        data: bytes | memoryview = raw
+    elif dec.encoding == "utf-8-sig" and not dec.errors:
+        data = memoryview(raw)[3:]
+    else:
+        data = text.encode("utf-8")
+    try:
+        rec = _text.parse_fast(data, delimiter, skip, header, progress)
+        if dec.errors and not rec.lines_exact:
+            raise _text.NeedExact
+    except _text.NeedExact:
+        rec = _text.parse_exact(text, delimiter, skip, header)
+    del data
+    frame, bad = rec.frame, list(rec.bad)
+    if dec.errors:
+        frame, more = _reject_undecodable(frame, rec.lines, dec, raw)
+        bad = sorted(bad + more)
+        messages.append(
+            f"{len(dec.errors):,} undecodable byte sequence{'s' if len(dec.errors) > 1 else ''} "
+            f"(not valid {dec.encoding.upper()}); the rows holding them are rejected"
+        )
+    if len(frame) + len(bad) != rec.n_records:  # pragma: no cover - the invariant of the reader
+        raise AssertionError(
+            f"{_CALLER}: internal error: {rec.n_records} records but {len(frame)} read and "
+            f"{len(bad)} rejected"
+        )
+    frame = _drop_empty_unnamed(frame)
+    frame.attrs.update(header_line=skip + 1, delimiter=delimiter)
+    return frame, bad, messages
+
+
+def _check_unique_header(header: list[str], path: Path) -> None:
     if len(set(header)) != len(header):
         dup = sorted({h for h in header if header.count(h) > 1})
         raise InvalidInputError(
             f"{_CALLER}: {path.name} has duplicate column names {dup}; rename them so each "
             "header is unique."
         )
-    data = raw[3:] if encoding == "utf-8-sig" else raw if encoding == "utf-8" else text.encode()
-    n_bad = 0
 
-    def on_invalid(_row: Any) -> str:
-        nonlocal n_bad
-        n_bad += 1
-        return "skip"
 
-    try:
-        table = pacsv.read_csv(
-            pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(
-                use_threads=True, block_size=1 << 24, skip_rows=skip + 1, column_names=header
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter,
-                newlines_in_values=True,
-                ignore_empty_lines=False,
-                invalid_row_handler=on_invalid,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
+def _reject_undecodable(
+    frame: pd.DataFrame, lines: np.ndarray, dec: _text.Decoded, raw: bytes
+) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Reject the records holding undecodable bytes, naming line and byte offset."""
+    hit = np.zeros(len(frame), dtype=bool)
+    counts = np.zeros(len(frame), dtype=np.int64)
+    for c in frame.columns:
+        col = frame[c].astype("string")
+        n = col.str.count(_text.SENTINEL).fillna(0).to_numpy(dtype=np.int64)
+        counts += n
+        hit |= n > 0
+    if not hit.any():
+        return frame, []
+    err_lines = _text.byte_line(raw, [o for o, _ in dec.errors], dec.encoding)
+    order = list(zip(err_lines, dec.errors, strict=True))
+    pos = 0
+    out: list[tuple[int, str]] = []
+    rows = frame.index.to_numpy()
+    enc = dec.encoding.upper()
+    for p in np.flatnonzero(hit).tolist():
+        start = int(lines[p])
+        while pos < len(order) and order[pos][0] < start:
+            pos += 1
+        mine = order[pos : pos + int(counts[p])]
+        pos += int(counts[p])
+        if mine:
+            line, (off, b) = mine[0]
+            more = f" and {len(mine) - 1} more" if len(mine) > 1 else ""
+            why = f"line {line}, byte offset {off}: {b!r} is not valid {enc}{more}"
+        else:  # pragma: no cover - every sentinel comes from an error
+            why = f"bytes that are not valid {enc}"
+        out.append((int(rows[p]), f"undecodable text: {why}"))
+    return frame[~hit], out
+
+
+def _has_coord_header(rows: list[list[Any]]) -> bool:
+    coord = {_norm_header(a) for k in ("lon", "lat", "location") for a in _ALIASES[k]}
+    return any(_norm_header(str(c)) in coord for row in rows[:10] for c in row if c is not None)
+
+
+def _pick_sheet(path: Path, sheet: str | int | None) -> tuple[str | int, list[str]]:
+    """The sheet to read and messages: ``sheet`` if given, else the one with coordinates."""
+    with pd.ExcelFile(path) as book:
+        return _pick_sheet_in(book, path, sheet)
+
+
+def _pick_sheet_in(
+    book: pd.ExcelFile, path: Path, sheet: str | int | None
+) -> tuple[str | int, list[str]]:
+    names = [str(n) for n in book.sheet_names]
+    listing = ", ".join(repr(n) for n in names)
+    if sheet is not None:
+        if isinstance(sheet, int) or (
+            isinstance(sheet, str) and sheet.isdigit() and sheet not in names
+        ):
+            k = int(sheet)
+            if not 0 <= k < len(names):
+                raise InvalidInputError(
+                    f"{_CALLER}: {path.name} has {len(names)} sheet(s) ({listing}); sheet "
+                    f"{k} does not exist (sheets are numbered from 0)."
+                )
+            return names[k], []
+        if sheet not in names:
+            raise InvalidInputError(
+                f"{_CALLER}: {path.name} has no sheet {sheet!r}; its sheets are {listing}."
+            )
+        return sheet, []
+    if len(names) <= 1:
+        return 0, []
+    heads = pd.read_excel(book, sheet_name=None, header=None, nrows=10, dtype=object)
+    found = [
+        n
+        for n in names
+        if _has_coord_header(heads[n].astype(object).where(heads[n].notna(), None).values.tolist())
+    ]
+    if len(found) == 1:
+        msg = (
+            []
+            if found[0] == names[0]
+            else [
+                f"data read from sheet {found[0]!r}, the only one of {listing} with coordinate "
+                "columns (choose another with sheet= / --sheet)"
+            ]
         )
-    except (pa.ArrowInvalid, ValueError):
-        n_bad = 1  # let the exact reader explain what is wrong
-        table = None
-    if n_bad or table is None:
-        frame, bad = _read_text_slow(text, delimiter, skip)
-        frame.columns = header
-        frame = _drop_empty_unnamed(frame)
-        frame.attrs.update(header_line=skip + 1, delimiter=delimiter)
-        return frame, bad
-    frame = _drop_empty_unnamed(table.to_pandas())
-    frame.attrs.update(header_line=skip + 1, delimiter=delimiter)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    return frame, []
+        return found[0], msg
+    if len(found) > 1:
+        raise InvalidInputError(
+            f"{_CALLER}: {path.name} has several sheets with coordinate columns "
+            f"({', '.join(repr(n) for n in found)}); choose one with sheet= (CLI: --sheet NAME)."
+        )
+    return 0, []
 
 
-def _read_excel(path: Path) -> pd.DataFrame:
-    raw = pd.read_excel(path, sheet_name=0, header=None, dtype=object)
+def _read_excel(path: Path, sheet: str | int | None = None) -> tuple[pd.DataFrame, list[str]]:
+    which, messages = _pick_sheet(path, sheet)
+    raw = pd.read_excel(path, sheet_name=which, header=None, dtype=object)
     raw = raw.astype(object).where(raw.notna(), None)
     skip = _header_row(raw.head(10).to_numpy().tolist())
-    names: list[str] = []
-    for j, c in enumerate(raw.iloc[skip].tolist() if len(raw) else []):
-        name = f"Unnamed: {j}" if c is None else str(c).strip()
-        names.append(name if name not in names else f"{name}.{names.count(name)}")
+    names = [
+        f"{_UNNAMED}{j}" if c is None or not str(c).strip() else str(c).strip()
+        for j, c in enumerate(raw.iloc[skip].tolist() if len(raw) else [])
+    ]
+    _check_unique_header(names, path)  # as for CSV: never a silent '.1' rename
     frame = raw.iloc[skip + 1 :].reset_index(drop=True)
     frame.columns = names
+    frame = _drop_empty_unnamed(frame)
     frame.attrs["header_line"] = skip + 1
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    return frame
+    return frame, messages
 
 
-def _read_geo(path: Path, suffix: str) -> gpd.GeoDataFrame | pd.DataFrame:
+_POINT_TYPES = {"point", "multipoint", "point z", "multipoint z", "3d point", "3d multipoint"}
+
+
+def _pick_layer(path: Path, layer: str | int | None) -> tuple[str | int | None, list[str]]:
+    import pyogrio
+
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception:  # not a multi-layer source (or unreadable: the read says why)
+        return layer, []
+    names = [str(n) for n, _ in layers]
+    kinds = {str(n): str(t) if t is not None else "no geometry" for n, t in layers}
+    listing = ", ".join(f"{n!r} ({kinds[n]})" for n in names)
+    if layer is not None:
+        if isinstance(layer, int) or (
+            isinstance(layer, str) and layer.isdigit() and layer not in names
+        ):
+            k = int(layer)
+            if not 0 <= k < len(names):
+                raise InvalidInputError(
+                    f"{_CALLER}: {path.name} has {len(names)} layer(s): {listing}; layer {k} "
+                    "does not exist (layers are numbered from 0)."
+                )
+            return names[k], []
+        if layer not in names:
+            raise InvalidInputError(
+                f"{_CALLER}: {path.name} has no layer {layer!r}; its layers: {listing}."
+            )
+        return layer, []
+    if len(names) <= 1:
+        return None, []
+    points = [n for n in names if kinds[n].lower() in _POINT_TYPES]
+    if len(points) == 1:
+        return points[0], [
+            f"read layer {points[0]!r}, the only point layer of {listing} (choose another with "
+            "layer= / --layer)"
+        ]
+    raise InvalidInputError(
+        f"{_CALLER}: {path.name} has {len(names)} layers: {listing}; "
+        + ("several hold points" if points else "none holds points")
+        + "; choose one with layer= (CLI: --layer NAME)."
+    )
+
+
+def _read_geo(
+    path: Path, suffix: str, layer: str | int | None = None
+) -> tuple[gpd.GeoDataFrame | pd.DataFrame, list[str]]:
+    messages: list[str] = []
     if suffix in _PARQUET_SUFFIXES:
         try:
             frame: gpd.GeoDataFrame | pd.DataFrame = gpd.read_parquet(path)
@@ -352,10 +482,37 @@ def _read_geo(path: Path, suffix: str) -> gpd.GeoDataFrame | pd.DataFrame:
                 raise
             frame = pd.read_parquet(path)
     else:
-        frame = gpd.read_file(path)
+        if suffix == ".shp":
+            messages += _shapefile_parts(path)
+        which, messages_layer = _pick_layer(path, layer)
+        messages += messages_layer
+        frame = gpd.read_file(path, layer=which) if which is not None else gpd.read_file(path)
     frame.columns = [str(c).strip() if c != "geometry" else c for c in frame.columns]
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    return frame
+    return frame, messages
+
+
+def _shapefile_parts(path: Path) -> list[str]:
+    """Say which of a Shapefile's sidecar files are missing (never a silent attribute loss)."""
+    present = {q.name.lower() for q in path.parent.iterdir()} if path.parent.exists() else set()
+    stem = path.stem.lower()
+    if f"{stem}.shx" not in present:
+        raise InvalidInputError(
+            f"{_CALLER}: {path.name} has no {path.stem}.shx beside it (the Shapefile index); copy "
+            "all the files of the Shapefile (.shp, .shx, .dbf, .prj) into one folder."
+        )
+    out = []
+    if f"{stem}.dbf" not in present:
+        out.append(
+            f"{path.name} has no {path.stem}.dbf beside it: its features have no attributes "
+            "(no id, name, category, dates); copy the .dbf next to the .shp to keep them"
+        )
+    if f"{stem}.prj" not in present:
+        out.append(
+            f"{path.name} has no {path.stem}.prj (its CRS): the coordinates are read as degrees "
+            "in the datum given by crs="
+        )
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -651,7 +808,7 @@ def _blank_cell(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip()) or bool(pd.isna(v))
 
 
-def _drop_trailing_blank(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def _drop_trailing_blank(frame: pd.DataFrame, after: int = 0) -> tuple[pd.DataFrame, int]:
     """Drop the rows after the last one with any content; (frame, number dropped).
 
     Blank rows inside the table stay and are rejected with a reason: they may be a record
@@ -661,7 +818,12 @@ def _drop_trailing_blank(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         return frame, 0
     n = len(frame)
     k = 0
-    while k < n and all(_blank_cell(v) for v in frame.iloc[n - 1 - k].tolist()):
+    rows = frame.index.to_numpy()
+    while (
+        k < n
+        and rows[n - 1 - k] > after
+        and all(_blank_cell(v) for v in frame.iloc[n - 1 - k].tolist())
+    ):
         k += 1
     if k == 0:
         return frame, 0
@@ -707,6 +869,9 @@ def read_establishments(
     *,
     crs: str | pyproj.CRS = "wgs84",
     columns: Mapping[str, str] | None = None,
+    layer: str | int | None = None,
+    sheet: str | int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> LoadResult:
     """Read a firm or POI table into the canonical establishments table.
 
@@ -765,31 +930,45 @@ def read_establishments(
     (1, 'missing coordinates: longitude is empty')
     """
     p = Path(path)
-    if not p.exists():
-        raise InvalidInputError(f"{_CALLER}: {p} does not exist. Check the path.")
-    if p.is_dir():
-        raise InvalidInputError(f"{_CALLER}: {p} is a directory; give a file.")
+    _check_path(p)
     suffix = p.suffix.lower()
+    if p.name.lower().endswith(".osm.pbf"):
+        from clusterscape.osm import load_osm_pbf
+
+        return load_osm_pbf(p, columns=columns)
     datum, declared = _resolve_crs(crs)
+    if layer is not None and suffix not in _GEO_SUFFIXES:
+        raise InvalidInputError(
+            f"{_CALLER}: layer={layer!r} applies to GeoPackage/GeoJSON/Shapefile files, not "
+            f"{p.name}."
+        )
+    if sheet is not None and suffix not in _EXCEL_SUFFIXES:
+        raise InvalidInputError(f"{_CALLER}: sheet={sheet!r} applies to Excel files, not {p.name}.")
     bad_rows: list[tuple[int, str]] = []
+    messages: list[str] = []
     try:
         if suffix in _TEXT_SUFFIXES:
-            frame, bad_rows = _read_text(p)
+            frame, bad_rows, messages = _read_text(p, progress)
         elif suffix in _EXCEL_SUFFIXES:
-            frame = _read_excel(p)
+            frame, messages = _read_excel(p, sheet)
         elif suffix in _GEO_SUFFIXES | _PARQUET_SUFFIXES:
-            frame = _read_geo(p, suffix)
+            frame, messages = _read_geo(p, suffix, layer)
         else:
             raise InvalidInputError(
                 f"{_CALLER}: cannot read {p.name}: unsupported file type '{p.suffix}'. Use CSV/"
-                "TSV, Excel .xlsx, GeoJSON, GeoPackage, Shapefile or (Geo)Parquet."
+                "TSV, Excel .xlsx, GeoJSON, GeoPackage, Shapefile, (Geo)Parquet or .osm.pbf."
             )
     except InvalidInputError:
         raise
+    except MemoryError:
+        raise InvalidInputError(
+            f"{_CALLER}: {p.name} does not fit in memory; split it or use --engine dask."
+        ) from None
     except Exception as exc:
         raise InvalidInputError(
             f"{_CALLER}: cannot read {p.name} as a {suffix.lstrip('.') or 'data'} file "
-            f"({type(exc).__name__}: {exc}). Is the file complete and of the type its name says?"
+            f"({type(exc).__name__}: {_short(exc)}). Is the file complete and of the type its "
+            "name says?"
         ) from exc
 
     mapping = _map_columns(frame, columns, p)
@@ -810,9 +989,12 @@ def read_establishments(
                     "(a GCJ-02/BD-09 degree datum) cannot apply. Drop crs= to use the file's CRS."
                 )
             source_crs, target_crs = file_crs.to_string(), file_crs
-    frame, trailing = _drop_trailing_blank(frame)
+    # blank lines after the last record (rejected ones included) are padding, not rows
+    frame, trailing = _drop_trailing_blank(frame, after=max((r for r, _ in bad_rows), default=0))
     raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, p)
-    notes = _notes(frame, mapping, datum, declared is not None or target_crs is not None)
+    notes = tuple(messages) + _notes(
+        frame, mapping, datum, declared is not None or target_crs is not None
+    )
     if trailing:
         notes += (
             f"{trailing} empty line{'s' if trailing > 1 else ''} at the end of the file "
@@ -830,7 +1012,51 @@ def read_establishments(
         source_crs=source_crs,
         path=p,
     )
-    return dataclasses.replace(result, notes=notes) if notes else result
+    return dataclasses.replace(result, messages=notes) if notes else result
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _check_path(p: Path) -> None:
+    """Refuse what is not a readable regular file, with one clear line (never block)."""
+    try:
+        st = p.stat()
+    except OSError as exc:
+        if p.is_symlink():
+            if exc.errno == errno.ELOOP:
+                raise InvalidInputError(
+                    f"{_CALLER}: {p} is a symbolic link that loops back on itself (ELOOP); "
+                    "point it at the real file."
+                ) from None
+            raise InvalidInputError(
+                f"{_CALLER}: {p} is a symbolic link to {os.readlink(p)}, which does not exist."
+            ) from None
+        if exc.errno == errno.ELOOP:
+            raise InvalidInputError(
+                f"{_CALLER}: {p}: a symbolic link in the path loops (ELOOP)."
+            ) from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise InvalidInputError(f"{_CALLER}: {p}: permission denied.") from None
+        raise InvalidInputError(f"{_CALLER}: {p} does not exist. Check the path.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidInputError(f"{_CALLER}: {p} is a directory; give a file.")
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a named pipe (FIFO)"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "a device"
+        )
+        raise InvalidInputError(
+            f"{_CALLER}: {p} is {kind}, not a regular file; reading it could block forever. "
+            "Save the data to a file first."
+        )
+    if not os.access(p, os.R_OK):
+        raise InvalidInputError(f"{_CALLER}: {p}: permission denied.")
 
 
 def validate_table(
@@ -840,19 +1066,24 @@ def validate_table(
     columns: Mapping[str, str] | None = None,
     first_row: int = 1,
     source: str = "table",
+    rows: np.ndarray | None = None,
 ) -> LoadResult:
     """Validate rows already in memory exactly as :func:`read_establishments` validates a file's.
 
     For engines that read the file themselves (the dask engine, chunk by chunk): the same
     column mapping, parsing, checks, datum conversion and ``rejected`` reasons, without a
     temporary file. ``first_row`` is the 1-based data row of the table's first row, so that a
-    chunk's rejected rows carry their row in the whole file. ``crs`` is a degree datum
-    (``wgs84``, ``gcj02``, ``bd09``). Duplicate ids are only found within the table.
+    chunk's rejected rows carry their row in the whole file; ``rows`` instead gives each row's
+    number (a chunk of a file whose malformed records were set aside). ``crs`` is a degree
+    datum (``wgs84``, ``gcj02``, ``bd09``). Duplicate ids are only found within the table.
     """
     datum = normalise_datum(crs, caller=_CALLER)
     path = Path(source)
     frame = frame.copy(deep=False)
-    frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
+    if rows is not None:
+        frame.index = pd.Index(np.asarray(rows, dtype=np.int64), name="row")
+    else:
+        frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
     mapping = _map_columns(frame, columns, path)
     raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, path)
     return _assemble(
@@ -920,6 +1151,11 @@ def _assemble(
         _check_axes(lon, lat, mapping, path)
     zero = coord_ok & (lon == 0) & (lat == 0)
     why.add(zero, "placeholder coordinates: longitude and latitude are 0/0")
+    # A blank cell exported as 0 puts a firm on the equator or the prime meridian.
+    lon0 = coord_ok & ~zero & (lon == 0)
+    lat0 = coord_ok & ~zero & (lat == 0)
+    why.add(lon0, "placeholder coordinates: longitude is exactly 0 (a blank cell exported as 0?)")
+    why.add(lat0, "placeholder coordinates: latitude is exactly 0 (a blank cell exported as 0?)")
     why.add(
         coord_ok & ~zero & (np.abs(lat) > 90),
         lat,
@@ -931,36 +1167,56 @@ def _assemble(
         "longitude out of range: {} is outside [-180, 180]",
     )
 
+    # A field costs a field, not a firm: what cannot be read is left blank and noted.
+    notes = _Notes()
     employees = np.full(n, np.nan)
     if "employees" in mapping:
         employees, emp_blank, emp_txt = _parse_numbers(
             frame[mapping["employees"]], decimal_comma=comma, count=True
         )
+        employees = employees.copy()
         emp_bad = ~emp_blank & ~np.isfinite(employees)
-        why.add(emp_bad, emp_txt, "non-numeric employees: '{}' is not a number")
+        for p in np.flatnonzero(emp_bad).tolist():
+            value = str(emp_txt.iloc[p])
+            got, note = _headcount_fallback(value)
+            if got is not None:
+                employees[p] = got
+            notes.add(p, "employees", value, note)
         neg = np.isfinite(employees) & (employees < 0)
-        why.add(neg, employees, "negative employees: {}")
+        for p in np.flatnonzero(neg).tolist():
+            notes.add(p, "employees", _fmt(float(employees[p])), "negative headcount; left blank")
         # More staff than the largest employers in China have in total is a typo or a unit slip.
         huge = np.isfinite(employees) & (employees > MAX_EMPLOYEES)
-        why.add(huge, employees, "implausible employees: {} is more than " + f"{MAX_EMPLOYEES:,}")
-        employees = np.where(emp_bad | neg | huge, np.nan, employees)
+        for p in np.flatnonzero(huge).tolist():
+            notes.add(
+                p,
+                "employees",
+                _fmt(float(employees[p])),
+                f"implausible headcount (more than {MAX_EMPLOYEES:,}); left blank",
+            )
+        employees = np.where(neg | huge, np.nan, employees)
     years: dict[str, pd.Series] = {}
     for key in ("opened", "closed"):
         if key in mapping:
             y, bad, txt = _parse_years(frame[mapping[key]])
-            why.add(bad, txt, f"unreadable {key} date: '{{}}' is not a date or a year 1800-2100")
+            if bad.any():
+                y = y.copy()
+                for p in np.flatnonzero(bad).tolist():
+                    value = str(txt.iloc[p])
+                    got, note = _year_fallback(value)
+                    if got is not None:
+                        y.iloc[p] = got
+                    if note:
+                        notes.add(p, key, value, note)
             years[key] = y
         else:
             years[key] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
     before = (years["closed"] < years["opened"]).fillna(False).to_numpy(dtype=bool)
     if before.any():
-        pair = [
-            f"{c} < opened {o}"
-            for c, o in zip(years["closed"][before], years["opened"][before], strict=True)
-        ]
-        full = np.empty(n, dtype=object)
-        full[before] = pair
-        why.add(before, full, "closed before opened: closed {}")
+        for p in np.flatnonzero(before).tolist():
+            c, o = int(years["closed"].iloc[p]), int(years["opened"].iloc[p])
+            notes.add(p, "closed", str(c), f"closed {c} is before opened {o}; closed left blank")
+        years["closed"] = years["closed"].mask(pd.Series(before, index=frame.index))
 
     if "id" in mapping:
         ids = _text_series(_arrow_text(frame[mapping["id"]]), frame.index)
@@ -981,6 +1237,12 @@ def _assemble(
         )
         why.add(dup, pd.Series(dup_text.reindex(range(n)).to_numpy()), "duplicate id: {}")
     ok = ~why.bad
+    # Rows without an id that repeat an earlier row cell for cell are kept, counted and noted.
+    same = _exact_duplicates(frame, ok & ~has_id)
+    for p, q in same.items():
+        notes.add(
+            p, "row", "", f"exact duplicate of row {rows[q]} (no id to tell them apart); kept"
+        )
 
     bad_pos = np.flatnonzero(~ok)
     rejected = pd.DataFrame(
@@ -1025,12 +1287,147 @@ def _assemble(
     for c in others:
         out[c] = take(frame[c])
     gdf = gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(lon[ok], lat[ok]), crs="EPSG:4326")
+    n_rows = n + len(bad_rows)
+    if len(gdf) + len(rejected) != n_rows:  # pragma: no cover - the reader's invariant
+        raise AssertionError(
+            f"{_CALLER}: internal error: {n_rows} rows but {len(gdf)} accepted and "
+            f"{len(rejected)} rejected"
+        )
     return LoadResult(
         establishments=gdf[[*CANONICAL, *others]],
         rejected=rejected,
         source_crs=source_crs,
         path=path,
-        n_rows=n + len(bad_rows),
+        n_rows=n_rows,
         columns=dict(mapping),
+        notes=notes.frame(ok, rows, np.cumsum(ok) - 1, out_ids),
+        duplicates=len(same),
         source_rows=rows[sel].astype("int64"),
     )
+
+
+class _Notes:
+    """Field-level notes by row position (kept rows only end up in the table)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, str, str, str]] = []
+
+    def add(self, pos: int, field: str, value: str, note: str) -> None:
+        self.items.append((pos, field, value, note))
+
+    def frame(
+        self, ok: np.ndarray, rows: np.ndarray, out_pos: np.ndarray, out_ids: pd.Series
+    ) -> pd.DataFrame:
+        kept = [it for it in self.items if ok[it[0]]]
+        if not kept:
+            return empty_notes()
+        kept.sort(key=lambda it: (it[0], CANONICAL.index(it[1]) if it[1] in CANONICAL else 99))
+        ids = out_ids.to_numpy(dtype=object)
+        return pd.DataFrame(
+            {
+                "row": np.asarray([rows[p] for p, *_ in kept], dtype="int64"),
+                "id": pd.array([str(ids[out_pos[p]]) for p, *_ in kept], dtype="string"),
+                "field": pd.array([f for _, f, _, _ in kept], dtype="string"),
+                "value": pd.array([v for _, _, v, _ in kept], dtype="string"),
+                "note": pd.array([t for *_, t in kept], dtype="string"),
+            }
+        )
+
+
+def _exact_duplicates(frame: pd.DataFrame, cand: np.ndarray) -> dict[int, int]:
+    """{position: position of the first row it repeats} among the ``cand`` rows."""
+    pos = np.flatnonzero(cand)
+    if len(pos) < 2:
+        return {}
+    cells = pd.DataFrame(frame.iloc[pos].drop(columns="geometry", errors="ignore"))
+    if isinstance(frame, gpd.GeoDataFrame):
+        cells["__geometry__"] = frame.geometry.iloc[pos].to_wkb().to_numpy()
+    try:
+        h = pd.util.hash_pandas_object(cells, index=False).to_numpy()
+    except TypeError:
+        h = pd.util.hash_pandas_object(cells.astype(str), index=False).to_numpy()
+    hs = pd.Series(h)
+    dup = hs.duplicated(keep="first").to_numpy()
+    if not dup.any():
+        return {}
+    first = pd.Series(np.arange(len(h))[~dup], index=h[~dup])
+    out: dict[int, int] = {}
+    for j in np.flatnonzero(dup).tolist():
+        i = int(first[h[j]])
+        a, b = cells.iloc[j].tolist(), cells.iloc[i].tolist()
+        if all((x == y) or (_blank_cell(x) and _blank_cell(y)) for x, y in zip(a, b, strict=True)):
+            out[int(pos[j])] = int(pos[i])
+    return out
+
+
+_CN_DIGITS = str.maketrans("〇零○Ｏ一二三四五六七八九", "0000123456789")
+_MONTHS = (
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"
+)  # fmt: skip
+
+
+def _year_fallback(text: str) -> tuple[int | None, str]:
+    """(year, note) for the date forms the vectorised pass does not read; note '' if clean.
+
+    Excel day serials (``42064`` -> 2015), month names (``March 2015``), day-first and
+    month/year forms (``1.3.2015``, ``3/2015``), Chinese numerals (``二〇一五年三月``).
+    Years before 1800 or after 2100 are left blank with a note.
+    """
+    t = text.strip()
+    low = t.lower()
+    m = re.fullmatch(r"(\d{1,5})(?:\.0+)?", t)
+    if m and len(m.group(1)) != 4:
+        days = int(m.group(1))
+        if 1 <= days <= 73050:  # Excel serials 1900-01-01 .. 2099-12-31
+            d = pd.Timestamp("1899-12-30") + pd.Timedelta(days=days)
+            return d.year, f"read as an Excel date serial ({d.date()})"
+        return None, "not a date or a year; left blank"
+    if re.fullmatch(r"\d{4}(?:\.0+)?", t):
+        return None, f"year {int(float(t))} is outside 1800-2100; left blank"
+    cn = t.translate(_CN_DIGITS)
+    m = re.match(r"^(\d{4})\s*年", cn)
+    if m and t != cn:
+        y = int(m.group(1))
+        return (
+            (y, "") if 1800 <= y <= 2100 else (None, f"year {y} is outside 1800-2100; left blank")
+        )
+    m = re.fullmatch(r"\d{1,2}[./\-]\d{1,2}[./\-](\d{4})|\d{1,2}[./\-](\d{4})", t)
+    if m:
+        y = int(m.group(1) or m.group(2))
+        return (
+            (y, "") if 1800 <= y <= 2100 else (None, f"year {y} is outside 1800-2100; left blank")
+        )
+    if any(mon in low for mon in _MONTHS):
+        m = re.search(r"(?<!\d)(\d{4})(?!\d)", t)
+        if m and re.fullmatch(r"[a-z.,\s\d]+", low):
+            y = int(m.group(1))
+            if 1800 <= y <= 2100:
+                return y, ""
+    m = re.match(r"^(\d{4})", t)
+    if m and not 1800 <= int(m.group(1)) <= 2100:
+        return None, f"year {m.group(1)} is outside 1800-2100; left blank"
+    return None, "not a date or a year; left blank"
+
+
+_HEADCOUNT_RE = re.compile(
+    r"(约|大约|近|超过|~|≈|about|approx\.?|ca\.?|c\.)?\s*"
+    r"(\d{1,3}(?:,\d{3})+|\d+)\s*(?:人|名|位|people|persons|staff|employees)?\s*"
+    r"(以上|左右|余|多|\+)?",
+    re.IGNORECASE,
+)
+
+
+def _headcount_fallback(text: str) -> tuple[float | None, str]:
+    """(headcount, note) for '50人', '约50', '100+'; (None, note) for 'many', ranges."""
+    import unicodedata
+
+    t = unicodedata.normalize("NFKC", text).strip()
+    m = _HEADCOUNT_RE.fullmatch(t)
+    if m:
+        value = float(m.group(2).replace(",", ""))
+        if m.group(1) or m.group(3):
+            return value, f"approximate headcount read as {value:g}"
+        return value, f"read as {value:g}"
+    if re.fullmatch(r"\d+\s*[-~～至到]\s*\d+\s*(人|名)?", t):
+        return None, "a headcount range, not a number; left blank"
+    return None, "not a number; left blank"

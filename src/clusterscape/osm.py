@@ -1,10 +1,11 @@
-"""OpenStreetMap in: ``.osm.pbf`` extracts (pyrosm) and live Overpass queries (osmnx).
+"""OpenStreetMap in: ``.osm.pbf`` extracts (pyosmium) and live Overpass queries (osmnx).
 
 OSM features become establishments with ``id`` ``osm:<type>/<id>``, ``name``, and ``category``
 holding the feature's classifying tags as ``key=value`` pairs joined by ``;`` (for example
 ``tourism=hotel;stars=5``), which :func:`clusterscape.taxonomy.classify_establishments` maps
 to sectors and urban functions. Polygons are reduced to a point inside them. A ``start_date``
-tag gives ``opened`` (its year). OSM coordinates are WGS-84.
+tag (usually a building's date) gives ``opened`` only when asked (``start_date=True``). OSM
+coordinates are WGS-84.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ import pandas as pd
 
 from clusterscape.errors import InvalidInputError, MissingDependencyError
 
-__all__ = ["OSM_KEYS", "fetch_osm", "osm_to_establishments", "read_osm_pbf"]
+__all__ = [
+    "ESTABLISHMENT_KEYS",
+    "ESTABLISHMENT_VALUES",
+    "OSM_KEYS",
+    "establishment_tag",
+    "fetch_osm",
+    "load_osm_pbf",
+    "osm_to_establishments",
+    "read_osm_pbf",
+]
 
 #: Tags that say what a feature is; their key=value pairs go into ``category``.
 OSM_KEYS = (
@@ -108,30 +118,253 @@ def osm_to_establishments(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out[keep.to_numpy()].reset_index(drop=True)
 
 
+#: The establishment filter of :func:`read_osm_pbf`: a feature is an establishment when it has
+#: one of these keys with any value except those listed in :data:`NOT_ESTABLISHMENT` ...
+ESTABLISHMENT_KEYS = ("shop", "office", "craft", "healthcare")
+#: ... or one of these key=value pairs (amenity, tourism and leisure also tag street
+#: furniture, parks and viewpoints, so only their establishment values count).
+ESTABLISHMENT_VALUES: dict[str, frozenset[str]] = {
+    "amenity": frozenset({
+        "arts_centre", "bank", "bar", "biergarten", "bureau_de_change", "cafe", "car_rental",
+        "car_wash", "casino", "childcare", "cinema", "clinic", "college", "community_centre",
+        "conference_centre", "coworking_space", "dentist", "doctors", "driving_school",
+        "events_venue", "exhibition_centre", "fast_food", "food_court", "fuel", "gambling",
+        "hospital", "ice_cream", "kindergarten", "language_school", "library", "marketplace",
+        "music_school", "music_venue", "nightclub", "nursing_home", "pharmacy", "post_office",
+        "prep_school", "pub", "restaurant", "school", "social_centre", "social_facility",
+        "studio", "theatre", "training", "university", "veterinary",
+    }),
+    "tourism": frozenset({
+        "alpine_hut", "apartment", "aquarium", "camp_site", "caravan_site", "chalet", "gallery",
+        "guest_house", "hostel", "hotel", "motel", "museum", "theme_park", "zoo",
+    }),
+    "leisure": frozenset({
+        "adult_gaming_centre", "amusement_arcade", "bowling_alley", "dance", "escape_game",
+        "fitness_centre", "hackerspace", "sauna", "sports_centre", "sports_hall", "water_park",
+    }),
+}  # fmt: skip
+#: Values that never make an establishment (``shop=vacant``, ``office=no``, ...).
+NOT_ESTABLISHMENT = frozenset({"no", "vacant", "disused", "closed", "abandoned", "none"})
+
+
+def establishment_tag(tags: Any) -> tuple[str | None, str]:
+    """(the ``key=value`` that makes ``tags`` an establishment, or None; why not otherwise)."""
+    why = ""
+    for key in ESTABLISHMENT_KEYS:
+        value = tags.get(key)
+        if value is None:
+            continue
+        if value.strip().lower() in NOT_ESTABLISHMENT:
+            why = why or f"{key}={value}"
+            continue
+        return f"{key}={value}", ""
+    for key, values in ESTABLISHMENT_VALUES.items():
+        value = tags.get(key)
+        if value is None:
+            continue
+        # 'nightclub;restaurant': OSM's multi-value syntax
+        if any(v.strip() in values for v in value.split(";")):
+            return f"{key}={value}", ""
+        why = why or f"{key}={value}"
+    return None, (f"not an establishment: {why}" if why else "no establishment tag")
+
+
+class _Collector:
+    """One pass of pyosmium over the extract: establishment rows and skip counts."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.skipped: dict[str, int] = {}
+        self.relation_ids: set[int] = set()
+        self.area_relations: set[int] = set()
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def add(self, kind: str, ident: int, tags: Any, point: Any, area: Any = None) -> None:
+        tag, _ = establishment_tag(tags)
+        row = {k: tags.get(k) for k in (*OSM_KEYS, "name", "start_date") if tags.get(k)}
+        row.update(osm_type=kind, id=ident, primary=tag, geometry=point, area=area)
+        self.rows.append(row)
+
+
+def _collect(path: Path) -> _Collector:
+    import osmium
+    import shapely
+
+    col = _Collector()
+
+    class Handler(osmium.SimpleHandler):  # type: ignore[misc]
+        def node(self, n: Any) -> None:
+            if not len(n.tags):
+                return  # a way's vertex, not a feature
+            tag, why = establishment_tag(n.tags)
+            if tag is None:
+                col.skip(why)
+                return
+            if not n.location.valid():
+                col.skip("node without a valid location")
+                return
+            col.add("node", n.id, n.tags, shapely.Point(n.location.lon, n.location.lat))
+
+        def way(self, w: Any) -> None:
+            if not len(w.tags):
+                return
+            tag, why = establishment_tag(w.tags)
+            if tag is None:
+                col.skip(why)
+                return
+            try:
+                xy = [(nd.lon, nd.lat) for nd in w.nodes]
+            except osmium.InvalidLocationError:
+                xy = []
+            if not xy:
+                col.skip("way whose nodes are not in the extract")
+                return
+            if len(xy) >= 4 and xy[0] == xy[-1]:
+                geom = shapely.Polygon(xy)
+                if not geom.is_valid:
+                    geom = shapely.make_valid(geom)
+            elif len(xy) >= 2:
+                geom = shapely.LineString(xy)
+            else:
+                geom = shapely.Point(xy[0])
+            col.add("way", w.id, w.tags, geom.representative_point(), geom)
+
+        def relation(self, r: Any) -> None:
+            if not len(r.tags):
+                return
+            tag, why = establishment_tag(r.tags)
+            if tag is None:
+                col.skip(why)
+                return
+            col.relation_ids.add(r.id)
+
+        def area(self, a: Any) -> None:
+            if a.from_way() or a.orig_id() not in col.relation_ids:
+                return
+            try:
+                wkb = osmium.geom.WKBFactory().create_multipolygon(a)
+            except RuntimeError:
+                return
+            geom = shapely.from_wkb(bytes.fromhex(wkb))
+            col.area_relations.add(a.orig_id())
+            col.add("relation", a.orig_id(), a.tags, geom.representative_point(), geom)
+
+    Handler().apply_file(str(path), locations=True)
+    missing = len(col.relation_ids - col.area_relations)
+    if missing:
+        col.skipped["relation that is not an area (no geometry to place it)"] = missing
+    return col
+
+
+def _dedupe(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+    """Drop a way/relation that repeats a node inside it (same name, or same tag if unnamed)."""
+    if frame.empty:
+        return frame, 0
+    nodes = frame[frame["osm_type"] == "node"]
+    areas = frame[(frame["osm_type"] != "node") & frame["area"].notna()]
+    if nodes.empty or areas.empty:
+        return frame, 0
+    area_geoms = gpd.GeoSeries(areas["area"].to_numpy(), crs="EPSG:4326")
+    a_idx, n_idx = gpd.GeoSeries(nodes.geometry.to_numpy(), crs="EPSG:4326").sindex.query(
+        area_geoms, predicate="intersects"
+    )
+    drop = set()
+    names_n = (
+        nodes["name"].fillna("").str.strip().str.lower().to_numpy() if "name" in nodes else None
+    )
+    names_a = (
+        areas["name"].fillna("").str.strip().str.lower().to_numpy() if "name" in areas else None
+    )
+    prim_n, prim_a = nodes["primary"].to_numpy(), areas["primary"].to_numpy()
+    for i, j in zip(a_idx.tolist(), n_idx.tolist(), strict=True):
+        na = names_a[i] if names_a is not None else ""
+        nn = names_n[j] if names_n is not None else ""
+        same = (na and na == nn) or (not na and not nn and prim_a[i] == prim_n[j])
+        if same:
+            drop.add(areas.index[i])
+    keep = ~frame.index.isin(list(drop))
+    return frame[keep], len(drop)
+
+
 def read_osm_pbf(
-    path: str | Path, *, bounding_box: tuple[float, float, float, float] | None = None
+    path: str | Path,
+    *,
+    bounding_box: tuple[float, float, float, float] | None = None,
+    start_date: bool = False,
 ) -> gpd.GeoDataFrame:
-    """Read the POIs of an ``.osm.pbf`` extract as establishment rows (see the module docstring)."""
+    """Read the establishments of an ``.osm.pbf`` extract with pyosmium, one row per feature.
+
+    A feature is an establishment when it passes the filter :data:`ESTABLISHMENT_KEYS` /
+    :data:`ESTABLISHMENT_VALUES` (benches, waste baskets, vending machines, parks and gardens
+    do not); nodes are placed where they are, ways and multipolygon relations at a point
+    inside them. A way or relation that repeats a node inside it (same name, or the same
+    establishment tag when both are unnamed: a shop node inside its building) is dropped, so
+    each establishment is one row. Relations that are not areas (streets, routes) are never
+    establishments. ``start_date`` is usually a building's date, so it becomes ``opened``
+    only with ``start_date=True``. Skipped features are counted by reason in
+    ``.attrs["skipped"]`` (vertices without tags are not features and are not counted).
+
+    Parameters
+    ----------
+    path : str or Path
+        The extract.
+    bounding_box : (min_lon, min_lat, max_lon, max_lat), optional
+        Keep only establishments inside it (others are counted as skipped).
+    start_date : bool, default False
+        Use the ``start_date`` tag's year as the founding year ``opened``.
+    """
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such .osm.pbf file.")
     try:
-        import pyrosm
-    except ImportError as exc:  # pragma: no cover - in the osm extra
+        import osmium  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - a core dependency
         raise MissingDependencyError(
-            "reading .osm.pbf needs pyrosm: pip install 'clusterscape[osm]'"
+            "reading .osm.pbf needs pyosmium: pip install 'clusterscape[osm]'"
         ) from exc
     try:
-        osm = pyrosm.OSM(str(path), bounding_box=list(bounding_box) if bounding_box else None)
-        pois = osm.get_pois(custom_filter={k: True for k in _FETCH_TAGS})
+        col = _collect(path)
     except Exception as exc:
         raise InvalidInputError(f"{path}: could not read the OSM extract: {exc}") from exc
-    if pois is None or len(pois) == 0:
+    skipped = dict(col.skipped)
+    frame = (
+        gpd.GeoDataFrame(pd.DataFrame(col.rows), geometry="geometry", crs="EPSG:4326")
+        if col.rows
+        else None
+    )
+    if frame is None or frame.empty:
         raise InvalidInputError(
-            f"{path}: the extract holds no POIs (amenity, shop, tourism, office, ...)."
+            f"{path}: the extract holds no establishments (shop, office, craft, healthcare, "
+            "amenity=restaurant/cafe/..., tourism=hotel/museum/..., leisure=fitness_centre/...)."
         )
-    pois = pois.set_crs("EPSG:4326", allow_override=True)
-    return osm_to_establishments(pois)
+    if bounding_box is not None:
+        x0, y0, x1, y1 = bounding_box
+        inside = frame.geometry.x.between(x0, x1) & frame.geometry.y.between(y0, y1)
+        if (~inside).any():
+            skipped["outside the bounding box"] = int((~inside).sum())
+        frame = frame[inside.to_numpy()]
+    frame, n_dup = _dedupe(frame.reset_index(drop=True))
+    if n_dup:
+        skipped["way/relation repeating a node inside it"] = n_dup
+    frame = frame.drop(columns=["area", "primary"])
+    if not start_date:
+        frame = frame.drop(columns=["start_date"], errors="ignore")
+    out = osm_to_establishments(frame)
+    out.attrs["skipped"] = dict(sorted(skipped.items(), key=lambda kv: -kv[1]))
+    return out
+
+
+def load_osm_pbf(path: str | Path, *, columns: Any = None, start_date: bool = False) -> Any:
+    """:func:`read_osm_pbf` validated as a table (a ``LoadResult`` with ``skipped`` counts)."""
+    import dataclasses
+
+    from clusterscape._frames import validate_frame
+
+    est = read_osm_pbf(path, start_date=start_date)
+    res = validate_frame(est, crs="wgs84", columns=columns)
+    return dataclasses.replace(res, path=Path(path), skipped=dict(est.attrs.get("skipped", {})))
 
 
 def fetch_osm(

@@ -154,12 +154,7 @@ def _load(config: StudyConfig) -> dict[str, Any]:
         loaded: Any = _Loaded(est, rejected, n_rows)
     elif is_database_url(source):
         loaded = read_establishments_postgis(source, crs=datum, columns=columns)
-    elif source.lower().endswith(".osm.pbf"):
-        from clusterscape._frames import validate_frame
-        from clusterscape.osm import read_osm_pbf
-
-        loaded = validate_frame(read_osm_pbf(source), crs="wgs84", columns=columns)
-    else:
+    else:  # files, .osm.pbf extracts included
         loaded = read_establishments(source, crs=datum, columns=columns)
     est = loaded.establishments
     if est.empty:
@@ -199,6 +194,9 @@ def _load(config: StudyConfig) -> dict[str, Any]:
         "establishments": est,
         "rejected": rejected,
         "n_rows": int(getattr(loaded, "n_rows", len(est) + len(rejected))),
+        "notes": _loaded_notes(loaded),
+        "duplicates": int(getattr(loaded, "duplicates", 0)),
+        "messages": list(getattr(loaded, "messages", ())),
         "boundary": boundary,
         "districts": None,
         "parks": read_parks(config.parks, crs=datum) if config.parks else None,
@@ -207,6 +205,14 @@ def _load(config: StudyConfig) -> dict[str, Any]:
         "synthetic": bool(est["synthetic"].any()) if "synthetic" in est.columns else False,
         "source_crs": datum,
     }
+
+
+def _loaded_notes(loaded: Any) -> pd.DataFrame:
+    """The reader's field notes (``row, id, field, value, note``), empty when there are none."""
+    from clusterscape.io import empty_notes
+
+    notes = getattr(loaded, "notes", None)
+    return notes if isinstance(notes, pd.DataFrame) else empty_notes()
 
 
 #: without --boundary, a row farther from the median centre than FAR_FACTOR times the radius
@@ -344,6 +350,9 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
         "n_rows": int(loaded["n_rows"]),
         "n_accepted": len(est),
         "n_rejected": len(loaded["rejected"]),
+        "n_noted": len(loaded.get("notes", ())),
+        "duplicates": int(loaded.get("duplicates", 0)),
+        "messages": loaded.get("messages", []),
     }
     summary["crs"] = {"source": loaded["source_crs"], "metric": f"EPSG:{metric.to_epsg()}"}
     result = StudyResult(
@@ -357,6 +366,7 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     for key in ("boundary", "districts", "parks", "landuse"):
         if loaded[key] is not None:
             result.layers[key] = loaded[key]
+    result.tables["notes"] = loaded.get("notes", _loaded_notes(None))  # notes.csv
 
     with _step(progress, "classify"):
         from clusterscape.taxonomy import classify_establishments
@@ -375,13 +385,25 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     est_m = est.to_crs(metric)
     window = _study_window(est, loaded["boundary"], metric)
     creative = est_m[est_m["is_creative"]]
+    # A registry of creative firms only has no population to compare them with.
+    creative_only = bool(est_m["is_creative"].all())
     with _step(progress, "detect"):
         from clusterscape.detect import detect_clusters
 
         det_opts = {"method": "hdbscan", "min_cluster_size": 15, **dict(config.detect)}
         # significance by random labelling among all establishments (not CSR in the hull)
-        det_opts.setdefault("population", est_m)
-        detected = detect_clusters(creative, seed=config.seed, **det_opts)
+        if not creative_only:
+            det_opts.setdefault("population", est_m)
+        try:
+            detected = detect_clusters(creative, seed=config.seed, **det_opts)
+        except InvalidInputError as exc:
+            if "needs at least" not in str(exc):
+                raise
+            raise InvalidInputError(
+                f"run: clustering needs more creative establishments than the {len(creative):,} "
+                f"found among {len(est_m):,} accepted rows ({exc}); check the code/category "
+                "columns with `clusterscape classify FILE`."
+            ) from None
         labels = pd.Series(-1, index=est.index, name="cluster", dtype=int)
         labels.loc[detected.labels.index] = detected.labels.to_numpy()
         est = est.assign(cluster=labels)
@@ -395,21 +417,30 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     result.tables["clusters"] = table
     result.layers["clusters"] = clusters_m.to_crs("EPSG:4326")
 
-    with _step(progress, "measure"):
-        from clusterscape.pattern import concentration_table
-
-        opts = {"nsim": 99, **dict(config.measure)}  # r_max: the window rules
-        conc = concentration_table(
-            np.column_stack([creative.geometry.x, creative.geometry.y]),
-            np.column_stack([est_m.geometry.x, est_m.geometry.y]),
-            window,
-            seed=config.seed,
-            **opts,
+    if creative_only:
+        reason = (
+            "skipped: every establishment is creative (a creative-only registry), so the "
+            "statistics that compare creative firms with all establishments (concentration, "
+            "co-location, relative K) have no population; give a table of all firms for them"
         )
-        result.tables["concentration"] = conc
-        if isinstance(conc.attrs.get("curves"), pd.DataFrame):
-            result.tables["concentration_curves"] = conc.attrs["curves"]
-        summary["measure"] = {"statistics": _records(conc)}
+        summary["measure"] = {"status": reason}
+        summary.setdefault("skipped", {})["measure"] = reason
+    else:
+        with _step(progress, "measure"):
+            from clusterscape.pattern import concentration_table
+
+            opts = {"nsim": 99, **dict(config.measure)}  # r_max: the window rules
+            conc = concentration_table(
+                np.column_stack([creative.geometry.x, creative.geometry.y]),
+                np.column_stack([est_m.geometry.x, est_m.geometry.y]),
+                window,
+                seed=config.seed,
+                **opts,
+            )
+            result.tables["concentration"] = conc
+            if isinstance(conc.attrs.get("curves"), pd.DataFrame):
+                result.tables["concentration_curves"] = conc.attrs["curves"]
+            summary["measure"] = {"statistics": _records(conc)}
 
     if len(clusters_m):
         with _step(progress, "typology"):
