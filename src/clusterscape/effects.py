@@ -362,30 +362,23 @@ class _Contrast:
 def _city_trend(
     years: np.ndarray, far: np.ndarray, cover: tuple[int, int], detrend: bool
 ) -> Any:
-    """Yearly scale s(t) of the city's openings: exp(a + b t) / mean, fitted by Poisson ML."""
+    """Yearly scale s(t) of the city's amenity openings (see ``detrend``): the openings beyond
+    the control rings in the three years centred on t, relative to their mean over the
+    covered years."""
     if not detrend:
         return lambda t: np.ones(np.shape(t))
-    use = years[far] if far.sum() >= 30 else years
+    use = years[far] if far.sum() >= 100 else years
     t = np.arange(cover[0], cover[1] + 1)
     n = np.bincount(use - cover[0], minlength=t.size)[: t.size].astype(float)
     if t.size < 3 or n.sum() == 0:
         return lambda tt: np.ones(np.shape(tt))
-    x = (t - t.mean()) / max(t.std(), 1.0)
-    a, b = np.log(n.mean()), 0.0
-    for _ in range(50):  # Newton steps of the Poisson log-likelihood in (a, b)
-        mu = np.exp(a + b * x)
-        grad = np.array([(n - mu).sum(), ((n - mu) * x).sum()])
-        hess = np.array([[mu.sum(), (mu * x).sum()], [(mu * x).sum(), (mu * x * x).sum()]])
-        step = np.linalg.solve(hess, grad)
-        a, b = a + step[0], b + step[1]
-        if np.abs(step).max() < 1e-10:
-            break
-    norm = float(np.exp(a + b * x).mean())
-    sd, mean = max(t.std(), 1.0), t.mean()
+    pad = np.concatenate([[n[0]], n, [n[-1]]])
+    smooth = (pad[:-2] + pad[1:-1] + pad[2:]) / 3 + 0.5
+    scale = smooth / smooth.mean()
 
     def s(tt: Any) -> np.ndarray:
-        tt = np.asarray(tt, dtype=float)
-        return np.asarray(np.exp(a + b * (tt - mean) / sd) / norm)
+        idx = np.clip(np.asarray(tt, dtype=np.int64) - cover[0], 0, t.size - 1)
+        return np.asarray(scale[idx])
 
     return s
 
@@ -689,6 +682,10 @@ def amenity_effects(
             panel["area_km2"] > 0, panel["count"] / panel["area_km2"], np.nan
         )
 
+    present = set(panel["cluster_id"])
+    for cid in years_used:
+        if cid not in present:
+            dropped[cid] = "no year both before and after the opening within the data's coverage"
     # the cluster-year table: counts and areas per bin and the control ring
     cnt = panel.pivot_table(
         index=["cluster_id", "event_time"], columns="ring", values="count", aggfunc="sum"
@@ -906,6 +903,7 @@ def amenity_effects(
             "count_c": c_arr[:, n_bins],
             "area_km2_c": a_arr[:, n_bins],
             "post": frame["post"].to_numpy(),
+            "scale": trend(yr_row),
         }
     )
     kept = pair
@@ -940,7 +938,9 @@ def amenity_effects(
             "use_t": True,
         }
         if model == "ols":
-            yy = (fr["count_t"] / fr["area_km2_t"] - fr["count_c"] / fr["area_km2_c"]).to_numpy()
+            yy = (
+                (fr["count_t"] / fr["area_km2_t"] - fr["count_c"] / fr["area_km2_c"]) / fr["scale"]
+            ).to_numpy()
             return sm.OLS(yy, x).fit(**kw)
         yy = fr["count_t"].to_numpy(dtype=float)
         n = (fr["count_t"] + fr["count_c"]).to_numpy(dtype=float)
