@@ -328,6 +328,36 @@ def _design(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     )
 
 
+def _within_ols(fr: pd.DataFrame, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """OLS with cluster fixed effects (within transformation) and CR1 cluster-robust SEs, the
+    small-sample factor G/(G-1) (N-1)/(N-K) with K = G + len(terms), as statsmodels'
+    ``cov_type="cluster"``."""
+    yy = (
+        (fr["count_t"] / fr["area_km2_t"] - fr["count_c"] / fr["area_km2_c"]) / fr["scale"]
+    ).to_numpy()
+    x = fr[terms].to_numpy(dtype=float)
+    gid = pd.factorize(fr["cluster_id"])[0]
+    n_g = int(gid.max()) + 1
+    cnt = np.bincount(gid, minlength=n_g).astype(float)
+
+    def demean(a: np.ndarray) -> np.ndarray:
+        a2 = a.reshape(len(gid), -1)
+        sums = np.zeros((n_g, a2.shape[1]))
+        np.add.at(sums, gid, a2)
+        return np.asarray(a2 - (sums / cnt[:, None])[gid])
+
+    xd, yd = demean(x), demean(yy)[:, 0]
+    xtx_inv = np.linalg.pinv(xd.T @ xd)
+    b = xtx_inv @ (xd.T @ yd)
+    u = yd - xd @ b
+    score = np.zeros((n_g, x.shape[1]))
+    np.add.at(score, gid, xd * u[:, None])
+    n, k = len(gid), n_g + x.shape[1]
+    f = n_g / max(n_g - 1, 1) * (n - 1) / max(n - k, 1)
+    v = f * xtx_inv @ (score.T @ score) @ xtx_inv
+    return b, np.sqrt(np.maximum(np.diag(v), 0.0))
+
+
 #: Webb's (2014) six-point weights: +-sqrt(1/2), +-1, +-sqrt(3/2), each with probability 1/6.
 WEBB_WEIGHTS = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 
@@ -359,9 +389,7 @@ class _Contrast:
             return np.asarray(np.where(se > 0, b / se, 0.0))
 
 
-def _city_trend(
-    years: np.ndarray, far: np.ndarray, cover: tuple[int, int], detrend: bool
-) -> Any:
+def _city_trend(years: np.ndarray, far: np.ndarray, cover: tuple[int, int], detrend: bool) -> Any:
     """Yearly scale s(t) of the city's amenity openings (see ``detrend``): the openings beyond
     the control rings in the three years centred on t, relative to their mean over the
     covered years."""
@@ -608,7 +636,17 @@ def amenity_effects(
     if others is not None:
         oth = _clusters_metric(others, caller=caller).to_crs(cl.crs)
         mask_geoms += [g for g in oth.geometry.to_numpy() if not any(g.equals(h) for h in geoms)]
-    dist = np.column_stack([shapely.distance(g, am_pts) for g in mask_geoms])
+    am_x, am_y = shapely.get_x(am_pts), shapely.get_y(am_pts)
+    dist = np.full((am_pts.size, len(mask_geoms)), np.inf)
+    for j, gm in enumerate(mask_geoms):  # only amenities near the footprint's bounding box
+        bx0, by0, bx1, by1 = gm.bounds
+        near_j = np.flatnonzero(
+            (am_x >= bx0 - c_out)
+            & (am_x <= bx1 + c_out)
+            & (am_y >= by0 - c_out)
+            & (am_y <= by1 + c_out)
+        )
+        dist[near_j, j] = shapely.distance(gm, am_pts[near_j])
     treated_out = float(edges[-1])
     trend = _city_trend(am_year, dist.min(axis=1) >= c_out, cover, detrend)
 
@@ -961,16 +999,23 @@ def amenity_effects(
     times = [e for e in sorted(ev["event_time"].unique()) if e != -1]
     for e in times:
         ev[f"e{e}"] = (ev["event_time"] == e).astype(float)
-    res_ev = fit_terms(ev, [f"e{e}" for e in times])
+    terms = [f"e{e}" for e in times]
+    if model == "ols":
+        b_ev, s_ev = _within_ols(ev, terms)
+        p_ev = 2 * stats.t.sf(np.abs(b_ev / s_ev), max(g_k - 1, 1))
+    else:
+        res_ev = fit_terms(ev, terms)
+        b_ev = res_ev.params[terms].to_numpy()
+        s_ev = res_ev.bse[terms].to_numpy()
+        p_ev = res_ev.pvalues[terms].to_numpy()
+    coef = dict(zip(times, zip(b_ev, s_ev, p_ev, strict=True), strict=True))
     es_rows = []
     for e in sorted([*times, -1]):
         if e == -1:
             es_rows.append((e, 0.0, 0.0, 0.0, np.nan))
             continue
-        b_e, s_e = float(res_ev.params[f"e{e}"]), float(res_ev.bse[f"e{e}"])
-        es_rows.append(
-            (e, b_e, b_e - tcrit * s_e, b_e + tcrit * s_e, float(res_ev.pvalues[f"e{e}"]))
-        )
+        b_e, s_e, p_e = (float(v) for v in coef[e])
+        es_rows.append((e, b_e, b_e - tcrit * s_e, b_e + tcrit * s_e, p_e))
     event_study = pd.DataFrame(
         es_rows, columns=["event_time", "coef", "ci_low", "ci_high", "p_value"]
     )
