@@ -3,7 +3,7 @@
 Independent references: the shared Amap-derived WGS-84 boundaries (converted by another tool
 chain) and the raw GCJ-02 files; the anchor coordinates as printed in the issue; scikit-learn's
 HDBSCAN as a peer detector for the planted clusters; closed-form moments of the planted amenity
-distance law (R * Beta(2, 2) has mean R / 2).
+distance law (per-area intensity 1 - d/R at footprint distance d).
 """
 
 from __future__ import annotations
@@ -167,7 +167,9 @@ def test_counts_and_function_mix(planted: StudyInputs) -> None:
     roles = m["role"].value_counts()
     assert roles["background"] == _synthetic.N_BACKGROUND
     assert roles["cluster_anchor"] == 1
-    assert roles["amenity_effect_hotel"] == 6 * 7 and roles["amenity_effect_mall"] == 3 * 7
+    eff = _synthetic.AMENITY_EFFECTS
+    assert roles["amenity_effect_hotel"] == eff["hotel"]["per_cluster"] * 7
+    assert roles["amenity_effect_mall"] == eff["mall"]["per_cluster"] * 7
     shares = m.loc[m["role"] == "background", "function"].value_counts(normalize=True)
     assert set(shares.index) == set(_synthetic.FUNCTION_MIX)
     for fn, p in _synthetic.FUNCTION_MIX.items():
@@ -206,7 +208,8 @@ def test_same_seed_same_data_other_seed_other_data(monkeypatch: pytest.MonkeyPat
     # a smaller background keeps this fast; every code path of the full generator still runs
     monkeypatch.setattr(_synthetic, "N_BACKGROUND", 4000)
     first, again = ningbo(seed=7), ningbo(seed=7)
-    assert len(first.establishments) == 4000 + 991 + 120 + 63
+    n_amenities = 7 * sum(v["per_cluster"] for v in _synthetic.AMENITY_EFFECTS.values())
+    assert len(first.establishments) == 4000 + 991 + 120 + n_amenities
     _assert_same(first.establishments, again.establishments)
     _assert_same(first.truth["membership"], again.truth["membership"])
     _assert_same(first.landuse, again.landuse)
@@ -338,20 +341,26 @@ def test_amenity_effect_geometry(planted: StudyInputs, null: StudyInputs) -> Non
             extra = e.loc[sel]
             keys = m.loc[sel, "planted_cluster"].to_numpy()
             xy = _metric(extra)
-            centre = np.array(
-                [
-                    [clusters.loc[k].geometry.centroid.x, clusters.loc[k].geometry.centroid.y]
-                    for k in keys
-                ]
-            )
-            d = np.hypot(*(xy - centre).T)
+            foot = clusters.loc[keys].geometry.to_numpy()
+            # distance to the footprint, as the estimator measures it (0 inside)
+            d = shapely.distance(foot, shapely.points(xy))
             r = eff["radius_m"]
             assert (extra["opened"].to_numpy() > clusters.loc[keys, "opened"].to_numpy()).all()
             if present:
-                assert (d <= r).all()
-                # R * Beta(2, 2): mean R/2, sd R/sqrt(20); 42 or 21 draws -> 4 standard errors
-                se = r / np.sqrt(20) / np.sqrt(len(d))
-                assert abs(d.mean() - r / 2) < 4 * se, (amenity, d.mean())
+                assert (d < r).all()
+                # intensity 1 inside, 1 - d/R outside: ring area at distance d is P + 2 pi d
+                # (convex footprint, perimeter P, area A), so per point
+                # P(inside) = A / Z and E[d | outside] = (P R^2/6 + pi R^3/6) / (P R/2 + pi R^2/3)
+                a, per = shapely.area(foot), shapely.length(foot)
+                z_out = per * r / 2 + np.pi * r**2 / 3
+                m1 = (per * r**2 / 6 + np.pi * r**3 / 6) / z_out
+                m2 = (per * r**3 / 12 + np.pi * r**4 / 10) / z_out
+                out = d > 0
+                se = np.sqrt(np.mean((m2 - m1**2)[out]) / out.sum())
+                assert abs(d[out].mean() - m1[out].mean()) < 4 * se, (amenity, d[out].mean())
+                p_in = a / (a + z_out)
+                se_in = np.sqrt(np.mean(p_in * (1 - p_in)) / len(d))
+                assert abs(np.mean(~out) - p_in.mean()) < 4 * se_in + 0.02, amenity
             else:
                 assert np.mean(d <= r) < 0.3, (amenity, np.mean(d <= r))
         hotels = e.loc[(m["role"] == "amenity_effect_hotel").to_numpy(), "category"]

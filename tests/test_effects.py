@@ -38,19 +38,39 @@ def simulate_city(
     growth: float = 0.04,
     side_m: float = 30_000.0,
     years: tuple[int, int] = (1995, 2024),
+    profile: str = "linear",
+    post_years: int = 9,
+    centres: np.ndarray | None = None,
+    opening_years: np.ndarray | None = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[int, int]]:
     """A synthetic city: amenity openings per year plus planted openings after each cluster opens.
 
-    ``effects`` maps amenity -> planted openings per cluster per post year (event years 0..5);
-    every amenity also has a background: Poisson, 60 % around a Gaussian centre (sd = side/6),
-    40 % uniform, growing by ``growth`` per year. Planted openings lie at footprint distance d
-    with density (d + R0)(R - d) on [0, R], i.e. a per-area intensity falling linearly to 0 at R.
-    Each cluster has 20 creative members founded 0-2 years after its opening year.
+    ``effects`` maps amenity -> planted openings per cluster per post year (event years
+    0..post_years-1, the default window's post years), at the city's mean yearly rate: the
+    planted count of year t is scaled by the background's growth g(t) / mean g, the scale the
+    estimator divides out (``detrend``). Every amenity also has a background: Poisson, 60 %
+    around a Gaussian centre (sd = side/6), 40 % uniform, growing by ``growth`` per year.
+    ``profile="linear"``: planted openings at footprint distance d with density (d + R0)(R - d)
+    on [0, R], i.e. a per-area intensity falling linearly to 0 at R; ``"step"``: a uniform
+    per-area intensity up to R. Each cluster has 20 creative members founded 0-2 years after
+    its opening year.
     """
     rng = np.random.default_rng(seed)
     effects = {"hotel": 3.0} if effects is None else effects
-    centre = rng.uniform(0.2 * side_m, 0.8 * side_m, (n_clusters, 2))
-    t0 = rng.integers(2005, 2016, n_clusters)
+    centre = (
+        rng.uniform(0.2 * side_m, 0.8 * side_m, (n_clusters, 2))
+        if centres is None
+        else np.asarray(centres, dtype=float)
+    )
+    n_clusters = len(centre)
+    span = np.arange(years[0], years[1] + 1)
+    g_rel = np.exp(growth * (span - years[0]))
+    g_rel = g_rel / g_rel.mean()
+    t0 = (
+        rng.integers(2005, 2016, n_clusters)
+        if opening_years is None
+        else np.asarray(opening_years, dtype=int)
+    )
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     yrs: list[np.ndarray] = []
@@ -76,11 +96,18 @@ def simulate_city(
         if per_year <= 0:
             continue
         for c in range(n_clusters):
-            for e in range(6):
-                k = rng.poisson(per_year)
+            for e in range(post_years):
+                year = int(t0[c] + e)
+                if year > years[1]:
+                    continue
+                k = rng.poisson(per_year * g_rel[year - years[0]])
                 d = np.empty(0)
                 while d.size < k:
                     cand = rng.uniform(0, radius_m, 4 * k)
+                    if profile == "step":  # uniform per area: density (d + R0) on [0, R]
+                        keep = rng.uniform(0, radius_m + R0_M, cand.size) < cand + R0_M
+                        d = np.append(d, cand[keep])
+                        continue
                     keep = rng.uniform(0, (radius_m / 2 + R0_M) ** 2, cand.size)
                     d = np.append(d, cand[keep < (cand + R0_M) * (radius_m - cand)])
                 d = d[:k] + R0_M
@@ -116,11 +143,14 @@ def simulate_city(
     return est, clusters, {i: int(t) for i, t in enumerate(t0)}
 
 
-def _share(lo: float, hi: float, radius_m: float) -> float:
-    """Share of planted openings at footprint distance in [lo, hi): integral of (d + R0)(R - d)."""
+def _share(lo: float, hi: float, radius_m: float, profile: str = "linear") -> float:
+    """Share of planted openings at footprint distance in [lo, hi): integral of (d + R0)(R - d)
+    (linear profile) or of (d + R0) (step profile)."""
 
     def prim(d: float) -> float:
         d = min(max(d, 0.0), radius_m)
+        if profile == "step":
+            return R0_M * d + d**2 / 2
         return R0_M * radius_m * d + (radius_m - R0_M) * d**2 / 2 - d**3 / 3
 
     return (prim(hi) - prim(lo)) / prim(radius_m)
@@ -130,14 +160,16 @@ def _ring_area_km2(lo: float, hi: float) -> float:
     return np.pi * ((R0_M + hi) ** 2 - (R0_M + lo) ** 2 if lo > 0 else (R0_M + hi) ** 2) / 1e6
 
 
-def _true_ring_effect(lo: float, hi: float, per_year: float, radius_m: float = 1500.0) -> float:
+def _true_ring_effect(
+    lo: float, hi: float, per_year: float, radius_m: float = 1500.0, profile: str = "linear"
+) -> float:
     """Planted openings per km² per year in the ring [lo, hi) (footprint distance)."""
-    return per_year * _share(lo, hi, radius_m) / _ring_area_km2(lo, hi)
+    return per_year * _share(lo, hi, radius_m, profile) / _ring_area_km2(lo, hi)
 
 
 @pytest.fixture(scope="module")
 def city() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[int, int]]:
-    return simulate_city(7, n_clusters=30, side_m=40_000.0, effects={"hotel": 3.0, "mall": 0.0})
+    return simulate_city(7, n_clusters=30, side_m=60_000.0, effects={"hotel": 3.0, "mall": 0.0})
 
 
 @pytest.fixture(scope="module")
@@ -152,32 +184,73 @@ def planted(city):
 def test_planted_effect_is_recovered_with_its_radius(planted) -> None:
     res = planted
     s = res.summary
-    assert s["method"] == "ring_did" and s["n_clusters"] == 30
-    truth = _true_ring_effect(0, 2000, 3.0)  # pooled default rings 0..2000 m
-    se = float(res.rows.loc[0, "se"])
-    assert s["estimate"] > 0 and s["p_value"] < 0.001
-    assert abs(s["estimate"] - truth) < 3 * se
-    assert s["ci_low"] < truth < s["ci_high"]
-    # Butts rings: radius within +-30 % of the planted 1500 m, inside its own interval
-    assert 1050 <= s["influence_radius_m"] <= 1950
+    assert s["method"] == "ring_did" and s["status"] == "estimated" and s["n_clusters"] == 30
+    assert s["inference"].startswith("wild cluster bootstrap")
+    # linear profile reaching 1500 m: bins [0, 500) and [500, 1000) carry most of it; the last
+    # significant bin's upper edge lies within one ring width (500 m) of the reach
+    assert 1000 <= s["influence_radius_m"] <= 2000
     lo, hi = s["influence_radius_ci"]
-    assert lo <= s["influence_radius_m"] <= hi
-    # tau(d) per ring against the closed form, within 3 standard errors (t-quantile CI / 2)
+    assert lo <= 1500 <= hi and lo < s["influence_radius_m"] <= hi
+    assert s["influence_radius_from_centre_m"] == pytest.approx(
+        s["influence_radius_m"] + R0_M, rel=0.01
+    )
+    # the pooled treated ring is the one the curve chose, and its estimate matches the closed form
+    assert s["treated_m"] == s["influence_radius_m"]
+    assert s["treated_source"].startswith("influence radius")
+    truth = _true_ring_effect(0, s["treated_m"], 3.0)
+    assert s["estimate"] > 0 and s["p_value"] < 0.001
+    assert abs(s["estimate"] - truth) < 3 * s["se"]
+    assert s["ci_low"] < truth < s["ci_high"]
+    # MDE at 80 % power: (t_0.975 + t_0.8) with G - 1 = 29 degrees of freedom, times the SE
+    from scipy import stats
+
+    assert s["mde"] == pytest.approx((stats.t.ppf(0.975, 29) + stats.t.ppf(0.8, 29)) * s["se"])
+    # tau(d) per ring against the closed form, within its pointwise interval (x 1.5)
     bd = res.by_distance
     for row in bd.itertuples():
         want = _true_ring_effect(row.lower_m, row.upper_m, 3.0)
         half = (row.ci_high - row.ci_low) / 2
         assert abs(row.estimate - want) < 1.5 * half, (row.lower_m, row.estimate, want)
+        assert row.band_low <= row.ci_low and row.band_high >= row.ci_high  # uniform is wider
     assert list(bd["lower_m"]) == [0, 500, 1000, 1500]
+    assert not bd["significant"].iloc[-1]  # 1500-2000 m: nothing planted
     # event study: flat before, positive after
     es = res.event_study.set_index("event_time")
     assert es.loc[-1, "coef"] == 0.0
     pre = es.loc[[-5, -4, -3, -2]]
-    post = es.loc[[0, 1, 2, 3, 4, 5], "coef"]
+    post = es.loc[list(range(9)), "coef"]
     assert ((pre["ci_low"] < 0) & (pre["ci_high"] > 0)).all()  # no pre-trend
     assert post.min() > 0
     assert post.mean() - pre["coef"].mean() == pytest.approx(truth, rel=0.3)
-    assert set(res.rows["method"]) == {"ring_did", "butts_rings"}
+    assert res.rows["method"].tolist() == ["ring_did"]
+    assert s["window_used"] == (-5, 8)
+    # per-cluster table: each cluster's own post-minus-pre contrast
+    bc = res.by_cluster.set_index("cluster_id")
+    assert len(bc) == 30 and (bc["n_amenities"] > 0).all()
+    assert bc["estimate"].mean() == pytest.approx(bc["estimate"].mean())
+    assert (bc["ci_low"] < bc["estimate"]).all() and (bc["estimate"] < bc["ci_high"]).all()
+    assert abs(bc["estimate"].median() - truth) < 0.5 * truth
+
+
+def test_step_effect_radius_is_the_bin_edge_not_a_midpoint() -> None:
+    """A uniform effect up to 1,000 m: the radius is 1,000 m (the old midpoint rule gave 1,250)."""
+    est, clusters, t0 = simulate_city(
+        11, n_clusters=20, side_m=40_000.0, radius_m=1000.0, profile="step", effects={"hotel": 3}
+    )
+    res = amenity_effects(est, clusters, opened=t0)
+    s = res.summary
+    assert s["influence_radius_m"] == 1000.0
+    assert s["influence_radius_ci"] == (500.0, 1500.0)
+    assert res.by_distance["significant"].tolist() == [True, True, False, False]
+    truth = _true_ring_effect(0, 1000, 3.0, 1000.0, "step")
+    assert abs(s["estimate"] - truth) < 3 * s["se"]
+    # given treated ring: used as is, and said so
+    fixed = amenity_effects(est, clusters, opened=t0, treated_m=500)
+    assert fixed.summary["treated_m"] == 500 and fixed.summary["treated_source"] == "given"
+    # clusters opened before the data's first year have no pre years: not estimable
+    early = amenity_effects(est, clusters, amenity="hotel", opened={c: 1990 for c in t0})
+    assert early.summary["status"] == "not estimable"
+    assert early.summary["reason"].startswith("0 cluster(s) have an opening year")
 
 
 def test_no_effect_for_the_amenity_without_one(city) -> None:
@@ -185,10 +258,103 @@ def test_no_effect_for_the_amenity_without_one(city) -> None:
     res = amenity_effects(est, clusters, amenity="mall", opened=t0)
     assert res.summary["p_value"] > 0.05
     assert res.summary["ci_low"] < 0 < res.summary["ci_high"]
+    assert np.isnan(res.summary["influence_radius_m"])
+    assert np.isnan(res.summary["influence_radius_from_centre_m"])
+    assert res.summary["treated_source"] == "all rings (no bin significant)"
+    assert res.summary["treated_m"] == 2000
+    assert not res.by_distance["significant"].any()
 
 
-def test_ring_did_equals_the_two_by_two_means_by_hand(planted) -> None:
-    res = planted
+def test_control_rings_are_masked_from_other_clusters() -> None:
+    """Pairs of clusters 3 km apart: unmasked, each control ring holds the other's effect."""
+    centres = np.array([[x, y] for x in (5_000.0, 8_000.0) for y in np.arange(5, 45, 8) * 1e3])
+    est, clusters, t0 = simulate_city(
+        3,
+        effects={"hotel": 6.0},
+        side_m=50_000.0,
+        profile="step",
+        centres=centres,
+        opening_years=np.tile([2006, 2008, 2010, 2012, 2014], 2),  # pairs open together
+    )
+    kw = {"opened": t0, "rings_m": (0, 1500), "control_m": (1500, 3000)}
+    masked = amenity_effects(est, clusters, **kw)
+    raw = amenity_effects(est, clusters, mask=False, **kw)
+    truth = _true_ring_effect(0, 1500, 6.0, profile="step")
+    assert abs(masked.summary["estimate"] - truth) < 3 * masked.summary["se"]
+    assert raw.summary["estimate"] < masked.summary["estimate"] - 2 * raw.summary["se"]
+    assert raw.summary["control_masked_share"] == 0
+    # masked share by hand for cluster 0: the annulus minus the other footprint's 1.5 km disk
+    g0, g1 = clusters.geometry[0], clusters.geometry[5]
+    ann = g0.buffer(3000, quad_segs=16).difference(g0.buffer(1500, quad_segs=16))
+    share = ann.intersection(g1.buffer(1500, quad_segs=16)).area / ann.area
+    assert masked.params["control_masked_share"][0] == pytest.approx(share, rel=1e-6)
+    assert masked.summary["control_masked_share"] == pytest.approx(
+        np.mean(list(masked.params["control_masked_share"].values()))
+    )
+    # amenities in the masked area are not counted in cluster 0's control ring
+    hotels = est[est["function"] == "hotel"]
+    d0 = shapely.distance(g0, hotels.geometry.to_numpy())
+    d_other = np.min(
+        [shapely.distance(g, hotels.geometry.to_numpy()) for g in clusters.geometry[1:]], axis=0
+    )
+    yr = hotels["opened"].to_numpy(dtype=int)
+    want = ((d0 >= 1500) & (d0 < 3000) & (d_other >= 1500) & (yr == t0[0])).sum()
+    p = masked.panel
+    got = p[(p["cluster_id"] == 0) & (p["ring"] == 1) & (p["event_time"] == 0)]["count"]
+    assert int(got.iloc[0]) == int(want)
+
+
+def test_wild_bootstrap_t_equals_an_explicit_refit(city) -> None:
+    """The bootstrap's closed form against an explicit restricted wild refit by statsmodels."""
+    import statsmodels.api as sm
+
+    from clusterscape.effects import WEBB_WEIGHTS, _Contrast
+
+    rng = np.random.default_rng(0)
+    g, t = 7, 10
+    cid = np.repeat(np.arange(g), t)
+    post = np.tile((np.arange(t) >= 4).astype(float), g)
+    y = rng.normal(size=g * t) + 0.3 * post + cid * 0.5
+    d = post - 0.6
+    onehot = np.eye(g)[cid].T
+    con = _Contrast(
+        a=(onehot @ (d * y))[:, None],
+        q=(onehot @ d**2)[:, None],
+        f=g / (g - 1) * (g * t - 1) / (g * t - g - 1),
+    )
+    x = np.column_stack([np.eye(g)[cid], post])
+    fit = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": cid}, use_t=True)
+    assert con.beta[0] == pytest.approx(fit.params[-1], rel=1e-10)
+    assert con.se()[0] == pytest.approx(fit.bse[-1], rel=1e-8)
+    w = WEBB_WEIGHTS[rng.integers(0, 6, size=(3, g))]
+    mean_c = (onehot @ y / t)[cid]
+    for b in range(3):
+        ystar = mean_c + w[b, cid] * (y - mean_c)  # the null imposed: cluster means only
+        ref = sm.OLS(ystar, x).fit(cov_type="cluster", cov_kwds={"groups": cid})
+        assert con.boot_t(w[b : b + 1])[0, 0] == pytest.approx(ref.tvalues[-1], rel=1e-8)
+    assert sorted(np.round(WEBB_WEIGHTS**2, 12)) == sorted([0.5, 0.5, 1, 1, 1.5, 1.5])
+
+
+def test_not_estimable_says_why_with_counts(city) -> None:
+    est, clusters, t0 = city
+    few = amenity_effects(est, clusters.iloc[:3], opened=t0)
+    assert few.summary["status"] == "not estimable"
+    assert "3 cluster(s)" in few.summary["reason"] and "at least 4" in few.summary["reason"]
+    assert np.isnan(few.summary["estimate"]) and np.isnan(few.summary["influence_radius_m"])
+    sparse = est[(est["function"] != "hotel") | (est.index % 40 == 0)]
+    thin = amenity_effects(sparse, clusters, opened=t0, min_amenities=500)
+    assert thin.summary["status"] == "not estimable"
+    assert "dated hotel opening(s)" in thin.summary["reason"]
+    assert thin.rows.loc[0, "status"] == "not estimable"
+    # clusters whose opening is after the data's coverage have no post years: dropped, said why
+    late = amenity_effects(est, clusters, opened={c: 2030 if c < 5 else y for c, y in t0.items()})
+    assert late.params["dropped"][0].startswith("no year both before and after")
+    assert late.summary["n_clusters"] == 25
+
+
+def test_ring_did_equals_the_two_by_two_means_by_hand(city) -> None:
+    est, clusters, t0 = city
+    res = amenity_effects(est, clusters, opened=t0, treated_m=2000, detrend=False)
     p = res.panel
     inner = p[p["ring"] < 4].groupby(["cluster_id", "event_time"])[["count", "area_km2"]].sum()
     ctrl = p[p["ring"] == 4].set_index(["cluster_id", "event_time"])
@@ -205,6 +371,13 @@ def test_ring_did_equals_the_two_by_two_means_by_hand(planted) -> None:
     g, n, k = score.size, len(diff), 30 + 1
     se = np.sqrt(g / (g - 1) * (n - 1) / (n - k) * (score**2).sum()) / (pm * pm).sum()
     assert float(res.rows.loc[0, "se"]) == pytest.approx(se, rel=1e-8)
+    # per-cluster estimate: that cluster's own slope
+    one = diff[diff["cluster_id"] == 4]
+    b4 = float(
+        ((one["d"] - one["d"].mean()) * (one["post"] - one["post"].mean())).sum()
+        / ((one["post"] - one["post"].mean()) ** 2).sum()
+    )
+    assert res.by_cluster.set_index("cluster_id").loc[4, "estimate"] == pytest.approx(b4)
 
 
 def test_too_narrow_and_too_wide_rings_bias_towards_zero(city) -> None:
@@ -247,23 +420,67 @@ def test_opening_years_25_percent_rule_and_registry(city) -> None:
     for cid in [0, 5, 17]:
         inside = est[est["is_creative"] & est.within(clusters.geometry[cid])]
         ys = np.sort(inside["opened"].to_numpy(dtype=int))
-        assert years.loc[cid, "opened"] == ys[int(np.ceil(0.25 * ys.size)) - 1]
-        assert years.loc[cid, "source"] == "25% of firms"
-        assert t0[cid] <= years.loc[cid, "opened"] <= t0[cid] + 2
+        assert years.loc[cid, "opening_year"] == ys[int(np.ceil(0.25 * ys.size)) - 1]
+        assert years.loc[cid, "opening_year_source"] == "25% of firms"
+        assert t0[cid] <= years.loc[cid, "opening_year"] <= t0[cid] + 2
     park = gpd.GeoDataFrame(
         {"opened": pd.array([1990], dtype="Int64")},
         geometry=[clusters.geometry[3].centroid],
         crs=CRS,
     ).to_crs("EPSG:4326")
     reg = cluster_opening_years(est, clusters, parks=park)
-    assert reg.loc[3, "opened"] == 1990 and reg.loc[3, "source"] == "registry"
-    assert reg.loc[4, "source"] == "25% of firms"
+    assert reg.loc[3, "opening_year"] == 1990 and reg.loc[3, "opening_year_source"] == "registry"
+    assert reg.loc[4, "opening_year_source"] == "25% of firms"
     # with a membership column the labels define members
     lab = est.assign(cluster=-1)
     lab.loc[lab.index[-3:], "cluster"] = 2
     by_label = cluster_opening_years(lab, clusters)
     assert by_label.loc[2, "n_members"] == 3 and by_label.loc[0, "n_members"] == 0
-    assert pd.isna(by_label.loc[0, "opened"])
+    assert pd.isna(by_label.loc[0, "opening_year"])
+
+
+def test_one_opening_rule_for_typology_and_effects(city) -> None:
+    """Nearest park within 1 km of the footprint; a park opens only its closest cluster."""
+    from clusterscape.typology import assign_forms
+
+    est, clusters, _ = city
+    c3 = clusters.geometry[3].centroid
+    c7 = clusters.geometry[7].centroid
+    parks = gpd.GeoDataFrame(
+        {
+            "name": ["near", "earlier but farther", "too far", "at 7"],
+            "opened": pd.array([2001, 1950, 1960, 2004], dtype="Int64"),
+            "government_support": [False] * 4,
+            "former_use": [""] * 4,
+            "form": [""] * 4,
+            "location": ["exact", "exact", "exact", "approximate"],
+        },
+        geometry=[
+            shapely.Point(c3.x + 300, c3.y),  # 200 m from the footprint
+            shapely.Point(c3.x, c3.y + 700),  # 600 m: the old "earliest within 500 m" missed it
+            shapely.Point(c3.x - 1300, c3.y),  # 1200 m: no match
+            shapely.Point(c7.x + 1600, c7.y),  # 1500 m, approximate location: 2 km allowed
+        ],
+        crs=CRS,
+    )
+    reg = cluster_opening_years(est, clusters, parks=parks)
+    assert reg.loc[3, "opening_year"] == 2001 and reg.loc[3, "park"] == "near"
+    assert reg.loc[3, "park_distance_m"] == pytest.approx(200, abs=1)
+    assert reg.loc[7, "opening_year"] == 2004 and reg.loc[7, "opening_year_source"] == "registry"
+    labelled = est.assign(cluster=-1)
+    forms = assign_forms(clusters, labelled, parks=parks)
+    matched = forms["park_matched"]
+    assert set(matched[matched].index) == set(reg.index[reg["opening_year_source"] == "registry"])
+    assert forms.loc[3, "park_opened"] == 2001 and forms.loc[7, "park_opened"] == 2004
+    # one park, two clusters within 1 km: the closer one claims it, the other falls back
+    pair = clusters.iloc[[0, 1]].copy()
+    pair.geometry = [shapely.Point(0, 0).buffer(100), shapely.Point(1200, 0).buffer(100)]
+    one = parks.iloc[[0]].copy()
+    one.geometry = [shapely.Point(400, 0)]
+    both = cluster_opening_years(est, pair, parks=one)
+    assert both["opening_year_source"].tolist() == ["registry", ""]
+    f2 = assign_forms(pair, labelled, parks=one)
+    assert f2["park_matched"].tolist() == [True, False]
 
 
 def test_default_opening_rule_is_used_without_registry(city) -> None:
@@ -289,8 +506,10 @@ def test_amenity_effects_errors(city) -> None:
         amenity_effects(est, clusters.to_crs("EPSG:4326"))
     with pytest.raises(InvalidInputError, match="lacks column"):
         amenity_effects(est.drop(columns="function"), clusters)
-    with pytest.raises(InvalidInputError, match="at least 2"):
-        amenity_effects(est, clusters.iloc[:1], opened=t0)
+    with pytest.raises(InvalidInputError, match="treated_m"):
+        amenity_effects(est, clusters, treated_m=700)
+    with pytest.raises(InvalidInputError, match="bootstrap"):
+        amenity_effects(est, clusters, bootstrap=10)
 
 
 def test_geographic_establishments_are_projected(city, planted) -> None:

@@ -79,13 +79,11 @@ def amenity_colocation(
     Notes
     -----
     CLQ_{A->B} = (C_{A->B} / N_A) / (N_B / (N - 1)) with C_{A->B} the number of A points whose
-    nearest neighbour (among all other points) is a B, ties at the same distance split
-    fractionally (Leslie & Kronenfeld 2011, *Geographical Analysis* 43(3):306–326). The
+    nearest neighbour (among all other points) is a B, all ties at the nearest distance split
+    fractionally (:func:`clusterscape.pattern.colocation_quotient`, which computes it) (Leslie & Kronenfeld 2011, *Geographical Analysis* 43(3):306–326). The
     asymmetric measure asks: do creative firms have amenities as nearest neighbours more often
     than the amenities' share of all points predicts?
     """
-    from scipy.spatial import cKDTree
-
     from clusterscape._validation import as_xy
 
     caller = "amenity_colocation"
@@ -109,30 +107,25 @@ def amenity_colocation(
         raise InvalidInputError(
             f"{caller}: needs both kinds of points, got {n_a} {source} and {n_b} {amenity!r}."
         )
-    kmax = min(9, n - 1)
-    dist, idx = cKDTree(xy).query(xy, k=kmax + 1)
-    dist, idx = dist[:, 1:], idx[:, 1:]  # drop self (distance 0 to itself comes first)
-    tie = np.isclose(dist, dist[:, :1], rtol=0, atol=1e-9)
-    wgt = tie / tie.sum(axis=1, keepdims=True)
+    # the global CLQ of the pattern module: every nearest neighbour, ties at the nearest
+    # distance sharing the weight (no cap on their number)
+    from clusterscape.pattern import colocation_quotient
+    from clusterscape.pattern._colocation import _nearest_split, _perm_counts
 
-    def clq(a: np.ndarray, b: np.ndarray) -> float:
-        c = float((wgt[a] * b[idx[a]]).sum())
-        return (c / a.sum()) / (b.sum() / (n - 1))
-
-    obs = clq(is_a, is_b)
-    rng = np.random.default_rng(seed)
-    label = np.zeros(n, dtype=np.int8)
-    label[is_a] = 1
-    label[is_b] = 2
-    sims = np.empty(int(permutations))
-    for r in range(int(permutations)):
-        lab = rng.permutation(label)
-        sims[r] = clq(lab == 1, lab == 2)
-    p = (
-        float((1 + (sims >= obs - 1e-12).sum()) / (permutations + 1))
-        if permutations
-        else float("nan")
-    )
+    codes = np.where(is_a, 0, np.where(is_b, 1, 2)).astype(np.int64)
+    obs = float(colocation_quotient(xy, codes, 0, 1))
+    if permutations:
+        nn, ti, tj, tw, order = _nearest_split(np.asarray(xy, dtype=float))
+        single = nn >= 0
+        cnt = np.bincount(codes[single] * 3 + codes[nn[single]], minlength=9).astype(float)
+        cnt += np.bincount(codes[ti] * 3 + codes[tj], weights=tw, minlength=9)
+        s = int(np.random.default_rng(seed).integers(0, 2**63 - 1))
+        ge, _le, _tot, _sims = _perm_counts(
+            codes, nn, ti, tj, tw, order, 3, cnt.reshape(3, 3), int(permutations), s
+        )
+        p = float((1 + ge[0, 1]) / (permutations + 1))
+    else:
+        p = float("nan")
     return {
         "clq": obs,
         "p_value": p,

@@ -1,52 +1,60 @@
 """Do clusters bring hotels and malls? Ring difference-in-differences around cluster openings.
 
 The main question: after a creative cluster opens, do amenities (starred hotels, malls) open
-more often near it than farther away, and how far does the effect reach? Two estimators, both
-on the same panel:
+more often near it than farther away, and how far does the effect reach?
 
-**Panel.** For every cluster c with an opening year T_c (:func:`cluster_opening_years`: the
-parks registry's ``opened`` when the cluster matches a park, else the year its member firms
-reached 25 % of their count), and every distance ring b around its footprint (the rings
-``rings_m``, and the control ring ``control_m``; distance to the footprint polygon, 0 inside
-it), the outcome is the number of amenity *openings* (rows with ``function == amenity`` and
-``opened`` = year) per km² of ring per year, for event years e = year - T_c in
-``window_years`` (default -5..+5). Post = e >= 0. Years outside the data's coverage (the range
-of ``opened`` over all establishments) are dropped, never filled with zeros. Each cluster is
-its own stack: an amenity counts in the rings of every cluster it lies near (overlapping
-clusters share amenities; ``params["overlapping_pairs"]`` counts cluster pairs closer than the
-control ring's outer edge). Closures are not used. Ring areas are the buffer differences of the
-footprint, clipped to ``study_area`` when given.
+**Which clusters.** The ones passed in; the study passes :func:`select_clusters`: clusters
+significant under detection's test and, when a parks registry is given, matched to a park.
+Opening years T_c: ``opened`` when given, else :func:`cluster_opening_years` (one rule, shared
+with the typology: the registry park the footprint claims within 1 km, else the year its
+member firms reached 25 % of their count).
 
-**Ring DiD** (Linden & Rockoff 2008; Butts 2023 section 2). The treated ring is the union of
-``rings_m`` (from ``rings_m[0]`` to ``rings_m[-1]``). With ``model="ols"`` the regression is
-Y_cbe = a_cb + g_ce + beta * treated_b * post_e, with cluster x ring and cluster x year fixed
-effects; with two rings per cluster-year it equals (Frisch–Waugh) the regression of the
-ring difference Y_c,treated,e - Y_c,control,e on cluster dummies and post, which is what is
-fitted (statsmodels OLS). ``beta`` is in openings per km² per year. With ``model="poisson"``
-the counts follow a Poisson FE model with log ring area as offset; conditional on the
-cluster-year total it is the binomial logit of "treated ring" with offset log(area ratio),
-cluster dummies and post (statsmodels GLM), and ``beta`` is a log rate ratio. Clusters that
-never see an amenity in one of the two rings carry no information on beta and are dropped.
-Standard errors are cluster-robust by cluster (``cov_type="cluster"``) with t(G - 1)
-inference, G = number of clusters.
+**Panel.** For every cluster c, distance bin b of ``rings_m`` (distance to the footprint
+polygon, 0 inside) and the control ring ``control_m``, the outcome is the number of amenity
+*openings* (``function == amenity`` and ``opened`` = year) per km² of ring per year, for event
+years e = year - T_c in ``window_years`` (default -5..+8). Years outside the data's coverage
+(the range of ``opened`` over all establishments) are dropped, never filled with zeros;
+``window_used`` reports the event years kept. Ring areas are buffer differences of the
+footprint, clipped to ``study_area`` when given. **Masking** (``mask=True``): each cluster's
+control ring loses the area, and the amenities, within ``rings_m[-1]`` of any other cluster's
+footprint (the other clusters' treated rings), so amenities another cluster attracted are not
+counted as control; ring areas are recomputed and ``control_masked_share`` reports the share
+of the control ring removed. Treated bins are not masked (overlapping clusters share them).
 
-**Event study.** The same regression with one coefficient per event year (e = -1 omitted).
+**Estimator.** For each outcome y_ce (a bin's density minus the control ring's density, or the
+pooled treated ring [0, r) minus the control) the ring DiD y_ce = a_c + beta * post_e + u_ce
+with cluster fixed effects (Linden & Rockoff 2008; Butts 2023); beta is the within-cluster
+post-minus-pre contrast, in openings per km² per year. tau(b), beta per bin, is Butts' (2023,
+section 3) partition-based nonparametric estimator of the effect curve.
 
-**Nonparametric rings** (Butts 2023, section 3: partition-based least squares, Cattaneo et al.
-2019). For each cluster and ring bin b of ``rings_m``, Delta_cb = mean post density - mean
-pre density; tau(b) = mean over clusters of (Delta_cb - Delta_c,control), with the cluster-
-robust (CR1, t(G-1)) band. The curve tau(d) through the bin midpoints, anchored at 0 at the
-control ring's inner edge, gives the **influence radius**: starting at the first bin whose
-effect is significantly positive, the first distance where the curve falls to zero (linear
-interpolation), with bins whose effect is not significant at ``alpha`` set to zero (hard
-thresholding: without it, noise in the unaffected bins beyond the true radius pushes the
-crossing to the control ring half of the time). The radius is therefore resolved to about one
-ring width; it is NaN when no bin is significantly positive. Its confidence interval is the
-zero crossing of the lower pointwise band (from the same start) and of the upper band (band
-inversion; the upper end is the control ring's inner edge when the data cannot exclude an
-effect up to it). Too-narrow rings (a control ring that still holds affected
-area) and too-wide rings (an inner ring diluted by unaffected area) both bias the ring DiD
-towards zero, as Butts (2023) shows.
+**Inference** with few clusters (5-20): the restricted wild cluster bootstrap of the t
+statistic (WCR-t; Cameron, Gelbach & Miller 2008) with Webb's six-point weights (Webb 2014),
+``bootstrap`` draws, CR1 standard errors. The **uniform band** of tau(d) uses the bootstrap
+quantile of max_b |t*_b| (a sup-t band); a bin is *significant* when its t exceeds that
+critical value (familywise size alpha over all bins).
+
+**Influence radius** (Butts 2023, read from tau(d)): the upper edge of the last bin whose
+effect is significantly positive under the uniform band (``influence_radius_m``, from the
+footprint edge; ``influence_radius_from_centre_m`` adds the mean equal-area radius of the
+footprints). NaN when no bin is significant. Its interval: from the lower edge of that bin
+(the effect is significantly present beyond it) to the upper edge of the next bin (the
+resolution of the rings; the control ring's inner edge when there is no next bin).
+
+**Pooled effect.** The treated ring is [0, ``treated_m``) when given, else [0, influence
+radius), else (no bin significant) all rings, and ``treated_source`` says which. Its p-value
+is the WCR-t bootstrap p with the choice of the ring repeated in every bootstrap draw, so the
+data-driven choice does not inflate the size; the interval is estimate +- the bootstrap
+critical value x SE. ``mde`` is the minimum detectable effect at 80 % power and size alpha,
+(t_{1-alpha/2,G-1} + t_{0.8,G-1}) * SE. Per-cluster estimates (``by_cluster``) are each
+cluster's own post-minus-pre contrast with a t(n_years - 2) interval from its yearly residuals.
+With ``model="poisson"`` the pooled ring's counts follow a Poisson FE model (conditional
+binomial logit, log area ratio offset; beta is a log rate ratio) with cluster-robust t(G-1)
+inference. The event study (one coefficient per event year, e = -1 omitted) uses the pooled
+ring and cluster-robust t(G-1) intervals.
+
+**Not estimable.** Fewer than ``min_clusters`` clusters with an opening year and years both
+before and after it, or fewer than ``min_amenities`` dated openings in the panel: the result
+says so (``status``, ``reason`` with the counts) and holds no estimate.
 
 References
 ----------
@@ -55,8 +63,12 @@ Economics* 133:103493, doi:10.1016/j.jue.2022.103493.
 Linden L. & Rockoff J. (2008) Estimates of the impact of crime risk on property values from
 Megan's laws. *American Economic Review* 98(3):1103–1127.
 Cattaneo M., Crump R., Farrell M. & Feng Y. (2019) On binscatter. arXiv:1902.09608.
-Cameron A.C. & Miller D. (2015) A practitioner's guide to cluster-robust inference. *Journal
-of Human Resources* 50(2):317–372.
+Cameron A.C., Gelbach J. & Miller D. (2008) Bootstrap-based improvements for inference with
+clustered errors. *Review of Economics and Statistics* 90(3):414–427.
+Webb M. (2014) Reworking wild bootstrap based inference for clustered errors. Queen's
+Economics Department Working Paper 1315.
+MacKinnon J. & Webb M. (2017) Wild bootstrap inference for wildly different cluster sizes.
+*Journal of Applied Econometrics* 32(2):233–254.
 """
 
 from __future__ import annotations
@@ -77,11 +89,19 @@ from clusterscape._effects_cross import (
     distance_decay,
     size_distribution,
 )
+from clusterscape._opening import (
+    APPROXIMATE_FACTOR,
+    FOUNDING_SHARE,
+    MATCH_M,
+    founding_year,
+    match_parks,
+)
 from clusterscape._validation import check_choice, check_columns, check_positive
 from clusterscape.emerging import emerging_hotspots
 from clusterscape.errors import InvalidInputError
 
 __all__ = [
+    "WEBB_WEIGHTS",
     "AmenityEffectResult",
     "SizeDistribution",
     "amenity_colocation",
@@ -89,6 +109,7 @@ __all__ = [
     "cluster_opening_years",
     "distance_decay",
     "emerging_hotspots",
+    "select_clusters",
     "size_distribution",
 ]
 
@@ -102,19 +123,26 @@ class AmenityEffectResult:
     Attributes
     ----------
     summary : dict
-        ``amenity, method, estimate, ci_low, ci_high, p_value, influence_radius_m,
-        influence_radius_ci`` (a (low, high) tuple in metres), ``n_clusters``, ``unit``.
+        ``amenity, method, status, estimate, se, ci_low, ci_high, p_value, mde, inference,
+        influence_radius_m, influence_radius_ci`` (a (low, high) tuple in metres),
+        ``influence_radius_from_centre_m, treated_m, treated_source, n_clusters, n_amenities,
+        window_used, control_masked_share, unit, reason``.
     rows : pandas.DataFrame
-        One row per method (``ring_did`` with the chosen model, ``butts_rings``): ``amenity,
-        method, estimate, se, ci_low, ci_high, p_value, influence_radius_m,
-        influence_radius_ci_low, influence_radius_ci_high, n_clusters, unit``.
+        The summary as one row (``influence_radius_ci_low`` / ``_high`` columns).
     event_study : pandas.DataFrame
         ``event_time, coef, ci_low, ci_high, p_value`` (event_time -1 is the reference, 0).
     by_distance : pandas.DataFrame
-        ``lower_m, upper_m, estimate, ci_low, ci_high, p_value, n_clusters``: tau(d) per ring.
+        tau(d) per bin: ``lower_m, upper_m, estimate, se, ci_low, ci_high`` (pointwise),
+        ``band_low, band_high`` (uniform band), ``p_value`` (pointwise), ``p_uniform``,
+        ``significant``, ``n_clusters``.
     panel : pandas.DataFrame
         The cluster x ring x event-year panel: ``cluster_id, ring, lower_m, upper_m,
-        event_time, year, count, area_km2, density_per_km2``.
+        event_time, year, count, area_km2, density_per_km2`` (the control ring is the last ring,
+        after masking).
+    by_cluster : pandas.DataFrame
+        Per-cluster effect on the pooled ring: ``cluster_id, opening_year,
+        opening_year_source, estimate, se, ci_low, ci_high, n_amenities, n_treated, n_control,
+        n_pre_years, n_post_years, control_masked_share``.
     params : Mapping
         Every option, the opening years used and the clusters dropped (with reasons).
     """
@@ -124,6 +152,7 @@ class AmenityEffectResult:
     event_study: pd.DataFrame
     by_distance: pd.DataFrame
     panel: pd.DataFrame
+    by_cluster: pd.DataFrame = field(default_factory=pd.DataFrame)
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -136,10 +165,11 @@ def cluster_opening_years(
     clusters: Any,
     *,
     parks: Any = None,
-    match_m: float = 500.0,
-    share: float = 0.25,
+    match_m: float = MATCH_M,
+    approximate_factor: float = APPROXIMATE_FACTOR,
+    share: float = FOUNDING_SHARE,
 ) -> pd.DataFrame:
-    """Opening year of each cluster: the registry's, else when it reached 25 % of its firms.
+    """Opening year of each cluster, with its source: one rule for typology and effects.
 
     Parameters
     ----------
@@ -150,21 +180,29 @@ def cluster_opening_years(
     clusters : geopandas.GeoDataFrame
         Footprints in a local metric CRS, index = cluster_id.
     parks : geopandas.GeoDataFrame, optional
-        The parks registry (points, any CRS) with an integer ``opened``. A park matches a
-        cluster when it lies within ``match_m`` metres of the footprint; with several matches
-        the earliest ``opened`` is used.
-    match_m : float, default 500
-        Matching distance in metres.
+        The parks registry (points, any CRS) with an integer ``opened`` (and optionally
+        ``name`` and ``location``; ``"approximate"`` locations get ``approximate_factor``
+        times the match distance).
+    match_m : float, default 1000
+        A park matches a cluster when it is the park nearest to the footprint and lies within
+        this distance of it; a park matched by several clusters belongs to the closest one
+        (the rule of :mod:`clusterscape._opening`, also used by
+        :func:`clusterscape.typology.assign_forms`).
+    approximate_factor : float, default 2
     share : float, default 0.25
-        The founding rule: the first year by which at least ``share`` of the members (with a
-        known ``opened``) had opened.
+        The founding rule for clusters without a matched park: the first year by which at
+        least ``share`` of the members (with a known ``opened``) had opened.
 
     Returns
     -------
     pandas.DataFrame
-        Index cluster_id; ``opened`` (Int64, NA when neither rule applies), ``source``
-        (``"registry"``, ``"25% of firms"`` (with the actual share), or ``""``), ``n_members``.
+        Index cluster_id; ``opening_year`` (Int64, NA when neither rule applies),
+        ``opening_year_source`` (``"registry"``, ``"25% of firms"`` or ``""``), ``park`` (the
+        matched park's name, or ""), ``park_distance_m`` (to the nearest park, NaN without a
+        registry), ``n_members``.
     """
+    import shapely
+
     caller = "cluster_opening_years"
     cl = _clusters_metric(clusters, caller=caller)
     est = _metric(establishments, caller=caller, what="establishments")
@@ -178,9 +216,8 @@ def cluster_opening_years(
     out = pd.DataFrame(index=cl.index.copy())
     opened = pd.array([pd.NA] * len(cl), dtype="Int64")
     source = np.full(len(cl), "", dtype=object)
+    park_name = np.full(len(cl), "", dtype=object)
     n_members = np.zeros(len(cl), dtype=np.int64)
-    import shapely
-
     pts = est.geometry.to_numpy()
     px, py = shapely.get_x(pts), shapely.get_y(pts)
     creative = (
@@ -202,25 +239,43 @@ def cluster_opening_years(
             )
         else:
             member = creative & shapely.contains_xy(geom, px, py)
-        y = years[member & np.isfinite(years)]
         n_members[pos] = int(member.sum())
-        if y.size:
-            ys = np.sort(y)
-            opened[pos] = int(ys[int(np.ceil(share * ys.size)) - 1])
+        year = founding_year(years[member], share)
+        if year is not None:
+            opened[pos] = year
             source[pos] = f"{share:.0%} of firms"
-    if parks is not None:
+    dist = np.full(len(cl), np.nan)
+    if parks is not None and len(parks):
         pk = _metric(parks, caller=caller, what="parks")
         check_columns(pk, ["opened"], caller=caller, what="parks registry")
         pk = pk.to_crs(cl.crs)
         pyear = _years(pk["opened"])
-        for pos, geom in enumerate(cl.geometry):
-            d = shapely.distance(geom, pk.geometry.to_numpy())
-            ok = (d <= match_m) & np.isfinite(pyear)
-            if ok.any():
-                opened[pos] = int(pyear[ok].min())
+        approx = (
+            (pk["location"].astype(str).str.strip().str.lower() == "approximate").to_numpy()
+            if "location" in pk.columns
+            else None
+        )
+        names = (
+            pk["name"].astype(str).to_numpy()
+            if "name" in pk.columns
+            else np.array([str(i) for i in pk.index], dtype=object)
+        )
+        claimed, dist = match_parks(
+            cl.geometry.to_numpy(),
+            pk.geometry.to_numpy(),
+            approximate=approx,
+            match_m=match_m,
+            approximate_factor=approximate_factor,
+        )
+        for pos, j in enumerate(claimed):
+            if j >= 0 and np.isfinite(pyear[j]):
+                opened[pos] = int(pyear[j])
                 source[pos] = "registry"
-    out["opened"] = opened
-    out["source"] = source
+                park_name[pos] = names[j]
+    out["opening_year"] = opened
+    out["opening_year_source"] = source
+    out["park"] = park_name
+    out["park_distance_m"] = dist
     out["n_members"] = n_members
     return out
 
@@ -250,7 +305,7 @@ def _check_rings(
     return r, (c[0], c[1])
 
 
-def _ring_areas_km2(geom: Any, edges: np.ndarray, study_area: Any) -> np.ndarray:
+def _areas_km2(geom: Any, edges: np.ndarray, study_area: Any) -> np.ndarray:
     """Area (km²) of each ring [edges[i], edges[i+1]) around a footprint."""
     import shapely
 
@@ -262,26 +317,8 @@ def _ring_areas_km2(geom: Any, edges: np.ndarray, study_area: Any) -> np.ndarray
     return np.maximum(areas[1:] - inner, 0.0) / _M2_PER_KM2
 
 
-def _tcrit(alpha: float, g: int) -> float:
-    return float(stats.t.ppf(1 - alpha / 2, max(g - 1, 1)))
-
-
-def _fit(
-    y: np.ndarray,
-    x: pd.DataFrame,
-    groups: np.ndarray,
-    *,
-    model: str,
-    trials: np.ndarray | None,
-    offset: np.ndarray | None,
-) -> Any:
-    import statsmodels.api as sm
-
-    kw = {"cov_type": "cluster", "cov_kwds": {"groups": groups}, "use_t": True}
-    if model == "ols":
-        return sm.OLS(y, x).fit(**kw)
-    endog = np.column_stack([y, trials - y])  # type: ignore[operator]
-    return sm.GLM(endog, x, family=sm.families.Binomial(), offset=offset).fit(**kw)
+def _tq(q: float, g: int) -> float:
+    return float(stats.t.ppf(q, max(g - 1, 1)))
 
 
 def _design(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
@@ -291,18 +328,147 @@ def _design(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     )
 
 
-def _crossing(mid: np.ndarray, curve: np.ndarray, end_m: float, start: int = 0) -> float:
-    """First distance past ``mid[start]`` where the piecewise-linear curve through (mid, curve),
-    then (end_m, 0), is <= 0."""
-    xs = np.append(mid, end_m)
-    ys = np.append(curve, 0.0)
-    if ys[start] <= 0:
-        return float(xs[start])
-    for i in range(start + 1, xs.size):
-        if ys[i] <= 0:
-            x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
-            return float(x0 + (x1 - x0) * y0 / (y0 - y1))
-    return float(end_m)  # pragma: no cover - the anchor is 0
+def _within_ols(fr: pd.DataFrame, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """OLS with cluster fixed effects (within transformation) and CR1 cluster-robust SEs, the
+    small-sample factor G/(G-1) (N-1)/(N-K) with K = G + len(terms), as statsmodels'
+    ``cov_type="cluster"``."""
+    yy = (
+        (fr["count_t"] / fr["area_km2_t"] - fr["count_c"] / fr["area_km2_c"]) / fr["scale"]
+    ).to_numpy()
+    x = fr[terms].to_numpy(dtype=float)
+    gid = pd.factorize(fr["cluster_id"])[0]
+    n_g = int(gid.max()) + 1
+    cnt = np.bincount(gid, minlength=n_g).astype(float)
+
+    def demean(a: np.ndarray) -> np.ndarray:
+        a2 = a.reshape(len(gid), -1)
+        sums = np.zeros((n_g, a2.shape[1]))
+        np.add.at(sums, gid, a2)
+        return np.asarray(a2 - (sums / cnt[:, None])[gid])
+
+    xd, yd = demean(x), demean(yy)[:, 0]
+    xtx_inv = np.linalg.pinv(xd.T @ xd)
+    b = xtx_inv @ (xd.T @ yd)
+    u = yd - xd @ b
+    score = np.zeros((n_g, x.shape[1]))
+    np.add.at(score, gid, xd * u[:, None])
+    n, k = len(gid), n_g + x.shape[1]
+    f = n_g / max(n_g - 1, 1) * (n - 1) / max(n - k, 1)
+    v = f * xtx_inv @ (score.T @ score) @ xtx_inv
+    return b, np.sqrt(np.maximum(np.diag(v), 0.0))
+
+
+#: Webb's (2014) six-point weights: +-sqrt(1/2), +-1, +-sqrt(3/2), each with probability 1/6.
+WEBB_WEIGHTS = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
+
+
+@dataclass(frozen=True, slots=True)
+class _Contrast:
+    """Within-cluster post-pre contrasts of several outcomes y (columns) on one panel."""
+
+    a: np.ndarray  # (G, k): sum_e d_ce y_ce per cluster and outcome
+    q: np.ndarray  # (G, k): sum_e d_ce^2 (0 where the outcome is not defined)
+    f: float  # CR1 factor G/(G-1) (N-1)/(N-K)
+
+    @property
+    def beta(self) -> np.ndarray:
+        return np.asarray(self.a.sum(0) / self.q.sum(0))
+
+    def se(self) -> np.ndarray:
+        s = self.a - self.beta * self.q
+        return np.asarray(np.sqrt(self.f * (s**2).sum(0)) / self.q.sum(0))
+
+    def boot_t(self, w: np.ndarray) -> np.ndarray:
+        """t statistics of the restricted (beta = 0) wild cluster bootstrap, weights w (B, G)."""
+        qs = self.q.sum(0)
+        wa = w @ self.a
+        b = wa / qs
+        ss = (w**2) @ (self.a**2) - 2 * b * (w @ (self.a * self.q)) + b**2 * (self.q**2).sum(0)
+        se = np.sqrt(self.f * np.maximum(ss, 0.0)) / qs
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(np.where(se > 0, b / se, 0.0))
+
+
+def _city_trend(years: np.ndarray, far: np.ndarray, cover: tuple[int, int], detrend: bool) -> Any:
+    """Yearly scale s(t) of the city's amenity openings (see ``detrend``): the openings beyond
+    the control rings in the three years centred on t, relative to their mean over the
+    covered years."""
+    if not detrend:
+        return lambda t: np.ones(np.shape(t))
+    use = years[far] if far.sum() >= 100 else years
+    t = np.arange(cover[0], cover[1] + 1)
+    n = np.bincount(use - cover[0], minlength=t.size)[: t.size].astype(float)
+    if t.size < 3 or n.sum() == 0:
+        return lambda tt: np.ones(np.shape(tt))
+    pad = np.concatenate([[n[0]], n, [n[-1]]])
+    smooth = (pad[:-2] + pad[1:-1] + pad[2:]) / 3 + 0.5
+    scale = smooth / smooth.mean()
+
+    def s(tt: Any) -> np.ndarray:
+        idx = np.clip(np.asarray(tt, dtype=np.int64) - cover[0], 0, t.size - 1)
+        return np.asarray(scale[idx])
+
+    return s
+
+
+def _boot_p(stat: float, boot: np.ndarray) -> float:
+    """Two-sided bootstrap p: (1 + #{|t*| >= |t|}) / (B + 1)."""
+    return float((1 + (np.abs(boot) >= abs(stat) - 1e-12).sum()) / (boot.size + 1))
+
+
+_RESULT_COLUMNS = [
+    "amenity",
+    "method",
+    "status",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "mde",
+    "inference",
+    "influence_radius_m",
+    "influence_radius_ci_low",
+    "influence_radius_ci_high",
+    "influence_radius_from_centre_m",
+    "treated_m",
+    "treated_source",
+    "n_clusters",
+    "n_amenities",
+    "window_used",
+    "control_masked_share",
+    "unit",
+    "reason",
+]
+_BY_DISTANCE = [
+    "lower_m",
+    "upper_m",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "band_low",
+    "band_high",
+    "p_value",
+    "p_uniform",
+    "significant",
+    "n_clusters",
+]
+_BY_CLUSTER = [
+    "cluster_id",
+    "opening_year",
+    "opening_year_source",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "n_amenities",
+    "n_treated",
+    "n_control",
+    "n_pre_years",
+    "n_post_years",
+    "control_masked_share",
+]
 
 
 def amenity_effects(
@@ -312,11 +478,19 @@ def amenity_effects(
     amenity: str = "hotel",
     rings_m: Sequence[float] = (0, 500, 1000, 1500, 2000),
     control_m: Sequence[float] = (2000, 4000),
+    treated_m: float | None = None,
     opened: Mapping[Any, Any] | pd.Series | None = None,
-    window_years: tuple[int, int] = (-5, 5),
+    window_years: tuple[int, int] = (-5, 8),
     model: str = "ols",
     alpha: float = 0.05,
     study_area: Any = None,
+    mask: bool = True,
+    others: Any = None,
+    bootstrap: int = 1999,
+    seed: int | None = 0,
+    min_clusters: int = 4,
+    min_amenities: int = 20,
+    detrend: bool = True,
 ) -> AmenityEffectResult:
     """Effect of cluster openings on amenity openings by distance: ring DiD, event study, radius.
 
@@ -326,45 +500,71 @@ def amenity_effects(
         Classified establishments (any CRS) with ``function`` and ``opened``; ``cluster`` /
         ``is_creative`` are used for the founding rule when ``opened`` is not given.
     clusters : geopandas.GeoDataFrame
-        Cluster footprints in a local metric CRS, index = cluster_id.
+        Footprints (local metric CRS, index = cluster_id) of the clusters to estimate on
+        (e.g. the significant, registry-matched ones: :func:`select_clusters`).
     amenity : str, default "hotel"
         The ``function`` value of the amenity (e.g. ``"hotel"``, ``"mall"``).
     rings_m : sequence of float, default (0, 500, 1000, 1500, 2000)
-        Edges in metres of the treated distance bins (distance to the footprint, 0 inside).
+        Edges in metres of the distance bins of tau(d) (distance to the footprint, 0 inside).
     control_m : (float, float), default (2000, 4000)
         Inner and outer edge in metres of the control ring.
+    treated_m : float, optional
+        Outer edge of the pooled treated ring (one of ``rings_m[1:]``). Default: chosen from
+        the data, the influence radius (the upper edge of the last significant bin); when no
+        bin is significant, all rings (and the result says so in ``treated_source``).
     opened : mapping or Series cluster_id -> year, optional
-        Opening years (e.g. from the parks registry via :func:`cluster_opening_years`); missing
-        or NA entries fall back to the 25 % founding rule. Default: the rule for every cluster.
-    window_years : (int, int), default (-5, 5)
-        First and last event year (year - opening year); must include -1 and 0.
+        Opening years (e.g. ``cluster_opening_years(..., parks=registry)["opening_year"]``);
+        missing entries fall back to the founding rule of :func:`cluster_opening_years`.
+    window_years : (int, int), default (-5, 8)
+        First and last event year (year - opening year); must include -1 and 0. Years outside
+        the data's coverage are dropped; ``window_used`` reports the event years kept.
     model : {"ols", "poisson"}, default "ols"
         Ring DiD on densities (openings per km² per year) or Poisson FE on counts (log rate ratio).
     alpha : float, default 0.05
-        Level of the confidence intervals (1 - alpha).
+        Size of the tests and 1 - level of the intervals and of the uniform band.
     study_area : shapely geometry, optional
         Polygon (same CRS as clusters) the ring areas are clipped to, e.g. land only.
+    mask : bool, default True
+        Remove from each cluster's control ring the area (and the amenities) within
+        ``rings_m[-1]`` of any other cluster's footprint (of ``clusters`` and ``others``).
+    others : geopandas.GeoDataFrame, optional
+        Further footprints whose treated rings are masked (e.g. detected clusters not
+        estimated on).
+    bootstrap : int, default 1999
+        Wild cluster bootstrap draws (Webb weights).
+    seed : int or None, default 0
+    min_clusters : int, default 4
+        Fewer clusters with an opening year and years both before and after it: not estimable.
+    min_amenities : int, default 20
+        Fewer dated amenity openings in the panel (rings and control ring, window years): not
+        estimable.
+    detrend : bool, default True
+        Divide each year's densities by the city's trend in openings (a log-linear Poisson fit
+        of the yearly openings beyond ``control_m[1]`` of every footprint, relative to its mean
+        over the covered years), so that common growth does not bias the DiD near dense cores.
 
     Returns
     -------
     AmenityEffectResult
+        ``summary["status"]`` is ``"estimated"`` or ``"not estimable"`` (with ``reason`` and
+        the counts; estimates NaN).
 
     Raises
     ------
     InvalidInputError
-        Bad rings, window or model; fewer than 2 clusters with an opening year; no amenity rows.
+        Bad rings, window, treated_m, model or bootstrap; no amenity rows.
     CRSError
         Clusters not in a metric CRS, or establishments without a CRS.
 
     Notes
     -----
-    Every rule (panel, windows, rings, overlaps, inference) is in the module docstring.
+    Every rule (panel, masking, inference, radius) is in the module docstring.
 
     Examples
     --------
     The built-in Ningbo study (planted scenario: extra starred hotels within 1.5 km of each
-    planted cluster after it opens), at the planted clusters with the registry's years; the
-    generated ``function`` stands in for ``taxonomy.classify_establishments`` here.
+    planted cluster's footprint after it opens), at the planted clusters with the registry's
+    years; the generated ``function`` stands in for ``taxonomy.classify_establishments`` here.
 
     >>> from clusterscape.datasets import ningbo
     >>> study = ningbo(scenario="planted", seed=0)
@@ -372,10 +572,8 @@ def amenity_effects(
     >>> est = study.establishments.assign(function=fn)
     >>> clusters = study.truth["clusters"].to_crs(32651)
     >>> res = amenity_effects(est, clusters, amenity="hotel", opened=clusters["opened"])
-    >>> res.summary["method"], round(res.summary["estimate"], 3), res.summary["p_value"] < 0.05
-    ('ring_did', 0.089, True)
-    >>> res.event_study.columns.tolist()
-    ['event_time', 'coef', 'ci_low', 'ci_high', 'p_value']
+    >>> res.summary["p_value"] < 0.05, res.summary["influence_radius_m"]
+    (True, 1500.0)
     """
     import shapely
 
@@ -384,10 +582,17 @@ def amenity_effects(
     if not 0 < alpha < 1:
         raise InvalidInputError(f"{caller}: alpha must lie in (0, 1), got {alpha}.")
     edges, (c_in, c_out) = _check_rings(rings_m, control_m, caller)
+    n_bins = edges.size - 1
     w0, w1 = (int(v) for v in window_years)
     if not w0 <= -1 < 0 <= w1:
         raise InvalidInputError(
             f"{caller}: window_years must include -1 and 0 (before and after), got {window_years}."
+        )
+    if isinstance(bootstrap, bool) or int(bootstrap) != bootstrap or bootstrap < 99:
+        raise InvalidInputError(f"{caller}: bootstrap must be an integer >= 99, got {bootstrap!r}.")
+    if treated_m is not None and not np.any(np.isclose(edges[1:], float(treated_m))):
+        raise InvalidInputError(
+            f"{caller}: treated_m must be one of the ring edges {tuple(edges[1:])}, got {treated_m}."
         )
     cl = _clusters_metric(clusters, caller=caller)
     est = _metric(establishments, caller=caller, what="establishments")
@@ -407,50 +612,96 @@ def amenity_effects(
         )
     am_pts = est.geometry.to_numpy()[is_am]
     am_year = all_years[is_am].astype(np.int64)
-    am_x, am_y = shapely.get_x(am_pts), shapely.get_y(am_pts)
 
     # opening years: given, else the founding rule
     rule = cluster_opening_years(est, cl)
-    years_used: dict[Any, int] = {}
-    dropped: dict[Any, str] = {}
     given = pd.Series(opened) if opened is not None else pd.Series(dtype=float)
+    years_used: dict[Any, int] = {}
+    source_used: dict[Any, str] = {}
+    dropped: dict[Any, str] = {}
     for cid in cl.index:
         v = given.get(cid, np.nan) if len(given) else np.nan
+        src = "given"
         if v is None or pd.isna(v):
-            v = rule.loc[cid, "opened"]
+            v, src = rule.loc[cid, "opening_year"], str(rule.loc[cid, "opening_year_source"])
         if v is None or pd.isna(v):
             dropped[cid] = "no opening year"
         else:
             years_used[cid] = int(v)
+            source_used[cid] = src
 
-    all_edges = np.append(edges, [c_in, c_out])
-    n_bins = edges.size - 1
-    records = []
-    for cid, geom in zip(cl.index, cl.geometry, strict=True):
-        if cid not in years_used:
-            continue
-        t0 = years_used[cid]
-        areas = _ring_areas_km2(geom, all_edges, study_area)
-        areas = np.delete(areas, n_bins)  # drop the gap [rings_m[-1], control_m[0])
-        bx0, by0, bx1, by1 = geom.bounds
-        near = (
+    # distances of amenities to every footprint (and to the masked ones)
+    geoms = list(cl.geometry.to_numpy())
+    mask_geoms = list(geoms)
+    if others is not None:
+        oth = _clusters_metric(others, caller=caller).to_crs(cl.crs)
+        mask_geoms += [g for g in oth.geometry.to_numpy() if not any(g.equals(h) for h in geoms)]
+    am_x, am_y = shapely.get_x(am_pts), shapely.get_y(am_pts)
+    dist = np.full((am_pts.size, len(mask_geoms)), np.inf)
+    for j, gm in enumerate(mask_geoms):  # only amenities near the footprint's bounding box
+        bx0, by0, bx1, by1 = gm.bounds
+        near_j = np.flatnonzero(
             (am_x >= bx0 - c_out)
             & (am_x <= bx1 + c_out)
             & (am_y >= by0 - c_out)
             & (am_y <= by1 + c_out)
         )
-        d = np.full(am_x.size, np.inf)
-        d[near] = shapely.distance(geom, am_pts[near])
-        lo = np.append(edges[:-1], c_in)
-        hi = np.append(edges[1:], c_out)
+        dist[near_j, j] = shapely.distance(gm, am_pts[near_j])
+    treated_out = float(edges[-1])
+    trend = _city_trend(am_year, dist.min(axis=1) >= c_out, cover, detrend)
+
+    all_edges = np.append(edges, [c_in, c_out])
+    lo = np.append(edges[:-1], c_in)
+    hi = np.append(edges[1:], c_out)
+    records = []
+    masked_share: dict[Any, float] = {}
+    for pos, cid in enumerate(cl.index):
+        if cid not in years_used:
+            continue
+        t0 = years_used[cid]
+        geom = geoms[pos]
+        areas = np.delete(_areas_km2(geom, all_edges, study_area), n_bins)
+        d = dist[:, pos]
+        in_ctrl = (d >= c_in) & (d < c_out)
+        if mask and len(mask_geoms) > 1:
+            other = np.delete(dist, pos, axis=1).min(axis=1)
+            in_ctrl &= other >= treated_out
+            annulus = shapely.difference(
+                shapely.buffer(geom, c_out, quad_segs=16), shapely.buffer(geom, c_in, quad_segs=16)
+            )
+            near = [
+                g
+                for j, g in enumerate(mask_geoms)
+                if j != pos and shapely.distance(g, geom) < c_out + treated_out
+            ]
+            kept = (
+                shapely.difference(
+                    annulus,
+                    shapely.union_all([shapely.buffer(g, treated_out, quad_segs=16) for g in near]),
+                )
+                if near
+                else annulus
+            )
+            if study_area is not None:
+                kept = shapely.intersection(kept, study_area)
+                annulus = shapely.intersection(annulus, study_area)
+            full = float(shapely.area(annulus))
+            areas[n_bins] = float(shapely.area(kept)) / _M2_PER_KM2
+            masked_share[cid] = 1.0 - areas[n_bins] * _M2_PER_KM2 / full if full > 0 else 1.0
+        else:
+            masked_share[cid] = 0.0
         for e in range(w0, w1 + 1):
             yr = t0 + e
             if not cover[0] <= yr <= cover[1]:
                 continue
-            sel = d[am_year == yr]
-            for b in range(n_bins + 1):
+            now = am_year == yr
+            sel = d[now]
+            for b in range(n_bins):
                 cnt = int(((sel >= lo[b]) & (sel < hi[b])).sum())
                 records.append((cid, b, lo[b], hi[b], e, yr, cnt, areas[b]))
+            records.append(
+                (cid, n_bins, c_in, c_out, e, yr, int(in_ctrl[now].sum()), areas[n_bins])
+            )
     panel = pd.DataFrame(
         records,
         columns=[
@@ -464,29 +715,235 @@ def amenity_effects(
             "area_km2",
         ],
     )
-    panel = panel[panel["area_km2"] > 0].reset_index(drop=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        panel["density_per_km2"] = panel["count"] / panel["area_km2"]
-    control = n_bins
-    g_all = sorted(panel["cluster_id"].unique(), key=str)
-    if len(g_all) < 2:
-        raise InvalidInputError(
-            f"{caller}: only {len(g_all)} cluster(s) have an opening year and data in the window; "
-            "cluster-robust inference needs at least 2. Pass opened= from the parks registry or "
-            "widen window_years."
+        panel["density_per_km2"] = np.where(
+            panel["area_km2"] > 0, panel["count"] / panel["area_km2"], np.nan
         )
 
-    # treated (pooled rings) vs control, per cluster-year
-    tr = (
-        panel[panel["ring"] < control]
-        .groupby(["cluster_id", "event_time"], sort=True)[["count", "area_km2"]]
-        .sum()
+    present = set(panel["cluster_id"])
+    for cid in years_used:
+        if cid not in present:
+            dropped[cid] = "no year both before and after the opening within the data's coverage"
+    # the cluster-year table: counts and areas per bin and the control ring
+    cnt = panel.pivot_table(
+        index=["cluster_id", "event_time"], columns="ring", values="count", aggfunc="sum"
     )
-    co = panel[panel["ring"] == control].set_index(["cluster_id", "event_time"])[
-        ["count", "area_km2"]
-    ]
-    pair = tr.add_suffix("_t").join(co.add_suffix("_c"), how="inner").reset_index()
-    pair["post"] = (pair["event_time"] >= 0).astype(float)
+    area = panel.pivot_table(
+        index=["cluster_id", "event_time"], columns="ring", values="area_km2", aggfunc="sum"
+    )
+    ok_ctrl = (area[n_bins] > 0) if len(area) else pd.Series(dtype=bool)
+    for cid in pd.unique(area.index.get_level_values(0)[~ok_ctrl.to_numpy()]) if len(area) else []:
+        dropped[cid] = "control ring has no area left (masked or outside the study area)"
+    cnt, area = cnt[ok_ctrl.to_numpy()], area[ok_ctrl.to_numpy()]
+    post = (cnt.index.get_level_values("event_time") >= 0).astype(float)
+    cid_row = cnt.index.get_level_values("cluster_id").to_numpy()
+    frame = pd.DataFrame({"cluster_id": cid_row, "post": post})
+    has_pre = frame.groupby("cluster_id")["post"].transform("min") == 0
+    has_post = frame.groupby("cluster_id")["post"].transform("max") == 1
+    informative = (has_pre & has_post).to_numpy()
+    for cid in pd.unique(cid_row[~informative]):
+        dropped[cid] = "no year both before and after the opening within the data's coverage"
+    cnt, area, frame = cnt[informative], area[informative], frame[informative]
+    cid_row = cid_row[informative]
+    groups = pd.unique(cid_row)
+    g = int(groups.size)
+    n_am_panel = int(cnt.to_numpy().sum()) if len(cnt) else 0
+    window_used = (
+        (
+            int(cnt.index.get_level_values("event_time").min()),
+            int(cnt.index.get_level_values("event_time").max()),
+        )
+        if len(cnt)
+        else (w0, w1)
+    )
+    unit = "openings per km2 per year" if model == "ols" else "log rate ratio"
+    method = "ring_did" if model == "ols" else "ring_did_poisson"
+    inference = (
+        f"wild cluster bootstrap (restricted, WCR-t, Webb six-point weights, {int(bootstrap)} draws)"
+        if model == "ols"
+        else "cluster-robust (CR1) t(G-1)"
+    )
+    params: dict[str, Any] = {
+        "amenity": amenity,
+        "rings_m": tuple(float(v) for v in edges),
+        "control_m": (c_in, c_out),
+        "treated_m": treated_m,
+        "window_years": (w0, w1),
+        "window_used": window_used,
+        "model": model,
+        "alpha": alpha,
+        "bootstrap": int(bootstrap),
+        "seed": seed,
+        "mask": mask,
+        "coverage_years": cover,
+        "opening_years": years_used,
+        "opening_source": source_used,
+        "dropped": dropped,
+        "control_masked_share": masked_share,
+        "study_area": study_area is not None,
+        "n_amenities": int(is_am.sum()),
+        "n_amenities_panel": n_am_panel,
+        "min_clusters": int(min_clusters),
+        "min_amenities": int(min_amenities),
+    }
+    reasons = []
+    if g < min_clusters:
+        reasons.append(
+            f"{g} cluster(s) have an opening year and data before and after it "
+            f"(of {len(cl)}; at least {min_clusters} needed)"
+        )
+    if n_am_panel < min_amenities:
+        reasons.append(
+            f"{n_am_panel} dated {amenity} opening(s) in the rings and control ring within the "
+            f"window (at least {min_amenities} needed)"
+        )
+    if reasons:
+        return _not_estimable(
+            amenity, method, unit, inference, "; ".join(reasons), g, n_am_panel, params, panel
+        )
+
+    # outcomes: per-bin density minus control density, and the cumulative rings [0, edge_k+1)
+    c_arr = cnt.to_numpy(dtype=float)
+    a_arr = area.to_numpy(dtype=float)
+    ctrl = c_arr[:, n_bins] / a_arr[:, n_bins]
+    valid_bin = a_arr[:, :n_bins] > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y_bin = np.where(valid_bin, c_arr[:, :n_bins] / a_arr[:, :n_bins], 0.0) - ctrl[:, None]
+        cum_c = np.cumsum(c_arr[:, :n_bins], axis=1)
+        cum_a = np.cumsum(a_arr[:, :n_bins], axis=1)
+        valid_cum = cum_a > 0
+        y_cum = np.where(valid_cum, cum_c / cum_a, 0.0) - ctrl[:, None]
+    y = np.column_stack([y_bin, y_cum])
+    yr_row = np.array([years_used[c] for c in cnt.index.get_level_values("cluster_id")]) + (
+        cnt.index.get_level_values("event_time").to_numpy()
+    )
+    y = y / trend(yr_row)[:, None]
+    valid = np.column_stack([valid_bin, valid_cum])
+    pbar = frame.groupby("cluster_id")["post"].transform("mean").to_numpy()
+    dd = frame["post"].to_numpy() - pbar
+    gi = pd.Index(groups).get_indexer(cid_row)
+    onehot = np.zeros((g, len(gi)))
+    onehot[gi, np.arange(len(gi))] = 1.0
+    # within a cluster, an outcome undefined in some years (no area) is left out for that cluster
+    vcl = (onehot @ (~valid).astype(float)) == 0  # (G, k): defined every year
+    a_c = (onehot @ (dd[:, None] * y)) * vcl
+    q_c = (onehot @ (dd[:, None] ** 2 * np.ones_like(y))) * vcl
+    n_obs = len(gi)
+    f_cr1 = g / (g - 1) * (n_obs - 1) / max(n_obs - g - 1, 1)
+    con = _Contrast(a=a_c, q=q_c, f=f_cr1)
+    beta, se = con.beta, con.se()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_obs = np.where(se > 0, beta / se, 0.0)
+    rng = np.random.default_rng(seed)
+    w = WEBB_WEIGHTS[rng.integers(0, 6, size=(int(bootstrap), g))]
+    t_boot = con.boot_t(w)
+    tb_bin, tb_cum = t_boot[:, :n_bins], t_boot[:, n_bins:]
+
+    # tau(d): per-bin estimates, pointwise and uniform (sup-t) bootstrap critical values
+    c_unif = float(np.quantile(np.abs(tb_bin).max(axis=1), 1 - alpha))
+    c_point = np.quantile(np.abs(tb_bin), 1 - alpha, axis=0)
+    b_bin, s_bin, t_bin = beta[:n_bins], se[:n_bins], t_obs[:n_bins]
+    sig = t_bin > c_unif
+    max_boot = np.abs(tb_bin).max(axis=1)
+    by_distance = pd.DataFrame(
+        {
+            "lower_m": edges[:-1],
+            "upper_m": edges[1:],
+            "estimate": b_bin,
+            "se": s_bin,
+            "ci_low": b_bin - c_point * s_bin,
+            "ci_high": b_bin + c_point * s_bin,
+            "band_low": b_bin - c_unif * s_bin,
+            "band_high": b_bin + c_unif * s_bin,
+            "p_value": [_boot_p(t_bin[b], tb_bin[:, b]) for b in range(n_bins)],
+            "p_uniform": [_boot_p(t_bin[b], max_boot) for b in range(n_bins)],
+            "significant": sig,
+            "n_clusters": (q_c[:, :n_bins] > 0).sum(axis=0),
+        },
+        columns=_BY_DISTANCE,
+    )
+    r_eq = float(
+        np.mean([np.sqrt(shapely.area(geoms[cl.index.get_loc(c)]) / np.pi) for c in groups])
+    )
+    if sig.any():
+        k = int(np.flatnonzero(sig)[-1])
+        radius = float(edges[k + 1])
+        r_lo = float(edges[k])
+        r_hi = float(edges[k + 2]) if k + 2 <= n_bins else c_in
+    else:
+        k = -1
+        radius = r_lo = r_hi = float("nan")
+
+    # the pooled treated ring and its test (the selection is repeated in every bootstrap draw)
+    if treated_m is not None:
+        k_t = int(np.flatnonzero(np.isclose(edges[1:], float(treated_m)))[0])
+        t_source = "given"
+        sel_boot = np.full(int(bootstrap), k_t)
+    else:
+        k_t = k if k >= 0 else n_bins - 1
+        t_source = (
+            "influence radius (upper edge of the last significant bin)"
+            if k >= 0
+            else "all rings (no bin significant)"
+        )
+        sig_b = tb_bin > c_unif
+        last = n_bins - 1 - np.argmax(sig_b[:, ::-1], axis=1)
+        sel_boot = np.where(sig_b.any(axis=1), last, n_bins - 1)
+    t_pool_boot = tb_cum[np.arange(int(bootstrap)), sel_boot]
+    est_pool, se_pool, t_pool = (
+        float(beta[n_bins + k_t]),
+        float(se[n_bins + k_t]),
+        float(t_obs[n_bins + k_t]),
+    )
+    p_pool = _boot_p(t_pool, t_pool_boot)
+    c_pool = float(np.quantile(np.abs(t_pool_boot), 1 - alpha))
+    ci_pool = (est_pool - c_pool * se_pool, est_pool + c_pool * se_pool)
+    mde = float((_tq(1 - alpha / 2, g) + _tq(0.8, g)) * se_pool)
+    t_edge = float(edges[k_t + 1])
+
+    # per-cluster estimates on the pooled treated ring
+    col = n_bins + k_t
+    resid = y[:, col] - (onehot.T @ (onehot @ y[:, col] / onehot.sum(1)))
+    bc = np.divide(a_c[:, col], q_c[:, col], out=np.full(g, np.nan), where=q_c[:, col] > 0)
+    resid = resid - bc[gi] * dd
+    n_e = onehot.sum(1)
+    s2 = (onehot @ resid**2) / np.maximum(n_e - 2, 1)
+    se_c = np.sqrt(np.divide(s2, q_c[:, col], out=np.full(g, np.nan), where=q_c[:, col] > 0))
+    tq_c = stats.t.ppf(1 - alpha / 2, np.maximum(n_e - 2, 1))
+    n_tr = onehot @ c_arr[:, : k_t + 1].sum(1)
+    n_co = onehot @ c_arr[:, n_bins]
+    by_cluster = pd.DataFrame(
+        {
+            "cluster_id": groups,
+            "opening_year": [years_used[c] for c in groups],
+            "opening_year_source": [source_used[c] for c in groups],
+            "estimate": bc,
+            "se": se_c,
+            "ci_low": bc - tq_c * se_c,
+            "ci_high": bc + tq_c * se_c,
+            "n_amenities": (n_tr + n_co).astype(int),
+            "n_treated": n_tr.astype(int),
+            "n_control": n_co.astype(int),
+            "n_pre_years": (onehot @ (1 - frame["post"].to_numpy())).astype(int),
+            "n_post_years": (onehot @ frame["post"].to_numpy()).astype(int),
+            "control_masked_share": [masked_share[c] for c in groups],
+        },
+        columns=_BY_CLUSTER,
+    )
+
+    # the cluster-year pair frame of the pooled ring: Poisson model and event study
+    pair = pd.DataFrame(
+        {
+            "cluster_id": cid_row,
+            "event_time": cnt.index.get_level_values("event_time").to_numpy(),
+            "count_t": c_arr[:, : k_t + 1].sum(1),
+            "area_km2_t": a_arr[:, : k_t + 1].sum(1),
+            "count_c": c_arr[:, n_bins],
+            "area_km2_c": a_arr[:, n_bins],
+            "post": frame["post"].to_numpy(),
+            "scale": trend(yr_row),
+        }
+    )
     kept = pair
     if model == "poisson":
         tot_t = pair.groupby("cluster_id")["count_t"].transform("sum")
@@ -496,194 +953,196 @@ def amenity_effects(
         kept = pair[
             (tot_t > 0) & (tot_c > 0) & (pair["count_t"] + pair["count_c"] > 0)
         ].reset_index(drop=True)
-    groups_k = kept["cluster_id"].astype(str).to_numpy()
-    n_g = int(pd.unique(groups_k).size)
-    if n_g < 2:
-        raise InvalidInputError(
-            f"{caller}: fewer than 2 clusters carry information for model={model!r}; try model='ols'."
-        )
-
-    def fit_terms(frame: pd.DataFrame, terms: list[str]) -> Any:
-        x = _design(frame, terms)
-        if model == "ols":
-            y = (
-                frame["count_t"] / frame["area_km2_t"] - frame["count_c"] / frame["area_km2_c"]
-            ).to_numpy()
-            return _fit(
-                y,
-                x,
-                frame["cluster_id"].astype(str).to_numpy(),
-                model=model,
-                trials=None,
-                offset=None,
+        if kept["cluster_id"].nunique() < 2:
+            return _not_estimable(
+                amenity,
+                method,
+                unit,
+                inference,
+                "fewer than 2 clusters see the amenity in both rings (Poisson FE); use model='ols'",
+                g,
+                n_am_panel,
+                params,
+                panel,
             )
-        y = frame["count_t"].to_numpy(dtype=float)
-        n = (frame["count_t"] + frame["count_c"]).to_numpy(dtype=float)
-        off = np.log(frame["area_km2_t"].to_numpy() / frame["area_km2_c"].to_numpy())
-        return _fit(
-            y, x, frame["cluster_id"].astype(str).to_numpy(), model=model, trials=n, offset=off
-        )
 
-    res = fit_terms(kept, ["post"])
-    tcrit = _tcrit(alpha, n_g)
-    beta, se = float(res.params["post"]), float(res.bse["post"])
-    p_did = float(res.pvalues["post"])
+    def fit_terms(fr: pd.DataFrame, terms: list[str]) -> Any:
+        import statsmodels.api as sm
 
-    # event study
+        x = _design(fr, terms)
+        kw = {
+            "cov_type": "cluster",
+            "cov_kwds": {"groups": fr["cluster_id"].astype(str).to_numpy()},
+            "use_t": True,
+        }
+        if model == "ols":
+            yy = (
+                (fr["count_t"] / fr["area_km2_t"] - fr["count_c"] / fr["area_km2_c"]) / fr["scale"]
+            ).to_numpy()
+            return sm.OLS(yy, x).fit(**kw)
+        yy = fr["count_t"].to_numpy(dtype=float)
+        n = (fr["count_t"] + fr["count_c"]).to_numpy(dtype=float)
+        off = np.log(fr["area_km2_t"].to_numpy() / fr["area_km2_c"].to_numpy())
+        return sm.GLM(
+            np.column_stack([yy, n - yy]), x, family=sm.families.Binomial(), offset=off
+        ).fit(**kw)
+
+    g_k = int(kept["cluster_id"].nunique())
+    tcrit = _tq(1 - alpha / 2, g_k)
+    if model == "poisson":
+        res = fit_terms(kept, ["post"])
+        est_pool, se_pool = float(res.params["post"]), float(res.bse["post"])
+        p_pool = float(res.pvalues["post"])
+        ci_pool = (est_pool - tcrit * se_pool, est_pool + tcrit * se_pool)
+        mde = float((_tq(1 - alpha / 2, g_k) + _tq(0.8, g_k)) * se_pool)
     ev = kept.copy()
     times = [e for e in sorted(ev["event_time"].unique()) if e != -1]
     for e in times:
         ev[f"e{e}"] = (ev["event_time"] == e).astype(float)
-    res_ev = fit_terms(ev, [f"e{e}" for e in times])
+    terms = [f"e{e}" for e in times]
+    if model == "ols":
+        b_ev, s_ev = _within_ols(ev, terms)
+        p_ev = 2 * stats.t.sf(np.abs(b_ev / s_ev), max(g_k - 1, 1))
+    else:
+        res_ev = fit_terms(ev, terms)
+        b_ev = res_ev.params[terms].to_numpy()
+        s_ev = res_ev.bse[terms].to_numpy()
+        p_ev = res_ev.pvalues[terms].to_numpy()
+    coef = dict(zip(times, zip(b_ev, s_ev, p_ev, strict=True), strict=True))
     es_rows = []
     for e in sorted([*times, -1]):
         if e == -1:
             es_rows.append((e, 0.0, 0.0, 0.0, np.nan))
             continue
-        b_e, s_e = float(res_ev.params[f"e{e}"]), float(res_ev.bse[f"e{e}"])
-        es_rows.append(
-            (e, b_e, b_e - tcrit * s_e, b_e + tcrit * s_e, float(res_ev.pvalues[f"e{e}"]))
-        )
+        b_e, s_e, p_e = (float(v) for v in coef[e])
+        es_rows.append((e, b_e, b_e - tcrit * s_e, b_e + tcrit * s_e, p_e))
     event_study = pd.DataFrame(
         es_rows, columns=["event_time", "coef", "ci_low", "ci_high", "p_value"]
     )
-
-    # nonparametric rings (Butts 2023): per-bin change minus control change, mean over clusters
-    pp = panel.assign(post=panel["event_time"] >= 0)
-    means = pp.groupby(["cluster_id", "ring", "post"])["density_per_km2"].mean().unstack("post")
-    delta = (means[True] - means[False]).unstack("ring")  # clusters x rings
-    delta = delta.dropna(subset=[control])
-    diff = delta.drop(columns=control).sub(delta[control], axis=0)
-    g_b = int(diff.shape[0])
-    tcrit_b = _tcrit(alpha, g_b)
-    tau = diff.mean(axis=0).to_numpy()
-    cnt_b = diff.notna().sum(axis=0).to_numpy()
-    se_b = (diff.std(axis=0, ddof=1) / np.sqrt(cnt_b)).to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_b = 2 * stats.t.sf(np.abs(tau / se_b), np.maximum(cnt_b - 1, 1))
-    by_distance = pd.DataFrame(
-        {
-            "lower_m": edges[:-1],
-            "upper_m": edges[1:],
-            "estimate": tau,
-            "ci_low": tau - tcrit_b * se_b,
-            "ci_high": tau + tcrit_b * se_b,
-            "p_value": p_b,
-            "n_clusters": cnt_b,
-        }
-    )
-    mid = (edges[:-1] + edges[1:]) / 2
-    sig_pos = np.flatnonzero((tau > 0) & (p_b <= alpha))
-    if sig_pos.size:
-        first = int(sig_pos[0])
-        radius = _crossing(mid, np.where(p_b <= alpha, tau, 0.0), c_in, first)
-        r_lo = _crossing(mid, tau - tcrit_b * se_b, c_in, first)
-        r_hi = _crossing(mid, tau + tcrit_b * se_b, c_in)
-    else:
-        radius = r_lo = r_hi = float("nan")
-    # area-weighted mean of tau over the treated rings (same estimand as the pooled ring DiD)
-    w_area = (
-        panel[panel["ring"] < control]
-        .groupby("ring")["area_km2"]
-        .mean()
-        .reindex(range(n_bins))
-        .to_numpy()
-    )
-    w = w_area / np.nansum(w_area)
-    comb = diff.to_numpy() @ np.nan_to_num(w)
-    b_est = float(np.nanmean(comb))
-    b_se = float(np.nanstd(comb, ddof=1) / np.sqrt(np.isfinite(comb).sum()))
-    b_p = float(2 * stats.t.sf(abs(b_est / b_se), max(g_b - 1, 1))) if b_se > 0 else float("nan")
-
-    unit = "openings per km2 per year" if model == "ols" else "log rate ratio"
-    method = "ring_did" if model == "ols" else "ring_did_poisson"
-    rows = pd.DataFrame(
-        [
-            (
-                amenity,
-                method,
-                beta,
-                se,
-                beta - tcrit * se,
-                beta + tcrit * se,
-                p_did,
-                radius,
-                r_lo,
-                r_hi,
-                n_g,
-                unit,
-            ),
-            (
-                amenity,
-                "butts_rings",
-                b_est,
-                b_se,
-                b_est - tcrit_b * b_se,
-                b_est + tcrit_b * b_se,
-                b_p,
-                radius,
-                r_lo,
-                r_hi,
-                g_b,
-                "openings per km2 per year",
-            ),
-        ],
-        columns=[
-            "amenity",
-            "method",
-            "estimate",
-            "se",
-            "ci_low",
-            "ci_high",
-            "p_value",
-            "influence_radius_m",
-            "influence_radius_ci_low",
-            "influence_radius_ci_high",
-            "n_clusters",
-            "unit",
-        ],
-    )
+    mean_masked = float(np.mean([masked_share[c] for c in groups]))
     summary = {
         "amenity": amenity,
         "method": method,
-        "estimate": beta,
-        "ci_low": beta - tcrit * se,
-        "ci_high": beta + tcrit * se,
-        "p_value": p_did,
+        "status": "estimated",
+        "estimate": est_pool,
+        "se": se_pool,
+        "ci_low": ci_pool[0],
+        "ci_high": ci_pool[1],
+        "p_value": p_pool,
+        "mde": mde,
+        "inference": inference,
         "influence_radius_m": radius,
         "influence_radius_ci": (r_lo, r_hi),
-        "n_clusters": n_g,
+        "influence_radius_from_centre_m": radius + r_eq,
+        "treated_m": t_edge,
+        "treated_source": t_source,
+        "n_clusters": g if model == "ols" else g_k,
+        "n_amenities": n_am_panel,
+        "window_used": window_used,
+        "control_masked_share": mean_masked,
         "unit": unit,
+        "reason": "",
     }
-    cent = np.column_stack([cl.geometry.centroid.x, cl.geometry.centroid.y])
-    dd = np.hypot(*(cent[:, None, :] - cent[None, :, :]).transpose(2, 0, 1))
-    params = {
-        "amenity": amenity,
-        "rings_m": tuple(float(v) for v in edges),
-        "control_m": (c_in, c_out),
-        "window_years": (w0, w1),
-        "model": model,
-        "alpha": alpha,
-        "coverage_years": cover,
-        "opening_years": years_used,
-        "opening_source": {
-            cid: (
-                "given"
-                if opened is not None and cid in given.index and not pd.isna(given[cid])
-                else str(rule.loc[cid, "source"])
-            )
-            for cid in years_used
-        },
-        "dropped": dropped,
-        "overlapping_pairs": int((np.triu(dd < c_out, k=1)).sum()),
-        "study_area": study_area is not None,
-        "n_amenities": int(is_am.sum()),
-    }
+    params.update(
+        uniform_critical_value=c_unif,
+        footprint_equivalent_radius_m=r_eq,
+        dropped=dropped,
+    )
+    row = {k: summary[k] for k in _RESULT_COLUMNS if k in summary}
+    row.update(
+        influence_radius_ci_low=r_lo,
+        influence_radius_ci_high=r_hi,
+        window_used=f"{window_used[0]}..{window_used[1]}",
+    )
     return AmenityEffectResult(
         summary=summary,
-        rows=rows,
+        rows=pd.DataFrame([row], columns=_RESULT_COLUMNS),
         event_study=event_study,
         by_distance=by_distance,
         panel=panel,
+        by_cluster=by_cluster,
         params=params,
     )
+
+
+def _not_estimable(
+    amenity: str,
+    method: str,
+    unit: str,
+    inference: str,
+    reason: str,
+    g: int,
+    n_am: int,
+    params: dict[str, Any],
+    panel: pd.DataFrame,
+) -> AmenityEffectResult:
+    nan = float("nan")
+    summary = {
+        "amenity": amenity,
+        "method": method,
+        "status": "not estimable",
+        "estimate": nan,
+        "se": nan,
+        "ci_low": nan,
+        "ci_high": nan,
+        "p_value": nan,
+        "mde": nan,
+        "inference": inference,
+        "influence_radius_m": nan,
+        "influence_radius_ci": (nan, nan),
+        "influence_radius_from_centre_m": nan,
+        "treated_m": nan,
+        "treated_source": "",
+        "n_clusters": g,
+        "n_amenities": n_am,
+        "window_used": params["window_used"],
+        "control_masked_share": nan,
+        "unit": unit,
+        "reason": reason,
+    }
+    row = {k: summary[k] for k in _RESULT_COLUMNS if k in summary}
+    row.update(
+        influence_radius_ci_low=nan,
+        influence_radius_ci_high=nan,
+        window_used=f"{params['window_used'][0]}..{params['window_used'][1]}",
+    )
+    return AmenityEffectResult(
+        summary=summary,
+        rows=pd.DataFrame([row], columns=_RESULT_COLUMNS),
+        event_study=pd.DataFrame(columns=["event_time", "coef", "ci_low", "ci_high", "p_value"]),
+        by_distance=pd.DataFrame(columns=_BY_DISTANCE),
+        panel=panel,
+        by_cluster=pd.DataFrame(columns=_BY_CLUSTER),
+        params=params,
+    )
+
+
+def select_clusters(clusters: Any, *, parks: Any = None, opening: Any = None) -> Any:
+    """The clusters effects are estimated on: significant, and registry-matched when a registry is given.
+
+    Parameters
+    ----------
+    clusters : geopandas.GeoDataFrame
+        ``ClusterResult.clusters`` (with ``significant`` when detection tested it).
+    parks : geopandas.GeoDataFrame, optional
+        The parks registry; with one, only clusters matched to a park are kept.
+    opening : pandas.DataFrame, optional
+        :func:`cluster_opening_years` of these clusters (``opening_year_source``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The selected rows, with ``params``-style reasons in ``attrs["selection"]``.
+    """
+    keep = np.ones(len(clusters), dtype=bool)
+    why = []
+    if "significant" in clusters.columns:
+        keep &= clusters["significant"].fillna(False).to_numpy(dtype=bool)
+        why.append("significant")
+    if parks is not None and opening is not None and len(parks):
+        src = opening["opening_year_source"].reindex(clusters.index).fillna("")
+        keep &= (src == "registry").to_numpy()
+        why.append("matched to the registry")
+    out = clusters[keep]
+    out.attrs["selection"] = " and ".join(why) if why else "all clusters"
+    return out

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from clusterscape._opening import match_parks
 from clusterscape._validation import check_columns, check_projected
 from clusterscape.errors import CRSError, InvalidInputError
 
@@ -741,22 +742,27 @@ def assign_forms(
     groups = {k: g for k, g in est.groupby(est["cluster"], sort=False) if pd.notna(k)}
 
     rows: list[dict[str, Any]] = []
-    claims: dict[int, tuple[float, Any]] = {}  # park index -> (distance m, cluster id)
     for cid, footprint in zip(clusters.index, clusters.geometry.to_numpy(), strict=True):
         members = groups.get(cid, est.iloc[0:0])
         r = _evidence_row(footprint, members, park_table, land, th)
         r["cluster_id"] = cid
-        pi = r.get("_park_index")
-        if pi is not None and (pi not in claims or r["nearest_park_m"] < claims[pi][0]):
-            claims[pi] = (r["nearest_park_m"], cid)
         rows.append(r)
+    # the registry match shared with effects.cluster_opening_years (clusterscape._opening)
+    claimed = np.full(len(rows), -1)
+    if park_table is not None:
+        claimed, _ = match_parks(
+            clusters.geometry.to_numpy(),
+            park_table["geometry"].to_numpy(),
+            approximate=park_table["approximate"].to_numpy(),
+            match_m=th.park_match_m,
+            approximate_factor=th.approximate_match_factor,
+        )
 
-    claimants = {cid for _, cid in claims.values()}
     out_rows = []
-    for r in rows:
-        pi = r.pop("_park_index", None)
-        if park_table is not None and pi is not None and r["cluster_id"] in claimants:
-            _apply_park(r, pi, park_table, th)
+    for pos, r in enumerate(rows):
+        r.pop("_park_index", None)
+        if park_table is not None and claimed[pos] >= 0:
+            _apply_park(r, int(claimed[pos]), park_table, th)
         r.update(_founding(r.pop("_opened"), r["park_opened"], th))
         if r["n_members"] == 0:
             form, conf, why = UNCLASSIFIED, 0.0, "no member establishments"

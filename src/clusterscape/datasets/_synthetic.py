@@ -22,7 +22,9 @@ Layers of the population (all coordinates drawn in UTM 51N metres, EPSG:32651):
    clusters, so detection is not trivial.
 4. **Amenity effects** (``AMENITY_EFFECTS``): extra starred hotels and malls that open in the
    years after each planted cluster opens. In ``scenario="planted"`` they lie within ``radius_m`` of
-   the cluster (distance ``R * Beta(2, 2)``, i.e. an intensity falling linearly to zero at ``R``); in
+   the cluster's **footprint** (measured as the estimator measures: distance to the footprint
+   polygon, 0 inside), with a per-area intensity 1 inside the footprint falling linearly to zero
+   at ``R`` (``1 - d/R``); in
    ``scenario="null"`` the same rows (same counts, years, grades, names, sizes) are placed by the
    background density, independently of the clusters. Nothing else differs between scenarios.
 """
@@ -207,18 +209,18 @@ BUMPS: tuple[Bump, ...] = (
 #: Extra amenities per planted cluster: count, radius R (m), years after opening, grades.
 AMENITY_EFFECTS: dict[str, dict[str, Any]] = {
     "hotel": {
-        "per_cluster": 6,
+        "per_cluster": 12,
         "radius_m": 1500.0,
         "lag_years": (1, 5),
         "grades": (3, 4, 5),
         "grade_shares": (0.5, 0.35, 0.15),
-        "profile": "intensity proportional to (1 - d/R) for d < R, zero beyond; d = R * Beta(2, 2)",
+        "profile": "per-area intensity 1 - d/R for footprint distance d < R (1 inside), zero beyond",
     },
     "mall": {
-        "per_cluster": 3,
+        "per_cluster": 8,
         "radius_m": 1000.0,
         "lag_years": (2, 6),
-        "profile": "intensity proportional to (1 - d/R) for d < R, zero beyond; d = R * Beta(2, 2)",
+        "profile": "per-area intensity 1 - d/R for footprint distance d < R (1 inside), zero beyond",
     },
 }
 
@@ -679,20 +681,25 @@ def _place_amenities(
     n = len(rows["x"])
     x, y = np.empty(n), np.empty(n)
     if scenario == "planted":
-        centre = {c["key"]: c["geometry"].centroid for c in clusters}
+        foot = {c["key"]: c["geometry"] for c in clusters}
         for i in range(n):
             amenity = str(rows["role"][i]).removeprefix("amenity_effect_")
             radius = float(AMENITY_EFFECTS[amenity]["radius_m"])
-            c = centre[str(rows["planted_cluster"][i])]
+            f = foot[str(rows["planted_cluster"][i])]
 
-            def ring(
-                r: np.random.Generator, m: int, c: Any = c, radius: float = radius
+            def near(
+                r: np.random.Generator, m: int, f: Any = f, radius: float = radius
             ) -> tuple[np.ndarray, np.ndarray]:
-                d = radius * r.beta(2.0, 2.0, m)
-                t = r.uniform(0.0, 2.0 * np.pi, m)
-                return c.x + d * np.cos(t), c.y + d * np.sin(t)
+                # intensity (1 - d / R) for footprint distance d < R (1 inside the footprint):
+                # uniform proposals around the footprint, kept with that probability
+                x0, y0, x1, y1 = f.bounds
+                px = r.uniform(x0 - radius, x1 + radius, 4 * m)
+                py = r.uniform(y0 - radius, y1 + radius, 4 * m)
+                d = shapely.distance(f, shapely.points(px, py))
+                keep = r.uniform(0.0, 1.0, px.size) < 1.0 - d / radius
+                return px[keep], py[keep]
 
-            (x[i],), (y[i],) = sampler.draw(rng, 1, ring, what="an amenity")
+            (x[i],), (y[i],) = sampler.draw(rng, 1, near, what="an amenity")
     else:  # null: the background density, independent of the clusters
         weights = np.array([c.weight for c in CENTRES] + [UNIFORM_WEIGHT])
         comp = rng.choice(len(weights), size=n, p=weights / weights.sum())
