@@ -16,6 +16,7 @@ its cache on the source file), so after editing a module, run the warm-up again.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -64,7 +65,9 @@ def warm_up(n: int = N_WARMUP) -> dict[str, float]:
     original = datasets.ningbo
     datasets.ningbo = _small_ningbo(n)  # type: ignore[assignment]
     try:
-        run_study(StudyConfig())
+        with warnings.catch_warnings():  # about the subset's statistics, which nobody reads
+            warnings.simplefilter("ignore")
+            run_study(StudyConfig())
     finally:
         datasets.ningbo = original  # type: ignore[assignment]
     times["study"] = time.perf_counter() - t0
