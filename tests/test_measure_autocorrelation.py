@@ -94,26 +94,54 @@ def test_local_moran_equals_stored_esda(stl) -> None:
     w, y, _ = stl
     ref = pd.read_csv(REF)
     _check_univariate(
-        local_moran(y, w, seed=12345), ref["lisa"], ref["q"], ref["p_sim"], ref["z_sim"]
+        local_moran(y, w, seed=12345, draws="esda"),
+        ref["lisa"],
+        ref["q"],
+        ref["p_sim"],
+        ref["z_sim"],
     )
 
 
 def test_bivariate_local_moran_equals_stored_esda(stl) -> None:
     w, y, x = stl
     ref = pd.read_csv(REF)
-    ours = bivariate_local_moran(x, y, w, seed=7)
+    ours = bivariate_local_moran(x, y, w, seed=7, draws="esda")
     np.testing.assert_allclose(ours["lisa"], ref["bv_lisa"], rtol=1e-12, atol=1e-14)
     assert (ours["quadrant"].to_numpy() == QUADS[ref["bv_q"] - 1]).all()
     np.testing.assert_allclose(ours["p_directed"], ref["bv_p_sim"], rtol=1e-12)
+
+
+def test_fast_draws_agree_with_esda_within_monte_carlo_error(stl) -> None:
+    w, y, _ = stl
+    ref = pd.read_csv(REF)
+    fast = local_moran(y, w, seed=3)  # default draws="fast": another table, same distribution
+    np.testing.assert_allclose(fast["lisa"], ref["lisa"], rtol=1e-12, atol=1e-14)
+    diff = np.abs(fast["p_directed"].to_numpy() - ref["p_sim"].to_numpy())
+    # two independent 999-draw estimates of the same p: sd of the difference <= 0.023
+    assert diff.max() < 0.08
+    assert diff.mean() < 0.02
+    assert diff.max() > 0  # really another table
+
+
+def test_fast_draws_are_distinct_other_sites() -> None:
+    from clusterscape.measure.autocorrelation import _draw_ids_fast
+
+    ids = _draw_ids_fast(6, 50, 4000, 0)
+    assert ids.min() >= 0 and ids.max() <= 48  # indices into the n - 1 = 49 other sites
+    assert all(len(set(row)) == 6 for row in ids)
+    freq = np.bincount(ids.ravel(), minlength=49) / ids.size
+    assert np.abs(freq - 1 / 49).max() < 0.006  # uniform: expected 0.0204, sd ~0.0014
 
 
 @pytest.mark.slow  # esda's numba kernels compile for about a minute
 def test_local_moran_equals_live_esda(stl) -> None:
     w, y, x = stl
     ref = _quiet(esda.Moran_Local, y, _copy(w), permutations=999, seed=12345)
-    _check_univariate(local_moran(y, w, seed=12345), ref.Is, ref.q, ref.p_sim, ref.z_sim)
+    _check_univariate(
+        local_moran(y, w, seed=12345, draws="esda"), ref.Is, ref.q, ref.p_sim, ref.z_sim
+    )
     bv = _quiet(esda.Moran_Local_BV, x, y, _copy(w), permutations=999, seed=7)
-    ours = bivariate_local_moran(x, y, w, seed=7)
+    ours = bivariate_local_moran(x, y, w, seed=7, draws="esda")
     np.testing.assert_allclose(ours["lisa"], bv.Is, rtol=1e-12, atol=1e-14)
     np.testing.assert_array_equal(ours["p_directed"], bv.p_sim)
 

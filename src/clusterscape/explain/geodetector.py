@@ -210,6 +210,7 @@ def _breaks(
 ) -> np.ndarray:
     """Interior breaks (upper bounds of the first k − 1 classes) for one method."""
     lo, hi = float(sorted_x[0]), float(sorted_x[-1])
+    inner: np.ndarray
     if method == "equal":
         inner = lo + (hi - lo) * np.arange(1, k) / k
     elif method == "quantile":
