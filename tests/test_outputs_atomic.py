@@ -156,3 +156,25 @@ def test_refuses_a_file_in_place_of_the_directory(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="not a directory"), atomic_directory(out):
         pass  # pragma: no cover
     assert out.read_text() == "not a directory"
+
+
+def test_refuses_to_replace_a_directory_it_did_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "my_data"
+    mine.mkdir()
+    (mine / "firms.csv").write_text("precious")
+    with pytest.raises(InvalidInputError, match="did not write"), atomic_directory(mine):
+        pass  # pragma: no cover
+    assert (mine / "firms.csv").read_text() == "precious"
+    monkeypatch.chdir(mine)
+    for bad in (".", "/"):
+        with pytest.raises(InvalidInputError), atomic_directory(bad):
+            pass  # pragma: no cover
+    assert (mine / "firms.csv").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_data"]
+    # An empty directory is fine, and a trailing slash names the same output.
+    (tmp_path / "empty").mkdir()
+    with atomic_directory(f"{tmp_path / 'empty'}/") as tmp:
+        (tmp / "summary.json").write_text("{}")
+    assert (tmp_path / "empty").is_symlink() and (tmp_path / "empty" / "summary.json").exists()

@@ -58,7 +58,9 @@ MAX_PAGE = 50_000
 MAX_FIGURE_BYTES = 64 * 1024 * 1024
 CACHE_BYTES = 256 * 1024 * 1024
 
-_DAMAGED = {422: {"description": "A file of the study is damaged (the detail names it)"}}
+_DAMAGED: dict[int | str, dict[str, Any]] = {
+    422: {"description": "A file of the study is damaged (the detail names it)"}
+}
 
 
 class _Damaged(Exception):
