@@ -19,7 +19,7 @@ Safety rules:
 * Parsed files are cached by file identity (device, inode, size, modification time), so a
   re-run into the same ``--out`` is seen at the next request; each entry is built once even
   under concurrent cold requests (single flight), and the cache is bounded in bytes.
-* A damaged file answers 422 with one line naming it; a missing optional file answers empty.
+* A damaged file answers 409 (Conflict) with one line naming it; a missing optional file answers empty.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ MAX_PAGE = 50_000
 MAX_FIGURE_BYTES = 64 * 1024 * 1024
 CACHE_BYTES = 256 * 1024 * 1024
 
+# 409 Conflict: the request is fine, the study's state is not (a 422 would blame the request).
 _DAMAGED: dict[int | str, dict[str, Any]] = {
-    422: {"description": "A file of the study is damaged (the detail names it)"}
+    409: {"description": "A file of the study is damaged (the detail names it)"}
 }
 
 
@@ -294,7 +295,7 @@ def create_app(
         try:
             return cache.get((kind, str(path), identity(st), *extra), lambda: build(path))
         except _Damaged as exc:
-            raise HTTPException(status_code=422, detail=f"{rel} is damaged: {exc}") from None
+            raise HTTPException(status_code=409, detail=f"{rel} is damaged: {exc}") from None
 
     # --- builders (each raises _Damaged on a file it cannot parse) ---
     def build_summary(path: Path) -> bytes:
