@@ -32,6 +32,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -288,14 +289,19 @@ def create_app(
             os.close(fd)
 
     def cached(rel: str, kind: str, build: Callable[[Path], Any], *extra: Any) -> Any:
-        found = regular(rel)
-        if found is None:
-            return None
-        path, st = found
-        try:
-            return cache.get((kind, str(path), identity(st), *extra), lambda: build(path))
-        except _Damaged as exc:
-            raise HTTPException(status_code=409, detail=f"{rel} is damaged: {exc}") from None
+        for attempt in (0, 1):
+            found = regular(rel)
+            if found is None:
+                return None
+            path, st = found
+            try:
+                return cache.get((kind, str(path), identity(st), *extra), partial(build, path))
+            except _Damaged as exc:
+                # A re-run switched the study and removed the old files mid-read: once more.
+                if attempt == 0 and not path.exists():
+                    continue
+                raise HTTPException(status_code=409, detail=f"{rel} is damaged: {exc}") from None
+        return None  # pragma: no cover - the loop always returns or raises
 
     # --- builders (each raises _Damaged on a file it cannot parse) ---
     def build_summary(path: Path) -> bytes:
