@@ -156,3 +156,98 @@ def test_refuses_a_file_in_place_of_the_directory(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="not a directory"), atomic_directory(out):
         pass  # pragma: no cover
     assert out.read_text() == "not a directory"
+
+
+def test_refuses_to_replace_a_directory_it_did_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "my_data"
+    mine.mkdir()
+    (mine / "firms.csv").write_text("precious")
+    with pytest.raises(InvalidInputError, match="did not write"), atomic_directory(mine):
+        pass  # pragma: no cover
+    assert (mine / "firms.csv").read_text() == "precious"
+    monkeypatch.chdir(mine)
+    for bad in (".", "/"):
+        with pytest.raises(InvalidInputError), atomic_directory(bad):
+            pass  # pragma: no cover
+    assert (mine / "firms.csv").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_data"]
+    # An empty directory is fine, and a trailing slash names the same output.
+    (tmp_path / "empty").mkdir()
+    with atomic_directory(f"{tmp_path / 'empty'}/") as tmp:
+        (tmp / "summary.json").write_text("{}")
+    assert (tmp_path / "empty").is_symlink() and (tmp_path / "empty" / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_real_cli_run_killed_by_pid_keeps_a_complete_study(tmp_path: Path) -> None:
+    """`clusterscape run` itself: killed after writing, racing a second run, then recovering."""
+    from fastapi.testclient import TestClient
+
+    from clusterscape.web import create_app
+    from test_user_files import _study_frame
+
+    firms = tmp_path / "firms.csv"
+    _study_frame().to_csv(firms, index=False)
+    config = tmp_path / "study.toml"
+    config.write_text("[measure]\nnsim = 19\n", encoding="utf-8")
+    out = tmp_path / "out" / "city"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1] / "src"), *sys.path])
+    env["PYTHONWARNINGS"] = "ignore"
+    cmd = [
+        sys.executable,
+        "-m",
+        "clusterscape.cli",
+        "run",
+        "-e",
+        str(firms),
+        "--crs",
+        "wgs84",
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        "-q",
+    ]
+
+    def cli(pause: str | None = None) -> subprocess.Popen[str]:
+        e = dict(env, **({PAUSE_ENV: pause} if pause else {}))
+        return subprocess.Popen(
+            cmd, env=e, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    first = cli()
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    before = (out / "summary.json").read_text(encoding="utf-8")
+    run_dir = out.resolve()
+
+    killed = cli(pause="written")  # the whole new study is written, the switch not yet done
+    assert killed.stderr is not None
+    assert "paused at written" in killed.stderr.readline()
+    racer = cli()  # a second run on the same --out while the first is writing
+    _, racer_err = racer.communicate(timeout=600)
+    assert racer.returncode == 1
+    assert f"another run is writing {out}" in " ".join(racer_err.split())
+    assert "Traceback" not in racer_err
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.communicate(timeout=60)
+
+    # The previous study is intact and usable by every reader.
+    assert out.resolve() == run_dir
+    assert (out / "summary.json").read_text(encoding="utf-8") == before
+    client = TestClient(create_app(out), base_url="http://127.0.0.1")
+    assert client.get("/api/summary").json()["input"]["n_accepted"] == 650
+    assert "clusters" in client.get("/api/layers").json()
+    leftovers = [p.name for p in (out.parent / ".city.runs").iterdir() if p != run_dir]
+    assert len(leftovers) == 1  # the killed run's directory, until the next run
+
+    again = cli()
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert out.resolve() != run_dir and not run_dir.exists()
+    assert [p.name for p in (out.parent / ".city.runs").iterdir()] == [out.resolve().name]
+    assert sorted(p.name for p in out.parent.iterdir()) == [".city.runs", "city"]
+    assert client.get("/api/summary").json()["input"]["n_accepted"] == 650  # the new run

@@ -145,7 +145,9 @@ def test_interrupted_write_keeps_previous_outputs(
     with pytest.raises(KeyboardInterrupt):
         write_outputs(result, out)  # type: ignore[arg-type]
     assert json.loads((out / "summary.json").read_text(encoding="utf-8")) == {"previous": True}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["study"]
+    # Nothing left behind but the (empty) runs directory that holds the writer's lock.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".study.runs", "study"]
+    assert list((tmp_path / ".study.runs").iterdir()) == []
 
 
 def _city_csv(path: Path, *, seed: int = 1) -> tuple[float, float]:

@@ -480,7 +480,9 @@ def test_serve_api_and_path_tricks(study_dir: Path) -> None:
 
     from clusterscape.web import create_app
 
-    client = TestClient(create_app(study_dir))
+    # The dashboard answers only host names it serves (DNS rebinding); TestClient's default
+    # "testserver" is not one of them.
+    client = TestClient(create_app(study_dir), base_url="http://127.0.0.1")
     assert client.get("/api/summary").json()["input"]["n_accepted"] == 650
     assert isinstance(client.get("/api/clusters").json(), list)
     layers = client.get("/api/layers").json()

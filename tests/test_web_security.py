@@ -323,7 +323,7 @@ def test_damaged_study_gives_4xx_or_empty_never_500(study_dir: Path, damage: str
     ]:
         response = client.get(path)
         assert response.status_code < 500, (path, response.status_code, response.text)
-        if response.status_code == 422:
+        if response.status_code == 409:
             detail = response.json()["detail"]
             assert "damaged" in detail and "\n" not in detail
             assert any(f in detail for f in ("clusters.csv", "results.gpkg", "summary.json"))
@@ -339,3 +339,46 @@ def test_summary_credentials_are_redacted_in_the_api(study_dir: Path) -> None:
     (study_dir / "summary.json").write_text(json.dumps(summary))
     text = _client(study_dir).get("/api/summary").text
     assert "s3cret" not in text and "p@ss" not in text and "me:***@db" in text
+
+
+@pytest.mark.parametrize("damage", ["corrupt_gpkg", "empty_clusters_and_no_figures"])
+def test_openapi_contract_holds_on_a_damaged_study(study_dir: Path, damage: str) -> None:
+    import shutil
+
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    if damage == "corrupt_gpkg":
+        (study_dir / "results.gpkg").write_bytes(b"SQLite format 3\x00" + os.urandom(8192))
+    else:
+        (study_dir / "clusters.csv").write_text("")
+        shutil.rmtree(study_dir / "figures")
+    app = create_app(study_dir, allowed_hosts=["testserver"])
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    for operation in schema.get_all_operations():
+        op = operation.ok()
+
+        @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(case=op.as_strategy())
+        def check(case: object) -> None:
+            case.call_and_validate()  # type: ignore[attr-defined]
+
+        check()
+
+
+def test_study_directory_removed_while_serving(study_dir: Path) -> None:
+    import shutil
+
+    client = _client(study_dir)
+    shutil.rmtree(study_dir)
+    for path in [
+        "/api/summary",
+        "/api/clusters",
+        "/api/layers",
+        "/api/layers/clusters",
+        "/api/figures",
+        "/figures/clusters_map.png",
+    ]:
+        response = client.get(path)
+        assert 400 <= response.status_code < 500, path
+    assert client.get("/").status_code == 200  # the page itself still loads

@@ -140,6 +140,18 @@ def _recover(target: Path, runs: Path) -> None:
             _remove(entry)
 
 
+_OUTPUT_MARKERS = ("summary.json", "report.html", "results.gpkg", "city_comparison.csv")
+
+
+def _looks_like_output(path: Path) -> bool:
+    """An empty directory, or one holding a file only clusterscape writes."""
+    try:
+        entries = {p.name for p in path.iterdir()}
+    except OSError:
+        return False
+    return not entries or any(m in entries for m in _OUTPUT_MARKERS)
+
+
 def _remove(path: Path) -> None:
     if path.is_symlink() or not path.is_dir():
         with contextlib.suppress(FileNotFoundError):
@@ -168,6 +180,8 @@ def atomic_directory(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
       removes the previous run directory, so at most one study is kept.
     * On an exception (including ``KeyboardInterrupt``) the new run directory is removed and
       ``out_dir`` is untouched.
+    * A real directory that clusterscape did not write (not empty, no ``summary.json``,
+      ``report.html``, ``results.gpkg``) is refused rather than replaced; so is ``.``.
 
     Parameters
     ----------
@@ -184,10 +198,17 @@ def atomic_directory(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
     InvalidInputError
         Another run holds the lock, or ``out_dir`` exists and is neither a directory nor a link.
     """
-    target = Path(out_dir)
+    target = Path(os.path.abspath(out_dir))
+    if target.name in {"", ".", ".."} or target == target.parent:
+        raise InvalidInputError(f"{out_dir} cannot be an output directory; name a subdirectory.")
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not target.is_dir():
         raise InvalidInputError(f"{target} exists and is not a directory; choose another --out.")
+    if target.is_dir() and not target.is_symlink() and not _looks_like_output(target):
+        raise InvalidInputError(
+            f"{target} is a directory that clusterscape did not write (no summary.json); it "
+            "would be replaced as a whole, so choose another --out or empty it first."
+        )
     runs = _runs_dir(target)
     runs.mkdir(exist_ok=True)
     fd = _lock(runs, target)

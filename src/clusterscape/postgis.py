@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import geopandas as gpd
@@ -70,6 +70,7 @@ def _split(url: str) -> tuple[str, dict[str, str]]:
     split = split_userinfo(url)
     if split is not None and split[1] is not None:
         scheme, userinfo, rest = split
+        assert userinfo is not None
         user, colon, password = userinfo.partition(":")
         if colon:
             userinfo = f"{user}:{quote(unquote(password), safe='')}"
@@ -260,7 +261,7 @@ def write_postgis(
                     "--overwrite to replace or --append to add rows (or choose another --schema)."
                 )
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            mode = "append" if if_exists == "append" else "replace"
+            mode: Literal["append", "replace"] = "append" if if_exists == "append" else "replace"
             for name, layer in todo.items():
                 if isinstance(layer, gpd.GeoDataFrame):
                     out = layer.copy()

@@ -19,7 +19,7 @@ Safety rules:
 * Parsed files are cached by file identity (device, inode, size, modification time), so a
   re-run into the same ``--out`` is seen at the next request; each entry is built once even
   under concurrent cold requests (single flight), and the cache is bounded in bytes.
-* A damaged file answers 422 with one line naming it; a missing optional file answers empty.
+* A damaged file answers 409 (Conflict) with one line naming it; a missing optional file answers empty.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -58,7 +59,10 @@ MAX_PAGE = 50_000
 MAX_FIGURE_BYTES = 64 * 1024 * 1024
 CACHE_BYTES = 256 * 1024 * 1024
 
-_DAMAGED = {422: {"description": "A file of the study is damaged (the detail names it)"}}
+# 409 Conflict: the request is fine, the study's state is not (a 422 would blame the request).
+_DAMAGED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "A file of the study is damaged (the detail names it)"}
+}
 
 
 class _Damaged(Exception):
@@ -285,14 +289,19 @@ def create_app(
             os.close(fd)
 
     def cached(rel: str, kind: str, build: Callable[[Path], Any], *extra: Any) -> Any:
-        found = regular(rel)
-        if found is None:
-            return None
-        path, st = found
-        try:
-            return cache.get((kind, str(path), identity(st), *extra), lambda: build(path))
-        except _Damaged as exc:
-            raise HTTPException(status_code=422, detail=f"{rel} is damaged: {exc}") from None
+        for attempt in (0, 1):
+            found = regular(rel)
+            if found is None:
+                return None
+            path, st = found
+            try:
+                return cache.get((kind, str(path), identity(st), *extra), partial(build, path))
+            except _Damaged as exc:
+                # A re-run switched the study and removed the old files mid-read: once more.
+                if attempt == 0 and not path.exists():
+                    continue
+                raise HTTPException(status_code=409, detail=f"{rel} is damaged: {exc}") from None
+        return None  # pragma: no cover - the loop always returns or raises
 
     # --- builders (each raises _Damaged on a file it cannot parse) ---
     def build_summary(path: Path) -> bytes:
