@@ -87,7 +87,7 @@ def test_calibration_gi_star_permutation_and_normal():
 def test_calibration_global_clq():
     rng = np.random.default_rng(11)
     ps = []
-    for s in range(600):
+    for s in range(1500):
         xy = rng.uniform(0, 1000, (400, 2))
         lab = rng.choice(np.array(["a", "b"]), 400)
         df = pattern.colocation_matrix(xy, lab, permutations=199, seed=s)
