@@ -26,7 +26,6 @@ NSIM = 39
 def _mild_cluster(win, n, rng):
     """7/8 CSR, 1/8 around 6 parents (sd 60 m): p-values away from the extremes."""
     xy = list(simulate_csr(win, n - n // 8, seed=int(rng.integers(2**31)))[0])
-    xmin, ymin, xmax, ymax = win.bounds
     parents = simulate_csr(win, 6, seed=int(rng.integers(2**31)))[0]
     while len(xy) < n:
         p = parents[rng.integers(6)] + rng.normal(0, 60, 2)

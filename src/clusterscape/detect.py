@@ -631,9 +631,7 @@ def detect_clusters(
     cdens = core_density(xy, labels, min_samples=ms)
     clusters["core_density_per_km2"] = cdens
     pop_xy = (
-        None
-        if population is None
-        else _population_xy(population, gdf.crs, len(xy), caller=caller)
+        None if population is None else _population_xy(population, gdf.crs, len(xy), caller=caller)
     )
     if csr_simulations > 0 and len(clusters):
         pvals, intensity = _csr_test(

@@ -341,9 +341,7 @@ def gi_star_from_weights(
         "bins_from": "p" if p_sim is None else "p_sim",
         "p_sim": "two-sided, min(1, 2 * folded)",
     }
-    return GiStarResult(
-        z=z, p=p, p_sim=p_sim, bin=bins, params=params, p_sim_folded=p_folded
-    )
+    return GiStarResult(z=z, p=p, p_sim=p_sim, bin=bins, params=params, p_sim_folded=p_folded)
 
 
 def distance_band_weights(xy: np.ndarray, distance_m: float) -> sp.csr_matrix:

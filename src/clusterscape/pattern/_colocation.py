@@ -343,7 +343,9 @@ def colocation_matrix(
     permutations : int, default 0
         If > 0, random relabellings of all points give pseudo p-values: the one-sided
         ``p_one_sided = (1 + min(#{CLQ_sim >= CLQ}, #{CLQ_sim <= CLQ})) / (permutations + 1)``
-        (in the observed direction, as esda's folded ``p_sim``) and the two-sided
+        (in the observed direction, as esda's folded ``p_sim``; exact ties between the data and
+        simulations are broken at random, seeded, as spatstat's ``tie.rule = "randomise"``, so
+        the discrete CLQ keeps its size) and the two-sided
         ``p_value = min(1, 2 * p_one_sided)`` (co-location *or* isolation).
     seed : int or None, default 0
 
@@ -374,7 +376,15 @@ def colocation_matrix(
     if permutations > 0:
         s = int(np.random.default_rng(seed).integers(0, 2**63 - 1))
         ge, le, _tot, _sims = _perm_counts(codes, nn, ti, tj, tw, order, ncat, cnt, permutations, s)
-        one = ((1 + np.minimum(ge, le)) / (permutations + 1)).ravel()
+        # Exact ties are frequent (C counts nearest-neighbour pairs): as spatstat's
+        # tie.rule = "randomise", the data take a uniformly random place among the tied
+        # simulations, so the rank of the data is uniform under the null and the test holds its
+        # size; without ties this is (1 + min(#>=, #<=)) / (permutations + 1).
+        ties = ge + le - permutations
+        above = int(permutations) - le  # simulations strictly above the data
+        k = np.floor(np.random.default_rng(s).random(ties.shape) * (ties + 1)).astype(np.int64)
+        r_top = 1 + above + k  # rank of the data from the top, in 1..permutations + 1
+        one = (np.minimum(r_top, permutations + 2 - r_top) / (permutations + 1)).ravel()
         df["p_value"] = np.minimum(1.0, 2.0 * one)
         df["p_one_sided"] = one
     return df

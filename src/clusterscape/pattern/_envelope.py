@@ -25,9 +25,9 @@ P., Seijo H. & Hahn U. 2017, JRSS B 79:381–404.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-import warnings
 from typing import Any
 
 import numpy as np
@@ -404,9 +404,7 @@ def _global_test(
         sims = _sim_curves(simulated, win, rr, fun, correction, caller=caller)
         cell_m = None
     else:
-        obs, sims, cell_m = _curves(
-            pts, win, rr, fun, correction, nsim, seed, method, cell, caller
-        )
+        obs, sims, cell_m = _curves(pts, win, rr, fun, correction, nsim, seed, method, cell, caller)
     theo = np.pi * rr**2 if fun == "K" else rr.copy()
     allc = np.vstack([obs, sims])
     dev = np.abs(allc - theo)  # spatstat: reference = theoretical curve, two-sided
