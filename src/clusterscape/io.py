@@ -1214,8 +1214,8 @@ def _assemble(
     before = (years["closed"] < years["opened"]).fillna(False).to_numpy(dtype=bool)
     if before.any():
         for p in np.flatnonzero(before).tolist():
-            c, o = int(years["closed"].iloc[p]), int(years["opened"].iloc[p])
-            notes.add(p, "closed", str(c), f"closed {c} is before opened {o}; closed left blank")
+            cy, oy = int(years["closed"].iloc[p]), int(years["opened"].iloc[p])
+            notes.add(p, "closed", str(cy), f"closed {cy} is before opened {oy}; closed left blank")
         years["closed"] = years["closed"].mask(pd.Series(before, index=frame.index))
 
     if "id" in mapping:
