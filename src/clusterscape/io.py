@@ -604,10 +604,14 @@ def _parse_numbers(
     space or apostrophe ("1.200", "1,200", "1 200") read as thousands in either convention.
     """
     if count and not pd.api.types.is_numeric_dtype(values.dtype):
-        text = values.astype("string")
-        grouped = text.str.fullmatch(_GROUPED_COUNT).fillna(False).to_numpy(dtype=bool)
-        if grouped.any():
-            values = text.where(~grouped, text.str.replace(r"\D", "", regex=True))
+        text = values.astype(pd.StringDtype("pyarrow"))
+        arr = pa.array(text)
+        grouped = pc.fill_null(pc.match_substring_regex(arr, f"^(?:{_GROUPED_COUNT})$"), False)
+        if pc.any(grouped).as_py():
+            digits = pc.replace_substring_regex(arr, r"\D", "")
+            values = pd.Series(pc.if_else(grouped, digits, arr), index=values.index).astype(
+                pd.StringDtype("pyarrow")
+            )
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         arr = values.to_numpy(dtype=float, na_value=np.nan)
         return arr, np.isnan(arr), values.astype("string")
@@ -637,6 +641,13 @@ def _parse_numbers(
     return nums, blank, series
 
 
+def _int_field(matches: Any, k: int) -> np.ndarray:
+    """Group ``k`` of ``pc.extract_regex`` matches as float64 (NaN where absent)."""
+    arr = pc.struct_field(matches, [k])
+    arr = pc.if_else(pc.equal(arr, ""), pa.nulls(len(arr), pa.string()), arr)
+    return np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+
+
 def _parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray, pd.Series]:
     """Years (Int64, 1800-2100) from dates, years, '2010年5月', '20100501', '5/1/2010'."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
@@ -658,10 +669,7 @@ def _parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray, pd.Series]:
     in_range = years.between(1800, 2100).fillna(False).to_numpy(dtype=bool)
     # A date with a month or day that cannot exist ('2015-13-45') is not a year of 2015.
     md = pc.extract_regex(text, _MONTH_DAY_RE)
-    month = pd.to_numeric(
-        pd.Series(pc.struct_field(md, [0]).to_pylist()), errors="coerce"
-    ).to_numpy()
-    day = pd.to_numeric(pd.Series(pc.struct_field(md, [1]).to_pylist()), errors="coerce").to_numpy()
+    month, day = _int_field(md, 0), _int_field(md, 1)
     with np.errstate(invalid="ignore"):
         impossible = ((month < 1) | (month > 12)) | ((day < 1) | (day > 31))
     float_year = np.asarray(
