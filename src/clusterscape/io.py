@@ -250,10 +250,11 @@ def _read_text(
     """(good records, rejected (record, reason), messages) of a delimited text file."""
     raw = _read_bytes(path, progress)
     dec = _text.decode(raw, path.name, _CALLER)
-    text = dec.text
-    if not text or text.isspace():
-        raise InvalidInputError(f"{_CALLER}: {path.name} is empty.")
-    lines = [ln.rstrip("\r") for ln in text[:65536].split("\n")[:10]]
+    head = dec.head()
+    if not head or head.isspace():
+        if dec.raw is not None or not dec.text or dec.text.isspace():
+            raise InvalidInputError(f"{_CALLER}: {path.name} is empty.")
+    lines = [ln.rstrip("\r") for ln in head.split("\n")[:10]]
     parsed = []
     for ln in lines:
         d = _sniff_delimiter(ln, path.suffix.lower())
@@ -280,13 +281,13 @@ def _read_text(
     elif dec.encoding == "utf-8-sig" and not dec.errors:
         data = memoryview(raw)[3:]
     else:
-        data = text.encode("utf-8")
+        data = dec.text.encode("utf-8")
     try:
         rec = _text.parse_fast(data, delimiter, skip, header, progress)
         if dec.errors and not rec.lines_exact:
             raise _text.NeedExact
     except _text.NeedExact:
-        rec = _text.parse_exact(text, delimiter, skip, header)
+        rec = _text.parse_exact(dec.text, delimiter, skip, header)
     del data
     frame, bad = rec.frame, list(rec.bad)
     if dec.errors:
