@@ -289,8 +289,13 @@ def _read_text(
     except _text.NeedExact:
         rec = _text.parse_exact(dec.text, delimiter, skip, header)
     del data
+    if not dec.errors:
+        del raw, dec  # the file's bytes are no longer needed
+        dec_errors = False
+    else:
+        dec_errors = True
     frame, bad = rec.frame, list(rec.bad)
-    if dec.errors:
+    if dec_errors:
         frame, more = _reject_undecodable(frame, rec.lines, dec, raw)
         bad = sorted(bad + more)
         messages.append(
