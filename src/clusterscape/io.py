@@ -251,9 +251,9 @@ def _read_text(
     raw = _read_bytes(path, progress)
     dec = _text.decode(raw, path.name, _CALLER)
     head = dec.head()
-    if not head or head.isspace():
-        if dec.raw is not None or not dec.text or dec.text.isspace():
-            raise InvalidInputError(f"{_CALLER}: {path.name} is empty.")
+    blank = not head or head.isspace()
+    if blank and (dec.raw is not None or not dec.text or dec.text.isspace()):
+        raise InvalidInputError(f"{_CALLER}: {path.name} is empty.")
     lines = [ln.rstrip("\r") for ln in head.split("\n")[:10]]
     parsed = []
     for ln in lines:
