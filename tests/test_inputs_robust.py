@@ -389,3 +389,12 @@ def test_fuzz_reader_only_raises_invalid_input(tmp_path_factory, head: bytes, bo
     assert len(res.establishments) == len(res.source_rows)
     rows = set(res.rejected["row"].tolist()) | set(res.source_rows.tolist())
     assert rows == set(range(1, res.n_rows + 1))  # each record accounted for exactly once
+
+
+def test_progress_is_reported_while_parsing(tmp_path: Path) -> None:
+    p = tmp_path / "p.csv"
+    p.write_text("id,lon,lat\n" + "".join(f"R{i},121.5,29.8\n" for i in range(1000)), "utf-8")
+    seen: list[tuple[str, int, int]] = []
+    res = read_establishments(p, progress=lambda stage, done, total: seen.append((stage, done, total)))
+    assert len(res.establishments) == 1000
+    assert seen and seen[-1][0] == "parsing" and 0 < seen[-1][1] <= seen[-1][2] == p.stat().st_size

@@ -251,3 +251,31 @@ def test_cli_commands_accept_pbf(tmp_path: Path) -> None:
         runner.invoke(app, ["validate", str(path), "--out", str(tmp_path)]).output.split()
     )
     assert "amenity=bench" in text and "│ 162" in text
+
+
+def test_fetch_osm_applies_the_establishment_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    import osmnx
+
+    idx = pd.MultiIndex.from_tuples(
+        [("node", 1), ("node", 2), ("way", 3), ("way", 4)], names=["element", "id"]
+    )
+    square = Polygon([(24.93, 60.16), (24.95, 60.16), (24.95, 60.18), (24.93, 60.18)])
+    fake = gpd.GeoDataFrame(
+        {
+            "name": ["Kirjakauppa", None, "Kirjakauppa", "Esplanadi"],
+            "shop": ["books", None, "books", None],
+            "amenity": [None, "bench", None, None],
+            "leisure": [None, None, None, "park"],
+        },
+        geometry=[Point(24.94, 60.17), Point(24.941, 60.171), square, square],
+        index=idx,
+        crs="EPSG:4326",
+    )
+    monkeypatch.setattr(osmnx, "features_from_place", lambda place, tags: fake)
+    est = fetch_osm("Helsinki")
+    assert est["id"].tolist() == ["osm:node/1"]
+    assert est.attrs["skipped"] == {
+        "not an establishment: amenity=bench": 1,
+        "not an establishment: leisure=park": 1,
+        "way/relation repeating a node inside it": 1,
+    }

@@ -467,10 +467,13 @@ def test_run_counts_and_outputs(study_dir: Path) -> None:
         "n_rows": 650,
         "n_accepted": 650,
         "n_rejected": 0,
+        "n_noted": 0,  # issue 19: field notes, exact duplicates and file-level messages
+        "duplicates": 0,
+        "messages": ["read as GB18030 (GBK) text"],
     }
     assert summary["crs"]["source"] == "gcj02"
     assert summary["classify"]["n_creative"] == 220
-    for name in ("clusters.csv", "results.gpkg", "report.html", "rejected.csv"):
+    for name in ("clusters.csv", "results.gpkg", "report.html", "rejected.csv", "notes.csv"):
         assert (study_dir / name).exists()
     assert not list(study_dir.parent.glob(f".{study_dir.name}.tmp-*"))
 

@@ -60,10 +60,36 @@ Progress = Callable[[str, int, int], None]
 class Decoded:
     """Text of a file and where its undecodable bytes were."""
 
-    text: str
+    _text: str
     encoding: str
     #: (byte offset, the bytes) of each undecodable span, in file order
     errors: list[tuple[int, bytes]] = field(default_factory=list)
+    #: the bytes, for valid UTF-8 whose text is decoded lazily (saves a copy of the file)
+    raw: bytes | None = None
+
+    @property
+    def text(self) -> str:
+        if self.raw is not None and not self._text:
+            self._text = self.raw.decode("utf-8")
+        return self._text
+
+    def head(self, n: int = 65536) -> str:
+        """The first ``n`` bytes' worth of text (for sniffing the header)."""
+        if self.raw is not None and not self._text:
+            return self.raw[:n].decode("utf-8", errors="ignore")
+        return self._text[:n]
+
+
+def _valid_utf8(raw: bytes, chunk: int = 1 << 24) -> bool:
+    """Whether ``raw`` is valid UTF-8, checked in chunks (never a full-size copy)."""
+    dec = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for i in range(0, len(raw), chunk):
+            dec.decode(raw[i : i + chunk], final=False)
+        dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _decode_marked(raw: bytes | memoryview, encoding: str) -> tuple[str, list[tuple[int, bytes]]]:
@@ -108,10 +134,8 @@ def decode(raw: bytes, name: str, caller: str) -> Decoded:
             )
         text, errors = _decode_marked(raw, enc)
         return Decoded(text, enc, errors)
-    try:
-        return Decoded(raw.decode("utf-8"), "utf-8")
-    except UnicodeDecodeError:
-        pass
+    if _valid_utf8(raw):
+        return Decoded("", "utf-8", raw=raw)  # text decoded only when needed
     text8, err8 = _decode_marked(raw, "utf-8")
     arr = np.frombuffer(raw, dtype=np.uint8)
     leads = int(np.count_nonzero((arr >= 0xC2) & (arr <= 0xF4)))

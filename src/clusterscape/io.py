@@ -250,10 +250,11 @@ def _read_text(
     """(good records, rejected (record, reason), messages) of a delimited text file."""
     raw = _read_bytes(path, progress)
     dec = _text.decode(raw, path.name, _CALLER)
-    text = dec.text
-    if not text or text.isspace():
+    head = dec.head()
+    blank = not head or head.isspace()
+    if blank and (dec.raw is not None or not dec.text or dec.text.isspace()):
         raise InvalidInputError(f"{_CALLER}: {path.name} is empty.")
-    lines = [ln.rstrip("\r") for ln in text[:65536].split("\n")[:10]]
+    lines = [ln.rstrip("\r") for ln in head.split("\n")[:10]]
     parsed = []
     for ln in lines:
         d = _sniff_delimiter(ln, path.suffix.lower())
@@ -280,16 +281,21 @@ def _read_text(
     elif dec.encoding == "utf-8-sig" and not dec.errors:
         data = memoryview(raw)[3:]
     else:
-        data = text.encode("utf-8")
+        data = dec.text.encode("utf-8")
     try:
         rec = _text.parse_fast(data, delimiter, skip, header, progress)
         if dec.errors and not rec.lines_exact:
             raise _text.NeedExact
     except _text.NeedExact:
-        rec = _text.parse_exact(text, delimiter, skip, header)
+        rec = _text.parse_exact(dec.text, delimiter, skip, header)
     del data
+    if not dec.errors:
+        del raw, dec  # the file's bytes are no longer needed
+        dec_errors = False
+    else:
+        dec_errors = True
     frame, bad = rec.frame, list(rec.bad)
-    if dec.errors:
+    if dec_errors:
         frame, more = _reject_undecodable(frame, rec.lines, dec, raw)
         bad = sorted(bad + more)
         messages.append(
@@ -604,10 +610,14 @@ def _parse_numbers(
     space or apostrophe ("1.200", "1,200", "1 200") read as thousands in either convention.
     """
     if count and not pd.api.types.is_numeric_dtype(values.dtype):
-        text = values.astype("string")
-        grouped = text.str.fullmatch(_GROUPED_COUNT).fillna(False).to_numpy(dtype=bool)
-        if grouped.any():
-            values = text.where(~grouped, text.str.replace(r"\D", "", regex=True))
+        text = values.astype(pd.StringDtype("pyarrow"))
+        arr = pa.array(text)
+        grouped = pc.fill_null(pc.match_substring_regex(arr, f"^(?:{_GROUPED_COUNT})$"), False)
+        if pc.any(grouped).as_py():
+            digits = pc.replace_substring_regex(arr, r"\D", "")
+            values = pd.Series(pc.if_else(grouped, digits, arr), index=values.index).astype(
+                pd.StringDtype("pyarrow")
+            )
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         arr = values.to_numpy(dtype=float, na_value=np.nan)
         return arr, np.isnan(arr), values.astype("string")
@@ -637,6 +647,13 @@ def _parse_numbers(
     return nums, blank, series
 
 
+def _int_field(matches: Any, k: int) -> np.ndarray:
+    """Group ``k`` of ``pc.extract_regex`` matches as float64 (NaN where absent)."""
+    arr = pc.struct_field(matches, [k])
+    arr = pc.if_else(pc.equal(arr, ""), pa.nulls(len(arr), pa.string()), arr)
+    return np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+
+
 def _parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray, pd.Series]:
     """Years (Int64, 1800-2100) from dates, years, '2010年5月', '20100501', '5/1/2010'."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
@@ -658,10 +675,7 @@ def _parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray, pd.Series]:
     in_range = years.between(1800, 2100).fillna(False).to_numpy(dtype=bool)
     # A date with a month or day that cannot exist ('2015-13-45') is not a year of 2015.
     md = pc.extract_regex(text, _MONTH_DAY_RE)
-    month = pd.to_numeric(
-        pd.Series(pc.struct_field(md, [0]).to_pylist()), errors="coerce"
-    ).to_numpy()
-    day = pd.to_numeric(pd.Series(pc.struct_field(md, [1]).to_pylist()), errors="coerce").to_numpy()
+    month, day = _int_field(md, 0), _int_field(md, 1)
     with np.errstate(invalid="ignore"):
         impossible = ((month < 1) | (month > 12)) | ((day < 1) | (day > 31))
     float_year = np.asarray(
@@ -1214,8 +1228,8 @@ def _assemble(
     before = (years["closed"] < years["opened"]).fillna(False).to_numpy(dtype=bool)
     if before.any():
         for p in np.flatnonzero(before).tolist():
-            c, o = int(years["closed"].iloc[p]), int(years["opened"].iloc[p])
-            notes.add(p, "closed", str(c), f"closed {c} is before opened {o}; closed left blank")
+            cy, oy = int(years["closed"].iloc[p]), int(years["opened"].iloc[p])
+            notes.add(p, "closed", str(cy), f"closed {cy} is before opened {oy}; closed left blank")
         years["closed"] = years["closed"].mask(pd.Series(before, index=frame.index))
 
     if "id" in mapping:

@@ -26,6 +26,7 @@ __all__ = [
     "OSM_KEYS",
     "establishment_tag",
     "fetch_osm",
+    "filter_features",
     "load_osm_pbf",
     "osm_to_establishments",
     "read_osm_pbf",
@@ -383,4 +384,36 @@ def fetch_osm(
         raise InvalidInputError(
             f"fetch-osm: Overpass query for {place!r} failed ({exc}); check the network and the place name."
         ) from exc
-    return osm_to_establishments(features)
+    return filter_features(features)
+
+
+def filter_features(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Apply the establishment filter and de-duplication of :func:`read_osm_pbf` to osmnx
+    features (MultiIndex ``element, id``); skipped features are counted in ``.attrs``."""
+    frame = features.reset_index()
+    if "element" not in frame.columns:
+        frame["element"] = "node"
+    keys = [k for k in (*ESTABLISHMENT_KEYS, *ESTABLISHMENT_VALUES) if k in frame.columns]
+    tags = frame[keys].map(_value) if keys else pd.DataFrame(index=frame.index)
+    found = [
+        establishment_tag({k: v for k, v in row.items() if isinstance(v, str)})
+        for row in tags.to_dict("records")
+    ] if keys else [(None, "no establishment tag")] * len(frame)  # fmt: skip
+    primary = pd.Series([t for t, _ in found], index=frame.index, dtype=object)
+    skipped: dict[str, int] = {}
+    for tag, why in found:
+        if tag is None:
+            skipped[why] = skipped.get(why, 0) + 1
+    keep = primary.notna().to_numpy()
+    frame = frame[keep].copy()
+    frame["primary"] = primary[keep]
+    frame["osm_type"] = frame["element"].astype(str)
+    geoms = gpd.GeoSeries(frame.geometry.values, crs=features.crs or "EPSG:4326")
+    frame["area"] = geoms.where(geoms.geom_type != "Point", None).to_numpy()
+    frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=features.crs or "EPSG:4326")
+    frame, n_dup = _dedupe(frame.reset_index(drop=True))
+    if n_dup:
+        skipped["way/relation repeating a node inside it"] = n_dup
+    out = osm_to_establishments(frame.drop(columns=["area", "primary", "osm_type"]))
+    out.attrs["skipped"] = dict(sorted(skipped.items(), key=lambda kv: -kv[1]))
+    return out
