@@ -484,11 +484,17 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
                     opening=years,
                 )
             )
+            masked = (
+                clusters_m[clusters_m["significant"].fillna(False).to_numpy(dtype=bool)]
+                if "significant" in clusters_m.columns
+                else clusters_m
+            )
             summary["effects_clusters"] = {
                 "select": select,
                 "rule": chosen.attrs.get("selection", "all clusters"),
                 "n_selected": len(chosen),
                 "n_detected": len(clusters_m),
+                "n_masked": len(masked),
                 "cluster_ids": [_jsonable(c) for c in chosen.index],
             }
             rows = []
@@ -520,7 +526,7 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
                         chosen,
                         amenity=amenity,
                         opened=opened,
-                        others=clusters_m,
+                        others=masked,
                         study_area=window,
                         **eff_opts,
                     )

@@ -140,7 +140,7 @@ def _minute(study: SavedStudy) -> list[str]:
     if sel:
         lines.append(
             f"Effects are estimated on {sel.get('n_selected')} of {sel.get('n_detected')} clusters "
-            f"({sel.get('rule')}); the treated rings of every detected cluster are masked from the "
+            f"({sel.get('rule')}); the treated rings of every significant cluster are masked from the "
             "control rings."
         )
     for eff in s.get("effects", []) or []:
