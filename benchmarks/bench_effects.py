@@ -85,3 +85,48 @@ def test_bench_space_time_gi_star_vs_esda(timed, load_note) -> None:
         f"{peer_t:.3f} s, ratio {peer_t / ours_t:.1f}x; max |dz| {dz:.1e}; {load_note}"
     )
     assert dz < 1e-8
+
+
+def test_bench_amenity_effects_bootstrap_30_clusters_50k_points(timed, load_note) -> None:
+    """The issue's bar: ``amenity_effects`` with the wild bootstrap, 30 clusters, 50,000 points."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from clusterscape.effects import amenity_effects
+
+    rng = np.random.default_rng(3)
+    side, n = 40_000.0, 50_000
+    fn = rng.choice(["hotel", "mall", "other"], size=n, p=[0.08, 0.02, 0.90]).astype(object)
+    xy = rng.uniform(0, side, (n, 2))
+    year = rng.integers(1995, 2025, n)
+    centre = rng.uniform(0.15 * side, 0.85 * side, (30, 2))
+    t0 = rng.integers(2005, 2016, 30)
+    # planted: 40 extra hotels per cluster within 1 km, opened 0-8 years after the cluster
+    k = 40
+    ang, d = rng.uniform(0, 2 * np.pi, (30, k)), 100 + 1000 * np.sqrt(rng.uniform(0, 1, (30, k)))
+    px = (centre[:, :1] + d * np.cos(ang)).ravel()
+    py = (centre[:, 1:] + d * np.sin(ang)).ravel()
+    pyr = (t0[:, None] + rng.integers(0, 9, (30, k))).ravel()
+    xy = np.vstack([xy[: n - px.size], np.column_stack([px, py])])
+    fn = np.concatenate([fn[: n - px.size], np.full(px.size, "hotel", dtype=object)])
+    year = np.concatenate([year[: n - px.size], pyr])
+    est = gpd.GeoDataFrame(
+        {"function": fn, "opened": pd.array(year, dtype="Int64")},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs="EPSG:32651",
+    )
+    clusters = gpd.GeoDataFrame(
+        geometry=[shapely.Point(x, y).buffer(100.0) for x, y in centre], crs="EPSG:32651"
+    )
+    opened = dict(enumerate(t0.tolist()))
+    wall, cpu = timed(amenity_effects, est, clusters, opened=opened, bootstrap=1999, repeat=3)
+    res = amenity_effects(est, clusters, opened=opened, bootstrap=1999)
+    print(
+        f"\namenity_effects, 30 clusters, {len(est):,} establishments "
+        f"({int((fn == 'hotel').sum()):,} hotels), wild bootstrap 1,999 draws: wall {wall:.2f} s, "
+        f"CPU {cpu:.2f} s; estimate {res.summary['estimate']:.3f}, p {res.summary['p_value']:.4f}, "
+        f"radius {res.summary['influence_radius_m']:g} m (planted 1,000 m); {load_note}"
+    )
+    assert res.summary["p_value"] < 0.01
+    assert res.summary["influence_radius_m"] in (500.0, 1000.0, 1500.0)

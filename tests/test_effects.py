@@ -553,6 +553,24 @@ def test_colocation_quotient_by_hand_and_planted() -> None:
         amenity_colocation(g, amenity="mall")
 
 
+def test_colocation_counts_every_tie_not_nine() -> None:
+    """A creative firm with 12 neighbours at exactly 5 m (3-4-5 lattice), 4 of them hotels."""
+    ring = [(3, 4), (4, 3), (5, 0), (4, -3), (3, -4), (0, -5)]
+    ring += [(-3, -4), (-4, -3), (-5, 0), (-4, 3), (-3, 4), (0, 5)]
+    fun = ["creative"] + ["hotel" if i % 3 == 0 else "other" for i in range(12)]
+    pts = [(0, 0), *ring]
+    pts += [(1000 + 10 * i, 0) for i in range(6)]  # a far group of others
+    fun += ["other"] * 6
+    gdf = gpd.GeoDataFrame(
+        {"function": fun, "is_creative": [f == "creative" for f in fun]},
+        geometry=[shapely.Point(p) for p in pts],
+        crs=CRS,
+    )
+    r = amenity_colocation(gdf, permutations=0)
+    # C(A->B) = 4/12 (all 12 tied neighbours share the weight); N_A = 1, N_B = 4, N = 19
+    assert r["clq"] == pytest.approx((4 / 12) / (4 / 18))
+
+
 def test_distance_decay_against_baseline(city) -> None:
     est, clusters, _ = city
     dd = distance_decay(est, clusters, amenity="hotel", bins_m=(0, 500, 1000, 2000, 4000))

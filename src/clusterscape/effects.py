@@ -317,6 +317,41 @@ def _areas_km2(geom: Any, edges: np.ndarray, study_area: Any) -> np.ndarray:
     return np.maximum(areas[1:] - inner, 0.0) / _M2_PER_KM2
 
 
+def _and(a: Any, b: Any) -> Any:
+    import shapely
+
+    return b if a is None else shapely.intersection(a, b)
+
+
+def _nearest_cells(footprints: list[Any], reach_m: float, step_m: float = 25.0) -> list[Any]:
+    """The region closer to each footprint than to any other (within ``reach_m`` of it): the
+    Voronoi cells of points every ``step_m`` metres along the footprints' boundaries, merged
+    per footprint (a discretised nearest-footprint partition)."""
+    import shapely
+
+    pts, owner = [], []
+    for i, g in enumerate(footprints):
+        ring = shapely.boundary(g)
+        n = max(int(np.ceil(shapely.length(ring) / step_m)), 8)
+        p = shapely.line_interpolate_point(
+            ring, np.linspace(0, 1, n, endpoint=False), normalized=True
+        )
+        pts.append(shapely.get_coordinates(p))
+        owner.append(np.full(len(p), i))
+    xy = np.vstack(pts)
+    own = np.concatenate(owner)
+    xy, first = np.unique(np.round(xy, 3), axis=0, return_index=True)
+    own = own[first]
+    hull = shapely.buffer(shapely.union_all(footprints), 2 * reach_m + 10_000.0)
+    vor = shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=hull, ordered=True)
+    parts = shapely.get_parts(vor)
+    out = []
+    for i, g in enumerate(footprints):
+        cell = shapely.union_all(parts[own == i])
+        out.append(shapely.intersection(shapely.union(cell, g), shapely.buffer(g, reach_m + 1.0)))
+    return out
+
+
 def _tq(q: float, g: int) -> float:
     return float(stats.t.ppf(q, max(g - 1, 1)))
 
@@ -651,6 +686,7 @@ def amenity_effects(
     trend = _city_trend(am_year, dist.min(axis=1) >= c_out, cover, detrend)
 
     all_edges = np.append(edges, [c_in, c_out])
+    cells = _nearest_cells(mask_geoms, float(edges[-1])) if mask and len(mask_geoms) > 1 else []
     lo = np.append(edges[:-1], c_in)
     hi = np.append(edges[1:], c_out)
     records = []
@@ -660,12 +696,17 @@ def amenity_effects(
             continue
         t0 = years_used[cid]
         geom = geoms[pos]
-        areas = np.delete(_areas_km2(geom, all_edges, study_area), n_bins)
         d = dist[:, pos]
         in_ctrl = (d >= c_in) & (d < c_out)
+        in_bins = np.ones(d.size, dtype=bool)
         if mask and len(mask_geoms) > 1:
             other = np.delete(dist, pos, axis=1).min(axis=1)
             in_ctrl &= other >= treated_out
+            in_bins = d <= other  # bins: each amenity counts for its nearest footprint only
+            areas = np.delete(_areas_km2(geom, all_edges, _and(study_area, cells[pos])), n_bins)
+        else:
+            areas = np.delete(_areas_km2(geom, all_edges, study_area), n_bins)
+        if mask and len(mask_geoms) > 1:
             annulus = shapely.difference(
                 shapely.buffer(geom, c_out, quad_segs=16), shapely.buffer(geom, c_in, quad_segs=16)
             )
@@ -695,7 +736,7 @@ def amenity_effects(
             if not cover[0] <= yr <= cover[1]:
                 continue
             now = am_year == yr
-            sel = d[now]
+            sel = d[now & in_bins]
             for b in range(n_bins):
                 cnt = int(((sel >= lo[b]) & (sel < hi[b])).sum())
                 records.append((cid, b, lo[b], hi[b], e, yr, cnt, areas[b]))

@@ -493,19 +493,46 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
             from clusterscape import effects
 
             years = effects.cluster_opening_years(est_m, clusters_m, parks=loaded["parks"])
-            opened = years["opened"]
+            opened = years["opening_year"]
             result.tables["clusters"] = result.tables["clusters"].merge(
-                years[["opened", "source"]].rename(
-                    columns={"opened": "opened_year", "source": "opened_source"}
-                ),
+                years[["opening_year", "opening_year_source"]],
                 left_on="cluster_id",
                 right_index=True,
                 how="left",
             )
+            eff_opts = dict(config.effects)
+            # which clusters: significant and (with a registry, by default) registry-matched;
+            # every detected cluster's treated rings are masked from the control rings
+            select = str(eff_opts.pop("select", "registry"))
+            if select not in {"registry", "significant", "all"}:
+                raise InvalidInputError(
+                    f"[effects] select must be 'registry', 'significant' or 'all', got {select!r}."
+                )
+            chosen = (
+                clusters_m
+                if select == "all"
+                else effects.select_clusters(
+                    clusters_m,
+                    parks=loaded["parks"] if select == "registry" else None,
+                    opening=years,
+                )
+            )
+            masked = (
+                clusters_m[clusters_m["significant"].fillna(False).to_numpy(dtype=bool)]
+                if "significant" in clusters_m.columns
+                else clusters_m
+            )
+            summary["effects_clusters"] = {
+                "select": select,
+                "rule": chosen.attrs.get("selection", "all clusters"),
+                "n_selected": len(chosen),
+                "n_detected": len(clusters_m),
+                "n_masked": len(masked),
+                "cluster_ids": [_jsonable(c) for c in chosen.index],
+            }
             rows = []
             colocation: list[dict[str, Any]] = []
             skipped: list[dict[str, Any]] = []
-            eff_opts = dict(config.effects)
             for amenity in eff_opts.pop("amenities", ("hotel", "mall")):
                 if not (est_m["function"] == amenity).any():
                     # Nothing to estimate: say so instead of failing the run.
@@ -516,9 +543,25 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
                         }
                     )
                     continue
+                if len(chosen) == 0:
+                    skipped.append(
+                        {
+                            "amenity": amenity,
+                            "status": "not estimable",
+                            "reason": f"no cluster is {summary['effects_clusters']['rule']}",
+                        }
+                    )
+                    continue
                 try:
+                    eff_opts.setdefault("seed", config.seed)
                     res = effects.amenity_effects(
-                        est_m, clusters_m, amenity=amenity, opened=opened, **eff_opts
+                        est_m,
+                        chosen,
+                        amenity=amenity,
+                        opened=opened,
+                        others=masked,
+                        study_area=window,
+                        **eff_opts,
                     )
                 except InvalidInputError as exc:
                     skipped.append({"amenity": amenity, "status": f"skipped: {exc}"})
@@ -533,8 +576,20 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
                     )
                     continue
                 rows.append(res.rows)
+                if res.summary["status"] != "estimated":
+                    skipped.append(
+                        {
+                            "amenity": amenity,
+                            "status": "not estimable",
+                            "reason": res.summary["reason"],
+                            "n_clusters": res.summary["n_clusters"],
+                            "n_amenities": res.summary["n_amenities"],
+                        }
+                    )
+                    continue
                 result.tables[f"event_study_{amenity}"] = res.event_study
                 result.tables[f"by_distance_{amenity}"] = res.by_distance
+                result.tables[f"effects_by_cluster_{amenity}"] = res.by_cluster
                 # Cross-sectional companions: co-location and distance decay around clusters.
                 clq = effects.amenity_colocation(est_m, amenity=amenity, seed=config.seed)
                 colocation.append({"amenity": amenity, **clq})

@@ -209,7 +209,7 @@ BUMPS: tuple[Bump, ...] = (
 #: Extra amenities per planted cluster: count, radius R (m), years after opening, grades.
 AMENITY_EFFECTS: dict[str, dict[str, Any]] = {
     "hotel": {
-        "per_cluster": 12,
+        "per_cluster": 20,
         "radius_m": 1500.0,
         "lag_years": (1, 5),
         "grades": (3, 4, 5),
@@ -217,7 +217,7 @@ AMENITY_EFFECTS: dict[str, dict[str, Any]] = {
         "profile": "per-area intensity 1 - d/R for footprint distance d < R (1 inside), zero beyond",
     },
     "mall": {
-        "per_cluster": 8,
+        "per_cluster": 10,
         "radius_m": 1000.0,
         "lag_years": (2, 6),
         "profile": "per-area intensity 1 - d/R for footprint distance d < R (1 inside), zero beyond",

@@ -138,18 +138,32 @@ def _minute(study: SavedStudy) -> list[str]:
                 else "."
             )
         )
+    sel = s.get("effects_clusters") or {}
+    if sel:
+        lines.append(
+            f"Effects are estimated on {sel.get('n_selected')} of {sel.get('n_detected')} clusters "
+            f"({sel.get('rule')}); the treated rings of every significant cluster are masked from the "
+            "control rings."
+        )
     for eff in s.get("effects", []) or []:
         if eff.get("status", "estimated") != "estimated":
-            lines.append(f"{eff.get('amenity')}s near clusters: {eff['status']}.")
+            why = f": {eff['reason']}" if eff.get("reason") else ""
+            lines.append(f"{eff.get('amenity')}s near clusters: {eff['status']}{why}.")
             continue
+        radius = eff.get("influence_radius_m")
+        ci = eff.get("influence_radius_ci") or [None, None]
         lines.append(
-            f"{eff.get('amenity')}s near clusters ({eff.get('method')}): effect {_fmt(eff.get('estimate'), 3)} "
+            f"{eff.get('amenity')}s near clusters ({eff.get('method')}, {eff.get('n_clusters')} clusters, "
+            f"treated ring 0–{_fmt(eff.get('treated_m'))} m): effect {_fmt(eff.get('estimate'), 3)} "
             f"{eff.get('unit', '')} "
-            f"(95 % CI {_fmt(eff.get('ci_low'), 3)} to {_fmt(eff.get('ci_high'), 3)}, p = {_fmt(eff.get('p_value'), 3)})"
+            f"(95 % CI {_fmt(eff.get('ci_low'), 3)} to {_fmt(eff.get('ci_high'), 3)}, p = {_fmt(eff.get('p_value'), 3)}; "
+            f"minimum detectable effect {_fmt(eff.get('mde'), 3)}; {eff.get('inference', '')})"
             + (
-                f", influence radius ≈ {_fmt(eff.get('influence_radius_m'))} m."
-                if eff.get("influence_radius_m") is not None
-                else "."
+                f", influence radius {_fmt(radius)} m from the footprint edge "
+                f"({_fmt(ci[0])}–{_fmt(ci[1])} m; ≈ {_fmt(eff.get('influence_radius_from_centre_m'))} m "
+                "from the centre)."
+                if radius is not None
+                else ", no distance bin significant under the uniform band: no influence radius."
             )
         )
     if s.get("synthetic"):

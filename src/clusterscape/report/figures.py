@@ -330,8 +330,10 @@ def fig_effects(study: SavedStudy, path: Path, amenity: str) -> Figure | None:
             fmt="s-",
             capsize=3,
         )
+        if {"band_low", "band_high"} <= set(bd.columns):  # the uniform (sup-t) band
+            ax.fill_between(mid, bd["band_low"], bd["band_high"], alpha=0.2, step=None)
         ax.axhline(0, color="k", lw=0.8)
-        ax.set_xlabel("distance from cluster (m)")
+        ax.set_xlabel("distance from cluster footprint (m)")
         ax.set_title(f"Effect by distance: {amenity}")
     fig.tight_layout()
     fig.savefig(path)
@@ -340,7 +342,8 @@ def fig_effects(study: SavedStudy, path: Path, amenity: str) -> Figure | None:
         path.name,
         f"Do clusters bring {amenity}s?",
         "Left: yearly difference in openings between inner rings and the control ring around each cluster's "
-        "opening. Right: the effect by distance; where it reaches zero is the influence radius.",
+        "opening. Right: the effect by distance with pointwise intervals and the uniform band "
+        "(shaded); the influence radius is the upper edge of the last bin significant under the band.",
         "effects",
     )
 
