@@ -255,12 +255,21 @@ def _conditional_permutations(
     dropping site i from the array; here no array is copied, so a site costs O(M · k_i), not O(n).
     """
     n = zx.shape[0]
-    m = ids.shape[0]
+    m, kmax = ids.shape
     larger = np.zeros(n, dtype=np.int64)
     smaller = np.zeros(n, dtype=np.int64)
     mean = np.zeros(n)
     sd = np.zeros(n)
-    wbuf = np.empty(ids.shape[1] + 1)
+    wbuf = np.empty(kmax + 1)
+    # the value other-site index r stands for is zy[r] below site i and zy[r + 1] from it on:
+    # gather both once, so the loop over sites reads small tables in order, not zy at random
+    below = np.empty((m, kmax))
+    above = np.empty((m, kmax))
+    for k in range(m):
+        for c in range(kmax):
+            r = ids[k, c]
+            below[k, c] = zy[r]
+            above[k, c] = zy[r + 1]
     for i in range(n):
         start, stop = indptr[i], indptr[i + 1]
         self_w = 0.0
@@ -272,10 +281,11 @@ def _conditional_permutations(
                 wbuf[card] = data[p]
                 card += 1
         obs = observed[i]
-        # ties (common with counts) count as >=, whatever the summation order's rounding
+        # ties (common with counts) count on both sides, whatever the summation order's rounding
         tol = 1e-10 * max(1.0, abs(obs))
         floor = obs - tol
         ceil = obs + tol
+        base = self_w * zy[i]
         s = 0.0
         ss = 0.0
         cnt = 0
@@ -283,11 +293,9 @@ def _conditional_permutations(
         for k in range(m):
             acc = 0.0
             for c in range(card):
-                r = ids[k, c]
-                if r >= i:
-                    r += 1
-                acc += zy[r] * wbuf[c]
-            stat = zx[i] * (acc + self_w * zy[i]) * scaling
+                v = above[k, c] if ids[k, c] >= i else below[k, c]
+                acc += v * wbuf[c]
+            stat = zx[i] * (acc + base) * scaling
             if stat >= floor:
                 cnt += 1
             if stat <= ceil:
