@@ -73,7 +73,7 @@ def test_bench_lisa_vs_esda(side: int, load_note: str) -> None:
         f"{esda_t / ours_t:.1f}x wall, {esda_cpu / ours_cpu:.1f}x CPU; max |dI_i| {dlisa:.1e}, "
         f"quadrants equal {same_quad:.0%}; mean |dp_directed| {dp:.4f} with our fast draws, "
         f"{dp_same:.4f} with draws='esda' ({exact_share:.0%} identical; the rest are ties of "
-        f"counts, which we count as >=); {load_note}"
+        f"counts, which we count on both tails); {load_note}"
     )
     assert dlisa < 1e-10
     assert same_quad == 1.0

@@ -39,7 +39,9 @@ def main() -> None:
             "bv_p_sim": bv.p_sim,
         }
     ).to_csv(OUT, index=False, float_format="%.17g")
-    print(f"wrote {OUT} (esda {esda.__version__}, libpysal {libpysal.__version__}, numpy {np.__version__})")
+    print(
+        f"wrote {OUT} (esda {esda.__version__}, libpysal {libpysal.__version__}, numpy {np.__version__})"
+    )
 
 
 if __name__ == "__main__":

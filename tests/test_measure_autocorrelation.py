@@ -234,3 +234,22 @@ def test_bad_input_is_one_clear_error(values, weights, match) -> None:
         local_moran(values, weights)
     with pytest.raises(InvalidInputError, match=match):
         moran(values, weights)
+
+
+def test_islands_and_all_tie_sites_are_not_significant() -> None:
+    side = 10
+    w = _lattice(side).tolil()
+    w[0, :] = 0  # site 0 has no neighbours (an island); drop the links to it as well
+    w[:, 0] = 0
+    w = sp.csr_matrix(w)
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=side * side)
+    y[55] = np.delete(y, 55).mean()  # exactly the overall mean: z_55 = 0 (to rounding)
+    out = local_moran(y, w, permutations=99, seed=0)
+    assert np.isnan(out.loc[0, "p_sim"]) and out.loc[0, "label"] == "not significant"
+    assert out.loc[0, "lisa"] == 0
+    assert out["p_sim"].drop(index=0).between(0, 1).all()
+    # every permuted statistic ties with the observed ~0: p = 1, not esda's 1/(M + 1)
+    assert out.loc[55, "p_sim"] == 1.0 and out.loc[55, "label"] == "not significant"
+    fdr = local_moran(y, w, permutations=99, seed=0, fdr=True)
+    assert fdr.loc[0, "label"] == "not significant"

@@ -27,7 +27,7 @@ RECIPE = {
 
 
 def test_recipe_names_are_exported() -> None:
-    assert RECIPE <= set(clusterscape.__all__)
+    assert set(clusterscape.__all__) >= RECIPE
     assert list(clusterscape.__all__) == sorted(clusterscape.__all__)
     for name in RECIPE:
         obj = getattr(clusterscape, name)

@@ -51,3 +51,22 @@ def test_stable_cell_is_first_size_within_tolerance() -> None:
     assert res.stable_cell_m == 500.0
     res = grid_sweep(xy, cell_sizes_m=(500.0, 1000.0), extent=(0, 0, 5000, 5000), tolerance=1e-12)
     assert res.stable_cell_m is None
+
+
+def test_h3_weights_are_the_touching_hexagons() -> None:
+    h3 = pytest.importorskip("h3")
+    from clusterscape.errors import InvalidInputError
+    from clusterscape.measure import h3_weights, local_moran
+
+    centre = h3.latlng_to_cell(29.87, 121.55, 8)
+    cells = list(h3.grid_disk(centre, 3))  # 37 hexagons
+    w = h3_weights(cells)
+    assert w.shape == (37, 37) and (w != w.T).nnz == 0 and w.diagonal().sum() == 0
+    i = cells.index(centre)
+    assert sorted(cells[j] for j in w[i].indices) == sorted(h3.grid_ring(centre, 1))
+    degree = np.asarray(w.sum(axis=1)).ravel()
+    assert degree.max() == 6 and degree.min() == 3  # inner cells 6, outer corners 3
+    values = np.array([h3.grid_distance(centre, c) for c in cells], dtype=float)
+    assert (local_moran(values, w, permutations=0)["lisa"] > 0).mean() > 0.5  # smooth surface
+    with pytest.raises(InvalidInputError, match="not an H3 cell"):
+        h3_weights(["nope"])

@@ -7,6 +7,7 @@ density) and ``sweep`` (the same statistics over grid sizes). See docs/methods_r
 
 from __future__ import annotations
 
+from clusterscape.measure._weights import h3_weights
 from clusterscape.measure.autocorrelation import (
     MoranResult,
     bivariate_local_moran,
@@ -35,6 +36,7 @@ __all__ = [
     "ellipse_polygon",
     "ellipse_shift",
     "grid_sweep",
+    "h3_weights",
     "kernel_density",
     "local_moran",
     "moran",

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from clusterscape._validation import check_choice
 from clusterscape.errors import InvalidInputError
 
-__all__ = ["as_csr_weights"]
+__all__ = ["as_csr_weights", "h3_weights"]
 
 TRANSFORMS = {"r", "b", "o"}
 
@@ -67,3 +67,40 @@ def as_csr_weights(weights: Any, n: int, *, transform: str = "r", caller: str) -
         # scale in place: keeps each row's neighbour order (which the permutations pair with)
         mat.data *= np.repeat(scale, np.diff(mat.indptr))
     return mat
+
+
+def h3_weights(cells: Any, *, k: int = 1) -> sp.csr_matrix:
+    """Binary contiguity weights of H3 cells: j is a neighbour of i if it lies within k rings.
+
+    Parameters
+    ----------
+    cells : sequence of str
+        H3 cell ids (one resolution), in the order of the values they will weight.
+    k : int, default 1
+        Rings of neighbours (1 = the six touching hexagons, the H3 analogue of queen contiguity).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        (n, n) binary, no self-links; neighbours outside ``cells`` are ignored.
+    """
+    import h3
+
+    ids = [str(c) for c in cells]
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError("h3_weights: the cell ids are not unique.")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInputError(f"h3_weights: k must be an integer >= 1, got {k!r}.")
+    pos = {c: i for i, c in enumerate(ids)}
+    rows: list[int] = []
+    cols: list[int] = []
+    for i, c in enumerate(ids):
+        if not h3.is_valid_cell(c):
+            raise InvalidInputError(f"h3_weights: {c!r} (position {i}) is not an H3 cell id.")
+        for nb in h3.grid_disk(c, int(k)):
+            j = pos.get(nb)
+            if j is not None and j != i:
+                rows.append(i)
+                cols.append(j)
+    n = len(ids)
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))

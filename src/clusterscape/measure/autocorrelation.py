@@ -114,9 +114,17 @@ def _check_permutations(permutations: int, *, caller: str) -> int:
     return int(permutations)
 
 
-def _directed_p(larger: np.ndarray | int, permutations: int) -> np.ndarray:
+def _directed_p(
+    larger: np.ndarray | int, permutations: int, smaller: np.ndarray | int | None = None
+) -> np.ndarray:
+    """(min(#sim >= obs, #sim <= obs) + 1)/(M + 1); without ``smaller``, #sim <= obs = M − #sim >= obs.
+
+    That is esda's directed p when no simulated value ties with the observed one; with ties
+    (counts), counting them on both sides keeps p = 1 when every simulated value equals it.
+    """
     larger = np.asarray(larger, dtype=np.int64)
-    folded = np.minimum(larger, permutations - larger)
+    other = permutations - larger if smaller is None else np.asarray(smaller, dtype=np.int64)
+    folded = np.minimum(larger, other)
     return (folded + 1.0) / (permutations + 1.0)
 
 
@@ -239,19 +247,29 @@ def _conditional_permutations(
     ids: np.ndarray,
     observed: np.ndarray,
     scaling: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per site: #{sim >= observed}, mean and sd of the simulated local statistics.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per site: #{sim >= observed}, #{sim <= observed}, mean and sd of the simulated statistics.
 
     Neighbour slot c of site i takes the value at other-site index ids[k, c], where other-site
     index r maps to site r if r < i else r + 1 (the n − 1 sites other than i), as esda does by
     dropping site i from the array; here no array is copied, so a site costs O(M · k_i), not O(n).
     """
     n = zx.shape[0]
-    m = ids.shape[0]
+    m, kmax = ids.shape
     larger = np.zeros(n, dtype=np.int64)
+    smaller = np.zeros(n, dtype=np.int64)
     mean = np.zeros(n)
     sd = np.zeros(n)
-    wbuf = np.empty(ids.shape[1] + 1)
+    wbuf = np.empty(kmax + 1)
+    # the value other-site index r stands for is zy[r] below site i and zy[r + 1] from it on:
+    # gather both once, so the loop over sites reads small tables in order, not zy at random
+    below = np.empty((m, kmax))
+    above = np.empty((m, kmax))
+    for k in range(m):
+        for c in range(kmax):
+            r = ids[k, c]
+            below[k, c] = zy[r]
+            above[k, c] = zy[r + 1]
     for i in range(n):
         start, stop = indptr[i], indptr[i + 1]
         self_w = 0.0
@@ -263,29 +281,34 @@ def _conditional_permutations(
                 wbuf[card] = data[p]
                 card += 1
         obs = observed[i]
-        # ties (common with counts) count as >=, whatever the summation order's rounding
-        floor = obs - 1e-10 * max(1.0, abs(obs))
+        # ties (common with counts) count on both sides, whatever the summation order's rounding
+        tol = 1e-10 * max(1.0, abs(obs))
+        floor = obs - tol
+        ceil = obs + tol
+        base = self_w * zy[i]
         s = 0.0
         ss = 0.0
         cnt = 0
+        cnt_le = 0
         for k in range(m):
             acc = 0.0
             for c in range(card):
-                r = ids[k, c]
-                if r >= i:
-                    r += 1
-                acc += zy[r] * wbuf[c]
-            stat = zx[i] * (acc + self_w * zy[i]) * scaling
+                v = above[k, c] if ids[k, c] >= i else below[k, c]
+                acc += v * wbuf[c]
+            stat = zx[i] * (acc + base) * scaling
             if stat >= floor:
                 cnt += 1
+            if stat <= ceil:
+                cnt_le += 1
             s += stat
             ss += stat * stat
         larger[i] = cnt
+        smaller[i] = cnt_le
         mu = s / m
         mean[i] = mu
         var = ss / m - mu * mu
         sd[i] = np.sqrt(var) if var > 0 else 0.0
-    return larger, mean, sd
+    return larger, smaller, mean, sd
 
 
 def benjamini_hochberg_cutoff(p_values: Any, alpha: float = 0.05) -> float:
@@ -359,7 +382,7 @@ def _local(
             ids = _draw_ids(max_card, n, permutations, int(seed))
         else:
             ids = _draw_ids_fast(max_card, n, permutations, int(seed))
-        larger, mean, sd = _conditional_permutations(
+        larger, smaller, mean, sd = _conditional_permutations(
             zx,
             zy,
             w.indptr.astype(np.int64),
@@ -369,14 +392,17 @@ def _local(
             lisa,
             scaling,
         )
-        p_directed = _directed_p(larger, permutations)
+        p_directed = _directed_p(larger, permutations, smaller)
+        # a site with no neighbours (and no self-weight) has no local statistic to test
+        island = np.diff(w.indptr) == 0
+        p_directed[island] = np.nan
         p_sim = np.minimum(1.0, 2.0 * p_directed)
         with np.errstate(divide="ignore", invalid="ignore"):
             out["z"] = (lisa - mean) / sd
         out["p_sim"] = p_sim
         out["p_directed"] = p_directed
-        cutoff = benjamini_hochberg_cutoff(p_sim, alpha) if fdr else alpha
-        sig = p_sim < cutoff
+        cutoff = benjamini_hochberg_cutoff(p_sim[np.isfinite(p_sim)], alpha) if fdr else alpha
+        sig = np.nan_to_num(p_sim, nan=1.0) < cutoff
         out.loc[sig, "label"] = out.loc[sig, "quadrant"]
     return out
 
