@@ -226,3 +226,62 @@ def test_summary_report_and_api_never_hold_the_password(tmp_path: Path) -> None:
     for text in ((root / "summary.json").read_text(), (root / "report.html").read_text(), api):
         assert QUERY_SECRET not in text and "p@ss" not in text and "w/rd" not in text
         assert "me:***@db" in text
+
+
+@pytest.mark.slow
+def test_cli_write_postgis_refuses_then_appends_or_overwrites(pg_url: str, tmp_path: Path) -> None:
+    import warnings
+
+    from clusterscape.cli import app
+    from test_user_files import _study_frame
+
+    big = gpd.GeoDataFrame(
+        {"id": range(3000)}, geometry=[Point(0, i / 1000) for i in range(3000)], crs="EPSG:4326"
+    )
+    engine = sqlalchemy.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    big.to_postgis("establishments", engine, schema="public", if_exists="replace", index=False)
+    engine.dispose()
+    firms = tmp_path / "firms.csv"
+    _study_frame().to_csv(firms, index=False)
+    config = tmp_path / "study.toml"
+    config.write_text("[measure]\nnsim = 19\n", encoding="utf-8")
+    secret_url = pg_url.replace("postgres@", f"postgres:{quote('se@cret', safe='@')}@")
+    base = [
+        "run",
+        "-e",
+        str(firms),
+        "--crs",
+        "wgs84",
+        "--config",
+        str(config),
+        "-q",
+        "--write-postgis",
+        secret_url,
+        "--schema",
+        "public",
+    ]
+    runner = CliRunner()
+
+    def run(*extra: str) -> object:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return runner.invoke(app, [*base, "--out", str(tmp_path / "out"), *extra])
+
+    refused = run()
+    assert refused.exit_code == 1  # type: ignore[attr-defined]
+    text = refused.output  # type: ignore[attr-defined]
+    assert "public.establishments" in text and "--overwrite" in text and "Traceback" not in text
+    assert "se@cret" not in text
+    assert _count(pg_url, "SELECT count(*) FROM public.establishments") == 3000
+    # Appending to a table of another shape fails cleanly, and writes nothing.
+    mismatch = run("--append")
+    assert mismatch.exit_code == 1 and "nothing was written" in mismatch.output  # type: ignore[attr-defined]
+    assert "se@cret" not in mismatch.output  # type: ignore[attr-defined]
+    assert _count(pg_url, "SELECT count(*) FROM public.establishments") == 3000
+    replaced = run("--overwrite")
+    assert replaced.exit_code == 0, replaced.output  # type: ignore[attr-defined]
+    assert _count(pg_url, "SELECT count(*) FROM public.establishments") == 650
+    assert run().exit_code == 1  # type: ignore[attr-defined]  # now our own table: still refused
+    appended = run("--append")
+    assert appended.exit_code == 0, appended.output  # type: ignore[attr-defined]
+    assert _count(pg_url, "SELECT count(*) FROM public.establishments") == 1300
