@@ -133,7 +133,7 @@ def test_calibration_kd_global_band():
     for s in range(1000):
         pop = rng.uniform(0, 1000, (300, 2))
         cases = pop[rng.choice(300, 30, replace=False)]
-        res = pattern.kd_envelope(cases, pop, r, nsim=19, seed=s, binned=False)
+        res = pattern.kd_envelope(cases, pop, r, nsim=19, seed=s, binned=True)
         ps.append(res.p_value)
         out.append(bool(((res.kd > res.hi_global) | (res.kd < res.lo_global)).any()))
     rate = float(np.mean(np.asarray(ps) <= ALPHA))
@@ -168,7 +168,10 @@ def test_calibration_m_global_band():
 @pytest.mark.slow
 def test_calibration_cluster_significance_random_labelling():
     """Creative = a random subset of all establishments: the smallest cluster p (the
-    max-statistic test) is <= 0.05 in ~5 % of the nulls."""
+    max-statistic test) is <= 0.05 in ~5 % of the nulls. The setting makes HDBSCAN find
+    clusters in (almost) every pattern: when many patterns give none, their maxima tie at 0
+    and the test is conservative (150 points of a clumpy city with min_cluster_size 8: no
+    cluster in 96 % of patterns, rate 0.024)."""
     import geopandas as gpd
 
     from clusterscape.detect import detect_clusters
@@ -176,11 +179,11 @@ def test_calibration_cluster_significance_random_labelling():
     rng = np.random.default_rng(15)
     ps = []
     for s in range(500):
-        city = np.vstack([rng.normal(0, 300, (300, 2)), rng.uniform(-2000, 2000, (300, 2))])
+        city = rng.uniform(-2000, 2000, (1000, 2))
         pop = gpd.GeoDataFrame(geometry=gpd.points_from_xy(*city.T), crs=32651)
-        cre = pop.iloc[rng.choice(len(city), 80, replace=False)]
+        cre = pop.iloc[rng.choice(len(city), 200, replace=False)]
         res = detect_clusters(
-            cre, min_cluster_size=8, stability_draws=0, csr_simulations=19, population=pop,
+            cre, min_cluster_size=5, stability_draws=0, csr_simulations=19, population=pop,
             seed=s,
         )  # fmt: skip
         p = res.clusters["p_value"].to_numpy()
