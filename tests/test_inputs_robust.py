@@ -395,6 +395,8 @@ def test_progress_is_reported_while_parsing(tmp_path: Path) -> None:
     p = tmp_path / "p.csv"
     p.write_text("id,lon,lat\n" + "".join(f"R{i},121.5,29.8\n" for i in range(1000)), "utf-8")
     seen: list[tuple[str, int, int]] = []
-    res = read_establishments(p, progress=lambda stage, done, total: seen.append((stage, done, total)))
+    res = read_establishments(
+        p, progress=lambda stage, done, total: seen.append((stage, done, total))
+    )
     assert len(res.establishments) == 1000
     assert seen and seen[-1][0] == "parsing" and 0 < seen[-1][1] <= seen[-1][2] == p.stat().st_size
