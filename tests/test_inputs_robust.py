@@ -400,3 +400,25 @@ def test_progress_is_reported_while_parsing(tmp_path: Path) -> None:
     )
     assert len(res.establishments) == 1000
     assert seen and seen[-1][0] == "parsing" and 0 < seen[-1][1] <= seen[-1][2] == p.stat().st_size
+
+
+def test_classic_mac_line_ends_wide_x_columns_and_a_stray_nul(tmp_path: Path) -> None:
+    cr = tmp_path / "cr.csv"
+    cr.write_bytes(b"id,lon,lat\rA,121.5,29.8\rB,121.6,29.9\r")
+    res = read_establishments(cr)
+    assert res.establishments["id"].tolist() == ["A", "B"] and "CR only" in res.messages[0]
+    # a data row of many 'x' values (an alias of lon) is not taken for the header
+    wide = tmp_path / "wide.csv"
+    wide.write_text(
+        ",".join(["lon", "lat", *[f"c{i}" for i in range(50)]])
+        + "\n"
+        + ",".join(["121.5", "29.8", *["x"] * 50])
+        + "\n",
+        encoding="utf-8",
+    )
+    assert len(read_establishments(wide).establishments) == 1
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"id,name,lon,lat\nA,a,121.5,29.8\nB,b,121.6,29.9\x00\n")
+    res = read_establishments(nul)  # one NUL is a damaged row, not a binary file
+    assert res.establishments["id"].tolist() == ["A"]
+    assert res.rejected["reason"].iloc[0].startswith("non-numeric coordinates: latitude")

@@ -216,8 +216,8 @@ def _header_row(rows: list[list[Any]]) -> int:
         if not any(c in coord for c in cells):
             continue
         # a merged group label above the header ("坐标" over 经度/纬度) names one column;
-        # the real header names more
-        score = sum(c in known for c in cells)
+        # the real header names more (distinct names: a data row of 'x' values is no header)
+        score = len({c for c in cells if c in known})
         if score > best_score:
             best, best_score = i, score
     return best
@@ -249,6 +249,9 @@ def _read_text(
 ) -> tuple[pd.DataFrame, list[tuple[int, str]], list[str]]:
     """(good records, rejected (record, reason), messages) of a delimited text file."""
     raw = _read_bytes(path, progress)
+    old_mac = b"\n" not in raw and b"\r" in raw
+    if old_mac:  # classic Mac OS line ends: CR only (same length, so byte offsets hold)
+        raw = raw.replace(b"\r", b"\n")
     dec = _text.decode(raw, path.name, _CALLER)
     head = dec.head()
     blank = not head or head.isspace()
@@ -272,7 +275,9 @@ def _read_text(
     # columns are dropped below when they hold nothing.
     header = [h.strip() or f"{_UNNAMED}{i}" for i, h in enumerate(header)]
     _check_unique_header(header, path)
-    messages: list[str] = []
+    messages: list[str] = (
+        ["lines end in CR only (classic Mac OS); read as lines"] if old_mac else []
+    )
     if dec.encoding not in ("utf-8", "utf-8-sig"):
         label = "GB18030 (GBK)" if dec.encoding == "gb18030" else dec.encoding.upper()
         messages.append(f"read as {label} text")
