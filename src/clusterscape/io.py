@@ -897,11 +897,13 @@ def read_establishments(
     Parameters
     ----------
     path : str or path-like
-        CSV/TSV/TXT (UTF-8, UTF-8 with BOM, GBK or GB18030, UTF-16 with BOM, detected;
-        delimiter ``,``, tab, ``;`` or ``|``, sniffed), Excel (.xlsx, first sheet), GeoJSON,
-        GeoPackage, Shapefile, FlatGeobuf or (Geo)Parquet. In CSV and Excel, title lines
-        above the header (up to 9) are skipped: the header is the first row naming a
-        coordinate column.
+        CSV/TSV/TXT (UTF-8 with or without BOM, GBK/GB18030, UTF-16 with or without BOM,
+        decoded strictly, never by a guessed code page; delimiter ``,``, tab, ``;`` or
+        ``|``, sniffed), Excel (.xlsx), GeoJSON, GeoPackage, Shapefile, FlatGeobuf,
+        (Geo)Parquet or an OpenStreetMap ``.osm.pbf`` extract (see
+        :func:`clusterscape.osm.read_osm_pbf`). In CSV and Excel, title lines above the
+        header (up to 9) are skipped: the header is the row naming a coordinate column and
+        the most known columns.
     crs : str or pyproj.CRS, default "wgs84"
         Datum of the coordinates: ``"wgs84"`` (GPS, OpenStreetMap, CGCS2000), ``"gcj02"``
         (Amap, Tencent) or ``"bd09"`` (Baidu), or a projected CRS such as ``"EPSG:32651"``
@@ -912,32 +914,51 @@ def read_establishments(
         Canonical field -> file column, overriding the automatic header mapping. Fields:
         ``id, name, category, code, opened, closed, employees, lon, lat, location`` (the last
         one a column holding ``"lon,lat"`` text, as Amap exports).
+    layer : str or int, optional
+        GeoPackage/GeoJSON layer (name or 0-based number). By default the only layer, or
+        the only point layer of several; otherwise the file is refused listing its layers.
+    sheet : str or int, optional
+        Excel sheet (name or 0-based number). By default the first sheet, or the only sheet
+        with a coordinate header; several such sheets are refused with their names.
+    progress : callable, optional
+        ``progress(stage, done, total)`` called while reading (bytes read for files over
+        64 MB, then bytes parsed); the CLI draws a bar from it once a read takes > 1 s.
 
     Returns
     -------
     LoadResult
         ``.establishments`` (EPSG:4326 GeoDataFrame, canonical columns first), ``.rejected``
-        (``row, id, reason``), ``.source_crs``, ``.path``, ``.n_rows``, ``.columns``.
+        (``row, id, reason``), ``.notes`` (``row, id, field, value, note``),
+        ``.duplicates``, ``.messages``, ``.source_crs``, ``.path``, ``.n_rows`` (always
+        accepted + rejected), ``.columns``.
 
     Raises
     ------
     InvalidInputError
-        When the file cannot be read at all: missing, unsupported type, unknown encoding, no
-        coordinate columns, or latitude/longitude that look swapped (the message says how to
-        fix it with ``columns=``).
+        When the file cannot be read at all: missing, a FIFO/device/directory, a looping or
+        dangling symbolic link, unsupported type, binary content, undecodable header,
+        duplicate column names, an ambiguous layer/sheet, no coordinate columns, or
+        latitude/longitude that look swapped (the message says how to fix it).
 
     Notes
     -----
-    Rows are rejected, never dropped silently, for: malformed rows, missing or non-numeric
-    coordinates, latitude outside [-90, 90] or longitude outside [-180, 180], 0/0
-    placeholders, non-numeric or negative employees, unreadable dates, closed before opened,
-    and duplicate ids (the first occurrence among otherwise valid rows is kept). Dates are
-    reduced to years (1800–2100). Blank values and placeholders such as ``"-"``, ``"NA"``,
+    Rows are rejected, never dropped silently, for: malformed records (wrong field count; a
+    quote that does not close costs its line only, reading goes on with the next line),
+    cells over 1 MiB, undecodable bytes (named by line and byte offset), missing or
+    non-numeric coordinates, latitude outside [-90, 90] or longitude outside [-180, 180],
+    0/0 placeholders, a longitude or latitude of exactly 0 (a blank cell exported as 0),
+    and duplicate ids (the first occurrence among otherwise valid rows is kept). A bad field
+    costs the field, not the firm: headcounts that are not numbers, negative or implausible,
+    dates that are not dates, years outside 1800–2100 and a closing year before the opening
+    year are left blank and listed in ``notes``; ``"50人"``, ``"约50"``, Excel date serials,
+    ``"March 2015"``, ``"1.3.2015"``, ``"3/2015"`` and ``"二〇一五年三月"`` are read. Rows
+    without an id that repeat an earlier row cell for cell are kept and counted
+    (``duplicates``, listed in ``notes``). Dates are reduced to years (1800–2100). Blank values and placeholders such as ``"-"``, ``"NA"``,
     ``"暂无"`` count as missing. Numbers may use thousands separators (``"1,200"``), full-
     width digits, or decimal commas in files delimited by ``;``/tab/``|``. Non-point
     geometries are reduced to a representative point. Points outside the study area are
     kept; clipping is the study's job. Headers that suggest another datum than ``crs`` (e.g.
-    an Amap export read as WGS-84) are reported in ``LoadResult.notes``.
+    an Amap export read as WGS-84) are reported in ``LoadResult.messages``.
 
     Examples
     --------
