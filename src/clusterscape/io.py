@@ -975,7 +975,16 @@ def read_establishments(
     if p.name.lower().endswith(".osm.pbf"):
         from clusterscape.osm import load_osm_pbf
 
-        return load_osm_pbf(p, columns=columns)
+        res = load_osm_pbf(p, columns=columns)
+        if _resolve_crs(crs) != ("wgs84", None):
+            res = dataclasses.replace(
+                res,
+                messages=(
+                    *res.messages,
+                    f"OpenStreetMap coordinates are WGS-84; crs={crs!r} was not applied",
+                ),
+            )
+        return res
     datum, declared = _resolve_crs(crs)
     if layer is not None and suffix not in _GEO_SUFFIXES:
         raise InvalidInputError(
