@@ -1020,6 +1020,8 @@ def read_establishments(
             "name says?"
         ) from exc
 
+    if progress is not None:
+        progress("validating", 0, max(len(frame), 1))
     mapping = _map_columns(frame, columns, p)
     explicit = set(columns or ())
     if isinstance(frame, gpd.GeoDataFrame) and not explicit & {"lon", "lat", "location"}:
@@ -1061,6 +1063,8 @@ def read_establishments(
         source_crs=source_crs,
         path=p,
     )
+    if progress is not None:
+        progress("validating", max(len(frame), 1), max(len(frame), 1))
     return dataclasses.replace(result, messages=notes) if notes else result
 
 
