@@ -424,3 +424,13 @@ def test_classic_mac_line_ends_wide_x_columns_and_a_stray_nul(tmp_path: Path) ->
     res = read_establishments(nul)  # one NUL is a damaged row, not a binary file
     assert res.establishments["id"].tolist() == ["A"]
     assert res.rejected["reason"].iloc[0].startswith("non-numeric coordinates: latitude")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_boundary_fifo_is_refused(tmp_path: Path) -> None:
+    from clusterscape._inputs import read_boundary
+
+    p = tmp_path / "b.geojson"
+    os.mkfifo(p)
+    with pytest.raises(InvalidInputError, match=r"boundary file: .*named pipe \(FIFO\)"):
+        read_boundary(p)

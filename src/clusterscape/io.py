@@ -1073,7 +1073,7 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _check_path(p: Path) -> None:
+def _check_path(p: Path, caller: str = _CALLER) -> None:
     """Refuse what is not a readable regular file, with one clear line (never block)."""
     try:
         st = p.stat()
@@ -1081,21 +1081,21 @@ def _check_path(p: Path) -> None:
         if p.is_symlink():
             if exc.errno == errno.ELOOP:
                 raise InvalidInputError(
-                    f"{_CALLER}: {p} is a symbolic link that loops back on itself (ELOOP); "
+                    f"{caller}: {p} is a symbolic link that loops back on itself (ELOOP); "
                     "point it at the real file."
                 ) from None
             raise InvalidInputError(
-                f"{_CALLER}: {p} is a symbolic link to {os.readlink(p)}, which does not exist."
+                f"{caller}: {p} is a symbolic link to {os.readlink(p)}, which does not exist."
             ) from None
         if exc.errno == errno.ELOOP:
             raise InvalidInputError(
-                f"{_CALLER}: {p}: a symbolic link in the path loops (ELOOP)."
+                f"{caller}: {p}: a symbolic link in the path loops (ELOOP)."
             ) from None
         if exc.errno in (errno.EACCES, errno.EPERM):
-            raise InvalidInputError(f"{_CALLER}: {p}: permission denied.") from None
-        raise InvalidInputError(f"{_CALLER}: {p} does not exist. Check the path.") from None
+            raise InvalidInputError(f"{caller}: {p}: permission denied.") from None
+        raise InvalidInputError(f"{caller}: {p} does not exist. Check the path.") from None
     if stat.S_ISDIR(st.st_mode):
-        raise InvalidInputError(f"{_CALLER}: {p} is a directory; give a file.")
+        raise InvalidInputError(f"{caller}: {p} is a directory; give a file.")
     if not stat.S_ISREG(st.st_mode):
         kind = (
             "a named pipe (FIFO)"
@@ -1105,11 +1105,11 @@ def _check_path(p: Path) -> None:
             else "a device"
         )
         raise InvalidInputError(
-            f"{_CALLER}: {p} is {kind}, not a regular file; reading it could block forever. "
+            f"{caller}: {p} is {kind}, not a regular file; reading it could block forever. "
             "Save the data to a file first."
         )
     if not os.access(p, os.R_OK):
-        raise InvalidInputError(f"{_CALLER}: {p}: permission denied.")
+        raise InvalidInputError(f"{caller}: {p}: permission denied.")
 
 
 def validate_table(
