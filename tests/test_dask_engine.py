@@ -250,3 +250,21 @@ def test_dask_engine_reads_bad_files_as_the_file_reader(tmp_path: Path, encoding
     assert "line 6 has 7 fields" in reasons and "line 10 opens a quote" in reasons
     if encoding == "utf-8":
         assert "undecodable text" in reasons
+
+
+def test_dask_engine_duplicate_ids_across_chunks(tmp_path: Path) -> None:
+    from clusterscape.dask_engine import load_classified
+
+    lines = ["id,lon,lat"] + [f"F{i},{121.5 + i * 1e-4:.5f},29.8" for i in range(200)]
+    lines[190] = "F3,121.6,29.9"  # F3 again, far below its first use (another chunk)
+    path = tmp_path / "dup.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    single = read_establishments(path)
+    est, rejected, n_rows = load_classified(path, blocksize="1KB")
+    assert n_rows == single.n_rows == 200
+    assert (
+        rejected.to_dict("records")
+        == single.rejected.to_dict("records")
+        == [{"row": 190, "id": "F3", "reason": "duplicate id: 'F3' is already used by row 4"}]
+    )
+    assert est["id"].tolist() == single.establishments["id"].tolist()

@@ -395,6 +395,42 @@ def test_progress_is_reported_while_parsing(tmp_path: Path) -> None:
     p = tmp_path / "p.csv"
     p.write_text("id,lon,lat\n" + "".join(f"R{i},121.5,29.8\n" for i in range(1000)), "utf-8")
     seen: list[tuple[str, int, int]] = []
-    res = read_establishments(p, progress=lambda stage, done, total: seen.append((stage, done, total)))
+    res = read_establishments(
+        p, progress=lambda stage, done, total: seen.append((stage, done, total))
+    )
     assert len(res.establishments) == 1000
-    assert seen and seen[-1][0] == "parsing" and 0 < seen[-1][1] <= seen[-1][2] == p.stat().st_size
+    parsing = [s for s in seen if s[0] == "parsing"]
+    assert parsing and 0 < parsing[-1][1] <= parsing[-1][2] == p.stat().st_size
+    assert seen[-1] == ("validating", 1000, 1000)
+
+
+def test_classic_mac_line_ends_wide_x_columns_and_a_stray_nul(tmp_path: Path) -> None:
+    cr = tmp_path / "cr.csv"
+    cr.write_bytes(b"id,lon,lat\rA,121.5,29.8\rB,121.6,29.9\r")
+    res = read_establishments(cr)
+    assert res.establishments["id"].tolist() == ["A", "B"] and "CR only" in res.messages[0]
+    # a data row of many 'x' values (an alias of lon) is not taken for the header
+    wide = tmp_path / "wide.csv"
+    wide.write_text(
+        ",".join(["lon", "lat", *[f"c{i}" for i in range(50)]])
+        + "\n"
+        + ",".join(["121.5", "29.8", *["x"] * 50])
+        + "\n",
+        encoding="utf-8",
+    )
+    assert len(read_establishments(wide).establishments) == 1
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"id,name,lon,lat\nA,a,121.5,29.8\nB,b,121.6,29.9\x00\n")
+    res = read_establishments(nul)  # one NUL is a damaged row, not a binary file
+    assert res.establishments["id"].tolist() == ["A"]
+    assert res.rejected["reason"].iloc[0].startswith("non-numeric coordinates: latitude")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_boundary_fifo_is_refused(tmp_path: Path) -> None:
+    from clusterscape._inputs import read_boundary
+
+    p = tmp_path / "b.geojson"
+    os.mkfifo(p)
+    with pytest.raises(InvalidInputError, match=r"boundary file: .*named pipe \(FIFO\)"):
+        read_boundary(p)

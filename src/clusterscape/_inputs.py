@@ -35,8 +35,11 @@ def geometry_to_wgs84(geoms: Any, *, src: str) -> Any:
 
 
 def _read_vector(path: Path, crs: str, *, what: str) -> gpd.GeoDataFrame:
-    if not path.exists():
+    from clusterscape.io import _check_path
+
+    if not path.exists() and not path.is_symlink():
         raise InvalidInputError(f"{what} file {path} does not exist.")
+    _check_path(path, caller=f"{what} file")  # FIFOs, devices, looping links: one clear line
     suffix = path.suffix.lower()
     if suffix in {".csv", ".tsv", ".txt"}:
         frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")

@@ -116,6 +116,12 @@ def _utf16_without_bom(raw: bytes) -> str | None:
     return None
 
 
+def _control_share(head: bytes) -> float:
+    arr = np.frombuffer(head, dtype=np.uint8)
+    ctrl = ((arr < 32) & ~np.isin(arr, [9, 10, 13])) | (arr == 127)
+    return float(np.mean(ctrl)) if len(arr) else 0.0
+
+
 def decode(raw: bytes, name: str, caller: str) -> Decoded:
     """Decode ``raw`` strictly (see the module docstring); never a silent code-page guess."""
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -124,7 +130,10 @@ def decode(raw: bytes, name: str, caller: str) -> Decoded:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel "Unicode Text" exports
         text, errors = _decode_marked(raw, "utf-16")
         return Decoded(text, "utf-16", errors)
-    if b"\x00" in raw[: 1 << 16]:
+    head = raw[: 1 << 16]
+    if b"\x00" in head and (  # a stray NUL is corrupted text; many, or control bytes, are not
+        head.count(b"\x00") > max(1, len(head) // 100) or _control_share(head) > 0.05
+    ):
         enc = _utf16_without_bom(raw)
         if enc is None:
             raise InvalidInputError(

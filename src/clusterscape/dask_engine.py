@@ -618,6 +618,26 @@ def profile_cities(
     )  # fmt: skip
 
 
+def _reject_duplicate_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """Reject accepted rows whose id an earlier accepted row has, across chunks.
+
+    Each chunk already did so within itself; this makes the rule the file reader's (the first
+    occurrence among otherwise valid rows is kept), whatever the chunking.
+    """
+    frame = frame.sort_values("row", kind="stable").reset_index(drop=True)
+    ok = (frame["reason"] == "").to_numpy()
+    ids = frame["id"].astype("string")
+    dup = ok & ids.where(ok).duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
+    if not dup.any():
+        return frame
+    first = frame.loc[ok & ~dup].drop_duplicates("id").set_index("id")["row"]
+    frame = frame.copy()
+    frame.loc[dup, "reason"] = [
+        f"duplicate id: '{i}' is already used by row {int(first[i])}" for i in ids[dup]
+    ]
+    return frame
+
+
 def load_classified(
     source: str | Path,
     *,
@@ -636,6 +656,7 @@ def load_classified(
     ddf = read_partitioned(source, columns=columns, blocksize=blocksize)
     prepared, _ = prepare_partitioned(ddf, crs=crs)
     frame = prepared.compute().reset_index(drop=True)
+    frame = _reject_duplicate_ids(frame)
     bad = frame["reason"] != ""
     rejected = frame.loc[bad, ["row", "id", "reason"]].reset_index(drop=True)
     ok = frame[~bad].reset_index(drop=True)

@@ -216,8 +216,8 @@ def _header_row(rows: list[list[Any]]) -> int:
         if not any(c in coord for c in cells):
             continue
         # a merged group label above the header ("坐标" over 经度/纬度) names one column;
-        # the real header names more
-        score = sum(c in known for c in cells)
+        # the real header names more (distinct names: a data row of 'x' values is no header)
+        score = len({c for c in cells if c in known})
         if score > best_score:
             best, best_score = i, score
     return best
@@ -249,6 +249,9 @@ def _read_text(
 ) -> tuple[pd.DataFrame, list[tuple[int, str]], list[str]]:
     """(good records, rejected (record, reason), messages) of a delimited text file."""
     raw = _read_bytes(path, progress)
+    old_mac = b"\n" not in raw and b"\r" in raw
+    if old_mac:  # classic Mac OS line ends: CR only (same length, so byte offsets hold)
+        raw = raw.replace(b"\r", b"\n")
     dec = _text.decode(raw, path.name, _CALLER)
     head = dec.head()
     blank = not head or head.isspace()
@@ -272,7 +275,9 @@ def _read_text(
     # columns are dropped below when they hold nothing.
     header = [h.strip() or f"{_UNNAMED}{i}" for i, h in enumerate(header)]
     _check_unique_header(header, path)
-    messages: list[str] = []
+    messages: list[str] = (
+        ["lines end in CR only (classic Mac OS); read as lines"] if old_mac else []
+    )
     if dec.encoding not in ("utf-8", "utf-8-sig"):
         label = "GB18030 (GBK)" if dec.encoding == "gb18030" else dec.encoding.upper()
         messages.append(f"read as {label} text")
@@ -892,11 +897,13 @@ def read_establishments(
     Parameters
     ----------
     path : str or path-like
-        CSV/TSV/TXT (UTF-8, UTF-8 with BOM, GBK or GB18030, UTF-16 with BOM, detected;
-        delimiter ``,``, tab, ``;`` or ``|``, sniffed), Excel (.xlsx, first sheet), GeoJSON,
-        GeoPackage, Shapefile, FlatGeobuf or (Geo)Parquet. In CSV and Excel, title lines
-        above the header (up to 9) are skipped: the header is the first row naming a
-        coordinate column.
+        CSV/TSV/TXT (UTF-8 with or without BOM, GBK/GB18030, UTF-16 with or without BOM,
+        decoded strictly, never by a guessed code page; delimiter ``,``, tab, ``;`` or
+        ``|``, sniffed), Excel (.xlsx), GeoJSON, GeoPackage, Shapefile, FlatGeobuf,
+        (Geo)Parquet or an OpenStreetMap ``.osm.pbf`` extract (see
+        :func:`clusterscape.osm.read_osm_pbf`). In CSV and Excel, title lines above the
+        header (up to 9) are skipped: the header is the row naming a coordinate column and
+        the most known columns.
     crs : str or pyproj.CRS, default "wgs84"
         Datum of the coordinates: ``"wgs84"`` (GPS, OpenStreetMap, CGCS2000), ``"gcj02"``
         (Amap, Tencent) or ``"bd09"`` (Baidu), or a projected CRS such as ``"EPSG:32651"``
@@ -907,32 +914,51 @@ def read_establishments(
         Canonical field -> file column, overriding the automatic header mapping. Fields:
         ``id, name, category, code, opened, closed, employees, lon, lat, location`` (the last
         one a column holding ``"lon,lat"`` text, as Amap exports).
+    layer : str or int, optional
+        GeoPackage/GeoJSON layer (name or 0-based number). By default the only layer, or
+        the only point layer of several; otherwise the file is refused listing its layers.
+    sheet : str or int, optional
+        Excel sheet (name or 0-based number). By default the first sheet, or the only sheet
+        with a coordinate header; several such sheets are refused with their names.
+    progress : callable, optional
+        ``progress(stage, done, total)`` called while reading (bytes read for files over
+        64 MB, then bytes parsed); the CLI draws a bar from it once a read takes > 1 s.
 
     Returns
     -------
     LoadResult
         ``.establishments`` (EPSG:4326 GeoDataFrame, canonical columns first), ``.rejected``
-        (``row, id, reason``), ``.source_crs``, ``.path``, ``.n_rows``, ``.columns``.
+        (``row, id, reason``), ``.notes`` (``row, id, field, value, note``),
+        ``.duplicates``, ``.messages``, ``.source_crs``, ``.path``, ``.n_rows`` (always
+        accepted + rejected), ``.columns``.
 
     Raises
     ------
     InvalidInputError
-        When the file cannot be read at all: missing, unsupported type, unknown encoding, no
-        coordinate columns, or latitude/longitude that look swapped (the message says how to
-        fix it with ``columns=``).
+        When the file cannot be read at all: missing, a FIFO/device/directory, a looping or
+        dangling symbolic link, unsupported type, binary content, undecodable header,
+        duplicate column names, an ambiguous layer/sheet, no coordinate columns, or
+        latitude/longitude that look swapped (the message says how to fix it).
 
     Notes
     -----
-    Rows are rejected, never dropped silently, for: malformed rows, missing or non-numeric
-    coordinates, latitude outside [-90, 90] or longitude outside [-180, 180], 0/0
-    placeholders, non-numeric or negative employees, unreadable dates, closed before opened,
-    and duplicate ids (the first occurrence among otherwise valid rows is kept). Dates are
-    reduced to years (1800–2100). Blank values and placeholders such as ``"-"``, ``"NA"``,
+    Rows are rejected, never dropped silently, for: malformed records (wrong field count; a
+    quote that does not close costs its line only, reading goes on with the next line),
+    cells over 1 MiB, undecodable bytes (named by line and byte offset), missing or
+    non-numeric coordinates, latitude outside [-90, 90] or longitude outside [-180, 180],
+    0/0 placeholders, a longitude or latitude of exactly 0 (a blank cell exported as 0),
+    and duplicate ids (the first occurrence among otherwise valid rows is kept). A bad field
+    costs the field, not the firm: headcounts that are not numbers, negative or implausible,
+    dates that are not dates, years outside 1800–2100 and a closing year before the opening
+    year are left blank and listed in ``notes``; ``"50人"``, ``"约50"``, Excel date serials,
+    ``"March 2015"``, ``"1.3.2015"``, ``"3/2015"`` and ``"二〇一五年三月"`` are read. Rows
+    without an id that repeat an earlier row cell for cell are kept and counted
+    (``duplicates``, listed in ``notes``). Dates are reduced to years (1800–2100). Blank values and placeholders such as ``"-"``, ``"NA"``,
     ``"暂无"`` count as missing. Numbers may use thousands separators (``"1,200"``), full-
     width digits, or decimal commas in files delimited by ``;``/tab/``|``. Non-point
     geometries are reduced to a representative point. Points outside the study area are
     kept; clipping is the study's job. Headers that suggest another datum than ``crs`` (e.g.
-    an Amap export read as WGS-84) are reported in ``LoadResult.notes``.
+    an Amap export read as WGS-84) are reported in ``LoadResult.messages``.
 
     Examples
     --------
@@ -949,7 +975,16 @@ def read_establishments(
     if p.name.lower().endswith(".osm.pbf"):
         from clusterscape.osm import load_osm_pbf
 
-        return load_osm_pbf(p, columns=columns)
+        res = load_osm_pbf(p, columns=columns)
+        if _resolve_crs(crs) != ("wgs84", None):
+            res = dataclasses.replace(
+                res,
+                messages=(
+                    *res.messages,
+                    f"OpenStreetMap coordinates are WGS-84; crs={crs!r} was not applied",
+                ),
+            )
+        return res
     datum, declared = _resolve_crs(crs)
     if layer is not None and suffix not in _GEO_SUFFIXES:
         raise InvalidInputError(
@@ -985,6 +1020,8 @@ def read_establishments(
             "name says?"
         ) from exc
 
+    if progress is not None:
+        progress("validating", 0, max(len(frame), 1))
     mapping = _map_columns(frame, columns, p)
     explicit = set(columns or ())
     if isinstance(frame, gpd.GeoDataFrame) and not explicit & {"lon", "lat", "location"}:
@@ -1026,6 +1063,8 @@ def read_establishments(
         source_crs=source_crs,
         path=p,
     )
+    if progress is not None:
+        progress("validating", max(len(frame), 1), max(len(frame), 1))
     return dataclasses.replace(result, messages=notes) if notes else result
 
 
@@ -1034,7 +1073,7 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _check_path(p: Path) -> None:
+def _check_path(p: Path, caller: str = _CALLER) -> None:
     """Refuse what is not a readable regular file, with one clear line (never block)."""
     try:
         st = p.stat()
@@ -1042,21 +1081,21 @@ def _check_path(p: Path) -> None:
         if p.is_symlink():
             if exc.errno == errno.ELOOP:
                 raise InvalidInputError(
-                    f"{_CALLER}: {p} is a symbolic link that loops back on itself (ELOOP); "
+                    f"{caller}: {p} is a symbolic link that loops back on itself (ELOOP); "
                     "point it at the real file."
                 ) from None
             raise InvalidInputError(
-                f"{_CALLER}: {p} is a symbolic link to {os.readlink(p)}, which does not exist."
+                f"{caller}: {p} is a symbolic link to {os.readlink(p)}, which does not exist."
             ) from None
         if exc.errno == errno.ELOOP:
             raise InvalidInputError(
-                f"{_CALLER}: {p}: a symbolic link in the path loops (ELOOP)."
+                f"{caller}: {p}: a symbolic link in the path loops (ELOOP)."
             ) from None
         if exc.errno in (errno.EACCES, errno.EPERM):
-            raise InvalidInputError(f"{_CALLER}: {p}: permission denied.") from None
-        raise InvalidInputError(f"{_CALLER}: {p} does not exist. Check the path.") from None
+            raise InvalidInputError(f"{caller}: {p}: permission denied.") from None
+        raise InvalidInputError(f"{caller}: {p} does not exist. Check the path.") from None
     if stat.S_ISDIR(st.st_mode):
-        raise InvalidInputError(f"{_CALLER}: {p} is a directory; give a file.")
+        raise InvalidInputError(f"{caller}: {p} is a directory; give a file.")
     if not stat.S_ISREG(st.st_mode):
         kind = (
             "a named pipe (FIFO)"
@@ -1066,11 +1105,11 @@ def _check_path(p: Path) -> None:
             else "a device"
         )
         raise InvalidInputError(
-            f"{_CALLER}: {p} is {kind}, not a regular file; reading it could block forever. "
+            f"{caller}: {p} is {kind}, not a regular file; reading it could block forever. "
             "Save the data to a file first."
         )
     if not os.access(p, os.R_OK):
-        raise InvalidInputError(f"{_CALLER}: {p}: permission denied.")
+        raise InvalidInputError(f"{caller}: {p}: permission denied.")
 
 
 def validate_table(
