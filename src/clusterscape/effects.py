@@ -738,8 +738,8 @@ def amenity_effects(
             now = am_year == yr
             sel = d[now & in_bins]
             for b in range(n_bins):
-                cnt = int(((sel >= lo[b]) & (sel < hi[b])).sum())
-                records.append((cid, b, lo[b], hi[b], e, yr, cnt, areas[b]))
+                n_b = int(((sel >= lo[b]) & (sel < hi[b])).sum())
+                records.append((cid, b, lo[b], hi[b], e, yr, n_b, areas[b]))
             records.append(
                 (cid, n_bins, c_in, c_out, e, yr, int(in_ctrl[now].sum()), areas[n_bins])
             )
