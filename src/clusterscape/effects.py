@@ -608,7 +608,9 @@ def amenity_effects(
     >>> clusters = study.truth["clusters"].to_crs(32651)
     >>> res = amenity_effects(est, clusters, amenity="hotel", opened=clusters["opened"])
     >>> res.summary["p_value"] < 0.05, res.summary["influence_radius_m"]
-    (True, 1500.0)
+    (True, 500.0)
+    >>> res.by_distance["significant"].tolist()  # 500-1,000 m: positive, not significant
+    [True, False, False, False]
     """
     import shapely
 
