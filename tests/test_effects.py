@@ -491,7 +491,7 @@ def test_default_opening_rule_is_used_without_registry(city) -> None:
 
 
 def test_amenity_effects_errors(city) -> None:
-    est, clusters, t0 = city
+    est, clusters, _t0 = city
     with pytest.raises(InvalidInputError, match="rings_m"):
         amenity_effects(est, clusters, rings_m=(500, 0))
     with pytest.raises(InvalidInputError, match="control ring must lie"):

@@ -95,9 +95,7 @@ def test_power_on_the_ningbo_planted_scenario_and_nothing_on_its_null() -> None:
                         and abs(s["influence_radius_m"] - reach[amenity]) <= 500.0
                     )
                 else:
-                    false.append(
-                        s["p_value"] < ALPHA or bool(np.isfinite(s["influence_radius_m"]))
-                    )
+                    false.append(s["p_value"] < ALPHA or bool(np.isfinite(s["influence_radius_m"])))
     power = {k: float(np.mean(v)) for k, v in hits.items()}
     rad = {k: float(np.mean(v)) for k, v in radius_ok.items()}
     print(f"Ningbo planted, 10 seeds: power {power}, radius within 500 m {rad}")

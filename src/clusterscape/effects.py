@@ -608,7 +608,9 @@ def amenity_effects(
     >>> clusters = study.truth["clusters"].to_crs(32651)
     >>> res = amenity_effects(est, clusters, amenity="hotel", opened=clusters["opened"])
     >>> res.summary["p_value"] < 0.05, res.summary["influence_radius_m"]
-    (True, 1500.0)
+    (True, 500.0)
+    >>> res.by_distance["significant"].tolist()  # 500-1,000 m: positive, not significant
+    [True, False, False, False]
     """
     import shapely
 
@@ -738,8 +740,8 @@ def amenity_effects(
             now = am_year == yr
             sel = d[now & in_bins]
             for b in range(n_bins):
-                cnt = int(((sel >= lo[b]) & (sel < hi[b])).sum())
-                records.append((cid, b, lo[b], hi[b], e, yr, cnt, areas[b]))
+                n_b = int(((sel >= lo[b]) & (sel < hi[b])).sum())
+                records.append((cid, b, lo[b], hi[b], e, yr, n_b, areas[b]))
             records.append(
                 (cid, n_bins, c_in, c_out, e, yr, int(in_ctrl[now].sum()), areas[n_bins])
             )

@@ -35,7 +35,10 @@ class StudyConfig:
     """Everything a study run needs; ``establishments=None`` means the built-in Ningbo study.
 
     A ``study.toml`` gives the same keys under ``[study]`` (paths relative to the TOML file), and
-    step options under ``[detect]``, ``[measure]``, ``[effects]`` and ``[urban]``.
+    step options under ``[detect]``, ``[measure]``, ``[effects]`` and ``[urban]``. ``[effects]``
+    takes the keyword options of :func:`clusterscape.effects.amenity_effects`, ``amenities``
+    (default ``["hotel", "mall"]``) and ``select``: ``"registry"`` (default: significant
+    clusters matched to the parks registry when one is given), ``"significant"`` or ``"all"``.
     """
 
     establishments: str | None = None
