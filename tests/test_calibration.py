@@ -179,9 +179,9 @@ def test_calibration_cluster_significance_random_labelling():
     rng = np.random.default_rng(15)
     ps = []
     for s in range(500):
-        city = rng.uniform(-2000, 2000, (1000, 2))
+        city = rng.uniform(-2000, 2000, (2000, 2))
         pop = gpd.GeoDataFrame(geometry=gpd.points_from_xy(*city.T), crs=32651)
-        cre = pop.iloc[rng.choice(len(city), 200, replace=False)]
+        cre = pop.iloc[rng.choice(len(city), 100, replace=False)]
         res = detect_clusters(
             cre, min_cluster_size=5, stability_draws=0, csr_simulations=19, population=pop,
             seed=s,
