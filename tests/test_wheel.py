@@ -33,7 +33,7 @@ from fastapi.testclient import TestClient
 from clusterscape.web import create_app
 
 pkg = Path(clusterscape.__file__).parent
-client = TestClient(create_app(sys.argv[1]))
+client = TestClient(create_app(sys.argv[1]), base_url="http://127.0.0.1")
 page = client.get("/")
 js = client.get("/static/vendor/maplibre-gl.js")
 css = client.get("/static/vendor/maplibre-gl.css")
