@@ -616,3 +616,20 @@ def test_emerging_hotspots_is_re_exported() -> None:
     from clusterscape import emerging
 
     assert emerging_hotspots is emerging.emerging_hotspots
+
+
+def test_no_radius_is_claimed_without_a_pooled_effect() -> None:
+    # A null city (no planted effect, 6 clusters) where one distance bin clears the uniform
+    # band while the pooled ring's bootstrap p is 0.32: the verdict is "no effect", so no
+    # radius either (found by scanning seeds; before the rule this reported 2,000 m).
+    est, clusters, t0 = simulate_city(
+        17, n_clusters=6, side_m=40_000.0, effects={"hotel": 0.0, "mall": 0.0}
+    )
+    res = amenity_effects(est, clusters, amenity="hotel", opened=t0)
+    assert res.by_distance["significant"].any()
+    assert res.summary["p_value"] > 0.05
+    assert np.isnan(res.summary["influence_radius_m"])
+    assert np.isnan(res.summary["influence_radius_from_centre_m"])
+    assert np.isnan(res.summary["influence_radius_ci"][0])
+    assert "pooled effect is not" in res.params["radius_withheld"]
+    assert np.isnan(res.rows["influence_radius_m"].iloc[0])

@@ -36,7 +36,9 @@ critical value (familywise size alpha over all bins).
 **Influence radius** (Butts 2023, read from tau(d)): the upper edge of the last bin whose
 effect is significantly positive under the uniform band (``influence_radius_m``, from the
 footprint edge; ``influence_radius_from_centre_m`` adds the mean equal-area radius of the
-footprints). NaN when no bin is significant. Its interval: from the lower edge of that bin
+footprints). NaN when no bin is significant, and NaN when the pooled effect is not
+significant (one verdict: no effect, no radius; ``params["radius_withheld"]`` says which bin
+cleared the band). Its interval: from the lower edge of that bin
 (the effect is significantly present beyond it) to the upper edge of the next bin (the
 resolution of the rings; the control ring's inner edge when there is no next bin).
 
@@ -1062,6 +1064,14 @@ def amenity_effects(
     event_study = pd.DataFrame(
         es_rows, columns=["event_time", "coef", "ci_low", "ci_high", "p_value"]
     )
+    if np.isfinite(radius) and not p_pool <= alpha:
+        # One verdict: no radius is claimed for an effect the pooled test does not find
+        # (a bin can clear the uniform band while the pooled ring's p exceeds alpha).
+        params["radius_withheld"] = (
+            f"bin up to {radius:.0f} m significant under the uniform band, but the pooled "
+            f"effect is not (p {p_pool:.3g} > {alpha})"
+        )
+        radius = r_lo = r_hi = float("nan")
     mean_masked = float(np.mean([masked_share[c] for c in groups]))
     summary = {
         "amenity": amenity,
