@@ -1101,21 +1101,27 @@ def amenity_effects(
         footprint_equivalent_radius_m=r_eq,
         dropped=dropped,
     )
-    row = {k: summary[k] for k in _RESULT_COLUMNS if k in summary}
-    row.update(
-        influence_radius_ci_low=r_lo,
-        influence_radius_ci_high=r_hi,
-        window_used=f"{window_used[0]}..{window_used[1]}",
-    )
     return AmenityEffectResult(
         summary=summary,
-        rows=pd.DataFrame([row], columns=_RESULT_COLUMNS),
+        rows=_summary_row(summary),
         event_study=event_study,
         by_distance=by_distance,
         panel=panel,
         by_cluster=by_cluster,
         params=params,
     )
+
+
+def _summary_row(summary: Mapping[str, Any]) -> pd.DataFrame:
+    """The one-row ``rows`` table of a summary: the radius interval split into two columns and
+    the window written as ``first..last``."""
+    row = {k: summary[k] for k in _RESULT_COLUMNS if k in summary}
+    lo, hi = summary["influence_radius_ci"]
+    first, last = summary["window_used"]
+    row.update(
+        influence_radius_ci_low=lo, influence_radius_ci_high=hi, window_used=f"{first}..{last}"
+    )
+    return pd.DataFrame([row], columns=_RESULT_COLUMNS)
 
 
 def _not_estimable(
@@ -1153,15 +1159,9 @@ def _not_estimable(
         "unit": unit,
         "reason": reason,
     }
-    row = {k: summary[k] for k in _RESULT_COLUMNS if k in summary}
-    row.update(
-        influence_radius_ci_low=nan,
-        influence_radius_ci_high=nan,
-        window_used=f"{params['window_used'][0]}..{params['window_used'][1]}",
-    )
     return AmenityEffectResult(
         summary=summary,
-        rows=pd.DataFrame([row], columns=_RESULT_COLUMNS),
+        rows=_summary_row(summary),
         event_study=pd.DataFrame(columns=["event_time", "coef", "ci_low", "ci_high", "p_value"]),
         by_distance=pd.DataFrame(columns=_BY_DISTANCE),
         panel=panel,
