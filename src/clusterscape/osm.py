@@ -182,8 +182,16 @@ class _Collector:
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
-    def add(self, kind: str, ident: int, tags: Any, point: Any, area: Any = None) -> None:
-        tag, _ = establishment_tag(tags)
+    def wanted(self, tags: Any) -> str | None:
+        """The feature's establishment tag, or None (counted as skipped with its reason)."""
+        tag, why = establishment_tag(tags)
+        if tag is None:
+            self.skip(why)
+        return tag
+
+    def add(
+        self, kind: str, ident: int, tags: Any, tag: str | None, point: Any, area: Any = None
+    ) -> None:
         row = {k: tags.get(k) for k in (*OSM_KEYS, "name", "start_date") if tags.get(k)}
         row.update(osm_type=kind, id=ident, primary=tag, geometry=point, area=area)
         self.rows.append(row)
@@ -199,21 +207,19 @@ def _collect(path: Path) -> _Collector:
         def node(self, n: Any) -> None:
             if not len(n.tags):
                 return  # a way's vertex, not a feature
-            tag, why = establishment_tag(n.tags)
+            tag = col.wanted(n.tags)
             if tag is None:
-                col.skip(why)
                 return
             if not n.location.valid():
                 col.skip("node without a valid location")
                 return
-            col.add("node", n.id, n.tags, shapely.Point(n.location.lon, n.location.lat))
+            col.add("node", n.id, n.tags, tag, shapely.Point(n.location.lon, n.location.lat))
 
         def way(self, w: Any) -> None:
             if not len(w.tags):
                 return
-            tag, why = establishment_tag(w.tags)
+            tag = col.wanted(w.tags)
             if tag is None:
-                col.skip(why)
                 return
             try:
                 xy = [(nd.lon, nd.lat) for nd in w.nodes]
@@ -230,14 +236,13 @@ def _collect(path: Path) -> _Collector:
                 geom = shapely.LineString(xy)
             else:
                 geom = shapely.Point(xy[0])
-            col.add("way", w.id, w.tags, geom.representative_point(), geom)
+            col.add("way", w.id, w.tags, tag, geom.representative_point(), geom)
 
         def relation(self, r: Any) -> None:
             if not len(r.tags):
                 return
-            tag, why = establishment_tag(r.tags)
+            tag = col.wanted(r.tags)
             if tag is None:
-                col.skip(why)
                 return
             col.relation_ids.add(r.id)
 
@@ -250,7 +255,8 @@ def _collect(path: Path) -> _Collector:
                 return
             geom = shapely.from_wkb(bytes.fromhex(wkb))
             col.area_relations.add(a.orig_id())
-            col.add("relation", a.orig_id(), a.tags, geom.representative_point(), geom)
+            tag, _ = establishment_tag(a.tags)  # accepted when its relation was read
+            col.add("relation", a.orig_id(), a.tags, tag, geom.representative_point(), geom)
 
     Handler().apply_file(str(path), locations=True)
     missing = len(col.relation_ids - col.area_relations)
