@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check
-	$(BIN)/python -m clusterscape._warmup
+	$(BIN)/python -m clusterscape.study._warmup
 	touch $(STAMP)
 
 # Re-resolve the lock from pyproject.toml (all extras) for Python $(LOCK_PYTHON) on x86_64 Linux. Pins already

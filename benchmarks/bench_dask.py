@@ -102,7 +102,7 @@ class PeakRSS:
 def test_national_scale(tmp_path_factory: pytest.TempPathFactory) -> None:
     from distributed import Client
 
-    from clusterscape.dask_engine import dask_client, profile_cities
+    from clusterscape.study.dask import dask_client, profile_cities
 
     data = make_national(tmp_path_factory.mktemp("national") / "firms", ROWS)
     with PeakRSS() as mem, dask_client(n_workers=2, memory_limit="3.5GB") as client:

@@ -1,4 +1,4 @@
-"""HDBSCAN / DBSCAN: clusterscape.detect side by side with scikit-learn (and hdbscan-rs).
+"""HDBSCAN / DBSCAN: clusterscape.detect.clusters side by side with scikit-learn (and hdbscan-rs).
 
 Same seeded workload for both sides: Gaussian blobs of varied spread (60 %) plus uniform
 noise (40 %) over a 30 km square, the shape of firm data in a city. Prints wall times, ratios,
@@ -20,7 +20,7 @@ import pytest
 from sklearn.cluster import DBSCAN, HDBSCAN
 from sklearn.metrics import adjusted_rand_score
 
-from clusterscape.detect import arcgis_default_eps, dbscan_labels, hdbscan_labels
+from clusterscape.detect.clusters import arcgis_default_eps, dbscan_labels, hdbscan_labels
 
 pytestmark = pytest.mark.bench
 
@@ -89,7 +89,7 @@ def test_bench_hdbscan_vs_sklearn(n: int) -> None:
 _RSS_SCRIPT = """
 import resource
 import numpy as np
-from clusterscape.detect import hdbscan_labels
+from clusterscape.detect.clusters import hdbscan_labels
 {workload_src}
 xy = workload({n})
 hdbscan_labels(xy[:2000], min_cluster_size=15)

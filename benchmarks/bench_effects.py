@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from clusterscape.emerging import emerging_hotspots, mann_kendall, space_time_weights
+from clusterscape.measure.emerging import emerging_hotspots, mann_kendall, space_time_weights
 
 pytestmark = pytest.mark.bench
 
@@ -93,7 +93,7 @@ def test_bench_amenity_effects_bootstrap_30_clusters_50k_points(timed, load_note
     import pandas as pd
     import shapely
 
-    from clusterscape.effects import amenity_effects
+    from clusterscape.effects.did import amenity_effects
 
     rng = np.random.default_rng(3)
     side, n = 40_000.0, 50_000

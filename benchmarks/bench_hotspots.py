@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from clusterscape.density import density_surface, direct_density
-from clusterscape.hotspots import distance_band_weights, gi_star_from_weights
+from clusterscape.measure.density import density_surface, direct_density
+from clusterscape.measure.hotspots import distance_band_weights, gi_star_from_weights
 
 pytestmark = pytest.mark.bench
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterscape.io import read_establishments
+from clusterscape.io.establishments import read_establishments
 
 pytestmark = pytest.mark.bench
 

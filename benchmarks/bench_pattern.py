@@ -1,4 +1,4 @@
-"""Benchmarks of clusterscape.pattern against the peers, same seeded workloads, side by side.
+"""Benchmarks of clusterscape.measure.pattern against the peers, same seeded workloads, side by side.
 
 Run: ``.venv/bin/pytest benchmarks/bench_pattern.py -m bench -s``. Each test prints our time,
 the peer's time and the ratio; figures go to benchmarks/results/pattern.md by hand.
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from clusterscape import pattern
+from clusterscape.measure import pattern
 
 pytestmark = pytest.mark.bench
 

@@ -8,7 +8,7 @@ Peers: FD/CR has no library implementation, so the peer is the pandas code a use
 (``groupby`` on integer cell indices, ``unstack``, FD/CR by columns) after the same projection
 to UTM (timed with it, as our side is);
 the labels must agree. Grid Gi* is compared with esda ``G_Local(star=True, transform="B")``
-on a distance band (and with clusterscape.hotspots.gi_star). Run with
+on a distance band (and with clusterscape.measure.hotspots.gi_star). Run with
 ``pytest benchmarks/bench_urban.py -m bench -s``.
 """
 
@@ -110,7 +110,7 @@ def test_bench_zones_and_centres_1m(load_note: str) -> None:
 def test_bench_gi_star_grid_vs_esda(side: int, load_note: str) -> None:
     esda = pytest.importorskip("esda")
     weights = pytest.importorskip("libpysal.weights")
-    from clusterscape.hotspots import gi_star
+    from clusterscape.measure.hotspots import gi_star
 
     rng = np.random.default_rng(side)
     counts = rng.poisson(1.5, (side, side)).astype(float)

@@ -5,7 +5,7 @@ A fresh clone has no numba cache. Each run here gets its own empty cache directo
 earlier runs on this machine is reused and nothing of the developer's own cache is touched:
 
 * cold: the first run with no warm-up (what a fresh clone paid before ``make install`` warmed up);
-* warm-up: ``python -m clusterscape._warmup`` (the last step of ``make install``);
+* warm-up: ``python -m clusterscape.study._warmup`` (the last step of ``make install``);
 * first: the first run after the warm-up, sharing its cache (a fresh clone's first ``make run``);
 * warm: the run after that.
 
@@ -51,12 +51,12 @@ def test_first_run_after_warmup(tmp_path: Path) -> None:
     run = [exe, "run", "--quiet", "--out"]
     cold = _run([*run, str(tmp_path / "out-cold")], _env(tmp_path / "cold"))
     env = _env(tmp_path / "installed")
-    warmup = _run([sys.executable, "-m", "clusterscape._warmup"], env)
+    warmup = _run([sys.executable, "-m", "clusterscape.study._warmup"], env)
     first = _run([*run, str(tmp_path / "out-first")], env)
     warm = _run([*run, str(tmp_path / "out-warm")], env)
     rows = [
         ("cold run, no warm-up (before this change)", cold),
-        ("warm-up (`python -m clusterscape._warmup`, in `make install`)", warmup),
+        ("warm-up (`python -m clusterscape.study._warmup`, in `make install`)", warmup),
         ("first run after the warm-up (fresh clone's first `make run`)", first),
         ("warm run", warm),
     ]

@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 from shapely.geometry import box
 
-from clusterscape.pattern import simulate_csr
+from clusterscape.measure.pattern import simulate_csr
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "dclf_parity"
 NSIM = 39

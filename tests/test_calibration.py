@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from clusterscape import pattern
-from clusterscape.hotspots import gi_star
+from clusterscape.measure import pattern
+from clusterscape.measure.hotspots import gi_star
 
 LO, HI = 0.035, 0.065
 ALPHA = 0.05
@@ -174,7 +174,7 @@ def test_calibration_cluster_significance_random_labelling():
     cluster in 96 % of patterns, rate 0.024)."""
     import geopandas as gpd
 
-    from clusterscape.detect import detect_clusters
+    from clusterscape.detect.clusters import detect_clusters
 
     rng = np.random.default_rng(15)
     ps = []

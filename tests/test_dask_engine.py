@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from clusterscape.coords import convert, to_local_metric
-from clusterscape.dask_engine import dask_client, gi_star_tiled, profile_cities
-from clusterscape.detect import detect_clusters
-from clusterscape.hotspots import grid_hotspots
-from clusterscape.io import read_establishments
+from clusterscape.detect.clusters import detect_clusters
+from clusterscape.io.establishments import read_establishments
+from clusterscape.measure.hotspots import grid_hotspots
+from clusterscape.study.dask import dask_client, gi_star_tiled, profile_cities
 from clusterscape.taxonomy import classify_establishments
 from clusterscape.urban.zones import functional_zones
 
@@ -184,7 +184,7 @@ def test_cli_by_city_writes_the_comparison(data: tuple[Path, pd.DataFrame], tmp_
 
 
 def test_dask_engine_validates_rows_as_the_file_reader(tmp_path: Path) -> None:
-    from clusterscape.dask_engine import load_classified
+    from clusterscape.study.dask import load_classified
 
     text = (
         "id,name,category,lon,lat,opened,employees\n"
@@ -232,7 +232,7 @@ def _bad_file(path: Path, encoding: str) -> None:
 
 @pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
 def test_dask_engine_reads_bad_files_as_the_file_reader(tmp_path: Path, encoding: str) -> None:
-    from clusterscape.dask_engine import load_classified
+    from clusterscape.study.dask import load_classified
 
     path = tmp_path / "bad.csv"
     _bad_file(path, encoding)
@@ -253,7 +253,7 @@ def test_dask_engine_reads_bad_files_as_the_file_reader(tmp_path: Path, encoding
 
 
 def test_dask_engine_duplicate_ids_across_chunks(tmp_path: Path) -> None:
-    from clusterscape.dask_engine import load_classified
+    from clusterscape.study.dask import load_classified
 
     lines = ["id,lon,lat"] + [f"F{i},{121.5 + i * 1e-4:.5f},29.8" for i in range(200)]
     lines[190] = "F3,121.6,29.9"  # F3 again, far below its first use (another chunk)

@@ -316,7 +316,7 @@ def test_peer_hdbscan_recovers_every_planted_cluster(planted: StudyInputs) -> No
     e, m = planted.establishments, planted.truth["membership"]
     creative = e["code"].isin(CREATIVE_CODES).to_numpy()
     xy = _metric(e.loc[creative])
-    from clusterscape.detect import hdbscan_labels
+    from clusterscape.detect.clusters import hdbscan_labels
 
     key = m["planted_cluster"].to_numpy()[creative]
     peer = HDBSCAN(min_cluster_size=15, copy=True).fit_predict(xy)

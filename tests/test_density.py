@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import shapely
 
-from clusterscape.density import density_surface, direct_density
 from clusterscape.errors import CRSError, InvalidInputError
+from clusterscape.measure.density import density_surface, direct_density
 
 
 def _pattern(seed: int = 0) -> np.ndarray:

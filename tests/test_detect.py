@@ -14,10 +14,10 @@ from sklearn.cluster._hdbscan._linkage import mst_from_data_matrix
 from sklearn.metrics import DistanceMetric, adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
-from clusterscape._dbscan import dbscan_grid
-from clusterscape._hdbscan import labels_from_mst
-from clusterscape._mst import mutual_reachability_mst
-from clusterscape.detect import (
+from clusterscape.detect._dbscan import dbscan_grid
+from clusterscape.detect._hdbscan import labels_from_mst
+from clusterscape.detect._mst import mutual_reachability_mst
+from clusterscape.detect.clusters import (
     arcgis_default_eps,
     cluster_profiles,
     dbscan_labels,

@@ -14,15 +14,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from clusterscape.effects import (
-    amenity_colocation,
-    amenity_effects,
-    cluster_opening_years,
-    distance_decay,
-    emerging_hotspots,
-    size_distribution,
-)
+from clusterscape.effects.cross import amenity_colocation, distance_decay, size_distribution
+from clusterscape.effects.did import amenity_effects, cluster_opening_years
 from clusterscape.errors import CRSError, InvalidInputError
+from clusterscape.measure.emerging import emerging_hotspots
 
 CRS = "EPSG:32651"
 R0_M = 100.0  # footprint radius
@@ -308,7 +303,7 @@ def test_wild_bootstrap_t_equals_an_explicit_refit(city) -> None:
     """The bootstrap's closed form against an explicit restricted wild refit by statsmodels."""
     import statsmodels.api as sm
 
-    from clusterscape.effects import WEBB_WEIGHTS, _Contrast
+    from clusterscape.effects.did import WEBB_WEIGHTS, _Contrast
 
     rng = np.random.default_rng(0)
     g, t = 7, 10
@@ -613,7 +608,7 @@ def test_size_distribution_zipf_and_verdict() -> None:
 
 
 def test_emerging_hotspots_is_re_exported() -> None:
-    from clusterscape import emerging
+    from clusterscape.measure import emerging
 
     assert emerging_hotspots is emerging.emerging_hotspots
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterscape.effects import amenity_effects
+from clusterscape.effects.did import amenity_effects
 
 pytestmark = pytest.mark.slow
 

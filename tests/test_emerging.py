@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from clusterscape.emerging import (
+from clusterscape.errors import InvalidInputError
+from clusterscape.measure.emerging import (
     CATEGORIES,
     classify_series,
     emerging_hotspots,
     mann_kendall,
     space_time_weights,
 )
-from clusterscape.errors import InvalidInputError
 
 T = 10
 F = False

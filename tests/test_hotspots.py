@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from scipy.stats import norm
 
 from clusterscape.errors import CRSError, InvalidInputError
-from clusterscape.hotspots import (
+from clusterscape.measure.hotspots import (
     GiStarResult,
     benjamini_hochberg,
     gi_star,

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterscape import indices
 from clusterscape.errors import InvalidInputError
+from clusterscape.measure import indices
 
 MAT = pd.DataFrame(
     [[10, 0, 5], [5, 5, 0], [0, 20, 5]],

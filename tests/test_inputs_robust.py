@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
 from clusterscape.errors import InvalidInputError
-from clusterscape.io import read_establishments
+from clusterscape.io.establishments import read_establishments
 
 
 def _rows(n: int, start: int = 0) -> list[str]:
@@ -205,7 +205,7 @@ def test_zero_longitude_or_latitude_rejected(tmp_path: Path, boundary: bool) -> 
         assert res.rejected["row"].tolist() == [2, 3]
         assert res.rejected["reason"].str.contains("exactly 0").all()
         return
-    from clusterscape.study import StudyConfig, _load
+    from clusterscape.study.run import StudyConfig, _load
 
     b = tmp_path / "b.geojson"
     gpd.GeoDataFrame(geometry=[box(121, 29, 122, 30)], crs=4326).to_file(b)
@@ -428,7 +428,7 @@ def test_classic_mac_line_ends_wide_x_columns_and_a_stray_nul(tmp_path: Path) ->
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
 def test_boundary_fifo_is_refused(tmp_path: Path) -> None:
-    from clusterscape._inputs import read_boundary
+    from clusterscape.io.layers import read_boundary
 
     p = tmp_path / "b.geojson"
     os.mkfifo(p)

@@ -1,4 +1,4 @@
-"""clusterscape.io: every format, every rejection reason, header mapping, datums, writers.
+"""clusterscape.io.establishments: every format, every rejection reason, header mapping, datums, writers.
 
 Files are made by the tests in tmp_path; the expected values are planted in them. Datum
 conversion is checked against prcoords (independent) and reprojection against pyproj.
@@ -19,7 +19,7 @@ from shapely.geometry import Point, Polygon
 
 from clusterscape.coords import convert
 from clusterscape.errors import CRSError, InvalidInputError
-from clusterscape.io import (
+from clusterscape.io.establishments import (
     CANONICAL,
     LoadResult,
     atomic_directory,

@@ -19,8 +19,8 @@ from scipy.spatial.distance import cdist
 from sklearn.cluster._hdbscan._linkage import MST_edge_dtype, make_single_linkage
 from sklearn.cluster._hdbscan._tree import tree_to_labels
 
-from clusterscape._hdbscan import labels_from_mst
-from clusterscape._mst import core_distances, mutual_reachability_mst
+from clusterscape.detect._hdbscan import labels_from_mst
+from clusterscape.detect._mst import core_distances, mutual_reachability_mst
 
 
 def _brute_weights(xy: np.ndarray, ms: int) -> np.ndarray:
@@ -119,7 +119,7 @@ def test_hdbscan_labels_do_not_depend_on_row_order() -> None:
     ours are one answer for one point set."""
     from sklearn.metrics import adjusted_rand_score
 
-    from clusterscape.detect import hdbscan_labels
+    from clusterscape.detect.clusters import hdbscan_labels
 
     rng = np.random.default_rng(11)
     centres = rng.uniform(0, 4000, (12, 2))

@@ -10,7 +10,7 @@ import pytest
 from shapely.geometry import Point, Polygon
 
 from clusterscape.errors import InvalidInputError
-from clusterscape.osm import fetch_osm, osm_to_establishments, read_osm_pbf
+from clusterscape.io.osm import fetch_osm, osm_to_establishments, read_osm_pbf
 
 osmium = pytest.importorskip("osmium")
 pytest.importorskip("pyrosm")
@@ -129,7 +129,7 @@ def test_missing_pbf(tmp_path: Path) -> None:
 
 
 def test_pbf_rows_validate_like_a_file(tmp_path: Path) -> None:
-    from clusterscape._frames import validate_frame
+    from clusterscape.io._frames import validate_frame
 
     path = tmp_path / "mini.osm.pbf"
     write_pbf(path)
@@ -162,7 +162,7 @@ def _tagged_features(path: Path) -> dict[str, int]:
 
 
 def test_helsinki_pbf_every_feature_accounted_for() -> None:
-    from clusterscape.io import read_establishments
+    from clusterscape.io.establishments import read_establishments
 
     path = _helsinki()
     res = read_establishments(path)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from clusterscape._writers import PAUSE_ENV, PAUSE_PHASES
 from clusterscape.errors import InvalidInputError
-from clusterscape.io import atomic_directory
+from clusterscape.io.establishments import atomic_directory
+from clusterscape.io.writers import PAUSE_ENV, PAUSE_PHASES
 
 N_FILES = 5
 
@@ -22,7 +22,7 @@ N_FILES = 5
 WRITER = textwrap.dedent(
     """
     import json, sys
-    from clusterscape.io import atomic_directory
+    from clusterscape.io.establishments import atomic_directory
     out, tag = sys.argv[1], sys.argv[2]
     with atomic_directory(out) as tmp:
         names = []

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from clusterscape import pattern
 from clusterscape.errors import InvalidInputError
+from clusterscape.measure import pattern
 
 
 def _brute_clq(xy, lab, a, b):
@@ -56,7 +56,7 @@ def test_clq_hand_example():
 
 
 def test_colocation_matrix_agrees_with_pairwise_and_numpy_permutation():
-    from clusterscape.pattern._colocation import _nearest_with_ties
+    from clusterscape.measure.pattern._colocation import _nearest_with_ties
 
     rng = np.random.default_rng(3)
     xy = rng.uniform(0, 1000, (1500, 2))
@@ -122,7 +122,7 @@ def test_colocation_errors():
 
 
 def test_grid_nearest_matches_brute_force_on_clustered_and_duplicate_points():
-    from clusterscape.pattern._colocation import _nearest_with_ties
+    from clusterscape.measure.pattern._colocation import _nearest_with_ties
 
     rng = np.random.default_rng(12)
     xy = np.vstack(
@@ -149,7 +149,7 @@ def test_grid_nearest_matches_brute_force_on_clustered_and_duplicate_points():
 def test_permutation_null_is_centred_and_reproducible():
     import numba
 
-    from clusterscape.pattern._colocation import _nearest_split, _perm_counts
+    from clusterscape.measure.pattern._colocation import _nearest_split, _perm_counts
 
     rng = np.random.default_rng(5)
     xy = rng.uniform(0, 1000, (2000, 2))

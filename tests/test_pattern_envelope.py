@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from clusterscape import pattern
 from clusterscape.errors import InvalidInputError
+from clusterscape.measure import pattern
 
 REF = json.loads((Path(__file__).parent / "data" / "spatstat_reference.json").read_text())
 
@@ -89,8 +89,8 @@ def test_envelope_errors():
     ids=["rect-even", "rect-uneven", "polygon"],
 )
 def test_batched_simulations_equal_single_pattern_estimator(window, r):
-    from clusterscape.pattern import _envelope
-    from clusterscape.pattern._window import as_window
+    from clusterscape.measure.pattern import _envelope
+    from clusterscape.measure.pattern._window import as_window
 
     win = as_window(window, caller="test")
     sims = pattern.simulate_csr(win, 800, nsim=5, seed=5)
@@ -123,7 +123,7 @@ def test_envelope_border_sims_are_k_function_of_simulated_patterns():
 
 
 def test_numba_strip_sort_orders_by_strip_then_x():
-    from clusterscape.pattern import _kernels
+    from clusterscape.measure.pattern import _kernels
 
     rng = np.random.default_rng(0)
     for n in (2, 3, 10, 1000):

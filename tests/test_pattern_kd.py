@@ -7,8 +7,8 @@ import pytest
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import norm
 
-from clusterscape import pattern
 from clusterscape.errors import InvalidInputError
+from clusterscape.measure import pattern
 
 
 def _brute_kd(xy, r, w=None):
@@ -172,7 +172,7 @@ def test_kd_envelope_fast_paths_match_exact_estimator(weighted):
 def test_kd_grid_counts_every_pair_once():
     # grid histogram against brute force pair distances, including coincident points and
     # pairs in adjacent cells; total weight must be all pairs within reach
-    from clusterscape.pattern._kd import _GridCounter
+    from clusterscape.measure.pattern._kd import _GridCounter
 
     rng = np.random.default_rng(3)
     xy = np.vstack([rng.uniform(0, 2000, (400, 2)), np.repeat([[500.0, 500.0]], 5, axis=0)])
@@ -243,7 +243,7 @@ def test_kd_matches_the_dbmss_recipe_and_its_bandwidth():
 
 def test_kd_bandwidth_subsample_close_to_exact():
     """Above 3,000 points sd/IQR come from a random subset and N is counted exactly."""
-    from clusterscape.pattern._kd import _bandwidth, _close_distances
+    from clusterscape.measure.pattern._kd import _bandwidth, _close_distances
 
     rng = np.random.default_rng(3)
     xy = np.vstack([rng.normal(0, 2000, (2500, 2)), rng.uniform(-15000, 15000, (2500, 2))])

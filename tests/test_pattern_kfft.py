@@ -9,10 +9,10 @@ import pytest
 import shapely
 from shapely.geometry import Polygon, box
 
-from clusterscape import pattern
 from clusterscape.errors import InvalidInputError
-from clusterscape.pattern import _kfft
-from clusterscape.pattern._window import as_window
+from clusterscape.measure import pattern
+from clusterscape.measure.pattern import _kfft
+from clusterscape.measure.pattern._window import as_window
 
 NOTCH = Polygon([(0, 0), (1, 0), (1, 1), (0.6, 1), (0.6, 0.4), (0.4, 0.4), (0.4, 1), (0, 1)])
 R = np.linspace(0, 0.05, 21)

@@ -15,9 +15,9 @@ import pytest
 import shapely
 from shapely.geometry import box
 
-from clusterscape import pattern
 from clusterscape.errors import CRSError, InvalidInputError
-from clusterscape.pattern import _kernels
+from clusterscape.measure import pattern
+from clusterscape.measure.pattern import _kernels
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _pattern_cases import DISTRICTS, cases
@@ -234,7 +234,7 @@ def test_border_is_exact_at_each_r_and_grid_independent(name):
     """The border estimate at r is the reduced-sample estimator at r, whatever the grid: the
     coarse grid of the spatstat cases gives the fine grid's values at the same r (exactly),
     and both equal the definition computed by brute force."""
-    from clusterscape.pattern._window import as_window
+    from clusterscape.measure.pattern._window import as_window
 
     win, xy, r = cases()[name]
     rf = np.asarray(FINE[name]["r"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from shapely.geometry import box
 
-from clusterscape import pattern
-from clusterscape.pattern import _table, _window
+from clusterscape.measure import pattern
+from clusterscape.measure.pattern import _table, _window
 
 
 def test_concentration_table_finds_planted_cluster():

@@ -15,7 +15,7 @@ from shapely.geometry import Point, box
 
 from clusterscape.coords import convert
 from clusterscape.errors import InvalidInputError
-from clusterscape.postgis import is_database_url, read_establishments_postgis, write_postgis
+from clusterscape.io.postgis import is_database_url, read_establishments_postgis, write_postgis
 from pg_server import pg_bin, postgis_server
 
 pytestmark = [

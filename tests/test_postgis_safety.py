@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from shapely.geometry import Point
 from typer.testing import CliRunner
 
-from clusterscape._redact import redact_text, redact_url
 from clusterscape.errors import InvalidInputError
-from clusterscape.postgis import read_establishments_postgis, write_postgis
+from clusterscape.io._redact import redact_text, redact_url
+from clusterscape.io.postgis import read_establishments_postgis, write_postgis
 from pg_server import pg_bin, postgis_server
 
 pytestmark = [
@@ -211,7 +211,7 @@ def test_cli_overwrite_and_append_options(tmp_path: Path) -> None:
 
 def test_summary_report_and_api_never_hold_the_password(tmp_path: Path) -> None:
     from clusterscape.report import write_report
-    from clusterscape.study import _redact
+    from clusterscape.study.run import _redact
     from clusterscape.web import create_app
     from study_fixture import make_study_dir
 

@@ -17,7 +17,7 @@ from shapely.geometry import Point
 
 from clusterscape.coords import convert
 from clusterscape.datasets import ningbo
-from clusterscape.study import StudyConfig, run_study, write_outputs
+from clusterscape.study.run import StudyConfig, run_study, write_outputs
 
 CLUSTER_COLUMNS = [
     "cluster_id",

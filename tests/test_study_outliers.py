@@ -6,7 +6,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from clusterscape.study import _reject_far_outliers
+from clusterscape.study.run import _reject_far_outliers
 
 
 def _frame(lon: np.ndarray, lat: np.ndarray) -> gpd.GeoDataFrame:

@@ -654,7 +654,7 @@ def test_ningbo_planted_forms_recovered_from_true_membership(ningbo_study):
 @pytest.mark.slow
 def test_ningbo_planted_forms_recovered_after_detection(ningbo_study):
     """The pipeline path: classify, HDBSCAN, typology; background clusters stay unclassified."""
-    from clusterscape.detect import detect_clusters
+    from clusterscape.detect.clusters import detect_clusters
     from clusterscape.taxonomy import classify_establishments
 
     s = ningbo_study

@@ -309,7 +309,7 @@ def test_gi_star_grid_matches_esda():
     assert np.abs(g.Zs - z[mask]).max() < 1e-10
     assert np.isnan(z[~mask]).all()
     # ... and the project's own point-based Gi* (sparse distance-band weights) agrees too.
-    from clusterscape.hotspots import gi_star
+    from clusterscape.measure.hotspots import gi_star
 
     h = gi_star(counts[mask], np.column_stack([cc * 500.0, rr * 500.0]), distance=1000.0)
     assert np.abs(np.asarray(h.z) - z[mask]).max() < 1e-10

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clusterscape import datasets
-from clusterscape._warmup import _small_ningbo
+from clusterscape.study._warmup import _small_ningbo
 
 
 def test_warmup_subset_keeps_columns_and_dtypes() -> None:

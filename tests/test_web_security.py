@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import Point, box
 
 from clusterscape.errors import InvalidInputError
-from clusterscape.io import atomic_directory
+from clusterscape.io.establishments import atomic_directory
 from clusterscape.web import create_app
 from clusterscape.web.app import MAX_PAGE
 from study_fixture import make_study_dir

@@ -61,7 +61,7 @@ def friendly_errors(func: F) -> F:
         except (ClusterscapeError, OSError, ValueError) as exc:
             if _STATE["debug"]:
                 raise
-            from clusterscape._redact import redact_text
+            from clusterscape.io._redact import redact_text
 
             message = redact_text(str(exc))  # never a database password on the terminal
             err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
@@ -122,7 +122,7 @@ def _read(file: Path, crs: str, columns: str | None, layer: str | None, sheet: s
 
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from clusterscape.io import read_establishments
+    from clusterscape.io.establishments import read_establishments
 
     t0 = time.monotonic()
     bar: dict[str, Any] = {}
@@ -168,7 +168,7 @@ def validate(
     rejected.csv (rows set aside) and notes.csv (fields left blank in rows kept)."""
     from rich.table import Table
 
-    from clusterscape.io import NOTE_COLUMNS, atomic_write
+    from clusterscape.io.establishments import NOTE_COLUMNS, atomic_write
 
     if out.exists() and not out.is_dir():
         raise ClusterscapeError(f"--out {out} is a file; give a directory for rejected.csv.")
@@ -239,7 +239,7 @@ def classify(
     """Classify FILE into creative sectors and urban functions; print counts by each."""
     from rich.table import Table
 
-    from clusterscape.io import write_layer
+    from clusterscape.io.establishments import write_layer
     from clusterscape.taxonomy import classify_establishments
 
     if out is not None and out.suffix.lower() not in {".parquet", ".geoparquet", ".gpkg", ".csv"}:
@@ -300,8 +300,8 @@ def detect(
     (footprints, local metric CRS) and ``establishments`` (the clustered rows, WGS-84, with
     ``cluster`` and ``probability``).
     """
-    from clusterscape.detect import detect_clusters
-    from clusterscape.io import atomic_write
+    from clusterscape.detect.clusters import detect_clusters
+    from clusterscape.io.establishments import atomic_write
 
     loaded = _read(file, crs, columns, layer, sheet)
     est = loaded.establishments
@@ -403,7 +403,7 @@ def run(
     """Run a whole study: load, classify, detect, measure, type, urban structure, effects, write."""
     import time
 
-    from clusterscape.study import STEPS, StudyConfig, run_study, write_outputs
+    from clusterscape.study.run import STEPS, StudyConfig, run_study, write_outputs
 
     if overwrite and append:
         raise ClusterscapeError("--overwrite and --append exclude each other; choose one.")
@@ -442,7 +442,7 @@ def run(
 
     t0 = time.perf_counter()
     if by == "city":
-        from clusterscape.study import run_by_city
+        from clusterscape.study.run import run_by_city
 
         comparison = run_by_city(cfg, out, progress=progress)
         if not quiet:
@@ -455,7 +455,7 @@ def run(
     write_outputs(result, out, pdf=pdf)
     progress("write", "done")
     if write_postgis:
-        from clusterscape.postgis import write_postgis as _write_pg
+        from clusterscape.io.postgis import write_postgis as _write_pg
 
         progress("postgis", "start")
         tables = {**result.layers, **{f"table_{k}": v for k, v in result.tables.items()}}
@@ -526,8 +526,8 @@ def fetch_osm_command(
     ),
 ) -> None:
     """Download a place's POIs from OpenStreetMap (needs network) as an establishments table."""
-    from clusterscape.io import write_layer
-    from clusterscape.osm import fetch_osm
+    from clusterscape.io.establishments import write_layer
+    from clusterscape.io.osm import fetch_osm
 
     est = fetch_osm(place)
     write_layer(est, out)

@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from clusterscape._opening import match_parks
 from clusterscape._validation import check_columns, check_projected
+from clusterscape.effects.opening import match_parks
 from clusterscape.errors import CRSError, InvalidInputError
 
 __all__ = ["FORMS", "MARKUSEN_TYPES", "FormThresholds", "assign_forms", "gini", "line_fit"]
@@ -747,7 +747,7 @@ def assign_forms(
         r = _evidence_row(footprint, members, park_table, land, th)
         r["cluster_id"] = cid
         rows.append(r)
-    # the registry match shared with effects.cluster_opening_years (clusterscape._opening)
+    # the registry match shared with effects.cluster_opening_years (clusterscape.effects.opening)
     claimed = np.full(len(rows), -1)
     if park_table is not None:
         claimed, _ = match_parks(

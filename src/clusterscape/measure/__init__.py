@@ -1,45 +1,36 @@
-"""What published cluster studies measure: autocorrelation, centrography, kernel density, grid sweeps.
+"""Measuring concentration: point patterns, hot spots, densities, indices and the published recipe.
 
-``autocorrelation`` (Moran's I, LISA, bivariate LISA; esda/GeoDa conventions), ``centrography``
-(ArcGIS average nearest neighbour and standard deviational ellipse), ``kde`` (ArcGIS kernel
-density) and ``sweep`` (the same statistics over grid sizes). See docs/methods_recipe.md.
+``pattern`` (K/L/Kinhom/Kd/M, envelopes, co-location; spatstat/dbmss conventions), ``hotspots``
+(Gi*), ``emerging`` (space-time hot spots), ``density`` and ``kde`` (kernel density, ArcGIS
+preset), ``indices`` (Gini, location quotients), ``autocorrelation`` (Moran's I, LISA, bivariate
+LISA; esda/GeoDa conventions), ``centrography`` (ArcGIS average nearest neighbour and standard
+deviational ellipse), ``sweep`` (the same statistics over grid sizes), ``recipe`` (them all in
+the order published studies use). See docs/methods_recipe.md.
 """
 
 from __future__ import annotations
 
-from clusterscape.measure._weights import h3_weights
-from clusterscape.measure.autocorrelation import (
-    MoranResult,
-    bivariate_local_moran,
-    local_moran,
-    moran,
-)
-from clusterscape.measure.centrography import (
-    ANNResult,
-    EllipseResult,
-    average_nearest_neighbour,
-    ellipse_polygon,
-    ellipse_shift,
-    standard_deviational_ellipse,
-)
-from clusterscape.measure.kde import KDEResult, kernel_density
-from clusterscape.measure.sweep import SweepResult, grid_sweep, plot_grid_sweep
+from clusterscape import _lazy_exports
 
-__all__ = [
-    "ANNResult",
-    "EllipseResult",
-    "KDEResult",
-    "MoranResult",
-    "SweepResult",
-    "average_nearest_neighbour",
-    "bivariate_local_moran",
-    "ellipse_polygon",
-    "ellipse_shift",
-    "grid_sweep",
-    "h3_weights",
-    "kernel_density",
-    "local_moran",
-    "moran",
-    "plot_grid_sweep",
-    "standard_deviational_ellipse",
-]
+__all__, __getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "clusterscape.measure._weights": ("h3_weights",),
+        "clusterscape.measure.autocorrelation": (
+            "MoranResult",
+            "bivariate_local_moran",
+            "local_moran",
+            "moran",
+        ),
+        "clusterscape.measure.centrography": (
+            "ANNResult",
+            "EllipseResult",
+            "average_nearest_neighbour",
+            "ellipse_polygon",
+            "ellipse_shift",
+            "standard_deviational_ellipse",
+        ),
+        "clusterscape.measure.kde": ("KDEResult", "kernel_density"),
+        "clusterscape.measure.sweep": ("SweepResult", "grid_sweep", "plot_grid_sweep"),
+    },
+)

@@ -11,8 +11,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from clusterscape._redact import redact_value
 from clusterscape.errors import InvalidInputError
+from clusterscape.io._redact import redact_value
 
 
 def _damaged(path: Path, exc: BaseException) -> InvalidInputError:

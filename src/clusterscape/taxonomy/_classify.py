@@ -284,7 +284,7 @@ def classify_establishments(
     if not isinstance(establishments, pd.DataFrame):
         raise InvalidInputError(
             "classify_establishments: expected a (Geo)DataFrame of establishments, got "
-            f"{type(establishments).__name__}. Load a file with clusterscape.io.read_establishments."
+            f"{type(establishments).__name__}. Load a file with clusterscape.io.establishments.read_establishments."
         )
     if not any(c in establishments.columns for c in _INPUT_COLUMNS):
         have = ", ".join(map(str, establishments.columns)) or "(none)"

@@ -36,7 +36,7 @@ def project_points(
     if not isinstance(establishments, gpd.GeoDataFrame):
         raise InvalidInputError(
             f"{caller}: expected a GeoDataFrame of establishments, got "
-            f"{type(establishments).__name__}. Read one with clusterscape.io.read_establishments."
+            f"{type(establishments).__name__}. Read one with clusterscape.io.establishments.read_establishments."
         )
     if len(establishments) == 0:
         raise InvalidInputError(f"{caller}: the establishments table is empty.")

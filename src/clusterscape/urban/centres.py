@@ -14,8 +14,8 @@ from scipy import ndimage, stats
 from scipy.spatial import cKDTree
 
 from clusterscape._validation import check_positive
-from clusterscape.density import density_surface
 from clusterscape.errors import InvalidInputError
+from clusterscape.measure.density import density_surface
 from clusterscape.urban._common import (
     MAX_GRID_CELLS,
     disc_footprint,
@@ -188,7 +188,7 @@ def urban_centres(
     that a subcentre must stand out from the surface around it, here as a density prominence:
 
     1. Count establishments on a ``cell_m`` grid; the density surface is the Gaussian kernel
-       density of :func:`clusterscape.density.density_surface` (``bandwidth_m``, per km²).
+       density of :func:`clusterscape.measure.density.density_surface` (``bandwidth_m``, per km²).
     2. Gi* z on the raw counts with a binary ``gi_distance_m`` band; the study area is the
        convex hull of the establishments (plus every occupied cell). One-sided p-values are
        adjusted by Benjamini–Hochberg; hot cells with q < ``alpha`` are *significant*.

@@ -11,7 +11,7 @@ import shapely
 
 from clusterscape._validation import check_columns
 from clusterscape.errors import InvalidInputError
-from clusterscape.indices import krugman, location_quotient
+from clusterscape.measure.indices import krugman, location_quotient
 from clusterscape.urban._common import FUNCTIONS, function_codes, project_points, shannon
 from clusterscape.urban.centres import CentreResult
 
@@ -70,7 +70,7 @@ def district_profiles(
     Notes
     -----
     ``LQ = (x_ri / x_r) / (x_i / x)``; ``K_r = Σ_i |s_ri − s_i|`` without the ½ some texts use;
-    ``H = −Σ p ln p``. LQ and Krugman come from :mod:`clusterscape.indices` (EconGeo parity).
+    ``H = −Σ p ln p``. LQ and Krugman come from :mod:`clusterscape.measure.indices` (EconGeo parity).
     Establishments outside every district are left out of all totals (the
     city benchmark is the sum of the districts). Establishments with unknown headcount take no
     part in the employment shares.

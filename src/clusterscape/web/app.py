@@ -42,8 +42,8 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from clusterscape._redact import redact_value
 from clusterscape.errors import InvalidInputError
+from clusterscape.io._redact import redact_value
 
 __all__ = ["DEFAULT_PAGE", "LOOPBACK_HOSTS", "MAX_PAGE", "create_app"]
 

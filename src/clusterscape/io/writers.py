@@ -1,6 +1,6 @@
 """Writers: GeoParquet, GeoPackage, CSV and GeoJSON, each written atomically.
 
-Re-exported by :mod:`clusterscape.io`.
+Re-exported by :mod:`clusterscape.io.establishments`.
 """
 
 from __future__ import annotations

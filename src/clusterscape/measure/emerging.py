@@ -4,7 +4,7 @@ This is the method of ArcGIS *Emerging Hot Spot Analysis* (EHSA) on a square spa
 built from point events (e.g. the founding years of creative firms):
 
 1. **Cube.** Points are binned to square cells of ``cell_m`` metres (anchored at the rounded
-   lower-left corner of the data, as :func:`clusterscape.hotspots.grid_hotspots`) and to time
+   lower-left corner of the data, as :func:`clusterscape.measure.hotspots.grid_hotspots`) and to time
    steps of ``step_years`` years. Steps are aligned to *end* at the last year in the data, so the
    final step is complete and only the first may be partial (ArcGIS aligns to the end by
    default). As in ArcGIS, the locations analysed are the cells with at least one point in at
@@ -14,7 +14,7 @@ built from point events (e.g. the founding years of creative firms):
    analysed, plus i itself) in steps t - k, ..., t (the ArcGIS "neighborhood time step" k,
    sfdep's ``k``), binary weights, self included. The z-score is the Getis–Ord Gi* under the
    randomisation null with the mean and variance of all bins of the cube
-   (:func:`clusterscape.hotspots.gi_star_from_weights`). Significance is the Benjamini–Hochberg
+   (:func:`clusterscape.measure.hotspots.gi_star_from_weights`). Significance is the Benjamini–Hochberg
    FDR at ``alpha`` over all bins (ArcGIS Pro applies FDR), or ``p <= alpha`` with
    ``fdr=False``; with ``permutations`` the conditional-permutation pseudo p-values are used.
 3. **Trend.** A Mann–Kendall test (Mann 1945; Kendall 1975) with the tie-corrected variance
@@ -412,7 +412,7 @@ def emerging_hotspots(
     import shapely
 
     from clusterscape.coords import to_local_metric
-    from clusterscape.hotspots import gi_star_from_weights
+    from clusterscape.measure.hotspots import gi_star_from_weights
 
     caller = "emerging_hotspots"
     if not hasattr(establishments, "geometry"):

@@ -13,19 +13,19 @@
 * :func:`concentration_table` — one row per statistic, for the pipeline.
 """
 
-from clusterscape.pattern._colocation import (
+from clusterscape.measure.pattern._colocation import (
     colocation_matrix,
     colocation_quotient,
     local_colocation_quotient,
 )
-from clusterscape.pattern._envelope import (
+from clusterscape.measure.pattern._envelope import (
     EnvelopeResult,
     TestResult,
     dclf_test,
     envelope,
     mad_test,
 )
-from clusterscape.pattern._kd import (
+from clusterscape.measure.pattern._kd import (
     KdResult,
     MResult,
     bw_nrd0,
@@ -34,9 +34,15 @@ from clusterscape.pattern._kd import (
     m_envelope,
     m_function,
 )
-from clusterscape.pattern._kfunc import k_cross, k_function, k_inhom, kernel_intensity, l_function
-from clusterscape.pattern._table import concentration_table
-from clusterscape.pattern._window import simulate_csr
+from clusterscape.measure.pattern._kfunc import (
+    k_cross,
+    k_function,
+    k_inhom,
+    kernel_intensity,
+    l_function,
+)
+from clusterscape.measure.pattern._table import concentration_table
+from clusterscape.measure.pattern._window import simulate_csr
 
 __all__ = [
     "EnvelopeResult",

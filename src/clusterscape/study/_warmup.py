@@ -1,6 +1,6 @@
 """Fill numba's on-disk cache so the first ``clusterscape run`` does not pay for compilation.
 
-``python -m clusterscape._warmup`` (run by ``make install``) runs the default study, built-in
+``python -m clusterscape.study._warmup`` (run by ``make install``) runs the default study, built-in
 Ningbo and every step, in memory on a random subset of its establishments, then converts a few
 coordinates between every pair of datums and runs DBSCAN (``detect --method dbscan``) on a
 few hundred points. The subset has the same columns and dtypes as the
@@ -57,8 +57,8 @@ def warm_up(n: int = N_WARMUP) -> dict[str, float]:
         ``{"study": seconds, "coords": seconds, "dbscan": seconds}``.
     """
     from clusterscape import coords, datasets
-    from clusterscape.detect import dbscan_labels
-    from clusterscape.study import StudyConfig, run_study
+    from clusterscape.detect.clusters import dbscan_labels
+    from clusterscape.study.run import StudyConfig, run_study
 
     times: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -90,7 +90,7 @@ def warm_up(n: int = N_WARMUP) -> dict[str, float]:
 
 
 def main() -> None:
-    """Entry point of ``python -m clusterscape._warmup``."""
+    """Entry point of ``python -m clusterscape.study._warmup``."""
     t0 = time.perf_counter()
     times = warm_up()
     parts = ", ".join(f"{k} {v:.1f} s" for k, v in times.items())

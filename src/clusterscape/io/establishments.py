@@ -30,10 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 
-from clusterscape import _text
-from clusterscape._writers import atomic_directory, atomic_write, write_layer
 from clusterscape.coords import DATUMS, convert, normalise_datum
 from clusterscape.errors import CRSError, InvalidInputError
+from clusterscape.io import _text
+from clusterscape.io.writers import atomic_directory, atomic_write, write_layer
 
 __all__ = [
     "CANONICAL",
@@ -901,7 +901,7 @@ def read_establishments(
         decoded strictly, never by a guessed code page; delimiter ``,``, tab, ``;`` or
         ``|``, sniffed), Excel (.xlsx), GeoJSON, GeoPackage, Shapefile, FlatGeobuf,
         (Geo)Parquet or an OpenStreetMap ``.osm.pbf`` extract (see
-        :func:`clusterscape.osm.read_osm_pbf`). In CSV and Excel, title lines above the
+        :func:`clusterscape.io.osm.read_osm_pbf`). In CSV and Excel, title lines above the
         header (up to 9) are skipped: the header is the row naming a coordinate column and
         the most known columns.
     crs : str or pyproj.CRS, default "wgs84"
@@ -973,7 +973,7 @@ def read_establishments(
     _check_path(p)
     suffix = p.suffix.lower()
     if p.name.lower().endswith(".osm.pbf"):
-        from clusterscape.osm import load_osm_pbf
+        from clusterscape.io.osm import load_osm_pbf
 
         res = load_osm_pbf(p, columns=columns)
         if _resolve_crs(crs) != ("wgs84", None):

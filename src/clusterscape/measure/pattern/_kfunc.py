@@ -38,8 +38,8 @@ from scipy.special import erf
 
 from clusterscape._validation import as_xy, check_choice, check_positive
 from clusterscape.errors import InvalidInputError
-from clusterscape.pattern import _kernels as kern
-from clusterscape.pattern._window import Window, as_window, check_inside
+from clusterscape.measure.pattern import _kernels as kern
+from clusterscape.measure.pattern._window import Window, as_window, check_inside
 
 __all__ = ["k_cross", "k_function", "k_inhom", "kernel_intensity", "l_function"]
 
@@ -242,7 +242,7 @@ def k_function(
 def _k_fft_checked(
     xy: Any, window: Any, r: Any, correction: str | None, cell: float | None, *, caller: str
 ) -> np.ndarray:
-    from clusterscape.pattern import _kfft
+    from clusterscape.measure.pattern import _kfft
 
     correction = correction or "translate"
     if correction not in _kfft.FFT_CORRECTIONS:

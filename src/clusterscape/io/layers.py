@@ -35,7 +35,7 @@ def geometry_to_wgs84(geoms: Any, *, src: str) -> Any:
 
 
 def _read_vector(path: Path, crs: str, *, what: str) -> gpd.GeoDataFrame:
-    from clusterscape.io import _check_path
+    from clusterscape.io.establishments import _check_path
 
     if not path.exists() and not path.is_symlink():
         raise InvalidInputError(f"{what} file {path} does not exist.")

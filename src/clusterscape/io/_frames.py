@@ -14,13 +14,13 @@ import pandas as pd
 def validate_frame(
     frame: pd.DataFrame, *, crs: str = "wgs84", columns: Mapping[str, str] | None = None
 ) -> Any:
-    """Run ``frame`` through :func:`clusterscape.io.read_establishments` and return its ``LoadResult``.
+    """Run ``frame`` through :func:`clusterscape.io.establishments.read_establishments` and return its ``LoadResult``.
 
     A GeoDataFrame travels as GeoParquet (its geometry and CRS kept), a plain table as CSV; so
     rows from a database or an OSM extract get the same validation and the same ``rejected``
     reasons as rows from a file.
     """
-    from clusterscape.io import read_establishments
+    from clusterscape.io.establishments import read_establishments
 
     with tempfile.TemporaryDirectory(prefix="clusterscape-frame-") as tmp:
         if isinstance(frame, gpd.GeoDataFrame):

@@ -1,6 +1,6 @@
-"""Cross-sectional companions of :mod:`clusterscape.effects`: co-location, distance decay, sizes.
+"""Cross-sectional companions of :mod:`clusterscape.effects.did`: co-location, distance decay, sizes.
 
-Re-exported by :mod:`clusterscape.effects`; see the docstrings for definitions and citations.
+Re-exported by :mod:`clusterscape.effects.did`; see the docstrings for definitions and citations.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def amenity_colocation(
     -----
     CLQ_{A->B} = (C_{A->B} / N_A) / (N_B / (N - 1)) with C_{A->B} the number of A points whose
     nearest neighbour (among all other points) is a B, all ties at the nearest distance split
-    fractionally (:func:`clusterscape.pattern.colocation_quotient`, which computes it) (Leslie & Kronenfeld 2011, *Geographical Analysis* 43(3):306–326). The
+    fractionally (:func:`clusterscape.measure.pattern.colocation_quotient`, which computes it) (Leslie & Kronenfeld 2011, *Geographical Analysis* 43(3):306–326). The
     asymmetric measure asks: do creative firms have amenities as nearest neighbours more often
     than the amenities' share of all points predicts?
     """
@@ -109,8 +109,8 @@ def amenity_colocation(
         )
     # the global CLQ of the pattern module: every nearest neighbour, ties at the nearest
     # distance sharing the weight (no cap on their number)
-    from clusterscape.pattern import colocation_quotient
-    from clusterscape.pattern._colocation import _nearest_split, _perm_counts
+    from clusterscape.measure.pattern import colocation_quotient
+    from clusterscape.measure.pattern._colocation import _nearest_split, _perm_counts
 
     codes = np.where(is_a, 0, np.where(is_b, 1, 2)).astype(np.int64)
     obs = float(colocation_quotient(xy, codes, 0, 1))

@@ -367,7 +367,7 @@ def load_osm_pbf(path: str | Path, *, columns: Any = None, start_date: bool = Fa
     """:func:`read_osm_pbf` validated as a table (a ``LoadResult`` with ``skipped`` counts)."""
     import dataclasses
 
-    from clusterscape._frames import validate_frame
+    from clusterscape.io._frames import validate_frame
 
     est = read_osm_pbf(path, start_date=start_date)
     res = validate_frame(est, crs="wgs84", columns=columns)

@@ -34,16 +34,21 @@ import numpy as np
 
 from clusterscape._validation import as_xy, check_choice, check_positive
 from clusterscape.errors import InvalidInputError
-from clusterscape.pattern import _kernels as kern
-from clusterscape.pattern._kfft import (
+from clusterscape.measure.pattern import _kernels as kern
+from clusterscape.measure.pattern._kfft import (
     FFT_CORRECTIONS,
     default_cell,
     fft_grid,
     k_fft_counts,
     rasterise,
 )
-from clusterscape.pattern._kfunc import CORRECTIONS, _check_r, _krect_step, _weighted_numerator
-from clusterscape.pattern._window import Window, as_window, check_inside, simulate_csr
+from clusterscape.measure.pattern._kfunc import (
+    CORRECTIONS,
+    _check_r,
+    _krect_step,
+    _weighted_numerator,
+)
+from clusterscape.measure.pattern._window import Window, as_window, check_inside, simulate_csr
 
 __all__ = ["EnvelopeResult", "TestResult", "dclf_test", "envelope", "mad_test"]
 
@@ -280,7 +285,7 @@ def envelope(
     Parameters
     ----------
     xy : (n, 2) array or projected GeoSeries, metres.
-    window : polygon window (see :func:`clusterscape.pattern.k_function`).
+    window : polygon window (see :func:`clusterscape.measure.pattern.k_function`).
     r : array of float, optional
         Distances (m). Default 129 values from 0 to ``rmax_m``.
     fun : {"L", "K"}, default "L"

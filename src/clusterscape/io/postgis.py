@@ -6,7 +6,7 @@ URLs are SQLAlchemy URLs with the table or query in the query string::
     postgresql://user:pass@host:5432/db?query=SELECT * FROM firms WHERE city='宁波'
 
 Rows read from the database go through exactly the same validation as a file
-(:func:`clusterscape.io.read_establishments`): the same column mapping, the same datum
+(:func:`clusterscape.io.establishments.read_establishments`): the same column mapping, the same datum
 conversion, the same rejected rows with reasons.
 
 Safety: a ``?query=`` runs once, as a single statement (a prepared statement, so stacked
@@ -28,8 +28,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import geopandas as gpd
 import pandas as pd
 
-from clusterscape._redact import redact_text, redact_url, split_userinfo, url_secrets
 from clusterscape.errors import InvalidInputError, MissingDependencyError
+from clusterscape.io._redact import redact_text, redact_url, split_userinfo, url_secrets
 
 __all__ = [
     "is_database_url",
@@ -64,7 +64,7 @@ def _split(url: str) -> tuple[str, dict[str, str]]:
     """The connection URL without our parameters, and our parameters (table, query, ...).
 
     The user information ends at the *last* ``@`` before the host (see
-    :func:`clusterscape._redact.split_userinfo`) and the password is percent-encoded here, so
+    :func:`clusterscape.io._redact.split_userinfo`) and the password is percent-encoded here, so
     a raw ``@``, ``:``, ``/`` or ``?`` in it is kept whole.
     """
     split = split_userinfo(url)
@@ -111,7 +111,7 @@ def read_establishments_postgis(
         No ``?table=``/``?query=``, a table name that is not ``[schema.]name``, a query that is
         not a single read-only ``SELECT``, or any database error (one line, no credentials).
     """
-    from clusterscape._frames import validate_frame
+    from clusterscape.io._frames import validate_frame
 
     db_url, params = _split(url)
     if "table" in params:

@@ -83,36 +83,26 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from clusterscape._effects_cross import (
-    SizeDistribution,
+from clusterscape._validation import check_choice, check_columns, check_positive
+from clusterscape.effects.cross import (
     _clusters_metric,
     _metric,
-    amenity_colocation,
-    distance_decay,
-    size_distribution,
 )
-from clusterscape._opening import (
+from clusterscape.effects.opening import (
     APPROXIMATE_FACTOR,
     FOUNDING_SHARE,
     MATCH_M,
     founding_year,
     match_parks,
 )
-from clusterscape._validation import check_choice, check_columns, check_positive
-from clusterscape.emerging import emerging_hotspots
 from clusterscape.errors import InvalidInputError
 
 __all__ = [
     "WEBB_WEIGHTS",
     "AmenityEffectResult",
-    "SizeDistribution",
-    "amenity_colocation",
     "amenity_effects",
     "cluster_opening_years",
-    "distance_decay",
-    "emerging_hotspots",
     "select_clusters",
-    "size_distribution",
 ]
 
 _M2_PER_KM2 = 1e6
@@ -188,7 +178,7 @@ def cluster_opening_years(
     match_m : float, default 1000
         A park matches a cluster when it is the park nearest to the footprint and lies within
         this distance of it; a park matched by several clusters belongs to the closest one
-        (the rule of :mod:`clusterscape._opening`, also used by
+        (the rule of :mod:`clusterscape.effects.opening`, also used by
         :func:`clusterscape.typology.assign_forms`).
     approximate_factor : float, default 2
     share : float, default 0.25

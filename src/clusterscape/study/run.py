@@ -20,10 +20,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from clusterscape._inputs import read_boundary, read_landuse, read_parks
 from clusterscape._validation import check_choice
 from clusterscape.coords import local_metric_crs, normalise_datum
 from clusterscape.errors import InvalidInputError
+from clusterscape.io.layers import read_boundary, read_landuse, read_parks
 
 __all__ = ["StudyConfig", "StudyResult", "run_study", "write_outputs"]
 
@@ -36,7 +36,7 @@ class StudyConfig:
 
     A ``study.toml`` gives the same keys under ``[study]`` (paths relative to the TOML file), and
     step options under ``[detect]``, ``[measure]``, ``[effects]`` and ``[urban]``. ``[effects]``
-    takes the keyword options of :func:`clusterscape.effects.amenity_effects`, ``amenities``
+    takes the keyword options of :func:`clusterscape.effects.did.amenity_effects`, ``amenities``
     (default ``["hotel", "mall"]``) and ``select``: ``"registry"`` (default: significant
     clusters matched to the parks registry when one is given), ``"significant"`` or ``"all"``.
     """
@@ -143,14 +143,14 @@ def _load(config: StudyConfig) -> dict[str, Any]:
             "synthetic": True,
             "source_crs": "wgs84",
         }
-    from clusterscape.io import read_establishments
-    from clusterscape.postgis import is_database_url, read_establishments_postgis
+    from clusterscape.io.establishments import read_establishments
+    from clusterscape.io.postgis import is_database_url, read_establishments_postgis
 
     datum = normalise_datum(config.crs, caller="run")
     columns = dict(config.columns or {}) or None
     source = config.establishments
     if config.engine == "dask":
-        from clusterscape.dask_engine import dask_client, load_classified
+        from clusterscape.study.dask import dask_client, load_classified
 
         with dask_client(config.scheduler):
             est, rejected, n_rows = load_classified(source, crs=datum, columns=columns)
@@ -212,7 +212,7 @@ def _load(config: StudyConfig) -> dict[str, Any]:
 
 def _loaded_notes(loaded: Any) -> pd.DataFrame:
     """The reader's field notes (``row, id, field, value, note``), empty when there are none."""
-    from clusterscape.io import empty_notes
+    from clusterscape.io.establishments import empty_notes
 
     notes = getattr(loaded, "notes", None)
     return notes if isinstance(notes, pd.DataFrame) else empty_notes()
@@ -391,7 +391,7 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     # A registry of creative firms only has no population to compare them with.
     creative_only = bool(est_m["is_creative"].all())
     with _step(progress, "detect"):
-        from clusterscape.detect import detect_clusters
+        from clusterscape.detect.clusters import detect_clusters
 
         det_opts = {"method": "hdbscan", "min_cluster_size": 15, **dict(config.detect)}
         # significance by random labelling among all establishments (not CSR in the hull)
@@ -430,7 +430,7 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
         summary.setdefault("skipped", {})["measure"] = reason
     else:
         with _step(progress, "measure"):
-            from clusterscape.pattern import concentration_table
+            from clusterscape.measure.pattern import concentration_table
 
             opts = {"nsim": 99, **dict(config.measure)}  # r_max: the window rules
             conc = concentration_table(
@@ -494,6 +494,7 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     if len(clusters_m):
         with _step(progress, "effects"):
             from clusterscape import effects
+            from clusterscape.measure import emerging
 
             years = effects.cluster_opening_years(est_m, clusters_m, parks=loaded["parks"])
             opened = years["opening_year"]
@@ -625,7 +626,7 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
             }
             result.tables["cluster_sizes"] = sizes.table
             try:
-                ehs = effects.emerging_hotspots(est_m[est_m["is_creative"]], seed=config.seed)
+                ehs = emerging.emerging_hotspots(est_m[est_m["is_creative"]], seed=config.seed)
             except InvalidInputError as exc:
                 summary["emerging_hotspots"] = {"status": f"skipped: {exc}"}
             else:
@@ -641,7 +642,7 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
 
 def _redact(source: str | None) -> str | None:
     """Hide a database password in what is written to disk."""
-    from clusterscape.postgis import redact_url
+    from clusterscape.io.postgis import redact_url
 
     return None if source is None else redact_url(source)
 
@@ -674,7 +675,7 @@ def write_outputs(
     result: StudyResult, out_dir: str | Path, *, report: bool = True, pdf: bool = False
 ) -> Path:
     """Write the study into ``out_dir`` atomically and return its path."""
-    from clusterscape.io import atomic_directory
+    from clusterscape.io.establishments import atomic_directory
 
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as tmp:
@@ -727,8 +728,8 @@ def run_by_city(
     ``hotspots_<city>.csv``, ``clusters_<city>.csv``, ``rejected.csv`` and ``summary.json``
     atomically into ``out_dir``, and returns the comparison table.
     """
-    from clusterscape.dask_engine import dask_client, profile_cities
-    from clusterscape.io import atomic_directory
+    from clusterscape.io.establishments import atomic_directory
+    from clusterscape.study.dask import dask_client, profile_cities
 
     progress = progress or _noop
     if config.establishments is None:

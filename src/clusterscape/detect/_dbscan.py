@@ -21,7 +21,7 @@ bounding box (skip a cell whose box is farther than ``eps``, count a whole cell 
 within ``eps``) is monotone in the rounding, hence gives the same answer as testing each pair.
 Should a cell's points not all be within ``eps`` of each other after rounding, or the grid
 exceed 2**30 cells a side (``eps`` a billionth of the extent), the exact KD-tree version runs
-instead (:func:`clusterscape.detect.dbscan_labels`). Memory is linear in n: a few arrays of n and of the occupied cells.
+instead (:func:`clusterscape.detect.clusters.dbscan_labels`). Memory is linear in n: a few arrays of n and of the occupied cells.
 
 References
 ----------

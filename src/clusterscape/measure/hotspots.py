@@ -36,8 +36,8 @@ from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
 from clusterscape._validation import as_xy, check_positive
-from clusterscape.density import density_surface
 from clusterscape.errors import InvalidInputError
+from clusterscape.measure.density import density_surface
 
 __all__ = [
     "GiStarResult",
@@ -162,7 +162,7 @@ def _check_weights(weights: Any, n: int, caller: str) -> sp.csr_matrix:
     if not sp.issparse(weights):
         raise InvalidInputError(
             f"{caller}: weights must be a scipy.sparse matrix, got {type(weights).__name__}. "
-            "Build one with scipy.sparse.csr_matrix or use clusterscape.hotspots.gi_star."
+            "Build one with scipy.sparse.csr_matrix or use clusterscape.measure.hotspots.gi_star."
         )
     w = sp.csr_matrix(weights, dtype=float)
     if w.shape != (n, n):

@@ -37,8 +37,8 @@ import scipy.fft as sfft
 import shapely
 
 from clusterscape.errors import InvalidInputError
-from clusterscape.pattern._kernels import MAX_EDGE_WEIGHT
-from clusterscape.pattern._window import Window
+from clusterscape.measure.pattern._kernels import MAX_EDGE_WEIGHT
+from clusterscape.measure.pattern._window import Window
 
 __all__ = ["FFT_CORRECTIONS", "FftGrid", "default_cell", "fft_grid", "k_fft", "k_fft_counts"]
 

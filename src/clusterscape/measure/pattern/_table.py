@@ -9,12 +9,12 @@ import pandas as pd
 
 from clusterscape._validation import as_xy, check_positive
 from clusterscape.errors import InvalidInputError
-from clusterscape.pattern._colocation import colocation_matrix
-from clusterscape.pattern._envelope import envelope
-from clusterscape.pattern._kd import kd_envelope
-from clusterscape.pattern._kfft import _coverage
-from clusterscape.pattern._kfunc import _weighted_numerator
-from clusterscape.pattern._window import Window, as_window
+from clusterscape.measure.pattern._colocation import colocation_matrix
+from clusterscape.measure.pattern._envelope import envelope
+from clusterscape.measure.pattern._kd import kd_envelope
+from clusterscape.measure.pattern._kfft import _coverage
+from clusterscape.measure.pattern._kfunc import _weighted_numerator
+from clusterscape.measure.pattern._window import Window, as_window
 
 __all__ = ["concentration_table"]
 
@@ -198,8 +198,8 @@ def concentration_table(
         ``attrs["curves"]`` holds the L, Kd and L_inhom curves with their global bands (``statistic,
         r_m, observed, theo, lo, hi``) for figures.
     """
-    from clusterscape.pattern._envelope import _default_r
-    from clusterscape.pattern._kd import _bandwidth
+    from clusterscape.measure.pattern._envelope import _default_r
+    from clusterscape.measure.pattern._kd import _bandwidth
 
     caller = "pattern.concentration_table"
     cre = as_xy(creative_xy, caller=caller, min_points=3)

@@ -29,8 +29,8 @@ from scipy.spatial import cKDTree
 
 from clusterscape._validation import as_xy, check_positive
 from clusterscape.errors import InvalidInputError
-from clusterscape.pattern._kernels import strip_order
-from clusterscape.pattern._kfunc import _check_r
+from clusterscape.measure.pattern._kernels import strip_order
+from clusterscape.measure.pattern._kfunc import _check_r
 
 __all__ = ["KdResult", "MResult", "bw_nrd0", "kd", "kd_envelope", "m_envelope", "m_function"]
 
@@ -95,7 +95,7 @@ def _pair_grid(x, y, strip_start, strip_of, w, dmax, delta, ngrid, nchunks):
     """Linear binning of weighted pair distances (unordered pairs) on a grid of step delta.
 
     Points are grouped in strips of height dmax and sorted by x within each strip (see
-    clusterscape.pattern._kernels.strip_order); each pair is visited once."""
+    clusterscape.measure.pattern._kernels.strip_order); each pair is visited once."""
     n = x.shape[0]
     nstrips = strip_start.shape[0] - 1
     acc = np.zeros((nchunks, ngrid + 18))
@@ -569,7 +569,7 @@ def rank_test(obs: np.ndarray, sims: np.ndarray, alpha: float):
 
     Returns (p, lo, hi).
     """
-    from clusterscape.pattern._envelope import _erl_pvalues
+    from clusterscape.measure.pattern._envelope import _erl_pvalues
 
     allc = np.vstack([obs, sims])
     ok = np.isfinite(allc).all(axis=0)

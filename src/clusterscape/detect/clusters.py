@@ -3,9 +3,9 @@
 HDBSCAN (Campello, Moulavi & Sander 2013) gives the same labels as
 :class:`sklearn.cluster.HDBSCAN` with the same ``min_cluster_size`` / ``min_samples`` (excess
 of mass selection, no single cluster): the minimum spanning tree of the mutual-reachability
-graph is built exactly by a parallel KD-tree Borůvka in numba (:mod:`clusterscape._mst`), and
+graph is built exactly by a parallel KD-tree Borůvka in numba (:mod:`clusterscape.detect._mst`), and
 a numba port of scikit-learn's single-linkage, condensing, excess-of-mass selection and
-probabilities (:mod:`clusterscape._hdbscan`, identical labels and probabilities on the same
+probabilities (:mod:`clusterscape.detect._hdbscan`, identical labels and probabilities on the same
 tree) turns it into labels. Where several minimum spanning trees exist (tied
 mutual-reachability distances are common: every edge leaving a point inside its core distance
 weighs exactly that core distance) the two tie-breaks can differ, so a few points may change
@@ -15,7 +15,7 @@ labels depend on the row order under such ties (on the Ningbo default's 4,669 cr
 runs on permuted rows agree only to ARI 0.94-0.96 and find 17 to 20 clusters; ours against them
 0.94-0.999, median 0.97), whereas ours do not (ARI >= 0.999 across row orders, tested).
 
-DBSCAN (Ester et al. 1996) is computed on a grid in numba (:mod:`clusterscape._dbscan`) and reproduces
+DBSCAN (Ester et al. 1996) is computed on a grid in numba (:mod:`clusterscape.detect._dbscan`) and reproduces
 :class:`sklearn.cluster.DBSCAN` labels exactly, label numbers included: clusters are numbered
 in the order of their lowest-index core point, and a border point reachable from several
 clusters joins the lowest-numbered one, which is the cluster scikit-learn's scan reaches first.
@@ -49,10 +49,10 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from clusterscape._dbscan import dbscan_grid
-from clusterscape._hdbscan import labels_from_mst
-from clusterscape._mst import mutual_reachability_mst
 from clusterscape._validation import as_xy, check_choice, check_positive
+from clusterscape.detect._dbscan import dbscan_grid
+from clusterscape.detect._hdbscan import labels_from_mst
+from clusterscape.detect._mst import mutual_reachability_mst
 from clusterscape.errors import InvalidInputError
 
 __all__ = [

@@ -134,7 +134,7 @@ def _canonical_names(
     frame: pd.DataFrame, columns: Mapping[str, str] | None, path: Path
 ) -> dict[str, str]:
     """File column -> canonical name, by the file reader's own header mapping."""
-    from clusterscape import io
+    from clusterscape.io import establishments as io
 
     mapping = io._map_columns(frame, columns, path)
     if not ({"lon", "lat"} <= set(mapping)):
@@ -165,7 +165,7 @@ def _read_text_partitioned(
 
     from dask.utils import parse_bytes
 
-    from clusterscape import io
+    from clusterscape.io import establishments as io
 
     dd = _require_dask()
     paths = sorted(glob.glob(source)) if any(c in source for c in "*?[") else [source]
@@ -211,10 +211,10 @@ def _prepare_partition(
 ) -> pd.DataFrame:
     """Validate, convert, classify, project and grid one chunk (a pure function of its rows).
 
-    Validation is :func:`clusterscape.io.validate_table`, the single-machine reader's own, so
+    Validation is :func:`clusterscape.io.establishments.validate_table`, the single-machine reader's own, so
     both engines accept and reject the same rows for the same reasons.
     """
-    from clusterscape.io import validate_table
+    from clusterscape.io.establishments import validate_table
     from clusterscape.taxonomy import classify_establishments
 
     part = part.reset_index(drop=True)
@@ -506,7 +506,7 @@ def _city_clusters(
 ) -> pd.DataFrame:
     import geopandas as gpd
 
-    from clusterscape.detect import detect_clusters
+    from clusterscape.detect.clusters import detect_clusters
 
     if len(frame) < max(min_cluster_size, 3):
         return pd.DataFrame(columns=["cluster_id", "n", "area_m2"])

@@ -1,0 +1,29 @@
+"""Reading and writing: establishment tables (file, PostGIS, OpenStreetMap), study layers, outputs.
+
+``establishments`` validates firm/POI tables as they come (every row accepted or rejected with a
+reason, bad fields noted); ``layers`` reads boundaries, park registries and land use in the
+user's datum; ``osm`` reads ``.osm.pbf`` extracts and Overpass; ``postgis`` reads and writes a
+database; ``writers`` writes layers and directories atomically.
+"""
+
+from __future__ import annotations
+
+from clusterscape import _lazy_exports
+
+__all__, __getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "clusterscape.io.establishments": (
+            "CANONICAL",
+            "NOTE_COLUMNS",
+            "LoadResult",
+            "empty_notes",
+            "read_establishments",
+            "validate_table",
+        ),
+        "clusterscape.io.layers": ("read_boundary", "read_landuse", "read_parks"),
+        "clusterscape.io.osm": ("fetch_osm", "load_osm_pbf", "read_osm_pbf"),
+        "clusterscape.io.postgis": ("read_establishments_postgis", "write_postgis"),
+        "clusterscape.io.writers": ("atomic_directory", "atomic_write", "write_layer"),
+    },
+)

@@ -1,0 +1,22 @@
+"""The whole study as one call: configuration, the chain of steps, and the partitioned engine.
+
+``run`` holds :func:`run_study` and :func:`write_outputs`; ``dask`` the partitioned engine for
+work beyond one machine.
+"""
+
+from __future__ import annotations
+
+from clusterscape import _lazy_exports
+
+__all__, __getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "clusterscape.study.run": (
+            "StudyConfig",
+            "StudyResult",
+            "run_by_city",
+            "run_study",
+            "write_outputs",
+        ),
+    },
+)
