@@ -63,8 +63,13 @@ def friendly_errors(func: F) -> F:
                 raise
             from clusterscape.io._redact import redact_text
 
+            from rich.markup import escape
+
             message = redact_text(str(exc))  # never a database password on the terminal
-            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            # escaped: "[detect]" in a message is text, not Rich markup
+            err_console.print(
+                f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -90,10 +95,11 @@ def parse_columns(spec: str | None) -> dict[str, str] | None:
 
 #: options shared by the commands that read one establishments file
 FileArg = Annotated[
-    Path,
+    str,
     typer.Argument(
         metavar="FILE",
-        help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet or an .osm.pbf extract.",
+        help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet, an .osm.pbf extract "
+        "or a PostGIS URL postgresql://user@host/db?table=NAME.",
     ),
 ]
 CrsOpt = Annotated[
@@ -116,13 +122,24 @@ SheetOpt = Annotated[
 ]
 
 
-def _read(file: Path, crs: str, columns: str | None, layer: str | None, sheet: str | None) -> Any:
-    """read_establishments with the shared options; a progress bar when a read takes > 1 s."""
+def _source_name(source: str) -> str:
+    """A source as shown on the terminal: a file's name, a database URL without its password."""
+    from clusterscape.io.source import source_kind
+
+    if source_kind(source) == "postgis":
+        from clusterscape.io.postgis import redact_url
+
+        return redact_url(source)
+    return Path(source).name
+
+
+def _read(file: str, crs: str, columns: str | None, layer: str | None, sheet: str | None) -> Any:
+    """read_source with the shared options; a progress bar when a file read takes > 1 s."""
     import time
 
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from clusterscape.io.establishments import read_establishments
+    from clusterscape.io.source import read_source
 
     t0 = time.monotonic()
     bar: dict[str, Any] = {}
@@ -137,10 +154,12 @@ def _read(file: Path, crs: str, columns: str | None, layer: str | None, sheet: s
             )  # fmt: skip
             bar["p"].start()
             bar["t"] = bar["p"].add_task(stage, total=total)
-        bar["p"].update(bar["t"], description=f"{file.name}: {stage}", completed=done, total=total)
+        bar["p"].update(
+            bar["t"], description=f"{_source_name(file)}: {stage}", completed=done, total=total
+        )
 
     try:
-        return read_establishments(
+        return read_source(
             file,
             crs=crs,
             columns=parse_columns(columns),
@@ -174,7 +193,7 @@ def validate(
         raise ClusterscapeError(f"--out {out} is a file; give a directory for rejected.csv.")
     result = _read(file, crs, columns, layer, sheet)
     est = result.establishments
-    table = Table(title=f"clusterscape validate: {file.name}", show_header=True)
+    table = Table(title=f"clusterscape validate: {_source_name(file)}", show_header=True)
     table.add_column("item")
     table.add_column("value", overflow="fold")
     table.add_row("rows read", f"{result.n_rows:,}")
@@ -250,7 +269,7 @@ def classify(
     est = classify_establishments(result.establishments, code_system=code_system, taxonomy=taxonomy)
     n = len(est)
     console.print(
-        f"{file.name}: {n:,} establishments classified ({len(result.rejected):,} rows rejected "
+        f"{_source_name(file)}: {n:,} establishments classified ({len(result.rejected):,} rows rejected "
         "while reading; see `clusterscape validate`).",
         highlight=False,
         soft_wrap=True,
@@ -365,7 +384,27 @@ def run(
         None, "--landuse", help="Land-use polygons (former industrial sites)."
     ),
     config: Path | None = typer.Option(
-        None, "--config", help="study.toml with [study] and step options."
+        None,
+        "--config",
+        help="study.toml: \\[study] keys (the options above) and step options in \\[classify], "
+        "\\[detect], \\[measure], \\[urban.zones], \\[urban.centres] and \\[effects]; see the README. "
+        "Command-line options win over the file.",
+    ),
+    taxonomy: Path | None = typer.Option(
+        None,
+        "--taxonomy",
+        help="TOML/CSV file of overrides merged onto the shipped code lists (as in classify).",
+    ),
+    min_cluster_size: int | None = typer.Option(
+        None,
+        "--min-cluster-size",
+        help="Smallest cluster (default 15; \\[detect] min_cluster_size).",
+    ),
+    reclassify: bool = typer.Option(
+        False,
+        "--reclassify",
+        help="Classify again an input that already has sector, is_creative and function columns "
+        "(by default they are kept).",
     ),
     out: Path = typer.Option(
         Path("out/ningbo"), "--out", "-o", help="Output directory (replaced atomically)."
@@ -403,7 +442,7 @@ def run(
     """Run a whole study: load, classify, detect, measure, type, urban structure, effects, write."""
     import time
 
-    from clusterscape.study.run import STEPS, StudyConfig, run_study, write_outputs
+    from clusterscape.study.run import StudyConfig, run_study, write_outputs
 
     if overwrite and append:
         raise ClusterscapeError("--overwrite and --append exclude each other; choose one.")
@@ -427,6 +466,9 @@ def run(
         cfg = StudyConfig.from_toml(config, **overrides)
     else:
         cfg = StudyConfig(**{k: v for k, v in overrides.items() if v is not None})
+    cfg = _step_overrides(
+        cfg, taxonomy=taxonomy, min_cluster_size=min_cluster_size, reclassify=reclassify
+    )
     started: dict[str, float] = {}
 
     def progress(step: str, state: str) -> None:
@@ -464,7 +506,6 @@ def run(
         progress("postgis", "done")
         if not quiet:
             console.print(f"PostGIS: wrote {len(written)} tables into schema {schema}.")
-    _ = STEPS
     if not quiet:
         s = result.summary
         label = (
@@ -476,12 +517,44 @@ def run(
             f"\n{label}: {s['input']['n_accepted']:,} establishments ({s['input']['n_rejected']:,} rejected), "
             f"{s.get('clusters', 0)} clusters, {time.perf_counter() - t0:.1f} s."
         )
+        classified = s.get("classify", {})
+        if classified.get("source"):
+            console.print(
+                f"Classification: {classified['source']}; "
+                f"{classified.get('n_creative', 0):,} creative establishments.",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
         report = out / "report.html"
         if report.exists():
             console.print(f"Report: [bold]{report}[/]")
         console.print(
             f"Dashboard: [bold]clusterscape serve {out}[/] then open http://127.0.0.1:8000/"
         )
+
+
+def _step_overrides(
+    cfg: Any, *, taxonomy: Path | None, min_cluster_size: int | None, reclassify: bool
+) -> Any:
+    """``run``'s step options (``--taxonomy``, ``--min-cluster-size``, ``--reclassify``) over the config."""
+    from dataclasses import replace
+
+    from clusterscape.errors import InvalidInputError
+
+    classify: dict[str, Any] = {}
+    if taxonomy is not None:
+        classify["taxonomy"] = str(taxonomy)
+    if reclassify:
+        classify["reclassify"] = True
+    try:
+        if classify:
+            cfg = replace(cfg, classify=replace(cfg.classify, **classify))
+        if min_cluster_size is not None:
+            cfg = replace(cfg, detect=replace(cfg.detect, min_cluster_size=min_cluster_size))
+    except InvalidInputError as exc:
+        raise ClusterscapeError(f"options: {str(exc).removeprefix('config ')}") from None
+    return cfg
 
 
 # --- end: run ---

@@ -3,7 +3,7 @@
 ``establishments`` validates firm/POI tables as they come (every row accepted or rejected with a
 reason, bad fields noted); ``layers`` reads boundaries, park registries and land use in the
 user's datum; ``osm`` reads ``.osm.pbf`` extracts and Overpass; ``postgis`` reads and writes a
-database; ``writers`` writes layers and directories atomically.
+database; ``source.read_source`` picks the reader for a file, extract or database URL; ``writers`` writes layers and directories atomically.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__, __getattr__, __dir__ = _lazy_exports(
         "clusterscape.io.layers": ("read_boundary", "read_landuse", "read_parks"),
         "clusterscape.io.osm": ("fetch_osm", "load_osm_pbf", "read_osm_pbf"),
         "clusterscape.io.postgis": ("read_establishments_postgis", "write_postgis"),
+        "clusterscape.io.source": ("read_source", "source_kind"),
         "clusterscape.io.writers": ("atomic_directory", "atomic_write", "write_layer"),
     },
 )

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import pandas as pd
 
 
 def validate_frame(
-    frame: pd.DataFrame, *, crs: str = "wgs84", columns: Mapping[str, str] | None = None
+    frame: pd.DataFrame,
+    *,
+    crs: str = "wgs84",
+    columns: Mapping[str, str] | None = None,
+    source: str = "table",
 ) -> Any:
-    """Run ``frame`` through :func:`clusterscape.io.establishments.read_establishments` and return its ``LoadResult``.
+    """Validate ``frame`` with the file reader's own checks and return its ``LoadResult``.
 
-    A GeoDataFrame travels as GeoParquet (its geometry and CRS kept), a plain table as CSV; so
+    The validation core of :func:`clusterscape.io.establishments.read_establishments` runs on
+    the table in memory (no temporary file): a GeoDataFrame keeps its geometry and declared
+    CRS, as a GeoPackage would; a plain table's columns are parsed as a Parquet file's are. So
     rows from a database or an OSM extract get the same validation and the same ``rejected``
-    reasons as rows from a file.
+    reasons as rows from a file. ``source`` names the table in messages.
     """
-    from clusterscape.io.establishments import read_establishments
+    from clusterscape.io.establishments import validate_frame_core
 
-    with tempfile.TemporaryDirectory(prefix="clusterscape-frame-") as tmp:
-        if isinstance(frame, gpd.GeoDataFrame):
-            path = Path(tmp) / "establishments.parquet"
-            frame.to_parquet(path)
-        else:
-            path = Path(tmp) / "establishments.csv"
-            frame.to_csv(path, index=False)
-        return read_establishments(path, crs=crs, columns=dict(columns) if columns else None)
+    return validate_frame_core(
+        frame, crs=crs, columns=dict(columns) if columns else None, source=source
+    )

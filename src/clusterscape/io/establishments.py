@@ -1020,6 +1020,63 @@ def read_establishments(
             "name says?"
         ) from exc
 
+    return _validate(
+        frame,
+        columns=columns,
+        crs=crs,
+        datum=datum,
+        declared=declared,
+        path=p,
+        bad_rows=bad_rows,
+        messages=messages,
+        progress=progress,
+    )
+
+
+def validate_frame_core(
+    frame: pd.DataFrame,
+    *,
+    crs: str | pyproj.CRS = "wgs84",
+    columns: Mapping[str, str] | None = None,
+    source: str = "table",
+) -> LoadResult:
+    """Validate a table already in memory through the file reader's checks (no temporary file).
+
+    ``frame`` is a DataFrame or GeoDataFrame as a reader would have parsed it from a file; its
+    rows are numbered from 1, and a GeoDataFrame's geometry and declared CRS are honoured
+    exactly as in a GeoPackage or GeoParquet file.
+    """
+    datum, declared = _resolve_crs(crs)
+    frame = frame.copy(deep=False)
+    frame.columns = [str(c).strip() if c != "geometry" else c for c in frame.columns]
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return _validate(
+        frame,
+        columns=columns,
+        crs=crs,
+        datum=datum,
+        declared=declared,
+        path=Path(source),
+        bad_rows=[],
+        messages=[],
+        progress=None,
+    )
+
+
+def _validate(
+    frame: pd.DataFrame,
+    *,
+    columns: Mapping[str, str] | None,
+    crs: str | pyproj.CRS,
+    datum: str,
+    declared: pyproj.CRS | None,
+    path: Path,
+    bad_rows: list[tuple[int, str]],
+    messages: list[str],
+    progress: Callable[[str, int, int], None] | None,
+) -> LoadResult:
+    """The validation core shared by files and in-memory tables: map, check, assemble."""
+    p = path
     if progress is not None:
         progress("validating", 0, max(len(frame), 1))
     mapping = _map_columns(frame, columns, p)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,74 +19,39 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from clusterscape._validation import check_choice
 from clusterscape.coords import local_metric_crs, normalise_datum
 from clusterscape.errors import InvalidInputError
 from clusterscape.io.layers import read_boundary, read_landuse, read_parks
+from clusterscape.study.config import StudyConfig
 
 __all__ = ["StudyConfig", "StudyResult", "run_study", "write_outputs"]
 
-STEPS = ("load", "classify", "detect", "measure", "typology", "urban", "effects", "write")
-
 
 @dataclass(frozen=True, slots=True)
-class StudyConfig:
-    """Everything a study run needs; ``establishments=None`` means the built-in Ningbo study.
+class StudyInputs:
+    """What the load step hands on: the accepted establishments and the study's other inputs.
 
-    A ``study.toml`` gives the same keys under ``[study]`` (paths relative to the TOML file), and
-    step options under ``[detect]``, ``[measure]``, ``[effects]`` and ``[urban]``. ``[effects]``
-    takes the keyword options of :func:`clusterscape.effects.did.amenity_effects`, ``amenities``
-    (default ``["hotel", "mall"]``) and ``select``: ``"registry"`` (default: significant
-    clusters matched to the parks registry when one is given), ``"significant"`` or ``"all"``.
+    Layers are in the source datum as read (EPSG:4326 for establishments). ``truth`` is the
+    planted truth of the built-in synthetic study, ``None`` for user data. Item access
+    (``inputs["rejected"]``) reads the attribute of that name.
     """
 
-    establishments: str | None = None
-    crs: str = "wgs84"
-    columns: Mapping[str, str] | None = None
-    boundary: str | None = None
-    parks: str | None = None
-    landuse: str | None = None
-    seed: int = 0
-    scenario: str = "planted"
-    engine: str = "local"
-    scheduler: str | None = None
-    detect: Mapping[str, Any] = field(default_factory=dict)
-    measure: Mapping[str, Any] = field(default_factory=dict)
-    urban: Mapping[str, Any] = field(default_factory=dict)
-    effects: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_toml(cls, path: str | Path, **overrides: Any) -> StudyConfig:
-        """Read a ``study.toml``; keyword ``overrides`` that are not None win over the file."""
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InvalidInputError(f"config {path}: {exc}") from exc
-        study = dict(data.get("study", {}))
-        known = {f.name for f in fields(cls)}
-        unknown = set(study) - known
-        if unknown:
-            raise InvalidInputError(
-                f"config {path}: unknown key(s) in [study]: {', '.join(sorted(unknown))}; "
-                f"known keys: {', '.join(sorted(known))}."
-            )
-        for key in ("establishments", "boundary", "parks", "landuse"):
-            value = study.get(key)
-            if value and "://" not in str(value) and not Path(value).is_absolute():
-                study[key] = str((path.parent / value).resolve())
-        for section in ("detect", "measure", "urban", "effects"):
-            if section in data:
-                study[section] = dict(data[section])
-        config = cls(**study)
-        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
-
-
-@dataclass(frozen=True, slots=True)
-class _Loaded:
     establishments: gpd.GeoDataFrame
     rejected: pd.DataFrame
     n_rows: int
+    boundary: gpd.GeoDataFrame | None
+    districts: gpd.GeoDataFrame | None
+    parks: gpd.GeoDataFrame | None
+    landuse: gpd.GeoDataFrame | None
+    truth: Any
+    synthetic: bool
+    source_crs: str
+    notes: pd.DataFrame | None = None
+    duplicates: int = 0
+    messages: tuple[str, ...] = ()
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
 
 
 @dataclass(slots=True)
@@ -118,33 +82,36 @@ def _step(progress: Progress, name: str) -> Iterator[None]:
     progress(name, "done")
 
 
-def _load(config: StudyConfig) -> dict[str, Any]:
+def _empty_rejected() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "row": pd.Series(dtype="Int64"),
+            "id": pd.Series(dtype="string"),
+            "reason": pd.Series(dtype="string"),
+        }
+    )
+
+
+def _load(config: StudyConfig) -> StudyInputs:
     """Step 1: establishments + study inputs (built-in Ningbo or the user's files)."""
     if config.establishments is None:
         from clusterscape.datasets import ningbo
 
         inputs = ningbo(scenario=config.scenario, seed=config.seed)
         est = inputs.establishments
-        return {
-            "establishments": est,
-            "rejected": pd.DataFrame(
-                {
-                    "row": pd.Series(dtype="Int64"),
-                    "id": pd.Series(dtype="string"),
-                    "reason": pd.Series(dtype="string"),
-                }
-            ),
-            "n_rows": len(est),
-            "boundary": inputs.boundary,
-            "districts": inputs.districts,
-            "parks": inputs.parks,
-            "landuse": inputs.landuse,
-            "truth": inputs.truth,
-            "synthetic": True,
-            "source_crs": "wgs84",
-        }
-    from clusterscape.io.establishments import read_establishments
-    from clusterscape.io.postgis import is_database_url, read_establishments_postgis
+        return StudyInputs(
+            establishments=est,
+            rejected=_empty_rejected(),
+            n_rows=len(est),
+            boundary=inputs.boundary,
+            districts=inputs.districts,
+            parks=inputs.parks,
+            landuse=inputs.landuse,
+            truth=inputs.truth,
+            synthetic=True,
+            source_crs="wgs84",
+        )
+    from clusterscape.io.source import read_source
 
     datum = normalise_datum(config.crs, caller="run")
     columns = dict(config.columns or {}) or None
@@ -155,10 +122,8 @@ def _load(config: StudyConfig) -> dict[str, Any]:
         with dask_client(config.scheduler):
             est, rejected, n_rows = load_classified(source, crs=datum, columns=columns)
         loaded: Any = _Loaded(est, rejected, n_rows)
-    elif is_database_url(source):
-        loaded = read_establishments_postgis(source, crs=datum, columns=columns)
-    else:  # files, .osm.pbf extracts included
-        loaded = read_establishments(source, crs=datum, columns=columns)
+    else:  # a file, an .osm.pbf extract or a PostGIS URL
+        loaded = read_source(source, crs=datum, columns=columns)
     est = loaded.establishments
     if est.empty:
         raise InvalidInputError(
@@ -167,47 +132,61 @@ def _load(config: StudyConfig) -> dict[str, Any]:
         )
     boundary = read_boundary(config.boundary, crs=datum) if config.boundary else None
     rejected = loaded.rejected
+    source_rows = getattr(loaded, "source_rows", None)
     if boundary is None:
-        est, rejected = _reject_far_outliers(est, rejected, getattr(loaded, "source_rows", None))
-    if boundary is not None:
-        # Rows outside the study boundary are not analysed; they are listed, not dropped silently.
-        inside = est.geometry.within(boundary.geometry.iloc[0].buffer(1e-9))
-        if not inside.all():
-            source_rows = getattr(loaded, "source_rows", None)
-            outside = (~inside).to_numpy()
-            out_rows = pd.DataFrame(
-                {
-                    "row": pd.array(
-                        source_rows[outside]
-                        if source_rows is not None and len(source_rows) == len(est)
-                        else [pd.NA] * int(outside.sum()),
-                        dtype="Int64",
-                    ),
-                    "id": est.loc[~inside, "id"].astype("string").to_numpy(),
-                    "reason": "outside the study boundary (--boundary)",
-                }
+        est, rejected = _reject_far_outliers(est, rejected, source_rows)
+    else:
+        est, rejected = _reject_outside(est, rejected, source_rows, boundary)
+        if est.empty:
+            raise InvalidInputError(
+                f"{_redact(config.establishments)}: no row lies inside {config.boundary}; check --crs for both files."
             )
-            rejected = pd.concat([rejected, out_rows], ignore_index=True)
-            est = est[inside.to_numpy()].reset_index(drop=True)
-            if est.empty:
-                raise InvalidInputError(
-                    f"{_redact(config.establishments)}: no row lies inside {config.boundary}; check --crs for both files."
-                )
-    return {
-        "establishments": est,
-        "rejected": rejected,
-        "n_rows": int(getattr(loaded, "n_rows", len(est) + len(rejected))),
-        "notes": _loaded_notes(loaded),
-        "duplicates": int(getattr(loaded, "duplicates", 0)),
-        "messages": list(getattr(loaded, "messages", ())),
-        "boundary": boundary,
-        "districts": None,
-        "parks": read_parks(config.parks, crs=datum) if config.parks else None,
-        "landuse": read_landuse(config.landuse, crs=datum) if config.landuse else None,
-        "truth": None,
-        "synthetic": bool(est["synthetic"].any()) if "synthetic" in est.columns else False,
-        "source_crs": datum,
-    }
+    return StudyInputs(
+        establishments=est,
+        rejected=rejected,
+        n_rows=int(getattr(loaded, "n_rows", len(est) + len(rejected))),
+        notes=_loaded_notes(loaded),
+        duplicates=int(getattr(loaded, "duplicates", 0)),
+        messages=tuple(getattr(loaded, "messages", ())),
+        boundary=boundary,
+        districts=None,
+        parks=read_parks(config.parks, crs=datum) if config.parks else None,
+        landuse=read_landuse(config.landuse, crs=datum) if config.landuse else None,
+        truth=None,
+        synthetic=bool(est["synthetic"].any()) if "synthetic" in est.columns else False,
+        source_crs=datum,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    establishments: gpd.GeoDataFrame
+    rejected: pd.DataFrame
+    n_rows: int
+
+
+def _reject_outside(
+    est: gpd.GeoDataFrame, rejected: pd.DataFrame, source_rows: Any, boundary: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Rows outside the study boundary are not analysed; they are listed, not dropped silently."""
+    inside = est.geometry.within(boundary.geometry.iloc[0].buffer(1e-9))
+    if inside.all():
+        return est, rejected
+    outside = (~inside).to_numpy()
+    out_rows = pd.DataFrame(
+        {
+            "row": pd.array(
+                source_rows[outside]
+                if source_rows is not None and len(source_rows) == len(est)
+                else [pd.NA] * int(outside.sum()),
+                dtype="Int64",
+            ),
+            "id": est.loc[~inside, "id"].astype("string").to_numpy(),
+            "reason": "outside the study boundary (--boundary)",
+        }
+    )
+    rejected = pd.concat([rejected, out_rows], ignore_index=True)
+    return est[inside.to_numpy()].reset_index(drop=True), rejected
 
 
 def _loaded_notes(loaded: Any) -> pd.DataFrame:
@@ -336,308 +315,431 @@ def _clusters_table(
     return table.join(clusters_m[extra]).reset_index()
 
 
+@dataclass(slots=True)
+class _Run:
+    """The state one step hands to the next (the data contract of :func:`run_study`).
+
+    ``est`` is WGS-84 (classified after ``classify``, with ``cluster`` after ``detect``);
+    ``est_m`` the same rows in the local metric CRS ``metric``; ``window`` the study area in
+    metres; ``clusters_m`` the detected footprints (metric CRS, index = cluster id). Steps
+    that add per-cluster columns append ``(frame, suffix)`` to ``cluster_columns`` (frames
+    indexed by cluster id); they are joined onto ``clusters.csv`` once, after the last step.
+    """
+
+    config: StudyConfig
+    inputs: StudyInputs
+    result: StudyResult
+    metric: Any
+    est: gpd.GeoDataFrame
+    est_m: gpd.GeoDataFrame | None = None
+    window: Any = None
+    clusters_m: gpd.GeoDataFrame | None = None
+    cluster_columns: list[tuple[pd.DataFrame, str]] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.result.summary
+
+    @property
+    def has_clusters(self) -> bool:
+        return self.clusters_m is not None and len(self.clusters_m) > 0
+
+
 def run_study(config: StudyConfig, *, progress: Progress | None = None) -> StudyResult:
-    """Run every available step of the study and return the results in memory."""
+    """Run every available step of the study and return the results in memory.
+
+    The steps, in order: ``load`` (inputs), ``classify``, ``detect``, ``measure`` (skipped for
+    a creative-only registry), then, when clusters were found, ``typology``; ``urban``; and
+    ``effects`` when clusters were found. Every option was checked when ``config`` was built.
+    """
     progress = progress or _noop
-    check_choice(config.engine, {"local", "dask"}, "engine", caller="run")
-    summary: dict[str, Any] = {}
     with _step(progress, "load"):
-        loaded = _load(config)
-    est: gpd.GeoDataFrame = loaded["establishments"]
-    centre = est.geometry.to_crs("EPSG:4326") if not est.crs.is_geographic else est.geometry
-    metric = local_metric_crs(lon=float(centre.x.median()), lat=float(centre.y.median()))
-    summary["synthetic"] = loaded["synthetic"]
-    summary["input"] = {
-        "source": _redact(config.establishments)
-        or "built-in Ningbo (synthetic firms, real geography)",
-        "n_rows": int(loaded["n_rows"]),
-        "n_accepted": len(est),
-        "n_rejected": len(loaded["rejected"]),
-        "n_noted": len(loaded.get("notes", ())),
-        "duplicates": int(loaded.get("duplicates", 0)),
-        "messages": loaded.get("messages", []),
-    }
-    summary["crs"] = {"source": loaded["source_crs"], "metric": f"EPSG:{metric.to_epsg()}"}
-    result = StudyResult(
-        config=config,
-        synthetic=loaded["synthetic"],
-        establishments=est,
-        rejected=loaded["rejected"],
-        summary=summary,
-        metric_crs=metric,
-    )
-    for key in ("boundary", "districts", "parks", "landuse"):
-        if loaded[key] is not None:
-            result.layers[key] = loaded[key]
-    result.tables["notes"] = loaded.get("notes", _loaded_notes(None))  # notes.csv
-
+        inputs = _load(config)
+    run = _start(config, inputs)
     with _step(progress, "classify"):
-        from clusterscape.taxonomy import classify_establishments
-
-        if not (config.engine == "dask" and "function" in est.columns):  # dask classified per chunk
-            est = classify_establishments(est)
-        summary["classify"] = {
-            "n_creative": int(est["is_creative"].sum()),
-            "by_sector": {
-                str(k): int(v)
-                for k, v in est.loc[est["is_creative"], "sector"].value_counts().items()
-            },
-            "by_function": {str(k): int(v) for k, v in est["function"].value_counts().items()},
-        }
-
-    est_m = est.to_crs(metric)
-    window = _study_window(est, loaded["boundary"], metric)
-    creative = est_m[est_m["is_creative"]]
-    # A registry of creative firms only has no population to compare them with.
-    creative_only = bool(est_m["is_creative"].all())
+        _classify(run)
+    _project(run)
     with _step(progress, "detect"):
-        from clusterscape.detect.clusters import detect_clusters
-
-        det_opts = {"method": "hdbscan", "min_cluster_size": 15, **dict(config.detect)}
-        # significance by random labelling among all establishments (not CSR in the hull)
-        if not creative_only:
-            det_opts.setdefault("population", est_m)
-        try:
-            detected = detect_clusters(creative, seed=config.seed, **det_opts)
-        except InvalidInputError as exc:
-            if "needs at least" not in str(exc):
-                raise
-            raise InvalidInputError(
-                f"run: clustering needs more creative establishments than the {len(creative):,} "
-                f"found among {len(est_m):,} accepted rows ({exc}); check the code/category "
-                "columns with `clusterscape classify FILE`."
-            ) from None
-        labels = pd.Series(-1, index=est.index, name="cluster", dtype=int)
-        labels.loc[detected.labels.index] = detected.labels.to_numpy()
-        est = est.assign(cluster=labels)
-        est_m = est_m.assign(cluster=labels)
-        clusters_m = detected.clusters
-        summary["clusters"] = len(clusters_m)
-        summary["detect"] = {k: _jsonable(v) for k, v in detected.params.items()}
-        summary["detect"]["n_noise"] = int((detected.labels < 0).sum())
-    result.establishments = est
-    table = _clusters_table(est_m, clusters_m, loaded["districts"])
-    result.tables["clusters"] = table
-    result.layers["clusters"] = clusters_m.to_crs("EPSG:4326")
-
-    if creative_only:
+        _detect(run)
+    if bool(run.est_m["is_creative"].all()):  # type: ignore[index]
+        # A registry of creative firms only has no population to compare them with.
         reason = (
             "skipped: every establishment is creative (a creative-only registry), so the "
             "statistics that compare creative firms with all establishments (concentration, "
             "co-location, relative K) have no population; give a table of all firms for them"
         )
-        summary["measure"] = {"status": reason}
-        summary.setdefault("skipped", {})["measure"] = reason
+        run.summary["measure"] = {"status": reason}
+        run.summary.setdefault("skipped", {})["measure"] = reason
     else:
         with _step(progress, "measure"):
-            from clusterscape.measure.pattern import concentration_table
-
-            opts = {"nsim": 99, **dict(config.measure)}  # r_max: the window rules
-            conc = concentration_table(
-                np.column_stack([creative.geometry.x, creative.geometry.y]),
-                np.column_stack([est_m.geometry.x, est_m.geometry.y]),
-                window,
-                seed=config.seed,
-                **opts,
-            )
-            result.tables["concentration"] = conc
-            if isinstance(conc.attrs.get("curves"), pd.DataFrame):
-                result.tables["concentration_curves"] = conc.attrs["curves"]
-            summary["measure"] = {"statistics": _records(conc)}
-
-    if len(clusters_m):
+            _measure(run)
+    if run.has_clusters:
         with _step(progress, "typology"):
-            from clusterscape.typology import assign_forms
-
-            forms = assign_forms(
-                clusters_m, est_m, parks=loaded["parks"], landuse=loaded["landuse"]
-            )
-            table = table.merge(
-                forms,
-                left_on="cluster_id",
-                right_index=True,
-                how="left",
-                suffixes=("", "_typology"),
-            )
-            result.tables["clusters"] = table
-            result.layers["clusters"] = result.layers["clusters"].join(
-                forms[["form", "form_confidence", "markusen"]]
-            )
-            summary["typology"] = {
-                "forms": {str(k): int(v) for k, v in forms["form"].value_counts().items()},
-                "markusen": {str(k): int(v) for k, v in forms["markusen"].value_counts().items()},
-            }
-
+            _typology(run)
     with _step(progress, "urban"):
-        from clusterscape import urban
-
-        zones = urban.functional_zones(est_m, **dict(config.urban.get("zones", {})))
-        centres = urban.urban_centres(est_m, **dict(config.urban.get("centres", {})))
-        result.layers["functional_zones"] = zones.to_crs("EPSG:4326")
-        result.layers["centres"] = centres.centres.to_crs("EPSG:4326")
-        urban_sum = urban.urban_summary(zones, centres)
-        summary["functional_zones"] = urban_sum["functional_zones"]
-        summary["centres"] = urban_sum["centres"]
-        summary["urban"] = {"polycentricity": urban_sum["polycentricity"]}
-        if loaded["districts"] is not None:
-            districts_m = loaded["districts"].to_crs(metric)
-            profiles = urban.district_profiles(est_m, districts_m)
-            names = [c for c in ("adcode", "name_zh", "name_en") if c in districts_m.columns]
-            profiles = pd.DataFrame(districts_m[names]).join(profiles, how="right")
-            result.tables["district_profiles"] = profiles
-        if len(clusters_m):
-            context = urban.cluster_context(clusters_m, zones, centres)
-            result.tables["clusters"] = result.tables["clusters"].merge(
-                context, left_on="cluster_id", right_index=True, how="left", suffixes=("", "_urban")
-            )
-
-    if len(clusters_m):
+        _urban(run)
+    if run.has_clusters:
         with _step(progress, "effects"):
-            from clusterscape import effects
-            from clusterscape.measure import emerging
+            _effects(run)
+    _finish(run)
+    return run.result
 
-            years = effects.cluster_opening_years(est_m, clusters_m, parks=loaded["parks"])
-            opened = years["opening_year"]
-            result.tables["clusters"] = result.tables["clusters"].merge(
-                years[["opening_year", "opening_year_source"]],
-                left_on="cluster_id",
-                right_index=True,
-                how="left",
+
+def _start(config: StudyConfig, inputs: StudyInputs) -> _Run:
+    """The run's state after loading: input summary, metric CRS, the input layers."""
+    est = inputs.establishments
+    centre = est.geometry.to_crs("EPSG:4326") if not est.crs.is_geographic else est.geometry
+    metric = local_metric_crs(lon=float(centre.x.median()), lat=float(centre.y.median()))
+    notes = inputs.notes if inputs.notes is not None else _loaded_notes(None)
+    summary: dict[str, Any] = {
+        "synthetic": inputs.synthetic,
+        "input": {
+            "source": _redact(config.establishments)
+            or "built-in Ningbo (synthetic firms, real geography)",
+            "n_rows": int(inputs.n_rows),
+            "n_accepted": len(est),
+            "n_rejected": len(inputs.rejected),
+            "n_noted": len(inputs.notes) if inputs.notes is not None else 0,
+            "duplicates": int(inputs.duplicates),
+            "messages": list(inputs.messages),
+        },
+        "crs": {"source": inputs.source_crs, "metric": f"EPSG:{metric.to_epsg()}"},
+    }
+    result = StudyResult(
+        config=config,
+        synthetic=inputs.synthetic,
+        establishments=est,
+        rejected=inputs.rejected,
+        summary=summary,
+        metric_crs=metric,
+    )
+    for key in ("boundary", "districts", "parks", "landuse"):
+        layer = getattr(inputs, key)
+        if layer is not None:
+            result.layers[key] = layer
+    result.tables["notes"] = notes  # notes.csv
+    return _Run(config=config, inputs=inputs, result=result, metric=metric, est=est)
+
+
+#: the columns that make a table classified (kept unless ``[classify] reclassify``)
+CLASSIFIED_COLUMNS = ("sector", "is_creative", "function")
+
+
+def _classify(run: _Run) -> None:
+    """Step: creative sector and urban function of every establishment.
+
+    A table that already has ``sector``, ``is_creative`` and ``function`` keeps them unless
+    ``[classify] reclassify`` is set; the summary says which was used.
+    """
+    from clusterscape.taxonomy import classify_establishments
+
+    opts = run.config.classify
+    est = run.est
+    given = all(c in est.columns for c in CLASSIFIED_COLUMNS)
+    if run.config.engine == "dask" and "function" in est.columns and not opts.reclassify:
+        source = "classified per chunk by the dask engine"  # load_classified did it
+    elif given and not opts.reclassify:
+        est = _given_classification(est)
+        source = "input: the table's own sector, is_creative and function columns (kept)"
+    else:
+        est = classify_establishments(est, **opts.kwargs())
+        source = (
+            "re-classified (the input's own columns were replaced)"
+            if given
+            else "classified by clusterscape's taxonomy"
+        )
+        if opts.taxonomy:
+            source += f" with overrides from {Path(opts.taxonomy).name}"
+    run.est = est
+    run.summary["classify"] = {
+        "source": source,
+        "n_creative": int(est["is_creative"].sum()),
+        "by_sector": {
+            str(k): int(v) for k, v in est.loc[est["is_creative"], "sector"].value_counts().items()
+        },
+        "by_function": {str(k): int(v) for k, v in est["function"].value_counts().items()},
+    }
+
+
+_TRUE = frozenset({"true", "1", "yes", "y", "t"})
+
+
+def _given_classification(est: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The input's own classification in the classifier's dtypes (text files give strings)."""
+    from clusterscape.taxonomy import OUTPUT_COLUMNS
+
+    flag = est["is_creative"]
+    if flag.dtype != bool:
+        text = flag.astype("string").str.strip().str.lower()
+        flag = text.isin(_TRUE).fillna(False).astype(bool)
+    out = est.assign(
+        is_creative=flag.to_numpy(dtype=bool),
+        sector=est["sector"].astype("string").fillna("").astype(str).to_numpy(),
+        function=est["function"].astype("string").fillna("").astype(str).to_numpy(),
+    )
+    for col in OUTPUT_COLUMNS:
+        if col not in out.columns:
+            out[col] = pd.NA if col == "hotel_grade" else "input"
+    return out
+
+
+def _project(run: _Run) -> None:
+    """The classified rows in the local metric CRS, and the study window in metres."""
+    run.est_m = run.est.to_crs(run.metric)
+    run.window = _study_window(run.est, run.inputs.boundary, run.metric)
+
+
+def _detect(run: _Run) -> None:
+    """Step: density clusters of the creative establishments, their table and layer."""
+    from clusterscape.detect.clusters import detect_clusters
+
+    est, est_m = run.est, run.est_m
+    assert est_m is not None
+    creative = est_m[est_m["is_creative"]]
+    det_opts: dict[str, Any] = {"method": "hdbscan", "min_cluster_size": 15}
+    det_opts.update(run.config.detect.kwargs())
+    # significance by random labelling among all establishments (not CSR in the hull)
+    if not bool(est_m["is_creative"].all()):
+        det_opts["population"] = est_m
+    try:
+        detected = detect_clusters(creative, seed=run.config.seed, **det_opts)
+    except InvalidInputError as exc:
+        if "needs at least" not in str(exc):
+            raise
+        raise InvalidInputError(
+            f"run: clustering needs more creative establishments than the {len(creative):,} "
+            f"found among {len(est_m):,} accepted rows ({exc}); check the code/category "
+            "columns with `clusterscape classify FILE`."
+        ) from None
+    labels = pd.Series(-1, index=est.index, name="cluster", dtype=int)
+    labels.loc[detected.labels.index] = detected.labels.to_numpy()
+    run.est = est.assign(cluster=labels)
+    run.est_m = est_m.assign(cluster=labels)
+    run.clusters_m = detected.clusters
+    run.summary["clusters"] = len(detected.clusters)
+    run.summary["detect"] = {k: _jsonable(v) for k, v in detected.params.items()}
+    run.summary["detect"]["n_noise"] = int((detected.labels < 0).sum())
+    run.result.establishments = run.est
+    run.result.tables["clusters"] = _clusters_table(
+        run.est_m, detected.clusters, run.inputs.districts
+    )
+    run.result.layers["clusters"] = detected.clusters.to_crs("EPSG:4326")
+
+
+def _measure(run: _Run) -> None:
+    """Step: concentration statistics of the creative firms among all establishments."""
+    from clusterscape.measure.pattern import concentration_table
+
+    est_m = run.est_m
+    assert est_m is not None
+    creative = est_m[est_m["is_creative"]]
+    conc = concentration_table(  # r_max: the window rules
+        np.column_stack([creative.geometry.x, creative.geometry.y]),
+        np.column_stack([est_m.geometry.x, est_m.geometry.y]),
+        run.window,
+        seed=run.config.seed,
+        **run.config.measure.kwargs(),
+    )
+    run.result.tables["concentration"] = conc
+    if isinstance(conc.attrs.get("curves"), pd.DataFrame):
+        run.result.tables["concentration_curves"] = conc.attrs["curves"]
+    run.summary["measure"] = {"statistics": _records(conc)}
+
+
+def _typology(run: _Run) -> None:
+    """Step: the form (and Markusen type) of every cluster."""
+    from clusterscape.typology import assign_forms
+
+    assert run.clusters_m is not None and run.est_m is not None
+    forms = assign_forms(
+        run.clusters_m, run.est_m, parks=run.inputs.parks, landuse=run.inputs.landuse
+    )
+    run.cluster_columns.append((forms, "_typology"))
+    run.result.layers["clusters"] = run.result.layers["clusters"].join(
+        forms[["form", "form_confidence", "markusen"]]
+    )
+    run.summary["typology"] = {
+        "forms": {str(k): int(v) for k, v in forms["form"].value_counts().items()},
+        "markusen": {str(k): int(v) for k, v in forms["markusen"].value_counts().items()},
+    }
+
+
+def _urban(run: _Run) -> None:
+    """Step: functional zones, centres, district profiles and each cluster's urban context."""
+    from clusterscape import urban
+
+    est_m = run.est_m
+    assert est_m is not None
+    opts = run.config.urban
+    zones = urban.functional_zones(est_m, **opts.zones.kwargs())
+    centres = urban.urban_centres(est_m, **opts.centres.kwargs())
+    run.result.layers["functional_zones"] = zones.to_crs("EPSG:4326")
+    run.result.layers["centres"] = centres.centres.to_crs("EPSG:4326")
+    urban_sum = urban.urban_summary(zones, centres)
+    run.summary["functional_zones"] = urban_sum["functional_zones"]
+    run.summary["centres"] = urban_sum["centres"]
+    run.summary["urban"] = {"polycentricity": urban_sum["polycentricity"]}
+    if run.inputs.districts is not None:
+        districts_m = run.inputs.districts.to_crs(run.metric)
+        profiles = urban.district_profiles(est_m, districts_m)
+        names = [c for c in ("adcode", "name_zh", "name_en") if c in districts_m.columns]
+        run.result.tables["district_profiles"] = pd.DataFrame(districts_m[names]).join(
+            profiles, how="right"
+        )
+    if run.has_clusters:
+        assert run.clusters_m is not None
+        context = urban.cluster_context(run.clusters_m, zones, centres)
+        run.cluster_columns.append((context, "_urban"))
+
+
+def _effects(run: _Run) -> None:
+    """Step: amenity effects (ring DiD), co-location, distance decay, sizes, emerging hot spots."""
+    from clusterscape import effects
+    from clusterscape.measure import emerging
+
+    est_m, clusters_m, summary = run.est_m, run.clusters_m, run.summary
+    assert est_m is not None and clusters_m is not None
+    opts = run.config.effects
+    years = effects.cluster_opening_years(est_m, clusters_m, parks=run.inputs.parks)
+    run.cluster_columns.append((years[["opening_year", "opening_year_source"]], ""))
+    # which clusters: significant and (with a registry, by default) registry-matched;
+    # every detected cluster's treated rings are masked from the control rings
+    chosen = (
+        clusters_m
+        if opts.select == "all"
+        else effects.select_clusters(
+            clusters_m,
+            parks=run.inputs.parks if opts.select == "registry" else None,
+            opening=years,
+        )
+    )
+    masked = (
+        clusters_m[clusters_m["significant"].fillna(False).to_numpy(dtype=bool)]
+        if "significant" in clusters_m.columns
+        else clusters_m
+    )
+    rule = chosen.attrs.get("selection", "all clusters")
+    summary["effects_clusters"] = {
+        "select": opts.select,
+        "rule": rule,
+        "n_selected": len(chosen),
+        "n_detected": len(clusters_m),
+        "n_masked": len(masked),
+        "cluster_ids": [_jsonable(c) for c in chosen.index],
+    }
+    did_opts = {"seed": run.config.seed, **opts.kwargs()}
+    rows = []
+    colocation: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for amenity in opts.amenities:
+        reason = _effects_not_estimable(est_m, amenity, chosen, rule)
+        if reason is not None:  # nothing to estimate: say so instead of failing the run
+            skipped.append({"amenity": amenity, **reason})
+            continue
+        try:
+            res = effects.amenity_effects(
+                est_m,
+                chosen,
+                amenity=amenity,
+                opened=years["opening_year"],
+                others=masked,
+                study_area=run.window,
+                **did_opts,
             )
-            eff_opts = dict(config.effects)
-            # which clusters: significant and (with a registry, by default) registry-matched;
-            # every detected cluster's treated rings are masked from the control rings
-            select = str(eff_opts.pop("select", "registry"))
-            if select not in {"registry", "significant", "all"}:
-                raise InvalidInputError(
-                    f"[effects] select must be 'registry', 'significant' or 'all', got {select!r}."
-                )
-            chosen = (
-                clusters_m
-                if select == "all"
-                else effects.select_clusters(
-                    clusters_m,
-                    parks=loaded["parks"] if select == "registry" else None,
-                    opening=years,
-                )
-            )
-            masked = (
-                clusters_m[clusters_m["significant"].fillna(False).to_numpy(dtype=bool)]
-                if "significant" in clusters_m.columns
-                else clusters_m
-            )
-            summary["effects_clusters"] = {
-                "select": select,
-                "rule": chosen.attrs.get("selection", "all clusters"),
-                "n_selected": len(chosen),
-                "n_detected": len(clusters_m),
-                "n_masked": len(masked),
-                "cluster_ids": [_jsonable(c) for c in chosen.index],
-            }
-            rows = []
-            colocation: list[dict[str, Any]] = []
-            skipped: list[dict[str, Any]] = []
-            for amenity in eff_opts.pop("amenities", ("hotel", "mall")):
-                if not (est_m["function"] == amenity).any():
-                    # Nothing to estimate: say so instead of failing the run.
-                    skipped.append(
-                        {
-                            "amenity": amenity,
-                            "status": f"skipped: no establishment has function {amenity!r}",
-                        }
-                    )
-                    continue
-                if len(chosen) == 0:
-                    skipped.append(
-                        {
-                            "amenity": amenity,
-                            "status": "not estimable",
-                            "reason": f"no cluster is {summary['effects_clusters']['rule']}",
-                        }
-                    )
-                    continue
-                try:
-                    eff_opts.setdefault("seed", config.seed)
-                    res = effects.amenity_effects(
-                        est_m,
-                        chosen,
-                        amenity=amenity,
-                        opened=opened,
-                        others=masked,
-                        study_area=window,
-                        **eff_opts,
-                    )
-                except InvalidInputError as exc:
-                    skipped.append({"amenity": amenity, "status": f"skipped: {exc}"})
-                    continue
-                except (KeyError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-                    # The data cannot identify the design (e.g. every firm opened the same year).
-                    skipped.append(
-                        {
-                            "amenity": amenity,
-                            "status": f"not estimable on these data ({type(exc).__name__}: {exc})",
-                        }
-                    )
-                    continue
-                rows.append(res.rows)
-                if res.summary["status"] != "estimated":
-                    skipped.append(
-                        {
-                            "amenity": amenity,
-                            "status": "not estimable",
-                            "reason": res.summary["reason"],
-                            "n_clusters": res.summary["n_clusters"],
-                            "n_amenities": res.summary["n_amenities"],
-                        }
-                    )
-                    continue
-                result.tables[f"event_study_{amenity}"] = res.event_study
-                result.tables[f"by_distance_{amenity}"] = res.by_distance
-                result.tables[f"effects_by_cluster_{amenity}"] = res.by_cluster
-                # Cross-sectional companions: co-location and distance decay around clusters.
-                clq = effects.amenity_colocation(est_m, amenity=amenity, seed=config.seed)
-                colocation.append({"amenity": amenity, **clq})
-                result.tables[f"distance_decay_{amenity}"] = effects.distance_decay(
-                    est_m, clusters_m, amenity=amenity, study_area=window
-                )
-                summary.setdefault("effects", []).append(
-                    {"status": "estimated", **{k: _jsonable(v) for k, v in res.summary.items()}}
-                )
-            summary.setdefault("effects", []).extend(skipped)
-            if rows:
-                result.tables["effects"] = pd.concat(rows, ignore_index=True)
-            if colocation:
-                result.tables["amenity_colocation"] = pd.DataFrame(colocation)
-                summary["amenity_colocation"] = _records(result.tables["amenity_colocation"])
-            sizes = effects.size_distribution(
-                clusters_m.assign(employees=table.set_index("cluster_id")["employees"])
-            )
-            summary["large_scale"] = {
-                "large_scale": bool(sizes.large_scale),
-                "n_large": int(sizes.n_large),
-                "zipf_exponent": _jsonable(sizes.zipf_exponent),
-                "zipf_se": _jsonable(sizes.zipf_se),
-                "thresholds": _jsonable(dict(sizes.params).get("thresholds", {})),
-                "verdict": (
-                    f"{sizes.n_large} cluster(s) meet the large-scale thresholds."
-                    if sizes.large_scale
-                    else "No cluster meets the large-scale thresholds: no large-scale cluster has formed."
-                ),
-            }
-            result.tables["cluster_sizes"] = sizes.table
-            try:
-                ehs = emerging.emerging_hotspots(est_m[est_m["is_creative"]], seed=config.seed)
-            except InvalidInputError as exc:
-                summary["emerging_hotspots"] = {"status": f"skipped: {exc}"}
-            else:
-                result.layers["emerging_hotspots"] = ehs.to_crs("EPSG:4326")
-                summary["emerging_hotspots"] = {
-                    str(k): int(v) for k, v in ehs["category"].value_counts().items()
+        except InvalidInputError as exc:  # the data lack what the design needs (one line why)
+            skipped.append({"amenity": amenity, "status": f"skipped: {exc}"})
+            continue
+        rows.append(res.rows)
+        if res.summary["status"] != "estimated":
+            skipped.append(
+                {
+                    "amenity": amenity,
+                    "status": "not estimable",
+                    "reason": res.summary["reason"],
+                    "n_clusters": res.summary["n_clusters"],
+                    "n_amenities": res.summary["n_amenities"],
                 }
+            )
+            continue
+        run.result.tables[f"event_study_{amenity}"] = res.event_study
+        run.result.tables[f"by_distance_{amenity}"] = res.by_distance
+        run.result.tables[f"effects_by_cluster_{amenity}"] = res.by_cluster
+        # Cross-sectional companions: co-location and distance decay around clusters.
+        clq = effects.amenity_colocation(est_m, amenity=amenity, seed=run.config.seed)
+        colocation.append({"amenity": amenity, **clq})
+        run.result.tables[f"distance_decay_{amenity}"] = effects.distance_decay(
+            est_m, clusters_m, amenity=amenity, study_area=run.window
+        )
+        summary.setdefault("effects", []).append(
+            {"status": "estimated", **{k: _jsonable(v) for k, v in res.summary.items()}}
+        )
+    summary.setdefault("effects", []).extend(skipped)
+    if rows:
+        run.result.tables["effects"] = pd.concat(rows, ignore_index=True)
+    if colocation:
+        run.result.tables["amenity_colocation"] = pd.DataFrame(colocation)
+        summary["amenity_colocation"] = _records(run.result.tables["amenity_colocation"])
+    _large_scale(run)
+    try:
+        ehs = emerging.emerging_hotspots(est_m[est_m["is_creative"]], seed=run.config.seed)
+    except InvalidInputError as exc:
+        summary["emerging_hotspots"] = {"status": f"skipped: {exc}"}
+    else:
+        run.result.layers["emerging_hotspots"] = ehs.to_crs("EPSG:4326")
+        summary["emerging_hotspots"] = {
+            str(k): int(v) for k, v in ehs["category"].value_counts().items()
+        }
 
-    result.establishments = est
-    result.layers["establishments"] = est
-    return result
+
+def _effects_not_estimable(
+    est_m: gpd.GeoDataFrame, amenity: str, chosen: gpd.GeoDataFrame, rule: str
+) -> dict[str, str] | None:
+    """Why the effect of ``amenity`` cannot be estimated before trying, or ``None``."""
+    if not (est_m["function"] == amenity).any():
+        return {"status": f"skipped: no establishment has function {amenity!r}"}
+    if len(chosen) == 0:
+        return {"status": "not estimable", "reason": f"no cluster is {rule}"}
+    return None
+
+
+def _large_scale(run: _Run) -> None:
+    """Whether a large-scale cluster has formed (thresholds and Zipf exponent of the sizes)."""
+    from clusterscape import effects
+
+    assert run.clusters_m is not None
+    table = run.result.tables["clusters"]
+    sizes = effects.size_distribution(
+        run.clusters_m.assign(employees=table.set_index("cluster_id")["employees"])
+    )
+    run.summary["large_scale"] = {
+        "large_scale": bool(sizes.large_scale),
+        "n_large": int(sizes.n_large),
+        "zipf_exponent": _jsonable(sizes.zipf_exponent),
+        "zipf_se": _jsonable(sizes.zipf_se),
+        "thresholds": _jsonable(dict(sizes.params).get("thresholds", {})),
+        "verdict": (
+            f"{sizes.n_large} cluster(s) meet the large-scale thresholds."
+            if sizes.large_scale
+            else "No cluster meets the large-scale thresholds: no large-scale cluster has formed."
+        ),
+    }
+    run.result.tables["cluster_sizes"] = sizes.table
+
+
+def _finish(run: _Run) -> None:
+    """Join the steps' per-cluster columns onto clusters.csv (once) and set the final layers."""
+    table = run.result.tables.get("clusters")
+    if table is not None and run.cluster_columns:
+        have = set(table.columns)
+        parts = []
+        for frame, suffix in run.cluster_columns:
+            renamed = frame.rename(columns={c: f"{c}{suffix}" for c in frame.columns if c in have})
+            have |= set(renamed.columns)
+            parts.append(renamed)
+        extra = pd.concat(parts, axis=1)
+        run.result.tables["clusters"] = table.join(extra, on="cluster_id")
+    run.result.establishments = run.est
+    run.result.layers["establishments"] = run.est
 
 
 def _redact(source: str | None) -> str | None:
@@ -744,7 +846,7 @@ def run_by_city(
             columns=dict(config.columns or {}) or None,
             cell_m=cell_m,
             client=client,
-            min_cluster_size=int(dict(config.detect).get("min_cluster_size", 15)),
+            min_cluster_size=config.detect.min_cluster_size or 15,
             seed=config.seed,
         )
     summary = {
