@@ -61,9 +61,9 @@ def friendly_errors(func: F) -> F:
         except (ClusterscapeError, OSError, ValueError) as exc:
             if _STATE["debug"]:
                 raise
-            from clusterscape.io._redact import redact_text
-
             from rich.markup import escape
+
+            from clusterscape.io._redact import redact_text
 
             message = redact_text(str(exc))  # never a database password on the terminal
             # escaped: "[detect]" in a message is text, not Rich markup
