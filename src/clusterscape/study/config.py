@@ -158,8 +158,6 @@ def _check_value(section: str, name: str, value: Any, hint: Any, meta: Mapping[s
             raise _fail(
                 section, name, f"expected a list of {meta['length']} values, got {len(checked)}"
             )
-        if args[-1] is Ellipsis and not checked:
-            raise _fail(section, name, "expected a non-empty list")
         return checked
     if hint is bool:
         if not isinstance(value, bool):
