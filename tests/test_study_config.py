@@ -419,3 +419,17 @@ def test_run_keeps_the_classification_of_a_classified_table(
     again = json.loads((tmp_path / "again" / "summary.json").read_text(encoding="utf-8"))
     assert again["classify"]["n_creative"] == ours < given
     assert again["classify"]["source"].startswith("re-classified")
+
+
+def test_bad_taxonomy_file_fails_before_any_step(
+    firms: Path, tmp_path: Path, no_step: list[str]
+) -> None:
+    tax = tmp_path / "mine.toml"
+    tax.write_text('[keywords]\n"x" = { sector = "fashion" }\n', encoding="utf-8")
+    for path in (tax, tmp_path / "missing.toml"):
+        res = runner.invoke(
+            app, ["run", "-e", str(firms), "--taxonomy", str(path), "--out", str(tmp_path / "o")]
+        )
+        assert res.exit_code == 1
+        assert "unknown sector" in res.output or "does not exist" in res.output
+        assert no_step == [] and "▶" not in res.output

@@ -353,6 +353,7 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     ``effects`` when clusters were found. Every option was checked when ``config`` was built.
     """
     progress = progress or _noop
+    _preflight(config)
     with _step(progress, "load"):
         inputs = _load(config)
     run = _start(config, inputs)
@@ -383,6 +384,14 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
             _effects(run)
     _finish(run)
     return run.result
+
+
+def _preflight(config: StudyConfig) -> None:
+    """Checks that need a file, before the first step: the taxonomy overrides must load."""
+    if config.classify.taxonomy:
+        from clusterscape.taxonomy import load_taxonomy
+
+        load_taxonomy(config.classify.taxonomy)  # cached: classify reuses it
 
 
 def _start(config: StudyConfig, inputs: StudyInputs) -> _Run:

@@ -139,9 +139,11 @@ def _normalise(table: str, frame: pd.DataFrame, *, origin: str) -> pd.DataFrame:
     if table == "keywords":
         frame[key] = frame[key].where(~frame[key].str.isascii(), frame[key].str.lower())
     if table in ("osm_tags", "keywords"):
-        prio = pd.to_numeric(
-            frame.get("priority", pd.Series("50", index=frame.index)), errors="coerce"
-        )
+        # a row without a priority (a blank CSV cell, a TOML entry without the key) takes the
+        # default 50, as a table without the column does
+        given = frame.get("priority", pd.Series("50", index=frame.index))
+        given = given.where(given.notna() & (given.astype(str).str.strip() != ""), "50")
+        prio = pd.to_numeric(given, errors="coerce")
         if prio.isna().any():
             raise InvalidInputError(
                 f"taxonomy {origin}, table {table!r}: priority must be an integer, got "
