@@ -119,11 +119,11 @@ def test_wrong_value_names_the_option(data: dict[str, Any], message: str) -> Non
 
 def test_mappings_are_checked_when_the_config_is_built() -> None:
     """The Python API gets the same checks: a config that exists is a valid one."""
-    cfg = StudyConfig(detect={"min_cluster_size": 10}, effects={"amenities": ["hotel"]})
+    cfg = StudyConfig(detect={"min_cluster_size": 10}, effects={"amenities": ["hotel"]})  # type: ignore[arg-type]
     assert isinstance(cfg.detect, DetectOptions) and cfg.detect.min_cluster_size == 10
     assert cfg.effects.amenities == ("hotel",)
     with pytest.raises(InvalidInputError, match="did you mean 'min_cluster_size'"):
-        StudyConfig(detect={"min_cluster_szie": 10})
+        StudyConfig(detect={"min_cluster_szie": 10})  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match=r"\[study\] scenario"):
         StudyConfig(scenario="nul")
 
@@ -215,7 +215,7 @@ def test_readme_example_is_valid_and_complete() -> None:
     by_section = dict(zip(chunks[1::2], chunks[2::2], strict=True))
     assert set(by_section) == set(sections)
     for name, cls in sections.items():
-        for f in fields(cls):
+        for f in fields(cls):  # type: ignore[arg-type]
             if name == "study" and f.name in SECTIONS:
                 continue
             assert re.search(rf"^#? ?{f.name} = ", by_section[name], re.M), f"[{name}] {f.name}"
@@ -306,7 +306,7 @@ def _classified_frame() -> gpd.GeoDataFrame:
 def _classify_only(est: gpd.GeoDataFrame, **classify: Any) -> dict[str, Any]:
     from clusterscape.study.run import StudyResult, _classify, _Run
 
-    cfg = StudyConfig(classify=classify)
+    cfg = StudyConfig(classify=classify)  # type: ignore[arg-type]
     result = StudyResult(
         config=cfg, synthetic=False, establishments=est, rejected=pd.DataFrame(), summary={}
     )
@@ -362,7 +362,7 @@ def test_effects_bug_is_raised_not_reported_as_not_estimable(
         raise KeyError("a column the estimator forgot")
 
     monkeypatch.setattr(effects, "amenity_effects", broken)
-    cfg = StudyConfig(effects={"select": "all", "amenities": ["hotel"]})
+    cfg = StudyConfig(effects={"select": "all", "amenities": ["hotel"]})  # type: ignore[arg-type]
     result = StudyResult(
         config=cfg, synthetic=False, establishments=est, rejected=pd.DataFrame(), summary={}
     )

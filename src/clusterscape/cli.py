@@ -185,6 +185,7 @@ def validate(
 ) -> None:
     """Read FILE as establishments, report what was accepted, rejected and noted; write
     rejected.csv (rows set aside) and notes.csv (fields left blank in rows kept)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from clusterscape.io.establishments import NOTE_COLUMNS, atomic_write
@@ -216,7 +217,7 @@ def validate(
     table.add_row("columns", ", ".join(f"{k}<-{v}" for k, v in result.columns.items()) or "(none)")
     console.print(table)
     for note in result.messages:
-        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     target = out / "rejected.csv"
     with atomic_write(target) as tmp:
         result.rejected[["row", "id", "reason"]].to_csv(tmp, index=False, encoding="utf-8")
