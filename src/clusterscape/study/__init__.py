@@ -1,5 +1,6 @@
 """The whole study as one call: configuration, the chain of steps, and the partitioned engine.
 
+``config`` holds :class:`StudyConfig` and the typed, validated options of every step;
 ``run`` holds :func:`run_study` and :func:`write_outputs`; ``dask`` the partitioned engine for
 work beyond one machine.
 """
@@ -11,8 +12,18 @@ from clusterscape import _lazy_exports
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
-        "clusterscape.study.run": (
+        "clusterscape.study.config": (
+            "ClassifyOptions",
+            "DetectOptions",
+            "EffectsOptions",
+            "MeasureOptions",
             "StudyConfig",
+            "UrbanCentresOptions",
+            "UrbanOptions",
+            "UrbanZonesOptions",
+        ),
+        "clusterscape.study.run": (
+            "StudyInputs",
             "StudyResult",
             "run_by_city",
             "run_study",
