@@ -445,9 +445,12 @@ def _classify(run: _Run) -> None:
     opts = run.config.classify
     est = run.est
     given = all(c in est.columns for c in CLASSIFIED_COLUMNS)
-    if run.config.engine == "dask" and "function" in est.columns and not opts.reclassify:
-        source = "classified per chunk by the dask engine"  # load_classified did it
-    elif given and not opts.reclassify:
+    # the dask engine classifies each chunk with the shipped tables (load_classified); with
+    # taxonomy overrides or another code system the gathered table is classified again here
+    by_dask = run.config.engine == "dask" and "function" in est.columns
+    if by_dask and not opts.kwargs() and not opts.reclassify:
+        source = "classified per chunk by the dask engine"
+    elif given and not opts.reclassify and not by_dask:
         est = _given_classification(est)
         source = "input: the table's own sector, is_creative and function columns (kept)"
     else:
