@@ -442,3 +442,20 @@ def test_override_can_make_a_tag_generic(tmp_path: Path) -> None:
     frame = pd.DataFrame({"name": ["Fashion Design Studio"], "osm_tags": ["shop=clothes"]})
     assert classify_establishments(frame)["function"].tolist() == ["retail"]
     assert classify_establishments(frame, taxonomy=path)["sector"].tolist() == ["design"]
+
+
+def test_no_hard_negative_regressions_on_the_eval_set() -> None:
+    """The new vocabulary leaves every hard negative of the 784-row set right."""
+    truth = pd.read_csv(
+        Path(__file__).parent / "data" / "taxonomy_eval.csv", dtype=str, keep_default_na=False
+    )
+    out = classify_establishments(truth[["name", "category", "code", "typecode", "osm_tags"]])
+    hard = truth["note"].str.contains("hard negative").to_numpy()
+    assert hard.sum() >= 25
+    assert (out["sector"].to_numpy()[hard] == truth["expected_sector"].to_numpy()[hard]).all()
+    assert (out["function"].to_numpy()[hard] == truth["expected_function"].to_numpy()[hard]).all()
+    # 780 of 784 rows exactly right, as before the European vocabulary
+    exact = (out["sector"] == truth["expected_sector"]) & (
+        out["function"] == truth["expected_function"]
+    )
+    assert exact.sum() >= 780
