@@ -459,3 +459,15 @@ def test_no_hard_negative_regressions_on_the_eval_set() -> None:
         out["function"] == truth["expected_function"]
     )
     assert exact.sum() >= 780
+
+
+def test_override_replaces_a_keyword_spelt_with_accents(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text('[keywords]\n"Café" = { function = "leisure_culture" }\n', encoding="utf-8")
+    tax = load_taxonomy(path)
+    assert "cafe" not in tax.keywords.index  # the shipped row with the same folded word is gone
+    out = classify_establishments(pd.DataFrame({"name": ["CAFE Mokka"]}), taxonomy=path)
+    assert out["function"].tolist() == ["leisure_culture"]
+    assert classify_establishments(pd.DataFrame({"name": ["CAFE Mokka"]}))["function"][0] == (
+        "catering"
+    )

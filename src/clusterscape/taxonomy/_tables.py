@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from clusterscape.errors import InvalidInputError
-from clusterscape.taxonomy._matcher import KeywordMatcher
+from clusterscape.taxonomy._matcher import KeywordMatcher, fold
 
 __all__ = [
     "CODE_SYSTEMS",
@@ -176,6 +176,10 @@ def _normalise(table: str, frame: pd.DataFrame, *, origin: str) -> pd.DataFrame:
     if table in ("amap_types", "amap_typecodes"):
         grade = frame.get("hotel_grade", pd.Series("", index=frame.index)).replace("", None)
         frame["hotel_grade"] = pd.to_numeric(grade, errors="raise").astype("Int64")
+    if table == "keywords":  # "Café" in an override replaces the shipped "cafe": same folded word
+        folded = frame[key].map(lambda word: fold(word.strip()))
+        keep = ~folded.duplicated(keep="last")
+        return frame[keep.to_numpy()].set_index(key)
     return frame.drop_duplicates(key, keep="last").set_index(key)
 
 
