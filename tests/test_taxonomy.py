@@ -440,35 +440,6 @@ def test_csv_override(tmp_path: Path) -> None:
     assert out["function"].tolist() == ["residential"]
 
 
-def test_override_without_priority_takes_the_default(tmp_path: Path) -> None:
-    """A blank priority (a CSV with other rows that have one, a TOML entry without it) is 50."""
-    path = tmp_path / "mine.csv"
-    path.write_text(
-        "table,key,sector,function,priority\n"
-        "keywords,碧桂园,,residential,\n"
-        "keywords,众创空间,creative_services_other,,\n"
-        "keywords,翻译,publishing_news,,70\n",
-        encoding="utf-8",
-    )
-    out = classify_establishments(
-        _frame(name=["宁波碧桂园", "宁波众创空间", "宁波翻译"]), taxonomy=path
-    )
-    assert out["function"].tolist() == ["residential", "creative", "creative"]
-    assert out["sector"].tolist() == ["", "creative_services_other", "publishing_news"]
-    toml = tmp_path / "mine.toml"
-    toml.write_text(
-        '[keywords]\n"碧桂园" = { function = "residential" }\n'
-        '"众创空间" = { sector = "creative_services_other", priority = 99 }\n',
-        encoding="utf-8",
-    )
-    out = classify_establishments(_frame(name=["宁波碧桂园", "宁波众创空间"]), taxonomy=toml)
-    assert out["function"].tolist() == ["residential", "creative"]
-    from clusterscape.taxonomy._tables import load_taxonomy
-
-    prio = load_taxonomy(path).keywords["priority"]
-    assert prio.loc["碧桂园"] == 50 and prio.loc["翻译"] == 70
-
-
 @pytest.mark.parametrize(
     ("text", "suffix", "match"),
     [
