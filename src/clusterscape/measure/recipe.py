@@ -825,10 +825,18 @@ def study_methods(
     from clusterscape.explain.factors import read_factor_file
 
     universities = commercial = None
+    sources: list[str] = []
     if builtin:
         from clusterscape.datasets import load_ningbo_layer, ningbo_universities
 
         universities, commercial = ningbo_universities(), load_ningbo_layer("commercial")
+        sources = [
+            "universities/colleges among the OpenStreetMap schools and the OpenStreetMap "
+            f"commercial/retail land and malls of Ningbo ({commercial.attrs['licence']}), shipped "
+            "with clusterscape (datasets/data/osm/NOTICE.md); the package also ships GeoNames "
+            "places (GeoNames, CC BY 4.0) and the creative/tech parks (OpenStreetMap, ODbL 1.0)",
+            "registry parks, land use and the main centre: the study's own layers",
+        ]
     user: list[FactorLayer] = []
     file_status: dict[str, object] = {}
     if factors_file:
@@ -862,7 +870,9 @@ def study_methods(
         **options,  # type: ignore[arg-type]
     )
     if file_status:
-        summary = dict(step.summary)
+        sources.append(f"user factors from {file_status['file']}")
+    summary = dict(step.summary)
+    if file_status:
         summary["factors_file"] = file_status
-        step = replace(step, summary=summary)
-    return step
+    summary["sources"] = sources
+    return replace(step, summary=summary)

@@ -278,6 +278,7 @@ def render_html(study: SavedStudy, figures: list[Figure]) -> str:
     return template.render(
         recipe_present=recipe["recipe_present"],
         recipe_text=recipe["recipe_text"],
+        recipe_sources=recipe.get("recipe_sources", []),
         **recipe_tables,
         title="Ningbo (built-in study)"
         if s.get("synthetic")

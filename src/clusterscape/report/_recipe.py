@@ -92,7 +92,13 @@ def fig_kernel_density(study: SavedStudy, path: Path) -> Figure | None:
     fig.colorbar(sc, ax=ax, shrink=0.6, label="creative establishments per km²")
     _basemap(ax, study)
     boundary = study.layer("boundary")
-    _zoom_to(ax, boundary if boundary is not None else kde.assign(geometry=None), pad=0.02)
+    if boundary is not None and len(boundary):
+        _zoom_to(ax, boundary, pad=0.02)
+    else:
+        pad_lon = 0.02 * float(np.ptp(kde["lon"])) + 0.01
+        pad_lat = 0.02 * float(np.ptp(kde["lat"])) + 0.01
+        ax.set_xlim(kde["lon"].min() - pad_lon, kde["lon"].max() + pad_lon)
+        ax.set_ylim(kde["lat"].min() - pad_lat, kde["lat"].max() + pad_lat)
     ax.set_title("Kernel density of creative establishments (ArcGIS preset)")
     fig.savefig(path)
     plt.close(fig)
@@ -357,9 +363,11 @@ def recipe_context(study: SavedStudy) -> dict[str, Any]:
             + "."
         )
     cols = ["factor", "description", "q", "p_value", "n_strata", "method", "status", "reason"]
+    sources = [str(v) for v in m.get("sources", []) or []]
     return {
         "recipe_present": True,
         "recipe_text": text,
+        "recipe_sources": sources,
         "recipe_ann": study.table("nearest_neighbour"),
         "recipe_moran": study.table("moran"),
         "recipe_factors": factors[[c for c in cols if c in factors.columns]]
