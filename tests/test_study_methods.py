@@ -197,3 +197,25 @@ def test_recipe_step_records_a_failure_with_its_reason() -> None:
     for part in ("nearest_neighbour", "ellipse", "kernel_density", "moran", "geodetector"):
         assert step.summary[part]["status"].startswith("failed: "), part
     assert not step.tables
+
+
+def test_study_toml_methods_section_and_factors_path(tmp_path: Path) -> None:
+    from clusterscape.measure.recipe import study_methods
+    from clusterscape.study.run import StudyConfig
+
+    (tmp_path / "sub").mkdir()
+    toml = tmp_path / "sub" / "study.toml"
+    toml.write_text(
+        '[study]\nfactors = "stations.geojson"\n[methods]\ncell_m = 750\npermutations = 99\n',
+        encoding="utf-8",
+    )
+    cfg = StudyConfig.from_toml(toml)
+    assert cfg.factors == str((tmp_path / "sub" / "stations.geojson").resolve())
+    assert dict(cfg.methods) == {"cell_m": 750, "permutations": 99}
+    est = gpd.GeoDataFrame(
+        {"is_creative": [True] * 3},
+        geometry=[Point(0, 0), Point(1, 1), Point(5, 5)],
+        crs="EPSG:32651",
+    )
+    with pytest.raises(InvalidInputError, match=r"\[methods\]: unknown option"):
+        study_methods(est, window=box(-10, -10, 10, 10), cel_m=500)
