@@ -384,11 +384,18 @@ def run(
     landuse: str | None = typer.Option(
         None, "--landuse", help="Land-use polygons (former industrial sites)."
     ),
+    factors: str | None = typer.Option(
+        None,
+        "--factors",
+        help="Factor layer(s) for GeoDetector: points/lines/polygons with a 'factor' column "
+        "(distance to each), or numeric columns on polygons or a lon/lat table of cells "
+        "(docs/outputs.md).",
+    ),
     config: Path | None = typer.Option(
         None,
         "--config",
         help="study.toml: \\[study] keys (the options above) and step options in \\[classify], "
-        "\\[detect], \\[measure], \\[urban.zones], \\[urban.centres] and \\[effects]; see the README. "
+        "\\[detect], \\[measure], \\[urban.zones], \\[urban.centres], \\[effects] and \\[methods]; see the README. "
         "Command-line options win over the file.",
     ),
     taxonomy: Path | None = typer.Option(
@@ -460,6 +467,7 @@ def run(
         "boundary": boundary,
         "parks": parks,
         "landuse": landuse,
+        "factors": factors,
         "seed": seed,
         "scenario": scenario,
     }

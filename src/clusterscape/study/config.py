@@ -31,6 +31,7 @@ __all__ = [
     "DetectOptions",
     "EffectsOptions",
     "MeasureOptions",
+    "MethodsOptions",
     "StudyConfig",
     "UrbanCentresOptions",
     "UrbanOptions",
@@ -97,6 +98,13 @@ class _Options:
                 continue
             out[f.name] = value
         return out
+
+    def keys(self) -> list[str]:
+        """The names of the options that were set: ``dict(options)`` is the set options."""
+        return list(self.kwargs())
+
+    def __getitem__(self, name: str) -> Any:
+        return self.kwargs()[name]
 
     def as_dict(self) -> dict[str, Any]:
         """Every option that was set, nested sections included (for the run summary)."""
@@ -363,6 +371,21 @@ class EffectsOptions(_Options):
     detrend: bool | None = option()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MethodsOptions(_Options):
+    """``[methods]``: options of :func:`clusterscape.measure.recipe.study_methods`.
+
+    The published-study chain (nearest neighbour, ellipse path, kernel density, Moran/LISA,
+    GeoDetector); its factor file is ``[study] factors`` (``--factors``).
+    """
+
+    section: typing.ClassVar[str] = "methods"
+
+    cell_m: float | None = option(gt=0)
+    permutations: int | None = option(ge=0)
+    year: str | None = option()
+
+
 #: ``study.toml`` section -> options class (the steps in the order they run)
 SECTIONS: dict[str, type[Any]] = {
     "classify": ClassifyOptions,
@@ -370,11 +393,12 @@ SECTIONS: dict[str, type[Any]] = {
     "measure": MeasureOptions,
     "urban": UrbanOptions,
     "effects": EffectsOptions,
+    "methods": MethodsOptions,
 }
 
 
 #: ``[study]`` keys that are file paths (relative to the ``study.toml`` that names them)
-_STUDY_PATHS = ("establishments", "boundary", "parks", "landuse")
+_STUDY_PATHS = ("establishments", "boundary", "parks", "landuse", "factors")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -383,7 +407,8 @@ class StudyConfig(_Options):
 
     A ``study.toml`` gives the same keys under ``[study]`` (paths relative to the TOML file), and
     step options under ``[classify]``, ``[detect]``, ``[measure]``, ``[urban.zones]``,
-    ``[urban.centres]`` and ``[effects]`` (see :data:`SECTIONS` and the option classes). Step
+    ``[urban.centres]``, ``[effects]`` and ``[methods]`` (see :data:`SECTIONS` and the option
+    classes; ``factors`` is the ``--factors`` file of the methods step). Step
     options may also be given as mappings; every key and value is checked when the config is
     built, before any step runs. ``[effects]`` takes the keyword options of
     :func:`clusterscape.effects.did.amenity_effects`, ``amenities`` (default
@@ -399,6 +424,7 @@ class StudyConfig(_Options):
     boundary: str | None = option(path=True)
     parks: str | None = option(path=True)
     landuse: str | None = option(path=True)
+    factors: str | None = option(path=True)
     seed: int = option(0, ge=0)
     scenario: str = option("planted", choices=("planted", "null"))
     engine: str = option("local", choices=("local", "dask"))
@@ -408,6 +434,7 @@ class StudyConfig(_Options):
     measure: MeasureOptions = field(default_factory=MeasureOptions)
     urban: UrbanOptions = field(default_factory=UrbanOptions)
     effects: EffectsOptions = field(default_factory=EffectsOptions)
+    methods: MethodsOptions = field(default_factory=MethodsOptions)
 
     def __post_init__(self) -> None:
         from clusterscape.coords import normalise_datum

@@ -349,8 +349,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     """Run every available step of the study and return the results in memory.
 
     The steps, in order: ``load`` (inputs), ``classify``, ``detect``, ``measure`` (skipped for
-    a creative-only registry), then, when clusters were found, ``typology``; ``urban``; and
-    ``effects`` when clusters were found. Every option was checked when ``config`` was built.
+    a creative-only registry), then, when clusters were found, ``typology``; ``urban``;
+    ``effects`` when clusters were found; and ``methods`` (the published-study chain). Every option was checked when ``config`` was built.
     """
     progress = progress or _noop
     _preflight(config)
@@ -382,6 +382,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     if run.has_clusters:
         with _step(progress, "effects"):
             _effects(run)
+    with _step(progress, "methods"):
+        _methods(run)
     _finish(run)
     return run.result
 
@@ -752,6 +754,28 @@ def _finish(run: _Run) -> None:
         run.result.tables["clusters"] = table.join(extra, on="cluster_id")
     run.result.establishments = run.est
     run.result.layers["establishments"] = run.est
+
+
+def _methods(run: _Run) -> None:
+    """Step: the published-study chain (docs/methods_recipe.md) on the creative establishments."""
+    from clusterscape.measure.recipe import study_methods
+
+    assert run.est_m is not None
+    methods = study_methods(
+        run.est_m,
+        window=run.window,
+        centres=run.result.layers.get("centres"),
+        parks=run.inputs.parks,
+        landuse=run.inputs.landuse,
+        builtin=run.config.establishments is None,
+        factors_file=run.config.factors,
+        crs=run.inputs.source_crs,
+        seed=run.config.seed,
+        **run.config.methods.kwargs(),
+    )
+    run.result.tables.update(methods.tables)
+    run.result.layers.update(methods.layers)
+    run.summary["methods"] = dict(methods.summary)
 
 
 def _redact(source: str | None) -> str | None:
