@@ -784,7 +784,9 @@ def _decide(
     signatures = [facts[s] for k, s in _SIGNATURE.items() if f[s] and k != "new_park"]
     if top < th.score_floor:
         shape = _shape(r, f, th)
-        seen = "; ".join([*_missing(r, f, facts), *signatures]) or facts["wave"]
+        needs = _missing(r, f, facts)
+        extra = [fact for fact in signatures if not any(fact in need for need in needs)]
+        seen = "; ".join([*needs, *extra]) or facts["wave"]
         why = (
             f"unclassified: no form reaches score {th.score_floor:g} (best {top_form} {top:.2f})"
             + (f"; shape {shape}" if shape else "")
