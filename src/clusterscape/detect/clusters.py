@@ -214,9 +214,7 @@ def csr_default_eps(
     if area_m2 is None:
         area_m2 = float(shapely.convex_hull(shapely.multipoints(pts)).area)
     if not (area_m2 > 0 and len(pts) >= 2):
-        raise InvalidInputError(
-            "csr_default_eps: the points span no area; pass eps_m explicitly."
-        )
+        raise InvalidInputError("csr_default_eps: the points span no area; pass eps_m explicitly.")
     lam = len(pts) / float(area_m2)
     m = max(int(min_samples) - 1, 1)
     mu = float(gamma.ppf(quantile, m))
@@ -726,9 +724,7 @@ def detect_clusters(
         )
     gdf = to_local_metric(establishments)
     mcs_rule = "given" if min_cluster_size is not None else "round(sqrt(n) / 2) in [5, 15]"
-    mcs = (
-        default_min_cluster_size(len(gdf)) if min_cluster_size is None else int(min_cluster_size)
-    )
+    mcs = default_min_cluster_size(len(gdf)) if min_cluster_size is None else int(min_cluster_size)
     ms = mcs if min_samples is None else int(min_samples)
     xy = as_xy(gdf, caller=caller, min_points=max(mcs, ms) + 1)
 

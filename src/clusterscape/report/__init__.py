@@ -92,12 +92,16 @@ def _table(
     shown = frame[[c for c in (columns or list(frame.columns)) if c in frame.columns]].head(
         max_rows
     )
-    coords = {c: (lambda v: "–" if pd.isna(v) else f"{v:.5f}") for c in _COORDINATE_COLUMNS}
+
+    def coordinate(v: Any) -> str:
+        return "–" if pd.isna(v) else f"{float(v):.5f}"
+
+    formatters: dict[Any, Any] = {c: coordinate for c in _COORDINATE_COLUMNS if c in shown}
     out = shown.to_html(
         index=False,
         escape=True,
         float_format=lambda v: f"{v:,.3g}",
-        formatters={c: f for c, f in coords.items() if c in shown.columns},  # type: ignore[arg-type]
+        formatters=formatters,
         na_rep="–",
         border=0,
     )
@@ -302,9 +306,7 @@ def _cards(table: pd.DataFrame | None) -> list[dict[str, Any]]:
                 "district": _text(r.get("district")),
                 "shape": _text(r.get("shape")),
                 "n_creative": _fmt(r.get("n_creative")),
-                "employees": _fmt(r.get("employees"))
-                if pd.notna(r.get("employees", None))
-                else "",
+                "employees": _fmt(r.get("employees")) if pd.notna(r.get("employees", None)) else "",
                 "area_km2": _fmt(float(r.get("area_m2", 0.0)) / 1e6, 2),
             }
         )
@@ -406,8 +408,9 @@ def render_html(study: SavedStudy, figures: list[Figure]) -> str:
             ),
         ),
         methods=(
-            DATUM_METHODS.get(str(s.get("crs", {}).get("source", "")).lower(), DATUM_METHODS["wgs84"])
-            .format(metric=s.get("crs", {}).get("metric", "?")),
+            DATUM_METHODS.get(
+                str(s.get("crs", {}).get("source", "")).lower(), DATUM_METHODS["wgs84"]
+            ).format(metric=s.get("crs", {}).get("metric", "?")),
             *METHODS,
         ),
         figure=figure,
