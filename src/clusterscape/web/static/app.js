@@ -94,7 +94,7 @@ function showCard(clusterId) {
   const dl = document.createElement("dl");
   const rows = [
     ["Form", c.form], ["Confidence", fmt(c.form_confidence, 2)], ["Markusen type", c.markusen],
-    ["District", c.district], ["Creative firms", fmt(c.n_creative)], ["All establishments", fmt(c.n_establishments)],
+    ["District", c.district], ["Creative establishments", fmt(c.n_creative)], ["All establishments", fmt(c.n_establishments)],
     ["Employees", fmt(c.employees)], ["Area", `${fmt(c.area_m2 / 1e6, 2)} km²`],
     ["Zone", c.zone_label], ["Nearest centre", c.centre_distance_m !== undefined ? `${fmt(c.centre_distance_m)} m` : undefined],
   ];
