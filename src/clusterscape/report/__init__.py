@@ -374,8 +374,21 @@ def render_html(study: SavedStudy, figures: list[Figure]) -> str:
     from clusterscape.report._recipe import recipe_context
 
     recipe = recipe_context(study)
+    raw_steps = s.get("methods")
+    steps: dict[str, Any] = raw_steps if isinstance(raw_steps, dict) else {}
+    step_of = {
+        "recipe_ann": "nearest_neighbour",
+        "recipe_moran": "moran",
+        "recipe_factors": "geodetector",
+        "recipe_interaction": "geodetector",
+    }
+
+    def recipe_why(key: str) -> str:
+        status = (steps.get(step_of.get(key, ""), {}) or {}).get("status")
+        return str(status) if status and status != "done" else "no rows for this table"
+
     recipe_tables = {
-        f"{k}_html": _table(v, max_rows=60)
+        f"{k}_html": _table(v, max_rows=60, why=recipe_why(k))
         for k, v in recipe.items()
         if k.startswith("recipe_") and (v is None or isinstance(v, pd.DataFrame))
     }
