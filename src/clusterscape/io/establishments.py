@@ -41,6 +41,7 @@ __all__ = [
     "LoadResult",
     "atomic_directory",
     "atomic_write",
+    "empty_notes",
     "read_establishments",
     "validate_table",
     "write_layer",

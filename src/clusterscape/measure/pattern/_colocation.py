@@ -331,6 +331,18 @@ def _perm_counts(codes, nn, ti, tj, tw, order, ncat, obs, nperm, seed, keep=Fals
     )
 
 
+def _count_matrix(
+    codes: np.ndarray, ncat: int, nn: np.ndarray, ti: np.ndarray, tj: np.ndarray, tw: np.ndarray
+) -> np.ndarray:
+    """Count matrix C[a, b] = Σ_i share_ij [code(i) = a][code(j) = b] over the nearest-neighbour
+    edges of :func:`_nearest_split` (single nearest neighbours and shared ties), (ncat, ncat)."""
+    single = nn >= 0
+    m2 = ncat * ncat
+    cnt = np.bincount(codes[single] * ncat + codes[nn[single]], minlength=m2).astype(float)
+    cnt += np.bincount(codes[ti] * ncat + codes[tj], weights=tw, minlength=m2)
+    return cnt.reshape(ncat, ncat)
+
+
 def colocation_matrix(
     xy: Any, labels: Any, *, permutations: int = 0, seed: int | None = 0
 ) -> pd.DataFrame:
@@ -362,11 +374,7 @@ def colocation_matrix(
     codes = codes.astype(np.int64)
     ncat, n = len(cats), len(pts)
     nn, ti, tj, tw, order = _nearest_split(pts)
-    single = nn >= 0
-    m2 = ncat * ncat
-    cnt = np.bincount(codes[single] * ncat + codes[nn[single]], minlength=m2).astype(float)
-    cnt += np.bincount(codes[ti] * ncat + codes[tj], weights=tw, minlength=m2)
-    cnt = cnt.reshape(ncat, ncat)
+    cnt = _count_matrix(codes, ncat, nn, ti, tj, tw)
     nk = np.bincount(codes, minlength=ncat).astype(float)
     nbp = nk[None, :] - np.eye(ncat)
     with np.errstate(invalid="ignore", divide="ignore"):

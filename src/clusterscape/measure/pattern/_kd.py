@@ -29,7 +29,7 @@ from scipy.spatial import cKDTree
 
 from clusterscape._validation import as_xy, check_positive
 from clusterscape.errors import InvalidInputError
-from clusterscape.measure.pattern._kernels import strip_order
+from clusterscape.measure.pattern._kernels import strip_order, strip_range
 from clusterscape.measure.pattern._kfunc import _check_r
 
 __all__ = ["KdResult", "MResult", "bw_nrd0", "kd", "kd_envelope", "m_envelope", "m_function"]
@@ -97,7 +97,6 @@ def _pair_grid(x, y, strip_start, strip_of, w, dmax, delta, ngrid, nchunks):
     Points are grouped in strips of height dmax and sorted by x within each strip (see
     clusterscape.measure.pattern._kernels.strip_order); each pair is visited once."""
     n = x.shape[0]
-    nstrips = strip_start.shape[0] - 1
     acc = np.zeros((nchunks, ngrid + 18))
     dmax2 = dmax * dmax
     for c in numba.prange(nchunks):
@@ -106,16 +105,8 @@ def _pair_grid(x, y, strip_start, strip_of, w, dmax, delta, ngrid, nchunks):
             xi = x[i]
             yi = y[i]
             s = strip_of[i]
-            for up in range(2):
-                if up == 0:
-                    j0 = i + 1
-                    hi = strip_start[s + 1]
-                else:
-                    if s + 1 >= nstrips:
-                        break
-                    lo = strip_start[s + 1]
-                    hi = strip_start[s + 2]
-                    j0 = lo + np.searchsorted(x[lo:hi], xi - dmax)
+            for part in range(2):
+                j0, hi = strip_range(x, xi, i, s, part, strip_start, dmax)
                 for j in range(j0, hi):
                     dx = x[j] - xi
                     if dx > dmax:
