@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
@@ -249,9 +249,7 @@ def _permutation_counts(
     return larger
 
 
-def _gi_star_z(
-    wx: np.ndarray, w: np.ndarray, n: int, xbar: float, s: float
-) -> np.ndarray:
+def _gi_star_z(wx: np.ndarray, w: np.ndarray, n: int, xbar: float, s: float) -> np.ndarray:
     """Gi* z-scores with binary weights, self included (Ord & Getis 1995 eq. 14, star form).
 
     ``z_i = (Σ_j w_ij x_j − x̄ W_i) / (S sqrt((n W_i − W_i²) / (n − 1)))`` with ``wx`` the
