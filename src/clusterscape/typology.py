@@ -136,6 +136,7 @@ class FormThresholds:
     """marshallian: inter-quartile range of founding years (>=), i.e. no single wave."""
 
     def __post_init__(self) -> None:
+        """Refuse thresholds that are negative, not finite, or quantiles/trims out of range."""
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):

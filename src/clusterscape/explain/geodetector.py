@@ -117,7 +117,7 @@ def _ssw(yc: np.ndarray, codes: np.ndarray, n_codes: int) -> float:
 
 
 def q_statistic(y: Any, strata: Any) -> float:
-    """q = 1 − SSW/SST of ``y`` stratified by ``strata`` (Wang, Zhang & Fu 2016)."""
+    """The q statistic, q = 1 − SSW/SST of ``y`` stratified by ``strata`` (Wang, Zhang & Fu 2016)."""
     yv = np.asarray(y, dtype=float).ravel()
     codes, uniques = pd.factorize(np.asarray(strata), use_na_sentinel=False)
     yc = yv - yv.mean()

@@ -1,8 +1,8 @@
-"""Gaussian kernel density surfaces by linear binning and FFT convolution.
+r"""Gaussian kernel density surfaces by linear binning and FFT convolution.
 
 The exact surface at a cell centre c is the sum over points of an isotropic Gaussian kernel,
 
-.. math:: \\hat f(c) = \\sum_i \\frac{w_i}{2\\pi h^2} \\exp\\left(-\\frac{\\lVert c - x_i\\rVert^2}{2h^2}\\right),
+.. math:: \hat f(c) = \sum_i \frac{w_i}{2\pi h^2} \exp\left(-\frac{\lVert c - x_i\rVert^2}{2h^2}\right),
 
 in points (or weight units) per m², so that it integrates to ``sum(w)`` (= n unweighted) over
 the plane. It is computed in O(n + G log G) by linear (bilinear) binning of the points onto the

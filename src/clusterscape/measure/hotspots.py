@@ -1,4 +1,4 @@
-"""Getis–Ord Gi* hot spots with ArcGIS-style FDR bins, on points or on a grid.
+r"""Getis–Ord Gi* hot spots with ArcGIS-style FDR bins, on points or on a grid.
 
 The statistic follows Getis & Ord (1992) and Ord & Getis (1995) with binary weights that
 include the focal feature itself (the "star" form), as ArcGIS *Hot Spot Analysis* does with a
@@ -6,11 +6,11 @@ fixed distance band and as R ``spdep::localG`` does with ``include.self()``:
 
 .. math::
 
-    z_i = \\frac{\\sum_j w_{ij} x_j - \\bar x W_i}
-               {S \\sqrt{(n S_{1i} - W_i^2)/(n - 1)}},\\qquad
-    S = \\sqrt{\\tfrac{1}{n}\\sum_j x_j^2 - \\bar x^2},
+    z_i = \frac{\sum_j w_{ij} x_j - \bar x W_i}
+               {S \sqrt{(n S_{1i} - W_i^2)/(n - 1)}},\qquad
+    S = \sqrt{\tfrac{1}{n}\sum_j x_j^2 - \bar x^2},
 
-with :math:`W_i = \\sum_j w_{ij}` and :math:`S_{1i} = \\sum_j w_{ij}^2` (= :math:`W_i` for binary
+with :math:`W_i = \sum_j w_{ij}` and :math:`S_{1i} = \sum_j w_{ij}^2` (= :math:`W_i` for binary
 weights), j running over all features including i. This is the z-score under the randomisation
 null, the same number as esda ``G_Local(star=True, transform="B").Zs``.
 
@@ -303,12 +303,16 @@ def gi_star_grid(
 
     Examples
     --------
+    One cell of 9 in a 5 x 5 grid, queen neighbours: n = 25, x̄ = 0.36, S² = 3.24 − 0.36² =
+    3.1104. The centre has W = 9 and Σ w x = 9, so z = 5.76 / (S √6) = 4/3; the corner has
+    W = 4 and no value nearby, z = −1.44 / (S √3.5) = −0.436.
+
     >>> import numpy as np
     >>> grid = np.zeros((5, 5))
     >>> grid[2, 2] = 9.0
     >>> z = gi_star_grid(grid, None, np.ones((3, 3), dtype=bool))
-    >>> round(float(z[2, 2]), 3), round(float(z[0, 0]), 3)
-    (1.568, -0.392)
+    >>> round(float(z[2, 2]), 6), round(float(z[0, 0]), 3)
+    (1.333333, -0.436)
     """
     from scipy import ndimage
 

@@ -312,6 +312,7 @@ class Ellipse:
 
     @property
     def rotation_deg(self) -> float:
+        """Rotation of the major axis clockwise from north, degrees in [0, 180)."""
         return float((90.0 - np.degrees(self.angle_rad)) % 180.0)
 
     def to_polygon(self, *, n_vertices: int = 64) -> Any:

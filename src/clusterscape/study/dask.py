@@ -417,8 +417,10 @@ def prepare_partitioned(
 def gi_star_tiled(
     grid: np.ndarray, *, halo: int = 1, tile: int = 256, radius_cells: float = 1.5
 ) -> np.ndarray:
-    """Gi* z of a full 2-D count grid (binary weights within ``radius_cells`` cell centres, self
-    included), evaluated tile by tile with a ``halo``: the same numbers as the whole grid at once.
+    """Gi* z of a full 2-D count grid, evaluated tile by tile with a ``halo``.
+
+    Binary weights within ``radius_cells`` cell centres, self included; the same numbers as the
+    whole grid at once.
 
     The global mean, standard deviation and n come from the whole grid (Ord & Getis 1995), and each
     tile's neighbourhood sums are complete thanks to the halo (``halo >= radius_cells``). The
@@ -501,8 +503,11 @@ def _city_clusters(
 
 
 def _run_per_city(client: Any, jobs: list[tuple[Any, ...]]) -> dict[str, Any]:
-    """One task per city. The per-city tables are scattered to the workers first, so the task
-    graph carries references, not data (a 300-city graph would otherwise weigh hundreds of MB)."""
+    """One task per city.
+
+    The per-city tables are scattered to the workers first, so the task graph carries
+    references, not data (a 300-city graph would otherwise weigh hundreds of MB).
+    """
     if not jobs:
         return {}
     if client is None:
