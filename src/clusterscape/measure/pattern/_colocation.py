@@ -27,9 +27,10 @@ from typing import Any
 import numba
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
-from clusterscape._validation import as_xy
+from clusterscape._validation import PointsLike, as_xy
 from clusterscape.errors import InvalidInputError
 
 __all__ = ["colocation_matrix", "colocation_quotient", "local_colocation_quotient"]
@@ -180,7 +181,7 @@ def _nearest_with_ties(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return i[o], j[o], w[o]
 
 
-def colocation_quotient(xy: Any, labels: Any, a: Any, b: Any) -> float:
+def colocation_quotient(xy: PointsLike, labels: ArrayLike, a: Any, b: Any) -> float:
     """Global co-location quotient CLQ_{A→B} (Leslie & Kronenfeld 2011).
 
     Parameters
@@ -344,7 +345,7 @@ def _count_matrix(
 
 
 def colocation_matrix(
-    xy: Any, labels: Any, *, permutations: int = 0, seed: int | None = 0
+    xy: PointsLike, labels: ArrayLike, *, permutations: int = 0, seed: int | None = 0
 ) -> pd.DataFrame:
     """Global CLQ for every ordered pair of categories (ArcGIS's global relationship table).
 
@@ -431,8 +432,8 @@ def _lclq_perm(wts, isb_all, focal, nperm, seed):
 
 
 def local_colocation_quotient(
-    xy: Any,
-    labels: Any,
+    xy: PointsLike,
+    labels: ArrayLike,
     a: Any,
     b: Any,
     *,

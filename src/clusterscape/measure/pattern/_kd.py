@@ -25,9 +25,10 @@ from typing import Any
 
 import numba
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
-from clusterscape._validation import as_xy, check_positive
+from clusterscape._validation import PointsLike, as_xy, check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure.pattern._kernels import strip_order, strip_range
 from clusterscape.measure.pattern._kfunc import _check_r
@@ -392,11 +393,11 @@ def _weights(weights: Any, n: int, *, caller: str) -> np.ndarray:
 
 
 def kd(
-    xy: Any,
-    r: Any,
+    xy: PointsLike,
+    r: ArrayLike,
     *,
     bandwidth_m: float | None = None,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     binned: bool | None = None,
     seed: int | None = 0,
 ) -> np.ndarray:
@@ -610,13 +611,13 @@ def global_bands(sims: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray
 
 
 def kd_envelope(
-    cases: Any,
-    population: Any,
-    r: Any,
+    cases: PointsLike,
+    population: PointsLike,
+    r: ArrayLike,
     *,
     nsim: int = 999,
     alpha: float = 0.05,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     bandwidth_m: float | None = None,
     binned: bool | None = None,
     grid: bool | None = None,
@@ -783,7 +784,13 @@ def _m_inputs(xy, labels, r, reference, neighbour, weights, caller):
 
 
 def m_function(
-    xy: Any, labels: Any, r: Any, reference: Any, neighbour: Any, *, weights: Any = None
+    xy: PointsLike,
+    labels: ArrayLike,
+    r: ArrayLike,
+    reference: Any,
+    neighbour: Any,
+    *,
+    weights: ArrayLike | None = None,
 ) -> np.ndarray:
     """Marcon & Puech (2010) M function (dbmss ``Mhat``).
 
@@ -816,13 +823,13 @@ def m_function(
 
 
 def m_envelope(
-    xy: Any,
-    labels: Any,
-    r: Any,
+    xy: PointsLike,
+    labels: ArrayLike,
+    r: ArrayLike,
     reference: Any,
     neighbour: Any,
     *,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     nsim: int = 99,
     alpha: float = 0.05,
     seed: int | None = 0,

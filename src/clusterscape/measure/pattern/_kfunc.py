@@ -33,10 +33,11 @@ from typing import Any
 import numba
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 from scipy.special import erf
 
-from clusterscape._validation import as_xy, check_choice, check_positive
+from clusterscape._validation import PointsLike, WindowLike, as_xy, check_choice, check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure.pattern import _kernels as kern
 from clusterscape.measure.pattern._window import Window, as_window, check_inside
@@ -172,9 +173,9 @@ def _translate_poly_numerator(
 
 
 def k_function(
-    xy: Any,
-    window: Any,
-    r: Any,
+    xy: PointsLike,
+    window: WindowLike,
+    r: ArrayLike,
     *,
     correction: str | None = None,
     method: str = "exact",
@@ -257,9 +258,9 @@ def _k_fft_checked(
 
 
 def l_function(
-    xy: Any,
-    window: Any,
-    r: Any,
+    xy: PointsLike,
+    window: WindowLike,
+    r: ArrayLike,
     *,
     correction: str | None = None,
     method: str = "exact",
@@ -274,7 +275,12 @@ def l_function(
 
 
 def k_cross(
-    xy_i: Any, xy_j: Any, window: Any, r: Any, *, correction: str = "isotropic"
+    xy_i: PointsLike,
+    xy_j: PointsLike,
+    window: WindowLike,
+    r: ArrayLike,
+    *,
+    correction: str = "isotropic",
 ) -> np.ndarray:
     """Cross-type K function K_ij(r) between two disjoint point sets (spatstat ``Kcross``).
 
@@ -357,8 +363,8 @@ def _edge_mass(pts: np.ndarray, win: Window, sigma_m: float) -> np.ndarray:
 
 
 def kernel_intensity(
-    xy: Any,
-    window: Any,
+    xy: PointsLike,
+    window: WindowLike,
     *,
     sigma_m: float | None = None,
     leave_one_out: bool = True,
@@ -407,11 +413,11 @@ def kernel_intensity(
 
 
 def k_inhom(
-    xy: Any,
-    window: Any,
-    r: Any,
+    xy: PointsLike,
+    window: WindowLike,
+    r: ArrayLike,
     *,
-    intensity: Any = None,
+    intensity: ArrayLike | None = None,
     correction: str = "isotropic",
     renormalise: bool = True,
     sigma_m: float | None = None,
