@@ -222,36 +222,6 @@ def _bd_step(
     return x - (fx - big_x), y - (fy - big_y)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _k_gcj_wgs(lon, lat, out_lon, out_lat, todo):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Five unrolled fixed-point steps (vectorised; contraction ~6e-3), then finish stragglers."""
-    for i in range(lon.size):
-        big_x = lon[i]
-        big_y = lat[i]
-        x, y = _gcj_step(big_x, big_y, big_x, big_y)
-        x, y = _gcj_step(x, y, big_x, big_y)
-        x, y = _gcj_step(x, y, big_x, big_y)
-        px, py = _gcj_step(x, y, big_x, big_y)
-        x, y = _gcj_step(px, py, big_x, big_y)
-        out_lon[i] = x
-        out_lat[i] = y
-        todo[i] = (abs(x - px) > _TOL) | (abs(y - py) > _TOL)
-    for j in np.flatnonzero(todo):
-        big_x = lon[j]
-        big_y = lat[j]
-        x = out_lon[j]
-        y = out_lat[j]
-        for _ in range(_MAX_ITER):
-            nx, ny = _gcj_step(x, y, big_x, big_y)
-            done = abs(nx - x) <= _TOL and abs(ny - y) <= _TOL
-            x = nx
-            y = ny
-            if done:
-                break
-        out_lon[j] = x
-        out_lat[j] = y
-
-
 @njit(inline="always", cache=True, nogil=True, error_model="numpy")
 def _bd_gcj_guess(big_x: float, big_y: float) -> tuple[float, float]:  # pragma: no cover
     """Baidu's approximate inverse (error ~1e-7 degrees), without atan2."""
@@ -270,17 +240,35 @@ def _bd_gcj_guess(big_x: float, big_y: float) -> tuple[float, float]:  # pragma:
     return z * (ca * cb - sa * sb), z * (sa * cb + ca * sb)
 
 
+@njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _inverse_step(
+    bd: bool, x: float, y: float, big_x: float, big_y: float
+) -> tuple[float, float]:  # pragma: no cover
+    """One fixed-point step of BD-09 -> GCJ-02 (``bd``) or GCJ-02 -> WGS-84."""
+    if bd:
+        return _bd_step(x, y, big_x, big_y)
+    return _gcj_step(x, y, big_x, big_y)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _k_bd_gcj(lon, lat, out_lon, out_lat, todo):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Baidu's approximate inverse, then four unrolled fixed-point steps (contraction ~2e-2)."""
+def _k_inverse(lon, lat, out_lon, out_lat, todo, bd):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Invert GCJ-02 -> WGS-84 or (``bd``) BD-09 -> GCJ-02 by fixed-point iteration.
+
+    GCJ-02: five unrolled steps from x = X (contraction ~6e-3). BD-09: Baidu's approximate
+    inverse, then four unrolled steps (contraction ~2e-2). Both vectorise; the points whose last
+    step still moved more than the tolerance are finished one by one.
+    """
     for i in range(lon.size):
         big_x = lon[i]
         big_y = lat[i]
-        x, y = _bd_gcj_guess(big_x, big_y)
-        x, y = _bd_step(x, y, big_x, big_y)
-        x, y = _bd_step(x, y, big_x, big_y)
-        px, py = _bd_step(x, y, big_x, big_y)
-        x, y = _bd_step(px, py, big_x, big_y)
+        if bd:
+            x, y = _bd_gcj_guess(big_x, big_y)
+        else:
+            x, y = _gcj_step(big_x, big_y, big_x, big_y)
+        x, y = _inverse_step(bd, x, y, big_x, big_y)
+        x, y = _inverse_step(bd, x, y, big_x, big_y)
+        px, py = _inverse_step(bd, x, y, big_x, big_y)
+        x, y = _inverse_step(bd, px, py, big_x, big_y)
         out_lon[i] = x
         out_lat[i] = y
         todo[i] = (abs(x - px) > _TOL) | (abs(y - py) > _TOL)
@@ -290,7 +278,7 @@ def _k_bd_gcj(lon, lat, out_lon, out_lat, todo):  # type: ignore[no-untyped-def]
         x = out_lon[j]
         y = out_lat[j]
         for _ in range(_MAX_ITER):
-            nx, ny = _bd_step(x, y, big_x, big_y)
+            nx, ny = _inverse_step(bd, x, y, big_x, big_y)
             done = abs(nx - x) <= _TOL and abs(ny - y) <= _TOL
             x = nx
             y = ny
@@ -308,15 +296,17 @@ def normalise_datum(name: str, *, caller: str = "convert") -> str:
     return _ALIASES[key]
 
 
-def _run(
-    kernel: Any, x: np.ndarray, y: np.ndarray, *, iterative: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def _run(kernel: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out_x = np.empty_like(x)
     out_y = np.empty_like(y)
-    if iterative:
-        kernel(x, y, out_x, out_y, np.empty(x.size, dtype=np.bool_))
-    else:
-        kernel(x, y, out_x, out_y)
+    kernel(x, y, out_x, out_y)
+    return out_x, out_y
+
+
+def _run_inverse(x: np.ndarray, y: np.ndarray, *, bd: bool) -> tuple[np.ndarray, np.ndarray]:
+    out_x = np.empty_like(x)
+    out_y = np.empty_like(y)
+    _k_inverse(x, y, out_x, out_y, np.empty(x.size, dtype=np.bool_), bd)
     return out_x, out_y
 
 
@@ -368,13 +358,13 @@ def convert(lon: Any, lat: Any, *, src: str, dst: str) -> tuple[np.ndarray, np.n
     fy = np.ascontiguousarray(y.ravel())
     # Route every conversion through GCJ-02.
     if s == "wgs84":
-        fx, fy = _run(_k_wgs_gcj, fx, fy, iterative=False)
+        fx, fy = _run(_k_wgs_gcj, fx, fy)
     elif s == "bd09":
-        fx, fy = _run(_k_bd_gcj, fx, fy, iterative=True)
+        fx, fy = _run_inverse(fx, fy, bd=True)
     if d == "wgs84":
-        fx, fy = _run(_k_gcj_wgs, fx, fy, iterative=True)
+        fx, fy = _run_inverse(fx, fy, bd=False)
     elif d == "bd09":
-        fx, fy = _run(_k_gcj_bd, fx, fy, iterative=False)
+        fx, fy = _run(_k_gcj_bd, fx, fy)
     return fx.reshape(shape), fy.reshape(shape)
 
 

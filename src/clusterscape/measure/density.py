@@ -78,6 +78,19 @@ def _window_bounds(window: Any, caller: str) -> tuple[float, float, float, float
     return xmin, ymin, xmax, ymax
 
 
+def _grid_inputs(
+    xy: Any, bandwidth_m: float, cell_m: float, window: Any, caller: str
+) -> tuple[np.ndarray, float, float, int, int]:
+    """Checked points and the grid layout: (points, xmin, ymin, nx, ny), cells of ``cell_m``."""
+    pts = as_xy(xy, caller=caller)
+    check_positive(bandwidth_m, "bandwidth_m", caller=caller)
+    check_positive(cell_m, "cell_m", caller=caller)
+    xmin, ymin, xmax, ymax = _window_bounds(window, caller)
+    nx = math.ceil((xmax - xmin) / cell_m - 1e-9)
+    ny = math.ceil((ymax - ymin) / cell_m - 1e-9)
+    return pts, xmin, ymin, nx, ny
+
+
 def density_surface(
     xy: Any,
     *,
@@ -125,12 +138,7 @@ def density_surface(
     ((100, 100), 1.0)
     """
     caller = "density_surface"
-    pts = as_xy(xy, caller=caller)
-    check_positive(bandwidth_m, "bandwidth_m", caller=caller)
-    check_positive(cell_m, "cell_m", caller=caller)
-    xmin, ymin, xmax, ymax = _window_bounds(window, caller)
-    nx = math.ceil((xmax - xmin) / cell_m - 1e-9)
-    ny = math.ceil((ymax - ymin) / cell_m - 1e-9)
+    pts, xmin, ymin, nx, ny = _grid_inputs(xy, bandwidth_m, cell_m, window, caller)
     if nx * ny > 50_000_000:
         raise InvalidInputError(
             f"{caller}: a {nx} x {ny} grid is too large; use a larger cell_m "
@@ -179,12 +187,7 @@ def direct_density(
     inputs. Same parameters and grid layout.
     """
     caller = "direct_density"
-    pts = as_xy(xy, caller=caller)
-    check_positive(bandwidth_m, "bandwidth_m", caller=caller)
-    check_positive(cell_m, "cell_m", caller=caller)
-    xmin, ymin, xmax, ymax = _window_bounds(window, caller)
-    nx = math.ceil((xmax - xmin) / cell_m - 1e-9)
-    ny = math.ceil((ymax - ymin) / cell_m - 1e-9)
+    pts, xmin, ymin, nx, ny = _grid_inputs(xy, bandwidth_m, cell_m, window, caller)
     cx = xmin + (np.arange(nx) + 0.5) * cell_m
     cy = ymin + (np.arange(ny) + 0.5) * cell_m
     wts = np.ones(len(pts)) if weights is None else np.asarray(weights, dtype=float)
