@@ -192,12 +192,7 @@ def _k_values_batch(sims: np.ndarray, win: Window, r: np.ndarray, correction: st
         ys = sims[..., 1]
         bs = win.boundary_distance(sims.reshape(-1, 2)).reshape(nsim, n)
         edges = win.edges
-    mode = {
-        "none": kern.MODE_NONE,
-        "border": kern.MODE_BORDER,
-        "isotropic": kern.MODE_ISO,
-        "translate": kern.MODE_TRANS_RECT,
-    }[correction]
+    mode = kern.MODES[correction]
     num, counts = kern.pair_hist_batch(
         np.ascontiguousarray(xs),
         np.ascontiguousarray(ys),

@@ -20,6 +20,14 @@ MODE_NONE = 0
 MODE_BORDER = 1
 MODE_ISO = 2
 MODE_TRANS_RECT = 3
+#: Kernel mode of each edge-correction name (``MODE_TRANS_RECT`` is the translation correction of
+#: a rectangular window).
+MODES = {
+    "none": MODE_NONE,
+    "border": MODE_BORDER,
+    "isotropic": MODE_ISO,
+    "translate": MODE_TRANS_RECT,
+}
 
 
 @numba.njit(cache=True, nogil=True)

@@ -109,12 +109,7 @@ def _weighted_numerator(
     if correction == "translate" and not win.is_rect:
         return _translate_poly_numerator(pts, win, r, u), counts
     order, start, strip_of = kern.strip_order(pts[:, 0], pts[:, 1], float(r[-1]))
-    mode = {
-        "none": kern.MODE_NONE,
-        "border": kern.MODE_BORDER,
-        "isotropic": kern.MODE_ISO,
-        "translate": kern.MODE_TRANS_RECT,
-    }[correction]
+    mode = kern.MODES[correction]
     xmin, ymin, xmax, ymax = win.bounds
     hist = kern.pair_hist(
         np.ascontiguousarray(pts[order, 0]),
