@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 from numba import njit
+from numpy.typing import ArrayLike
 from scipy.signal import fftconvolve
 
-from clusterscape._validation import as_xy, check_positive
+from clusterscape._validation import PointsLike, WindowLike, as_xy, check_positive
 from clusterscape.errors import InvalidInputError
 
 __all__ = ["density_surface", "direct_density"]
@@ -92,12 +93,12 @@ def _grid_inputs(
 
 
 def density_surface(
-    xy: Any,
+    xy: PointsLike,
     *,
     bandwidth_m: float,
     cell_m: float,
-    window: Any,
-    weights: Any = None,
+    window: WindowLike,
+    weights: ArrayLike | None = None,
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """Gaussian kernel density of points on a regular grid (points per m²).
 
@@ -174,12 +175,12 @@ def density_surface(
 
 
 def direct_density(
-    xy: Any,
+    xy: PointsLike,
     *,
     bandwidth_m: float,
     cell_m: float,
-    window: Any,
-    weights: Any = None,
+    window: WindowLike,
+    weights: ArrayLike | None = None,
 ) -> np.ndarray:
     """Exact Gaussian kernel sum at the cell centres of :func:`density_surface` (O(n G)).
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,9 +36,12 @@ from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
-from clusterscape._validation import as_xy, check_positive
+from clusterscape._validation import PointsLike, as_xy, check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure.density import density_surface
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
 
 __all__ = [
     "GiStarResult",
@@ -102,7 +105,7 @@ class GiStarResult:
         return np.asarray(pv <= alpha)
 
 
-def benjamini_hochberg(p: Any, *, alpha: float) -> np.ndarray:
+def benjamini_hochberg(p: ArrayLike, *, alpha: float) -> np.ndarray:
     """Benjamini–Hochberg step-up test: which p-values are significant at FDR ``alpha``.
 
     Parameters
@@ -133,7 +136,7 @@ def benjamini_hochberg(p: Any, *, alpha: float) -> np.ndarray:
     return out
 
 
-def hotspot_bins(z: Any, p: Any, *, fdr: bool = True) -> np.ndarray:
+def hotspot_bins(z: ArrayLike, p: ArrayLike, *, fdr: bool = True) -> np.ndarray:
     """ArcGIS ``Gi_Bin`` from z-scores and p-values: ±3/±2/±1 for 99/95/90 % confidence.
 
     Parameters
@@ -350,7 +353,7 @@ def gi_star_grid(
 
 
 def gi_star_from_weights(
-    values: Any,
+    values: ArrayLike,
     weights: Any,
     *,
     permutations: int = 0,
@@ -464,8 +467,8 @@ def distance_band_weights(xy: np.ndarray, distance_m: float) -> sp.csr_matrix:
 
 
 def gi_star(
-    values: Any,
-    xy: Any,
+    values: ArrayLike,
+    xy: PointsLike,
     *,
     distance: float,
     permutations: int = 0,
@@ -528,7 +531,7 @@ def _square_cells(
 
 
 def grid_hotspots(
-    establishments: Any,
+    establishments: gpd.GeoDataFrame,
     *,
     cell_m: float = 250.0,
     h3_resolution: int | None = None,
