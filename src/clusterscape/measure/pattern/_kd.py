@@ -197,6 +197,17 @@ _GL_T = np.array([0.0694318442029737, 0.3300094782075719, 0.6699905217924281, 0.
 _GL_W = np.array([0.1739274225687269, 0.3260725774312731, 0.3260725774312731, 0.1739274225687269])
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bin_pair(h, dx, dy, ww, inv, lim):
+    """Linear binning of one pair of weight ``ww`` at offset (dx, dy) on the grid of step 1/inv,
+    the distance capped at ``lim`` steps (the simulation kernels' form)."""
+    t = min(math.sqrt(dx * dx + dy * dy) * inv, lim)
+    k = int(t)
+    f = t - k
+    h[k] += ww - ww * f
+    h[k + 1] += ww * f
+
+
 @numba.njit(cache=True, nogil=True)
 def _hist_one(x, y, w, dmax, delta, ngrid, h):
     """Linearly binned weighted distances of all unordered pairs with |dx| <= dmax (points
@@ -212,14 +223,7 @@ def _hist_one(x, y, w, dmax, delta, ngrid, h):
         while jend < n and x[jend] - xi <= dmax:
             jend += 1
         for j in range(i + 1, jend):
-            dx = x[j] - xi
-            dy = y[j] - yi
-            t = min(math.sqrt(dx * dx + dy * dy) * inv, lim)
-            k = int(t)
-            f = t - k
-            ww = wi * w[j]
-            h[k] += ww - ww * f
-            h[k + 1] += ww * f
+            _bin_pair(h, x[j] - xi, y[j] - yi, wi * w[j], inv, lim)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -262,14 +266,7 @@ def _near_cells(x, y, w, cx, cy, order, cell_start, nx, ny, delta, ngrid, h):
             t0 = q + 1 if o == 0 else cell_start[cell]
             for t in range(t0, cell_start[cell + 1]):
                 j = order[t]
-                dx = x[j] - xi
-                dy = y[j] - yi
-                u = min(math.sqrt(dx * dx + dy * dy) * inv, lim)
-                k = int(u)
-                f = u - k
-                ww = wi * w[j]
-                h[k] += ww - ww * f
-                h[k + 1] += ww * f
+                _bin_pair(h, x[j] - xi, y[j] - yi, wi * w[j], inv, lim)
 
 
 @numba.njit(cache=True)
