@@ -29,14 +29,21 @@ inverse (CPU time; benchmarks/results/io.md).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pyproj
 from numba import njit
+from numpy.typing import ArrayLike
 
 from clusterscape._validation import check_choice
 from clusterscape.errors import CRSError, InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
+
+#: A GeoDataFrame or GeoSeries (to_local_metric returns the kind it is given).
+GeoFrameOrSeries: TypeAlias = "gpd.GeoDataFrame | gpd.GeoSeries"
 
 __all__ = ["DATUMS", "convert", "local_metric_crs", "normalise_datum", "to_local_metric"]
 
@@ -310,7 +317,7 @@ def _run_inverse(x: np.ndarray, y: np.ndarray, *, bd: bool) -> tuple[np.ndarray,
     return out_x, out_y
 
 
-def convert(lon: Any, lat: Any, *, src: str, dst: str) -> tuple[np.ndarray, np.ndarray]:
+def convert(lon: ArrayLike, lat: ArrayLike, *, src: str, dst: str) -> tuple[np.ndarray, np.ndarray]:
     """Convert longitudes and latitudes between WGS-84, GCJ-02 and BD-09.
 
     Parameters
@@ -402,7 +409,7 @@ def local_metric_crs(
     return pyproj.CRS.from_epsg(epsg)
 
 
-def to_local_metric(gdf: Any) -> Any:
+def to_local_metric(gdf: GeoFrameOrSeries) -> GeoFrameOrSeries:
     """Return ``gdf`` in metres: projected input as is, geographic input in its UTM zone.
 
     A GeoDataFrame or GeoSeries without a CRS is refused, since it is impossible to tell
