@@ -164,8 +164,10 @@ def validate(
     sheet: SheetOpt = None,
     out: Path = typer.Option(Path("."), "--out", help="Directory for rejected.csv and notes.csv."),
 ) -> None:
-    """Read FILE as establishments, report what was accepted, rejected and noted; write
-    rejected.csv (rows set aside) and notes.csv (fields left blank in rows kept)."""
+    """Read FILE as establishments and report what was accepted, rejected and noted.
+
+    Writes rejected.csv (rows set aside) and notes.csv (fields left blank in rows kept).
+    """
     from rich.table import Table
 
     from clusterscape.io.establishments import NOTE_COLUMNS, atomic_write

@@ -183,6 +183,7 @@ class FormThresholds:
     """marshallian: inter-quartile range of founding years (>=), i.e. no single wave."""
 
     def __post_init__(self) -> None:
+        """Refuse thresholds that are negative, not finite, or quantiles/trims out of range."""
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -221,15 +222,15 @@ def gini(values: Any) -> float:
     >>> gini([1, 2, 3, 4])
     0.25
     """
+    from clusterscape.measure.indices import _gini_columns
+
     x = np.asarray(values, dtype=float)
     x = np.sort(x[np.isfinite(x)])
-    n = len(x)
-    if n < 2 or x.sum() <= 0:
+    if len(x) < 2 or x.sum() <= 0:
         return float("nan")
     if x[0] < 0:
         raise InvalidInputError(f"gini: sizes must be >= 0, got {x[0]!r}.")
-    i = np.arange(1, n + 1)
-    return float(np.sum((2 * i - n - 1) * x) / (n * x.sum()))
+    return float(_gini_columns(x))
 
 
 def line_fit(xy: Any, *, buffer_m: float = 75.0, trim: float = 0.05) -> dict[str, float]:

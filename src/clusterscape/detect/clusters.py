@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -49,11 +49,14 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from clusterscape._validation import as_xy, check_choice, check_positive
+from clusterscape._validation import PointsLike, as_xy, check_choice, check_positive
 from clusterscape.detect._dbscan import dbscan_grid
 from clusterscape.detect._hdbscan import labels_from_mst
 from clusterscape.detect._mst import mutual_reachability_mst
 from clusterscape.errors import InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
 
 __all__ = [
     "ClusterResult",
@@ -327,7 +330,7 @@ def _shares_stats(sectors: pd.Series) -> tuple[float, float]:
 
 
 def cluster_profiles(
-    gdf: Any,
+    gdf: gpd.GeoDataFrame,
     labels: np.ndarray,
     probabilities: np.ndarray,
     *,
@@ -580,7 +583,7 @@ def _population_xy(population: Any, crs: Any, n: int, *, caller: str) -> np.ndar
 
 
 def detect_clusters(
-    establishments: Any,
+    establishments: gpd.GeoDataFrame,
     *,
     method: str = "hdbscan",
     min_cluster_size: int | None = None,
@@ -593,7 +596,7 @@ def detect_clusters(
     stability_fraction: float = 0.9,
     csr_simulations: int = 19,
     alpha: float = 0.05,
-    population: Any = None,
+    population: PointsLike | None = None,
 ) -> ClusterResult:
     """Find density-based clusters of establishments and profile each one.
 

@@ -51,6 +51,8 @@ CJK_FONT = _find_cjk_font()
 
 @dataclass(frozen=True, slots=True)
 class Figure:
+    """One figure of the report: its file, title and caption."""
+
     name: str  # file name under figures/
     title: str
     caption: str
@@ -185,6 +187,7 @@ def _zoom_to(ax: plt.Axes, gdf: object, *, pad: float, margin: float = 0.02) -> 
 
 
 def fig_lq_map(study: SavedStudy, path: Path) -> Figure | None:
+    """Map of the districts' creative location quotients; None without districts."""
     districts = study.layer("districts")
     profiles = study.table("district_profiles")
     if districts is None or profiles is None:
@@ -226,6 +229,7 @@ def fig_lq_map(study: SavedStudy, path: Path) -> Figure | None:
 
 
 def fig_concentration(study: SavedStudy, path: Path) -> Figure | None:
+    """Each concentration statistic's observed curve against its null and envelope; None without curves."""
     curves = study.table("concentration_curves")
     if curves is None or curves.empty:
         return None
@@ -254,6 +258,7 @@ def fig_concentration(study: SavedStudy, path: Path) -> Figure | None:
 
 
 def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
+    """Map of the functional zones; None without labelled zones."""
     zones = study.layer("functional_zones")
     if zones is None or "label" not in zones.columns:
         return None
@@ -302,6 +307,7 @@ def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
 
 
 def fig_effects(study: SavedStudy, path: Path, amenity: str) -> Figure | None:
+    """Event study and effect by distance for one amenity; None without either table."""
     es = study.table(f"event_study_{amenity}")
     bd = study.table(f"by_distance_{amenity}")
     if es is None and bd is None:
@@ -350,6 +356,7 @@ def fig_effects(study: SavedStudy, path: Path, amenity: str) -> Figure | None:
 
 
 def fig_emerging(study: SavedStudy, path: Path) -> Figure | None:
+    """Map of the emerging hot-spot categories; None without them."""
     ehs = study.layer("emerging_hotspots")
     if ehs is None or "category" not in ehs.columns:
         return None
@@ -379,6 +386,7 @@ def fig_emerging(study: SavedStudy, path: Path) -> Figure | None:
 
 
 def fig_sizes(study: SavedStudy, path: Path) -> Figure | None:
+    """Rank–size plot of the clusters (creative firms per cluster); None without clusters."""
     table = study.table("clusters")
     if table is None or table.empty:
         return None

@@ -25,7 +25,7 @@ from clusterscape.coords import local_metric_crs, normalise_datum
 from clusterscape.errors import InvalidInputError
 from clusterscape.io.layers import read_boundary, read_landuse, read_parks
 
-__all__ = ["StudyConfig", "StudyResult", "run_study", "write_outputs"]
+__all__ = ["StudyConfig", "StudyResult", "run_by_city", "run_study", "write_outputs"]
 
 STEPS = ("load", "classify", "detect", "measure", "typology", "urban", "effects", "write")
 
