@@ -203,7 +203,7 @@ def test_readme_example_is_valid_and_complete() -> None:
     block = _readme_toml()
     data = tomllib.loads(block)
     cfg = StudyConfig.from_mapping(data)
-    assert cfg.detect.min_cluster_size == 15 and cfg.measure.nsim == 99
+    assert cfg.detect.min_cluster_size == 8 and cfg.measure.nsim == 99
     assert cfg.effects.rings_m == (0.0, 500.0, 1000.0, 1500.0, 2000.0)
     sections = {
         "study": StudyConfig,

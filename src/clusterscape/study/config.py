@@ -338,6 +338,7 @@ class UrbanOptions(_Options):
     centres: UrbanCentresOptions = field(default_factory=UrbanCentresOptions)
 
     def __post_init__(self) -> None:
+        """Build the sub-tables from mappings, checking every key."""
         for name, cls in _nested(type(self)).items():
             object.__setattr__(self, name, options_from_mapping(cls, getattr(self, name)))
 
@@ -437,6 +438,7 @@ class StudyConfig(_Options):
     methods: MethodsOptions = field(default_factory=MethodsOptions)
 
     def __post_init__(self) -> None:
+        """Check every key and value (step sections built from mappings) before any work."""
         from clusterscape.coords import normalise_datum
 
         hints = typing.get_type_hints(type(self))

@@ -24,7 +24,7 @@ from clusterscape.errors import InvalidInputError
 from clusterscape.io.layers import read_boundary, read_landuse, read_parks
 from clusterscape.study.config import StudyConfig
 
-__all__ = ["StudyConfig", "StudyResult", "run_study", "write_outputs"]
+__all__ = ["StudyConfig", "StudyResult", "run_by_city", "run_study", "write_outputs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +287,8 @@ def _clusters_table(
     table = pd.DataFrame(index=clusters_m.index.rename("cluster_id"))
     table["n_establishments"] = n_all.reindex(table.index).fillna(0).astype(int)
     table["n_creative"] = grouped.size().reindex(table.index).fillna(0).astype(int)
-    table["employees"] = emp.reindex(table.index).fillna(0).round(1)
+    # blank (NaN) when no member has a headcount: unknown, not zero
+    table["employees"] = emp.reindex(table.index).round(1)
     table["lon"] = centroids.x.reindex(table.index).round(6)
     table["lat"] = centroids.y.reindex(table.index).round(6)
     table["area_m2"] = clusters_m.geometry.area.round(1)
@@ -510,7 +511,8 @@ def _detect(run: _Run) -> None:
     est, est_m = run.est, run.est_m
     assert est_m is not None
     creative = est_m[est_m["is_creative"]]
-    det_opts: dict[str, Any] = {"method": "hdbscan", "min_cluster_size": 15}
+    # min_cluster_size: the data-aware default of detect_clusters unless configured
+    det_opts: dict[str, Any] = {"method": "hdbscan"}
     det_opts.update(run.config.detect.kwargs())
     # significance by random labelling among all establishments (not CSR in the hull)
     if not bool(est_m["is_creative"].all()):
@@ -533,6 +535,16 @@ def _detect(run: _Run) -> None:
     run.summary["clusters"] = len(detected.clusters)
     run.summary["detect"] = {k: _jsonable(v) for k, v in detected.params.items()}
     run.summary["detect"]["n_noise"] = int((detected.labels < 0).sum())
+    if not len(detected.clusters):
+        why = str(detected.params["empty_reason"])
+        run.summary["detect"]["status"] = why
+        skipped_steps = run.summary.setdefault("skipped", {})
+        for step, what in (
+            ("typology", "no clusters to type"),
+            ("effects", "no clusters to measure effects around"),
+            ("emerging_hotspots", "run only with clusters"),
+        ):
+            skipped_steps[step] = f"skipped: {what} ({why})"
     run.result.establishments = run.est
     run.result.tables["clusters"] = _clusters_table(
         run.est_m, detected.clusters, run.inputs.districts
@@ -593,7 +605,21 @@ def _urban(run: _Run) -> None:
     run.summary["functional_zones"] = urban_sum["functional_zones"]
     run.summary["centres"] = urban_sum["centres"]
     run.summary["urban"] = {"polycentricity": urban_sum["polycentricity"]}
-    if run.inputs.districts is not None:
+    if not len(centres.centres):
+        sig = centres.surface.significant
+        cp = centres.params
+        run.summary.setdefault("skipped", {})["centres"] = (
+            f"no centre found: {int(sig.sum()):,} of {sig.size:,} grid cells of "
+            f"{cp['cell_m']:g} m are significant Gi* hot spots (distance band "
+            f"{cp['gi_distance_m']:g} m, FDR {cp['alpha']:g}) holding at least "
+            f"{cp['min_share']:.0%} of the establishments; for a small extract try a "
+            "smaller [urban.centres] cell_m and gi_distance_m"
+        )
+    if run.inputs.districts is None:
+        run.summary.setdefault("skipped", {})["district_profiles"] = (
+            "not computed: no district boundaries were given (--boundary)"
+        )
+    else:
         districts_m = run.inputs.districts.to_crs(run.metric)
         profiles = urban.district_profiles(est_m, districts_m)
         names = [c for c in ("adcode", "name_zh", "name_en") if c in districts_m.columns]
