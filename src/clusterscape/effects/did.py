@@ -9,8 +9,19 @@ Opening years T_c: ``opened`` when given, else :func:`cluster_opening_years` (on
 with the typology: the registry park the footprint claims within 1 km, else the year its
 member firms reached 25 % of their count).
 
-**Panel.** For every cluster c, distance bin b of ``rings_m`` (distance to the footprint
-polygon, 0 inside) and the control ring ``control_m``, the outcome is the number of amenity
+**Footprint.** Rings are measured from each cluster's **core footprint**
+(``footprint="core"``, :func:`core_footprints`): the concave hull of the members whose local
+density is at least a quarter of the cluster's median member density, when the establishments
+carry the detection's ``cluster`` labels; else (or with ``footprint="detected"``) from the
+footprint as given. A detected footprint also takes in the loose members at a cluster's edge
+(Ningbo, seed 0: Chuang E Hui Gu 6.5 km² detected, 0.72 km² planted, core 0.33 km²), so
+distances from its edge start beyond most of an effect that reaches 1-1.5 km from the
+concentration itself; the core is comparable to a planted or registry footprint (on Ningbo
+seeds 0 and 2 every core of a planted cluster lies inside its planted footprint, within 420 m
+of its edge).
+
+**Panel.** For every cluster c, distance bin b of ``rings_m`` (distance to the core
+footprint, 0 inside) and the control ring ``control_m``, the outcome is the number of amenity
 *openings* (``function == amenity`` and ``opened`` = year) per km² of ring per year, for event
 years e = year - T_c in ``window_years`` (default -5..+8). Years outside the data's coverage
 (the range of ``opened`` over all establishments) are dropped, never filled with zeros;
@@ -19,7 +30,12 @@ footprint, clipped to ``study_area`` when given. **Masking** (``mask=True``): ea
 control ring loses the area, and the amenities, within ``rings_m[-1]`` of any other cluster's
 footprint (the other clusters' treated rings), so amenities another cluster attracted are not
 counted as control; ring areas are recomputed and ``control_masked_share`` reports the share
-of the control ring removed. Treated bins are not masked (overlapping clusters share them).
+of the control ring removed (``params["control_masked_by"]``: which other clusters' rings
+overlap it; ``params["control_km2"]``: what is left). A cluster whose control ring keeps less
+than ``min_control_km2`` (default 2 km²) is dropped ("not estimable: control ring too small",
+with the area left and the share masked) rather than estimated from a sliver; when that leaves
+fewer than ``min_clusters`` the result is not estimable and says so. In the treated bins each
+amenity counts for its nearest footprint only.
 
 **Estimator.** For each outcome y_ce (a bin's density minus the control ring's density, or the
 pooled treated ring [0, r) minus the control) the ring DiD y_ce = a_c + beta * post_e + u_ce
@@ -27,9 +43,16 @@ with cluster fixed effects (Linden & Rockoff 2008; Butts 2023); beta is the with
 post-minus-pre contrast, in openings per km² per year. tau(b), beta per bin, is Butts' (2023,
 section 3) partition-based nonparametric estimator of the effect curve.
 
-**Inference** with few clusters (5-20): the restricted wild cluster bootstrap of the t
-statistic (WCR-t; Cameron, Gelbach & Miller 2008) with Webb's six-point weights (Webb 2014),
-``bootstrap`` draws, CR1 standard errors. The **uniform band** of tau(d) uses the bootstrap
+**Inference** with few clusters (5-20), ``inference="wild"`` (default): the restricted wild
+cluster bootstrap of the t statistic (WCR-t; Cameron, Gelbach & Miller 2008) with Webb's
+six-point weights (Webb 2014), ``bootstrap`` draws, CR1 standard errors.
+``inference="randomisation"``: Fisher randomisation inference with placebo openings, the
+opening years permuted among the clusters (every permutation when there are at most
+``placebos``, else ``placebos`` random ones), the panel rebuilt and the same t statistics
+computed for each; exact under the null that which cluster opened when is unrelated to its
+amenity openings (exchangeable opening years), at the cost of power with few clusters. The
+``inference`` text of the result says which was used; every later step (band, radius, pooled
+p) uses the chosen reference distribution. The **uniform band** of tau(d) uses the bootstrap
 quantile of max_b |t*_b| (a sup-t band); a bin is *significant* when its t exceeds that
 critical value (familywise size alpha over all bins).
 
@@ -102,6 +125,7 @@ __all__ = [
     "AmenityEffectResult",
     "amenity_effects",
     "cluster_opening_years",
+    "core_footprints",
     "select_clusters",
 ]
 
@@ -134,7 +158,8 @@ class AmenityEffectResult:
     by_cluster : pandas.DataFrame
         Per-cluster effect on the pooled ring: ``cluster_id, opening_year,
         opening_year_source, estimate, se, ci_low, ci_high, n_amenities, n_treated, n_control,
-        n_pre_years, n_post_years, control_masked_share``.
+        n_pre_years, n_post_years, control_masked_share, control_km2`` (control ring left after
+        masking) and ``footprint_km2`` (the footprint the rings are measured from).
     params : Mapping
         Every option, the opening years used and the clusters dropped (with reasons).
     """
@@ -557,7 +582,8 @@ def _ri_t(
     ok = (yr >= cover[0]) & (yr <= cover[1])
     post = (e >= 0)[None, :] & ok
     pre = (e < 0)[None, :] & ok
-    ok &= (post.any(axis=1) & pre.any(axis=1))[:, None]
+    both = np.asarray(post.any(axis=1) & pre.any(axis=1), dtype=bool)
+    ok &= both[:, None]
     idx = np.clip(yr - cover[0], 0, counts.shape[1] - 1)
     c = np.take_along_axis(counts, idx[:, :, None], axis=1)  # (G, E, R+1)
     a = areas[:, None, :]
@@ -721,6 +747,18 @@ def amenity_effects(
         Divide each year's densities by the city's trend in openings (a log-linear Poisson fit
         of the yearly openings beyond ``control_m[1]`` of every footprint, relative to its mean
         over the covered years), so that common growth does not bias the DiD near dense cores.
+    footprint : {"core", "detected"}, default "core"
+        Measure the rings from each cluster's core footprint (:func:`core_footprints`; needs
+        the detection's ``cluster`` labels on the establishments, else the given footprint is
+        used and ``params["footprint_source"]`` says why) or from the footprint as given.
+    min_control_km2 : float, default 2.0
+        A cluster whose control ring keeps less area after masking is dropped (not estimable:
+        control ring too small).
+    inference : {"wild", "randomisation"}, default "wild"
+        Wild cluster bootstrap (WCR-t, Webb weights) or randomisation inference with placebo
+        openings (``model="ols"`` only).
+    placebos : int, default 999
+        Placebo assignments for ``inference="randomisation"`` (all permutations when fewer).
 
     Returns
     -------
@@ -875,12 +913,12 @@ def amenity_effects(
             annulus = shapely.difference(
                 shapely.buffer(geom, c_out, quad_segs=16), shapely.buffer(geom, c_in, quad_segs=16)
             )
-            near_j = [
+            near_idx = [
                 j
                 for j, g in enumerate(mask_geoms)
                 if j != pos and shapely.distance(g, geom) < c_out + treated_out
             ]
-            near = [mask_geoms[j] for j in near_j]
+            near = [mask_geoms[j] for j in near_idx]
             kept = (
                 shapely.difference(
                     annulus,
@@ -897,7 +935,7 @@ def amenity_effects(
             masked_share[cid] = 1.0 - areas[n_bins] * _M2_PER_KM2 / full if full > 0 else 1.0
             masked_by[cid] = [
                 _plain(mask_ids[j])
-                for j in near_j
+                for j in near_idx
                 if shapely.intersects(
                     annulus, shapely.buffer(mask_geoms[j], treated_out, quad_segs=16)
                 )
