@@ -864,10 +864,13 @@ def amenity_effects(
     mask_ids: list[Any] = list(cl.index)
     if others is not None:
         oth = _clusters_metric(others, caller=caller).to_crs(cl.crs)
+        given_fp = list(cl.geometry.to_numpy())
+        # a footprint of ``others`` that is one of ``clusters`` (the same polygon) is not added
+        same = [any(g_o.equals(h) for h in given_fp) for g_o in oth.geometry.to_numpy()]
         if footprint == "core":
             oth = core_footprints(est, oth)
-        for oid, g_o in zip(oth.index, oth.geometry.to_numpy(), strict=True):
-            if oid in set(cl.index) or any(g_o.equals(h) for h in geoms):
+        for oid, g_o, dup in zip(oth.index, oth.geometry.to_numpy(), same, strict=True):
+            if dup:
                 continue
             mask_geoms.append(g_o)
             mask_ids.append(oid)
