@@ -50,7 +50,9 @@ six-point weights (Webb 2014), ``bootstrap`` draws, CR1 standard errors.
 opening years permuted among the clusters (every permutation when there are at most
 ``placebos``, else ``placebos`` random ones), the panel rebuilt and the same t statistics
 computed for each; exact under the null that which cluster opened when is unrelated to its
-amenity openings (exchangeable opening years), at the cost of power with few clusters. The
+amenity openings (exchangeable opening years), at the cost of power with few clusters (on 200
+null cities with 6-12 clusters its false-positive rate at 0.05 was 0.020, conservative; on the
+8 Ningbo clusters it found the planted hotels in 7 of 10 seeds, the wild bootstrap in 10). The
 ``inference`` text of the result says which was used; every later step (band, radius, pooled
 p) uses the chosen reference distribution. The **uniform band** of tau(d) uses the bootstrap
 quantile of max_b |t*_b| (a sup-t band); a bin is *significant* when its t exceeds that
