@@ -287,9 +287,15 @@ def detect(
     sheet: SheetOpt = None,
     out: Path = typer.Option(Path("."), "--out", help="Directory for clusters.csv/.gpkg."),
     method: str = typer.Option("hdbscan", "--method", help="hdbscan or dbscan."),
-    min_cluster_size: int = typer.Option(15, "--min-cluster-size", help="Smallest cluster."),
+    min_cluster_size: int | None = typer.Option(
+        None,
+        "--min-cluster-size",
+        help="Smallest cluster (default: round(sqrt(n)/2) clipped to 5..15 for n points).",
+    ),
     eps_m: float | None = typer.Option(
-        None, "--eps-m", help="DBSCAN search distance in metres (default: ArcGIS rule)."
+        None,
+        "--eps-m",
+        help="DBSCAN search distance in metres (default: 5 % of random points would be core).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the resampling and CSR tests."),
 ) -> None:
@@ -333,6 +339,8 @@ def detect(
         highlight=False,
         soft_wrap=True,
     )
+    if not len(clusters):
+        console.print(str(result.params["empty_reason"]), markup=False, highlight=False)
 
 
 # --- end: detect ---
@@ -363,6 +371,13 @@ def run(
     ),
     landuse: str | None = typer.Option(
         None, "--landuse", help="Land-use polygons (former industrial sites)."
+    ),
+    factors: str | None = typer.Option(
+        None,
+        "--factors",
+        help="Factor layer(s) for GeoDetector: points/lines/polygons with a 'factor' column "
+        "(distance to each), or numeric columns on polygons or a lon/lat table of cells "
+        "(docs/outputs.md).",
     ),
     config: Path | None = typer.Option(
         None, "--config", help="study.toml with [study] and step options."
@@ -420,6 +435,7 @@ def run(
         "boundary": boundary,
         "parks": parks,
         "landuse": landuse,
+        "factors": factors,
         "seed": seed,
         "scenario": scenario,
     }
@@ -476,6 +492,9 @@ def run(
             f"\n{label}: {s['input']['n_accepted']:,} establishments ({s['input']['n_rejected']:,} rejected), "
             f"{s.get('clusters', 0)} clusters, {time.perf_counter() - t0:.1f} s."
         )
+        why_none = (s.get("detect") or {}).get("empty_reason")
+        if why_none:
+            console.print(str(why_none), markup=False, highlight=False)
         report = out / "report.html"
         if report.exists():
             console.print(f"Report: [bold]{report}[/]")

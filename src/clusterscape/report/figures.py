@@ -29,6 +29,7 @@ FORM_COLOURS = {
     "converted_industrial": "#d62728",
     "government_street": "#2ca02c",
     "anchor_enterprise": "#9467bd",
+    "converted_heritage": "#8c564b",
     "unclassified": "#7f7f7f",
 }
 _CJK_CANDIDATES = (
@@ -169,9 +170,9 @@ def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
     return Figure(
         path.name,
         "Where the clusters are",
-        "Cluster footprints (concave hulls of member firms) coloured by form; stars are registry parks; "
-        "grey dots are creative establishments. Left: the whole area (large footprints are town-scale "
-        "concentrations of scattered firms); right: the compact clusters.",
+        "Cluster footprints (concave hulls of member establishments) coloured by form; stars are "
+        "registry parks; grey dots are creative establishments. Left: the whole area; right: the "
+        "compact clusters.",
         "clusters",
     )
 
@@ -385,14 +386,14 @@ def fig_sizes(study: SavedStudy, path: Path) -> Figure | None:
     fig, ax = plt.subplots(figsize=(5, 3.8))
     ax.loglog(np.arange(1, len(n) + 1), n, "o-")
     ax.set_xlabel("rank")
-    ax.set_ylabel("creative firms in cluster")
+    ax.set_ylabel("creative establishments in cluster")
     ax.set_title("Rank–size of clusters")
     fig.savefig(path)
     plt.close(fig)
     return Figure(
         path.name,
         "Cluster sizes",
-        "Rank–size plot of clusters by number of creative firms.",
+        "Rank–size plot of clusters by number of creative establishments.",
         "clusters",
     )
 
@@ -437,6 +438,9 @@ def _make_figures(study: SavedStudy, figures_dir: Path) -> list[Figure]:
     ]
     for amenity in ("hotel", "mall"):
         makers.append((f"effects_{amenity}.png", functools.partial(_fig_effects_for, amenity)))
+    from clusterscape.report._recipe import RECIPE_FIGURES  # the published-methods section
+
+    makers.extend(RECIPE_FIGURES)
     out: list[Figure] = []
     for name, maker in makers:
         fig = maker(study, figures_dir / name)

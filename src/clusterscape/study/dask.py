@@ -469,7 +469,12 @@ class PartitionedResult:
 
 
 def _city_zones(
-    counts: pd.DataFrame, *, min_count: int = 5, threshold: float = 0.5
+    counts: pd.DataFrame,
+    *,
+    min_count: int = 5,
+    threshold: float = 0.5,
+    min_support: int = 3,
+    min_share: float = 0.05,
 ) -> pd.DataFrame:
     from clusterscape.urban._common import FUNCTIONS
     from clusterscape.urban.zones import _fdcr_labels
@@ -480,7 +485,8 @@ def _city_zones(
     wide = wide.reindex(columns=list(FUNCTIONS), fill_value=0).sort_index()
     mat = wide.to_numpy(dtype=np.int64)
     n = mat.sum(axis=1)
-    label, c_max, _ = _fdcr_labels(mat, n, min_count, threshold)
+    # the same minimum support as clusterscape.urban.functional_zones
+    label, c_max, _, _ = _fdcr_labels(mat, n, min_count, threshold, min_support, min_share)
     return pd.DataFrame({"n": n, "label": label, "c_max": c_max}, index=wide.index).reset_index()
 
 

@@ -35,7 +35,9 @@ class StudyConfig:
     """Everything a study run needs; ``establishments=None`` means the built-in Ningbo study.
 
     A ``study.toml`` gives the same keys under ``[study]`` (paths relative to the TOML file), and
-    step options under ``[detect]``, ``[measure]``, ``[effects]`` and ``[urban]``. ``[effects]``
+    step options under ``[detect]``, ``[measure]``, ``[effects]``, ``[urban]`` and ``[methods]``
+    (``cell_m``, ``permutations``, ``year`` of :func:`clusterscape.measure.recipe.study_methods`;
+    ``factors`` in ``[study]`` is the ``--factors`` file). ``[effects]``
     takes the keyword options of :func:`clusterscape.effects.did.amenity_effects`, ``amenities``
     (default ``["hotel", "mall"]``) and ``select``: ``"registry"`` (default: significant
     clusters matched to the parks registry when one is given), ``"significant"`` or ``"all"``.
@@ -47,6 +49,7 @@ class StudyConfig:
     boundary: str | None = None
     parks: str | None = None
     landuse: str | None = None
+    factors: str | None = None
     seed: int = 0
     scenario: str = "planted"
     engine: str = "local"
@@ -55,6 +58,7 @@ class StudyConfig:
     measure: Mapping[str, Any] = field(default_factory=dict)
     urban: Mapping[str, Any] = field(default_factory=dict)
     effects: Mapping[str, Any] = field(default_factory=dict)
+    methods: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> StudyConfig:
@@ -72,11 +76,11 @@ class StudyConfig:
                 f"config {path}: unknown key(s) in [study]: {', '.join(sorted(unknown))}; "
                 f"known keys: {', '.join(sorted(known))}."
             )
-        for key in ("establishments", "boundary", "parks", "landuse"):
+        for key in ("establishments", "boundary", "parks", "landuse", "factors"):
             value = study.get(key)
             if value and "://" not in str(value) and not Path(value).is_absolute():
                 study[key] = str((path.parent / value).resolve())
-        for section in ("detect", "measure", "urban", "effects"):
+        for section in ("detect", "measure", "urban", "effects", "methods"):
             if section in data:
                 study[section] = dict(data[section])
         config = cls(**study)
@@ -308,7 +312,8 @@ def _clusters_table(
     table = pd.DataFrame(index=clusters_m.index.rename("cluster_id"))
     table["n_establishments"] = n_all.reindex(table.index).fillna(0).astype(int)
     table["n_creative"] = grouped.size().reindex(table.index).fillna(0).astype(int)
-    table["employees"] = emp.reindex(table.index).fillna(0).round(1)
+    # blank (NaN) when no member has a headcount: unknown, not zero
+    table["employees"] = emp.reindex(table.index).round(1)
     table["lon"] = centroids.x.reindex(table.index).round(6)
     table["lat"] = centroids.y.reindex(table.index).round(6)
     table["area_m2"] = clusters_m.geometry.area.round(1)
@@ -393,7 +398,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     with _step(progress, "detect"):
         from clusterscape.detect.clusters import detect_clusters
 
-        det_opts = {"method": "hdbscan", "min_cluster_size": 15, **dict(config.detect)}
+        # min_cluster_size: the data-aware default of detect_clusters unless configured
+        det_opts = {"method": "hdbscan", **dict(config.detect)}
         # significance by random labelling among all establishments (not CSR in the hull)
         if not creative_only:
             det_opts.setdefault("population", est_m)
@@ -415,6 +421,16 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
         summary["clusters"] = len(clusters_m)
         summary["detect"] = {k: _jsonable(v) for k, v in detected.params.items()}
         summary["detect"]["n_noise"] = int((detected.labels < 0).sum())
+        if not len(clusters_m):
+            why = str(detected.params["empty_reason"])
+            summary["detect"]["status"] = why
+            skipped_steps = summary.setdefault("skipped", {})
+            for step, what in (
+                ("typology", "no clusters to type"),
+                ("effects", "no clusters to measure effects around"),
+                ("emerging_hotspots", "run only with clusters"),
+            ):
+                skipped_steps[step] = f"skipped: {what} ({why})"
     result.establishments = est
     table = _clusters_table(est_m, clusters_m, loaded["districts"])
     result.tables["clusters"] = table
@@ -479,7 +495,21 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
         summary["functional_zones"] = urban_sum["functional_zones"]
         summary["centres"] = urban_sum["centres"]
         summary["urban"] = {"polycentricity": urban_sum["polycentricity"]}
-        if loaded["districts"] is not None:
+        if not len(centres.centres):
+            sig = centres.surface.significant
+            cp = centres.params
+            summary.setdefault("skipped", {})["centres"] = (
+                f"no centre found: {int(sig.sum()):,} of {sig.size:,} grid cells of "
+                f"{cp['cell_m']:g} m are significant Gi* hot spots (distance band "
+                f"{cp['gi_distance_m']:g} m, FDR {cp['alpha']:g}) holding at least "
+                f"{cp['min_share']:.0%} of the establishments; for a small extract try a "
+                "smaller [urban.centres] cell_m and gi_distance_m"
+            )
+        if loaded["districts"] is None:
+            summary.setdefault("skipped", {})["district_profiles"] = (
+                "not computed: no district boundaries were given (--boundary)"
+            )
+        else:
             districts_m = loaded["districts"].to_crs(metric)
             profiles = urban.district_profiles(est_m, districts_m)
             names = [c for c in ("adcode", "name_zh", "name_en") if c in districts_m.columns]
@@ -634,6 +664,25 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
                 summary["emerging_hotspots"] = {
                     str(k): int(v) for k, v in ehs["category"].value_counts().items()
                 }
+
+    with _step(progress, "methods"):  # the published-study chain (docs/methods_recipe.md)
+        from clusterscape.measure.recipe import study_methods
+
+        methods = study_methods(
+            est_m,
+            window=window,
+            centres=result.layers.get("centres"),
+            parks=loaded["parks"],
+            landuse=loaded["landuse"],
+            builtin=config.establishments is None,
+            factors_file=config.factors,
+            crs=loaded["source_crs"],
+            seed=config.seed,
+            **dict(config.methods),
+        )
+        result.tables.update(methods.tables)
+        result.layers.update(methods.layers)
+        summary["methods"] = dict(methods.summary)
 
     result.establishments = est
     result.layers["establishments"] = est
