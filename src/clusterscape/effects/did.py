@@ -562,8 +562,11 @@ def _city_trend(years: np.ndarray, far: np.ndarray, cover: tuple[int, int], detr
 
 
 def _placebo_orders(g: int, n: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Placebo assignments of the opening years: every permutation of the g clusters when
-    there are at most ``n`` (the identity included), else ``n`` random permutations."""
+    """Return placebo assignments of the opening years.
+
+    Every permutation of the ``g`` clusters when there are at most ``n`` (the identity
+    included), else ``n`` random permutations.
+    """
     import itertools
     import math
 
@@ -581,10 +584,12 @@ def _ri_t(
     trend: Any,
     n_bins: int,
 ) -> np.ndarray:
-    """t statistics of every outcome (bins, cumulative rings) for one assignment of opening
-    years: the panel of :func:`amenity_effects` rebuilt from the counts by calendar year
-    (``counts`` (G, years, rings + control), ``areas`` (G, rings + control)), so at the true
-    years it equals the observed t."""
+    """Return the t statistic of every outcome (bins, cumulative rings) for one assignment.
+
+    The panel of :func:`amenity_effects` is rebuilt from the counts by calendar year
+    (``counts`` (G, years, rings + control), ``areas`` (G, rings + control)) for the given
+    opening years, so at the true years it equals the observed t.
+    """
     e = np.arange(window[0], window[1] + 1)
     yr = opened[:, None] + e[None, :]  # (G, E)
     ok = (yr >= cover[0]) & (yr <= cover[1])
