@@ -20,7 +20,7 @@ ROWS = (
     "A,甲,121.55,29.87,10\n"
     "B,乙,,29.88,5\n"  # row 2: missing longitude
     "C,丙,121.56,95,5\n"  # row 3: latitude out of range
-    "A,丁,121.57,29.89,3\n"  # row 4: duplicate id
+    "A,丁,121.57,29.89,3\n"  # row 4: duplicate id (kept as "A#4", noted)
     "E,戊,121.58,29.90,-2\n"  # row 5: negative employees (kept, headcount blank, noted)
     "F,己,121.59,29.91,\n"
 )
@@ -45,10 +45,10 @@ def test_validate_reports_and_writes_rejected(gbk_file: Path, tmp_path: Path) ->
     text = " ".join(result.output.split())
     for expected in (
         "rows read │ 6",
-        "accepted │ 3",
-        "rejected │ 3",
-        "fields noted │ 1",
-        "duplicate id │ 1",
+        "accepted │ 4",
+        "rejected │ 2",
+        "fields noted │ 2",
+        "duplicate ids (kept as id#row) │ 1",
         "missing coordinates │ 1",
         "gcj02 -> EPSG:4326",
         "bounding box",
@@ -57,11 +57,18 @@ def test_validate_reports_and_writes_rejected(gbk_file: Path, tmp_path: Path) ->
     rejected = pd.read_csv(out / "rejected.csv", dtype={"id": str})
     assert list(rejected.columns) == ["row", "id", "reason"]
     # issue 19: a bad headcount costs the field, not the firm (row 5 used to be rejected)
-    assert rejected["row"].tolist() == [2, 3, 4]
-    assert rejected["id"].tolist() == ["B", "C", "A"]
-    assert rejected["reason"].iloc[2] == "duplicate id: 'A' is already used by row 1"
+    # issue 19: a duplicate id costs the id, not the firm (row 4 used to be rejected)
+    assert rejected["row"].tolist() == [2, 3]
+    assert rejected["id"].tolist() == ["B", "C"]
     notes = pd.read_csv(out / "notes.csv", dtype={"id": str, "value": str})
     assert notes.to_dict("records") == [
+        {
+            "row": 4,
+            "id": "A#4",
+            "field": "id",
+            "value": "A",
+            "note": "duplicate id: 'A' is already used by row 1; kept as 'A#4'",
+        },
         {
             "row": 5,
             "id": "E",
@@ -141,7 +148,8 @@ def test_real_subprocess(gbk_file: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "accepted" in done.stdout
-    assert len(pd.read_csv(out / "rejected.csv")) == 3  # row 5 is kept since issue 19
+    # rows 4 (duplicate id) and 5 (bad headcount) are kept since issue 19
+    assert len(pd.read_csv(out / "rejected.csv")) == 2
     failed = subprocess.run(
         [str(exe), "validate", str(tmp_path / "missing.csv")],
         capture_output=True,
