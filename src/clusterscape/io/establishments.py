@@ -327,9 +327,19 @@ def _check_unique_header(header: list[str], path: Path) -> None:
 
 
 def _reject_undecodable(
-    frame: pd.DataFrame, lines: np.ndarray, dec: _text.Decoded, raw: bytes
+    frame: pd.DataFrame,
+    lines: np.ndarray,
+    dec: _text.Decoded,
+    raw: bytes,
+    *,
+    line0: int = 0,
+    byte0: int = 0,
 ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
-    """Reject the records holding undecodable bytes, naming line and byte offset."""
+    """Reject the records holding undecodable bytes, naming line and byte offset.
+
+    For a chunk of a file, ``raw`` and the offsets in ``dec.errors`` are the chunk's;
+    ``line0`` lines and ``byte0`` bytes of the file precede it.
+    """
     hit = np.zeros(len(frame), dtype=bool)
     counts = np.zeros(len(frame), dtype=np.int64)
     for c in frame.columns:
@@ -339,7 +349,9 @@ def _reject_undecodable(
         hit |= n > 0
     if not hit.any():
         return frame, []
-    err_lines = _text.byte_line(raw, [o for o, _ in dec.errors], dec.encoding)
+    err_lines = [
+        ln + line0 for ln in _text.byte_line(raw, [o for o, _ in dec.errors], dec.encoding)
+    ]
     order = list(zip(err_lines, dec.errors, strict=True))
     pos = 0
     out: list[tuple[int, str]] = []
@@ -354,7 +366,7 @@ def _reject_undecodable(
         if mine:
             line, (off, b) = mine[0]
             more = f" and {len(mine) - 1} more" if len(mine) > 1 else ""
-            why = f"line {line}, byte offset {off}: {b!r} is not valid {enc}{more}"
+            why = f"line {line}, byte offset {off + byte0}: {b!r} is not valid {enc}{more}"
         else:  # pragma: no cover - every sentinel comes from an error
             why = f"bytes that are not valid {enc}"
         out.append((int(rows[p]), f"undecodable text: {why}"))

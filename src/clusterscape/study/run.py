@@ -150,11 +150,10 @@ def _load(config: StudyConfig) -> dict[str, Any]:
     columns = dict(config.columns or {}) or None
     source = config.establishments
     if config.engine == "dask":
-        from clusterscape.study.dask import dask_client, load_classified
+        from clusterscape.study.dask import dask_client, read_establishments_dask
 
         with dask_client(config.scheduler):
-            est, rejected, n_rows = load_classified(source, crs=datum, columns=columns)
-        loaded: Any = _Loaded(est, rejected, n_rows)
+            loaded: Any = read_establishments_dask(source, crs=datum, columns=columns)
     elif is_database_url(source):
         loaded = read_establishments_postgis(source, crs=datum, columns=columns)
     else:  # files, .osm.pbf extracts included
