@@ -75,7 +75,7 @@ def test_validate_reports_and_writes_rejected(gbk_file: Path, tmp_path: Path) ->
             "field": "employees",
             "value": "-2",
             "note": "negative headcount; left blank",
-        }
+        },
     ]
 
 
@@ -160,3 +160,55 @@ def test_real_subprocess(gbk_file: Path, tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert failed.stderr.strip().count("\n") == 0 and "does not exist" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_progress_bar_is_drawn_in_a_real_terminal(tmp_path: Path) -> None:
+    """issue 19: a read over 1 s draws a bar on a terminal (a pty, not a callback)."""
+    import os
+    import select
+
+    import numpy as np
+
+    n = 600_000  # a read of a few seconds on any machine here
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(n).astype(str),
+            "name": "宁波文创设计有限公司",
+            "lon": np.round(121.5 + rng.random(n) * 0.1, 6),
+            "lat": np.round(29.8 + rng.random(n) * 0.1, 6),
+            "opened": "2015-03-01",
+            "employees": rng.integers(1, 99, n),
+        }
+    )
+    p = tmp_path / "big.csv"
+    frame.to_csv(p, index=False)
+    master, slave = os.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}
+    env.pop("NO_COLOR", None)
+    env.pop("CI", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clusterscape.cli", "validate", str(p), "--out", str(tmp_path / "o")],
+        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    out = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=120)
+    os.close(master)
+    text = out.decode("utf-8", errors="replace")
+    assert proc.returncode == 0, text[-2000:]
+    # the bar's description (file: stage) is only ever printed by the bar
+    stages = ("big.csv: reading", "big.csv: parsing", "big.csv: validating")
+    assert any(s in text for s in stages), text[-2000:]
+    assert "accepted" in text

@@ -141,7 +141,9 @@ def range_bounds(plan: Plan, start: int, stop: int) -> dict[str, Any]:
            "fast": True, "multi": False, "ragged": False, "oversized": False,
            "errors": len(errors), "fast_records": 0}  # fmt: skip
     try:
-        fast = _text.parse_fast(_utf8(chunk, text, errors, plan.encoding), plan.delimiter, -1, header)
+        fast = _text.parse_fast(
+            _utf8(chunk, text, errors, plan.encoding), plan.delimiter, -1, header
+        )
     except _text.NeedExact:
         out["fast"] = False
         return out

@@ -439,6 +439,4 @@ def parse_fast(
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
     frame.index = pd.Index(rows.astype("int64") + record0, name="row")
     bad.sort()
-    return Parsed(
-        frame, bad, n, rows.astype(np.int64) + skip + 1 + line0, lines_exact=not multi
-    )
+    return Parsed(frame, bad, n, rows.astype(np.int64) + skip + 1 + line0, lines_exact=not multi)

@@ -223,20 +223,25 @@ def _plan_text(path: Path, columns: Mapping[str, str] | None, blocksize: str) ->
     stops = [*starts[1:], size]
     bounds = list(
         dask.compute(
-            *[dask.delayed(_chunks.range_bounds)(plan, a, b) for a, b in zip(starts, stops, strict=True)]
+            *[
+                dask.delayed(_chunks.range_bounds)(plan, a, b)
+                for a, b in zip(starts, stops, strict=True)
+            ]
         )
     )
     for i in range(1, len(bounds)):  # a record crossed a range's edge: re-read from its end
         if bounds[i]["start"] != bounds[i - 1]["end"]:
             a = bounds[i - 1]["end"]
-            bounds[i] = dask.compute(
-                dask.delayed(_chunks.range_bounds)(plan, a, max(a, stops[i]))
-            )[0]
+            bounds[i] = dask.compute(dask.delayed(_chunks.range_bounds)(plan, a, max(a, stops[i])))[
+                0
+            ]
     exact = _chunks.use_exact(bounds)
     n_errors = sum(b["errors"] for b in bounds)
     messages: list[str] = []
     if encoding not in ("utf-8", "utf-8-sig"):
-        messages.append(f"read as {'GB18030 (GBK)' if encoding == 'gb18030' else encoding.upper()} text")
+        messages.append(
+            f"read as {'GB18030 (GBK)' if encoding == 'gb18030' else encoding.upper()} text"
+        )
     if n_errors:
         messages.append(
             f"{n_errors:,} undecodable byte sequence{'s' if n_errors > 1 else ''} "
@@ -363,7 +368,14 @@ def _read_text_partitioned(
             for a, b, r0, l0 in plan["ranges"]:
                 parts.append(
                     dask.delayed(_read_range)(
-                        plan["plan"], a, b, r0 + offset, l0, plan["exact"], plan["rename"], meta_cols
+                        plan["plan"],
+                        a,
+                        b,
+                        r0 + offset,
+                        l0,
+                        plan["exact"],
+                        plan["rename"],
+                        meta_cols,
                     )
                 )
             n_records = plan["n_records"]
@@ -451,7 +463,7 @@ def _prepare_partition(
     for col in ("sector", "is_creative", "function", "hotel_grade", "rule"):
         good[col] = classified[col].to_numpy()
     numbers = np.arange(start + 1, start + 1 + len(part)) if rows is None else np.asarray(rows)
-    pos = pd.Index(numbers).get_indexer(np.asarray(res.source_rows, dtype=np.int64))
+    pos = pd.Index(numbers).get_indexer(pd.Index(np.asarray(res.source_rows, dtype=np.int64)))
     if "id" in raw.columns:
         from clusterscape.io.establishments import _arrow_text
 
@@ -866,6 +878,8 @@ def _settle(frame: pd.DataFrame) -> Settled:
 
     from clusterscape.io.establishments import (
         CANONICAL as IO_CANONICAL,
+    )
+    from clusterscape.io.establishments import (
         duplicate_id_label,
         duplicate_id_note,
         empty_notes,
@@ -889,7 +903,9 @@ def _settle(frame: pd.DataFrame) -> Settled:
         old = str(ids[p])
         if old in first:
             new_id = duplicate_id_label(old, int(rows[p]))
-            items.append((int(rows[p]), 0, 1, "id", old, duplicate_id_note(old, first[old], new_id)))
+            items.append(
+                (int(rows[p]), 0, 1, "id", old, duplicate_id_note(old, first[old], new_id))
+            )
             ids[p] = new_id
         else:
             first[old] = int(rows[p])
@@ -907,7 +923,7 @@ def _settle(frame: pd.DataFrame) -> Settled:
             seen[key] = int(rows[p])
     rank = {f: i for i, f in enumerate(IO_CANONICAL)}
     for p in np.flatnonzero(frame["notes"].astype(str).to_numpy() != "").tolist():
-        for fld, value, note in json.loads(frame["notes"].iat[p]):
+        for fld, value, note in json.loads(str(frame["notes"].iat[p])):
             items.append((int(rows[p]), rank.get(fld, 99), 0, fld, value, note))
     frame = frame.copy()
     frame["id"] = pd.array(ids, dtype="string")
