@@ -356,6 +356,7 @@ def _read_text_partitioned(
             info["messages"] += list(frame.attrs.get("messages", []))
             head = pd.DataFrame(columns=frame.attrs["header"])
             head.attrs["header_line"] = int(frame.attrs.get("header_line", 1))
+            head.attrs["delimiter"] = frame.attrs.get("delimiter", ",")
             frame[ROW] = frame[ROW] + offset
             n_records = len(frame)
             meta_cols = meta_cols or [*cols, REJECT, KEY, ROW]
@@ -429,7 +430,8 @@ def _prepare_partition(
         part = part[~refused].drop(columns=[ROW, REJECT], errors="ignore").reset_index(drop=True)
         rows = rows_all[~refused]
         start = int(rows[0]) - 1 if len(rows) else start
-    keys = part.pop(KEY).to_numpy(dtype=object) if KEY in part.columns else None
+    # a hash of each record's cells (text files: of the file's cells, before any renaming)
+    keys = part.pop(KEY).to_numpy(dtype=object) if KEY in part.columns else _row_keys(part)
     raw = part.astype(object).where(part.notna(), None)
     raw.attrs["delimiter"] = delimiter
     # Duplicate ids and exact duplicate rows are settled over the whole file (_settle).
@@ -700,6 +702,10 @@ class PartitionedResult:
     rejected: pd.DataFrame | None = None
     epsg: dict[str, int] = field(default_factory=dict)
     n_rows: int = 0
+    #: field notes (``row, id, field, value, note``) as :func:`read_establishments` gives them
+    notes: pd.DataFrame | None = None
+    #: exact duplicate rows without an id (kept, listed in ``notes``)
+    duplicates: int = 0
 
 
 def _city_zones(
@@ -793,11 +799,12 @@ def profile_cities(
     """
     import dask
 
-    ddf = read_partitioned(source, columns=columns, blocksize=blocksize)
-    prepared, epsg = prepare_partitioned(ddf, crs=crs, cell_m=cell_m)
+    ddf, info = _read_any(source, columns=columns, blocksize=blocksize)
+    prepared, epsg = prepare_partitioned(ddf, crs=crs, cell_m=cell_m, delimiter=_delimiter_of(info))
     prepared = prepared.persist() if client is not None else prepared
     ok = prepared[prepared["reason"] == ""]
-    rejected = prepared[prepared["reason"] != ""][["row", "id", "city", "reason"]]
+    # what needs the whole file (duplicates, notes, trailing blank lines): a few small columns
+    rejected = prepared[["row", "id", "city", "reason", "id_given", "dup_key", "notes"]]
     counts = ok.groupby(["city", "ix", "iy", "function"]).size().rename("n").reset_index()
     creative = ok[ok["is_creative"]].groupby(["city", "ix", "iy"]).size().rename("n").reset_index()
     per_city = ok.groupby("city").agg(
@@ -805,9 +812,13 @@ def profile_cities(
         n_creative=("is_creative", "sum"),
         employees=("employees", "sum"),
     )
-    counts_pd, creative_pd, per_city_pd, rejected_pd = dask.compute(
+    counts_pd, creative_pd, per_city_pd, records_pd = dask.compute(
         counts, creative, per_city, rejected
     )
+    settled = _settle(records_pd)
+    rejected_pd = settled.frame.loc[
+        settled.frame["reason"] != "", ["row", "id", "city", "reason"]
+    ].reset_index(drop=True)
     cities = sorted(per_city_pd.index.astype(str))
     by_city_counts = {str(c): f for c, f in counts_pd.groupby("city")}
     by_city_creative = {str(c): f for c, f in creative_pd.groupby("city")}
@@ -849,6 +860,7 @@ def profile_cities(
         comparison=pd.DataFrame(rows), zones=zones, hotspots=hots, clusters=cls,
         rejected=rejected_pd.reset_index(drop=True), epsg=epsg,
         n_rows=int(per_city_pd["n_establishments"].sum()) + len(rejected_pd),
+        notes=settled.notes, duplicates=settled.duplicates,
     )  # fmt: skip
 
 
@@ -960,6 +972,21 @@ def _messages(info: Mapping[str, Any], datum: str, trailing: int) -> tuple[str, 
     return tuple(out)
 
 
+def _read_any(
+    source: str | Path, *, columns: Mapping[str, str] | None, blocksize: str
+) -> tuple[Any, dict[str, Any]]:
+    """(lazy frame, what the text reader found: messages, header, mapping, path)."""
+    text = str(source)
+    if text.lower().endswith((".csv", ".tsv", ".txt", ".tab")):
+        return _read_text_partitioned(text, columns=columns, blocksize=blocksize)
+    return read_partitioned(source, columns=columns, blocksize=blocksize), {}
+
+
+def _delimiter_of(info: Mapping[str, Any]) -> str:
+    head = info.get("head")
+    return "," if head is None else str(head.attrs.get("delimiter", ","))
+
+
 def read_establishments_dask(
     source: str | Path,
     *,
@@ -981,13 +1008,8 @@ def read_establishments_dask(
 
     datum = normalise_datum(crs, caller="run --engine dask")
     text = str(source)
-    info: dict[str, Any] = {}
-    if text.lower().endswith((".csv", ".tsv", ".txt", ".tab")):
-        ddf, info = _read_text_partitioned(text, columns=columns, blocksize=blocksize)
-    else:
-        ddf = read_partitioned(source, columns=columns, blocksize=blocksize)
-    delimiter = "," if info.get("head") is None else str(info["head"].attrs.get("delimiter", ","))
-    prepared, _ = prepare_partitioned(ddf, crs=datum, delimiter=delimiter)
+    ddf, info = _read_any(source, columns=columns, blocksize=blocksize)
+    prepared, _ = prepare_partitioned(ddf, crs=datum, delimiter=_delimiter_of(info))
     settled = _settle(prepared.compute())
     frame = settled.frame
     bad = frame["reason"] != ""
