@@ -354,3 +354,24 @@ def test_dask_read_equals_read_establishments_on_bad_files(tmp_path: Path, block
         if name == "utf8_stray.csv":
             assert any("undecodable" in r for r in single.rejected["reason"])
             assert any("opens a quote" in r for r in single.rejected["reason"])
+
+
+def test_dask_study_load_carries_notes_and_duplicates(tmp_path: Path) -> None:
+    """issue 19: a dask run's notes.csv rows and duplicate count are the file reader's."""
+    from clusterscape.study.run import StudyConfig, _load
+
+    path = tmp_path / "firms.csv"
+    lines = ["编号,名称,经度,纬度,成立日期,从业人员"]
+    lines += [f"F{i},甲{i},{121.5 + i * 1e-3:.4f},29.8,2015,3" for i in range(40)]
+    lines[6] = "F4,乙,121.51,29.81,March 2015,约50"  # F4 again (row 6), an approximate headcount
+    lines[9] = "F8,丙,121.52,29.82,someday,many"  # two fields left blank and noted
+    path.write_text("\n".join(lines) + "\n", encoding="gbk")
+    single = read_establishments(path)
+    loaded = _load(StudyConfig(establishments=str(path), engine="dask"))
+    assert single.notes["row"].tolist() == [6, 6, 9, 9]
+    pd.testing.assert_frame_equal(
+        loaded["notes"].reset_index(drop=True), single.notes.reset_index(drop=True)
+    )
+    assert loaded["duplicates"] == single.duplicates
+    assert loaded["n_rows"] == single.n_rows == 40
+    assert "F4#6" in loaded["establishments"]["id"].tolist()
