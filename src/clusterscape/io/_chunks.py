@@ -25,6 +25,7 @@ UTF-16 files and files whose lines end in CR only are read whole by one worker
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,11 @@ def range_bounds(plan: Plan, start: int, stop: int) -> dict[str, Any]:
     out = {"start": start, "end": end, "n_records": rec.n_records, "n_lines": rec.next_line,
            "fast": True, "multi": False, "ragged": False, "oversized": False,
            "errors": len(errors), "fast_records": 0}  # fmt: skip
+    if any(_resynced(t) for _, t in rec.bad):
+        # A quote that does not close: read whole, the fast reader runs on past this range's
+        # end and gives up on the file; alone, the range would end the quote at its end.
+        out["fast"] = False
+        return out
     try:
         fast = _text.parse_fast(
             _utf8(chunk, text, errors, plan.encoding), plan.delimiter, -1, header
@@ -178,6 +184,11 @@ def _exact_from(
                 return rec, raw, hi
             except _text.NeedMore:
                 extra *= 4
+
+
+def _resynced(reason: str) -> bool:
+    """Whether the exact reader had to resynchronise on this record (unclosed quote, csv error)."""
+    return "opens a quote" in reason or re.match(r"malformed row: line \d+: ", reason) is not None
 
 
 def use_exact(bounds: list[dict[str, Any]]) -> bool:
