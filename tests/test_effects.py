@@ -628,3 +628,151 @@ def test_no_radius_is_claimed_without_a_pooled_effect() -> None:
     assert np.isnan(res.summary["influence_radius_ci"][0])
     assert "pooled effect is not" in res.params["radius_withheld"]
     assert np.isnan(res.rows["influence_radius_m"].iloc[0])
+
+
+def _halo_city(seed: int, *, halo_m: float = 1200.0, n_halo: int = 60):
+    """simulate_city with every cluster's members labelled (``cluster``) and a loose halo of
+    further members out to ``halo_m`` around the compact core, as a density-based detection
+    returns them; the clusters' footprints are the hulls of all members (detected)."""
+    est, clusters, t0 = simulate_city(
+        seed, n_clusters=12, side_m=40_000.0, radius_m=1500.0, effects={"hotel": 3.0}
+    )
+    rng = np.random.default_rng(seed)
+    label = np.full(len(est), -1)
+    creative = est["function"].to_numpy() == "creative"
+    xy = np.column_stack([est.geometry.x.to_numpy(), est.geometry.y.to_numpy()])
+    centres = np.column_stack([clusters.geometry.centroid.x, clusters.geometry.centroid.y])
+    label[creative] = np.argmin(
+        ((xy[creative, None, :] - centres[None, :, :]) ** 2).sum(-1), axis=1
+    )
+    # a denser core (sd 60 m, 100 members) and the halo, uniform in a disc of radius halo_m
+    extra_xy, extra_lab = [], []
+    for c, (cx, cy) in enumerate(centres):
+        extra_xy.append(rng.normal([cx, cy], 60.0, (100, 2)))
+        r = halo_m * np.sqrt(rng.random(n_halo))
+        a = rng.uniform(0, 2 * np.pi, n_halo)
+        extra_xy.append(np.column_stack([cx + r * np.cos(a), cy + r * np.sin(a)]))
+        extra_lab += [c] * (100 + n_halo)
+    exy = np.vstack(extra_xy)
+    extra = gpd.GeoDataFrame(
+        {
+            "function": np.full(len(exy), "creative", dtype=object),
+            "opened": pd.array(np.full(len(exy), 2000), dtype="Int64"),
+            "is_creative": np.ones(len(exy), dtype=bool),
+        },
+        geometry=gpd.points_from_xy(exy[:, 0], exy[:, 1]),
+        crs=CRS,
+    )
+    est = pd.concat([est, extra], ignore_index=True)
+    est["cluster"] = np.concatenate([label, extra_lab])
+    hulls = [
+        shapely.concave_hull(
+            shapely.multipoints(
+                np.column_stack(
+                    [est.geometry.x[est["cluster"] == c], est.geometry.y[est["cluster"] == c]]
+                )
+            ),
+            ratio=0.3,
+        )
+        for c in range(len(clusters))
+    ]
+    detected = gpd.GeoDataFrame({"n": np.full(len(hulls), 180)}, geometry=hulls, crs=CRS)
+    detected.index.name = "cluster_id"
+    return est, detected, clusters, t0
+
+
+def test_core_footprint_is_the_dense_part_of_a_detected_cluster() -> None:
+    from clusterscape.effects.did import core_footprints
+
+    est, detected, planted_fp, _ = _halo_city(5)
+    core = core_footprints(est, detected)
+    assert (core["footprint_source"] == "core").all()
+    for c in range(len(detected)):
+        big, small = detected.geometry[c].area, core.geometry[c].area
+        # the halo makes the detected hull 1.2-2.8 km²; the core is the dense part (sd 60 m:
+        # the contour at 1/8 of the peak lies near 2 sd = 120 m, a disc of ~0.05 km²)
+        assert big > 1.2e6
+        assert 0.02e6 < small < 0.15e6, small
+        assert core.geometry[c].distance(planted_fp.geometry.centroid[c]) == 0
+        assert core["footprint_km2"].iloc[c] == pytest.approx(small / 1e6)
+    # without labels nothing changes, and the result says why
+    plain = core_footprints(est.drop(columns="cluster"), detected)
+    assert plain.geometry.equals(detected.geometry)
+    assert plain["footprint_source"].str.startswith("detected: no cluster labels").all()
+
+
+def test_radius_from_the_core_footprint_matches_the_plant_and_the_hull_does_not() -> None:
+    """The plant's reach (1,500 m) is measured from the compact cluster; a detected hull that
+    also takes in a 1.2 km halo of loose members starts the rings beyond most of the effect."""
+    est, detected, _, t0 = _halo_city(5)
+    core = amenity_effects(est, detected, opened=t0, bootstrap=999)
+    hull = amenity_effects(est, detected, opened=t0, bootstrap=999, footprint="detected")
+    assert core.params["footprint"] == "core"
+    assert abs(core.summary["influence_radius_m"] - 1500.0) <= 500.0
+    assert not hull.summary["influence_radius_m"] >= 1000.0  # NaN or too short
+    assert core.by_cluster["footprint_km2"].max() < 0.2
+    assert hull.by_cluster["footprint_km2"].min() > 1.2
+
+
+def test_randomisation_panel_equals_the_observed_panel_at_any_assignment(city) -> None:
+    """The placebo-openings statistic is rebuilt from counts by calendar year; at the true
+    years it must equal the observed t of every bin, and at permuted years the t of a fresh
+    estimate with those years given."""
+    from clusterscape.effects.did import _city_trend, _ri_t
+
+    est, clusters, t0 = city
+    sub = clusters.iloc[:6]
+    years = {c: t0[c] for c in sub.index}
+    perm = dict(zip(sub.index, np.roll([years[c] for c in sub.index], 2), strict=True))
+    kw = {"amenity": "hotel", "bootstrap": 199, "detrend": False}
+    a = amenity_effects(est, sub, opened=years, **kw)
+    b = amenity_effects(est, sub, opened=perm, **kw)
+    cover = a.params["coverage_years"]
+    n_bins = len(a.params["rings_m"]) - 1
+    both = pd.concat([a.panel, b.panel])
+    counts = np.zeros((len(sub), cover[1] - cover[0] + 1, n_bins + 1))
+    areas = np.zeros((len(sub), n_bins + 1))
+    for i, c in enumerate(sub.index):
+        p = both[both["cluster_id"] == c]
+        counts[i, p["year"] - cover[0], p["ring"]] = p["count"]
+        areas[i, p["ring"]] = p["area_km2"]
+    trend = _city_trend(np.zeros(0, dtype=np.int64), np.zeros(0, bool), cover, False)
+    for res, yrs in ((a, years), (b, perm)):
+        t = _ri_t(
+            counts, areas, np.array([yrs[c] for c in sub.index]), cover, (-5, 8), trend, n_bins
+        )
+        bd = res.by_distance
+        np.testing.assert_allclose(t[:n_bins], bd["estimate"] / bd["se"], rtol=1e-9)
+    ri = amenity_effects(est, sub, opened=years, inference="randomisation", placebos=720, **kw)
+    assert ri.params["placebo_draws"] == 720  # 6! permutations, enumerated
+    assert ri.summary["inference"].startswith("randomisation inference (placebo openings")
+    assert ri.summary["estimate"] == pytest.approx(a.summary["estimate"]) or np.isfinite(
+        ri.summary["p_value"]
+    )
+    assert 1 / 721 <= ri.summary["p_value"] <= 1
+
+
+def test_control_ring_too_small_is_not_estimated_from_slivers() -> None:
+    # cluster 0 ringed by 6 neighbours 4 km away: their 2 km treated rings cover 96 % of its
+    # 2-4 km control ring (1.6 km² left)
+    ang = np.arange(6) * np.pi / 3
+    centres = np.vstack([[20_000.0, 20_000.0], 20_000.0 + 4000.0 * np.c_[np.cos(ang), np.sin(ang)]])
+    est, clusters, t0 = simulate_city(
+        4, centres=centres, side_m=40_000.0, opening_years=2005 + np.arange(7)
+    )
+    ok = amenity_effects(est, clusters, opened=t0, bootstrap=199, min_control_km2=0.0)
+    assert ok.params["control_masked_by"][0] == list(range(1, 7))  # which rings mask it
+    assert ok.params["control_masked_share"][0] > 0.9
+    left = ok.params["control_km2"][0]
+    assert left == pytest.approx(ok.by_cluster.set_index("cluster_id").loc[0, "control_km2"])
+    some = amenity_effects(est, clusters, opened=t0, bootstrap=199, min_control_km2=left + 0.5)
+    assert "control ring too small" in some.params["dropped"][0]
+    assert 0 not in set(some.by_cluster["cluster_id"])
+    assert some.summary["n_clusters"] == ok.summary["n_clusters"] - 1
+    thin = amenity_effects(est, clusters, opened=t0, bootstrap=199, min_control_km2=1000.0)
+    assert thin.summary["status"] == "not estimable"
+    assert "control ring too small" in thin.summary["reason"]
+    with pytest.raises(InvalidInputError):
+        amenity_effects(est, clusters, opened=t0, inference="exact")
+    with pytest.raises(InvalidInputError):
+        amenity_effects(est, clusters, opened=t0, model="poisson", inference="randomisation")

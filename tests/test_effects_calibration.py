@@ -6,8 +6,10 @@
 * size: the pooled p-value (wild cluster bootstrap, ring chosen from the data) under no effect,
   200 null cities with 6-12 clusters: false-positive rate at alpha 0.05 within [0.03, 0.07],
   and the radius claimed (a bin significant) in at most 7 %;
+* randomisation inference (placebo openings) on the same 200 null cities never over-rejects
+  (measured 0.020: conservative);
 * power on the built-in Ningbo planted scenario (planted clusters, registry years), and no
-  claim on its null twin.
+  claim on its null twin; the per-bin t of the null twins is centred (30 seeds).
 
 Measured numbers are recorded in ``benchmarks/results/effects.md``. Run with
 ``pytest -m slow tests/test_effects_calibration.py -s``.
@@ -69,6 +71,33 @@ def test_false_positive_rate_on_null_cities_with_few_clusters() -> None:
     assert np.mean(claimed) <= 0.07
 
 
+def test_randomisation_inference_holds_its_size_on_null_cities() -> None:
+    """Placebo openings never over-reject: measured FPR 0.020 (radius claimed 0.015) on these
+    200 cities, below the wild bootstrap's 0.045 - the permutation test is conservative here,
+    so the bar is the size (at most 0.07), with at least one rejection (it is not inert)."""
+    from test_effects import simulate_city
+
+    p, claimed = [], []
+    for seed in range(200):
+        g = 6 + seed % 7  # 6..12 clusters
+        est, clusters, t0 = simulate_city(
+            30_000 + seed, n_clusters=g, side_m=30_000.0, effects={"hotel": 0.0}
+        )
+        res = amenity_effects(
+            est, clusters, opened=t0, inference="randomisation", placebos=999, seed=seed
+        )
+        assert res.summary["inference"].startswith("randomisation inference")
+        p.append(res.summary["p_value"])
+        claimed.append(bool(np.isfinite(res.summary["influence_radius_m"])))
+    fpr = float(np.mean(np.asarray(p) < ALPHA))
+    print(
+        f"200 null cities, 6-12 clusters, placebo openings: FPR {fpr:.3f}, "
+        f"radius claimed {np.mean(claimed):.3f}"
+    )
+    assert 0.0 < fpr <= 0.07
+    assert np.mean(claimed) <= 0.07
+
+
 def _ningbo(scenario: str, seed: int):
     datasets = pytest.importorskip("clusterscape.datasets")
     study = datasets.ningbo(scenario=scenario, seed=seed)
@@ -102,3 +131,28 @@ def test_power_on_the_ningbo_planted_scenario_and_nothing_on_its_null() -> None:
     print(f"Ningbo null, 10 seeds x 2 amenities: any claim {np.mean(false):.2f}")
     assert power["hotel"] >= 0.8 and power["mall"] >= 0.8
     assert np.mean(false) <= 0.2
+
+
+def test_null_twins_per_bin_t_is_centred() -> None:
+    """The per-bin t on the Ningbo null twins, at the planted clusters, averages near zero.
+
+    An earlier reading of a mean +0.9 came from a handful of seeds. Over seeds 10-39 the mean
+    per-bin t was within +-0.28 (hotel) and +-0.27 (mall); the remaining lean of the mall's
+    first bin (+0.46 over seeds 0-39) is partly the null twin's design: its extra malls keep the
+    planted rows' years (cluster opening + 2..6), placed by the background density, which is
+    higher near the central clusters than in their control rings; giving those rows
+    independent years moved that mean from +0.46 to +0.29.
+    """
+    t = {"hotel": [], "mall": []}
+    for seed in range(10, 40):
+        est, clusters = _ningbo("null", seed)
+        for amenity in t:
+            res = amenity_effects(
+                est, clusters, amenity=amenity, opened=clusters["opened"], bootstrap=99
+            )
+            bd = res.by_distance
+            t[amenity].append((bd["estimate"] / bd["se"]).to_numpy())
+    for amenity, rows in t.items():
+        mean_t = np.mean(rows, axis=0)
+        print(f"Ningbo null twins, seeds 10-39, {amenity}: mean per-bin t {np.round(mean_t, 2)}")
+        assert np.all(np.abs(mean_t) <= 0.5)

@@ -16,6 +16,7 @@ __all__, __getattr__, __dir__ = _lazy_exports(
             "AmenityEffectResult",
             "amenity_effects",
             "cluster_opening_years",
+            "core_footprints",
             "select_clusters",
         ),
         "clusterscape.effects.cross": (

@@ -9,8 +9,19 @@ Opening years T_c: ``opened`` when given, else :func:`cluster_opening_years` (on
 with the typology: the registry park the footprint claims within 1 km, else the year its
 member firms reached 25 % of their count).
 
-**Panel.** For every cluster c, distance bin b of ``rings_m`` (distance to the footprint
-polygon, 0 inside) and the control ring ``control_m``, the outcome is the number of amenity
+**Footprint.** Rings are measured from each cluster's **core footprint**
+(``footprint="core"``, :func:`core_footprints`): the concave hull of the members whose local
+density is at least a quarter of the cluster's median member density, when the establishments
+carry the detection's ``cluster`` labels; else (or with ``footprint="detected"``) from the
+footprint as given. A detected footprint also takes in the loose members at a cluster's edge
+(Ningbo, seed 0: Chuang E Hui Gu 6.5 km² detected, 0.72 km² planted, core 0.33 km²), so
+distances from its edge start beyond most of an effect that reaches 1-1.5 km from the
+concentration itself; the core is comparable to a planted or registry footprint (on Ningbo
+seeds 0 and 2 every core of a planted cluster lies inside its planted footprint, within 420 m
+of its edge).
+
+**Panel.** For every cluster c, distance bin b of ``rings_m`` (distance to the core
+footprint, 0 inside) and the control ring ``control_m``, the outcome is the number of amenity
 *openings* (``function == amenity`` and ``opened`` = year) per km² of ring per year, for event
 years e = year - T_c in ``window_years`` (default -5..+8). Years outside the data's coverage
 (the range of ``opened`` over all establishments) are dropped, never filled with zeros;
@@ -19,7 +30,12 @@ footprint, clipped to ``study_area`` when given. **Masking** (``mask=True``): ea
 control ring loses the area, and the amenities, within ``rings_m[-1]`` of any other cluster's
 footprint (the other clusters' treated rings), so amenities another cluster attracted are not
 counted as control; ring areas are recomputed and ``control_masked_share`` reports the share
-of the control ring removed. Treated bins are not masked (overlapping clusters share them).
+of the control ring removed (``params["control_masked_by"]``: which other clusters' rings
+overlap it; ``params["control_km2"]``: what is left). A cluster whose control ring keeps less
+than ``min_control_km2`` (default 2 km²) is dropped ("not estimable: control ring too small",
+with the area left and the share masked) rather than estimated from a sliver; when that leaves
+fewer than ``min_clusters`` the result is not estimable and says so. In the treated bins each
+amenity counts for its nearest footprint only.
 
 **Estimator.** For each outcome y_ce (a bin's density minus the control ring's density, or the
 pooled treated ring [0, r) minus the control) the ring DiD y_ce = a_c + beta * post_e + u_ce
@@ -27,9 +43,18 @@ with cluster fixed effects (Linden & Rockoff 2008; Butts 2023); beta is the with
 post-minus-pre contrast, in openings per km² per year. tau(b), beta per bin, is Butts' (2023,
 section 3) partition-based nonparametric estimator of the effect curve.
 
-**Inference** with few clusters (5-20): the restricted wild cluster bootstrap of the t
-statistic (WCR-t; Cameron, Gelbach & Miller 2008) with Webb's six-point weights (Webb 2014),
-``bootstrap`` draws, CR1 standard errors. The **uniform band** of tau(d) uses the bootstrap
+**Inference** with few clusters (5-20), ``inference="wild"`` (default): the restricted wild
+cluster bootstrap of the t statistic (WCR-t; Cameron, Gelbach & Miller 2008) with Webb's
+six-point weights (Webb 2014), ``bootstrap`` draws, CR1 standard errors.
+``inference="randomisation"``: Fisher randomisation inference with placebo openings, the
+opening years permuted among the clusters (every permutation when there are at most
+``placebos``, else ``placebos`` random ones), the panel rebuilt and the same t statistics
+computed for each; exact under the null that which cluster opened when is unrelated to its
+amenity openings (exchangeable opening years), at the cost of power with few clusters (on 200
+null cities with 6-12 clusters its false-positive rate at 0.05 was 0.020, conservative; on the
+8 Ningbo clusters it found the planted hotels in 7 of 10 seeds, the wild bootstrap in 10). The
+``inference`` text of the result says which was used; every later step (band, radius, pooled
+p) uses the chosen reference distribution. The **uniform band** of tau(d) uses the bootstrap
 quantile of max_b |t*_b| (a sup-t band); a bin is *significant* when its t exceeds that
 critical value (familywise size alpha over all bins).
 
@@ -102,6 +127,7 @@ __all__ = [
     "AmenityEffectResult",
     "amenity_effects",
     "cluster_opening_years",
+    "core_footprints",
     "select_clusters",
 ]
 
@@ -134,7 +160,8 @@ class AmenityEffectResult:
     by_cluster : pandas.DataFrame
         Per-cluster effect on the pooled ring: ``cluster_id, opening_year,
         opening_year_source, estimate, se, ci_low, ci_high, n_amenities, n_treated, n_control,
-        n_pre_years, n_post_years, control_masked_share``.
+        n_pre_years, n_post_years, control_masked_share, control_km2`` (control ring left after
+        masking) and ``footprint_km2`` (the footprint the rings are measured from).
     params : Mapping
         Every option, the opening years used and the clusters dropped (with reasons).
     """
@@ -272,6 +299,91 @@ def cluster_opening_years(
     return out
 
 
+#: Core footprint: neighbours of the local density (the k-th nearest fellow member) and the
+#: share of the members' median local density a core member must reach.
+CORE_NEIGHBOURS = 10
+CORE_DENSITY_SHARE = 0.25
+
+
+def core_footprints(
+    establishments: Any,
+    clusters: Any,
+    *,
+    neighbours: int = CORE_NEIGHBOURS,
+    share: float = CORE_DENSITY_SHARE,
+) -> Any:
+    """Each cluster's core footprint: the concave hull of its densely packed members.
+
+    A detected footprint (the hull of every member) also takes in the looser members at the
+    cluster's edge, so it can be many times the concentration's area (Ningbo, seed 0: Chuang E
+    Hui Gu 6.5 km² detected against 0.72 km² planted) and distances measured from its edge start
+    far beyond the concentration. The core keeps the members whose local density
+    ``1 / d_k²`` (``d_k`` the distance to the ``neighbours``-th nearest member of the same
+    cluster) is at least ``share`` of the members' median local density, and takes their
+    concave hull (the detection's ratio, 0.3). For a Gaussian cluster the median member
+    density is half the peak, so the core's edge is the contour at 1/8 of the peak, about 2
+    standard deviations.
+
+    Parameters
+    ----------
+    establishments : geopandas.GeoDataFrame
+        With a ``cluster`` column (the detection's labels, -1 = noise), in any CRS.
+    clusters : geopandas.GeoDataFrame
+        Footprints in a local metric CRS, index = cluster_id (the labels' values).
+    neighbours : int, default 10
+    share : float, default 0.25
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``clusters`` with the core footprints as geometry and ``footprint_source``: ``"core"``,
+        or ``"detected"`` with the reason (no ``cluster`` labels, fewer than
+        ``neighbours + 2`` members, or a degenerate core); ``footprint_km2`` the area used.
+    """
+    import shapely
+    from scipy.spatial import cKDTree
+
+    caller = "core_footprints"
+    cl = _clusters_metric(clusters, caller=caller)
+    if int(neighbours) < 1 or not 0 < share <= 1:
+        raise InvalidInputError(
+            f"{caller}: neighbours must be >= 1 and share in (0, 1], got {neighbours}, {share}."
+        )
+    out = cl.copy()
+    geoms = list(cl.geometry.to_numpy())
+    source = ["detected: no cluster labels"] * len(cl)
+    if "cluster" in establishments.columns:
+        est = _metric(establishments, caller=caller, what="establishments")
+        if est.crs != cl.crs:
+            est = est.to_crs(cl.crs)
+        label = pd.to_numeric(est["cluster"], errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan
+        )
+        pts = est.geometry.to_numpy()
+        px, py = shapely.get_x(pts), shapely.get_y(pts)
+        for pos, cid in enumerate(cl.index):
+            member = label == float(cid) if isinstance(cid, int | np.integer) else None
+            if member is None or member.sum() < int(neighbours) + 2:
+                source[pos] = f"detected: fewer than {int(neighbours) + 2} labelled members"
+                continue
+            xy = np.column_stack([px[member], py[member]])
+            ok = np.isfinite(xy).all(axis=1)
+            xy = xy[ok]
+            d_k = cKDTree(xy).query(xy, k=int(neighbours) + 1)[0][:, -1]
+            dens = 1.0 / np.maximum(d_k, 1e-9) ** 2
+            core = xy[dens >= share * np.median(dens)]
+            hull = shapely.concave_hull(shapely.multipoints(core), ratio=0.3)
+            if hull.geom_type != "Polygon" or hull.area <= 0:
+                source[pos] = "detected: the core is degenerate (collinear members)"
+                continue
+            geoms[pos] = hull
+            source[pos] = "core"
+    out = out.set_geometry(geoms, crs=cl.crs)
+    out["footprint_source"] = source
+    out["footprint_km2"] = shapely.area(np.asarray(geoms, dtype=object)) / _M2_PER_KM2
+    return out
+
+
 def _check_rings(
     rings_m: Sequence[float], control_m: Sequence[float], caller: str
 ) -> tuple[np.ndarray, tuple[float, float]]:
@@ -316,9 +428,11 @@ def _and(a: Any, b: Any) -> Any:
 
 
 def _nearest_cells(footprints: list[Any], reach_m: float, step_m: float = 25.0) -> list[Any]:
-    """The region closer to each footprint than to any other (within ``reach_m`` of it): the
-    Voronoi cells of points every ``step_m`` metres along the footprints' boundaries, merged
-    per footprint (a discretised nearest-footprint partition)."""
+    """The region closer to each footprint than to any other (within ``reach_m`` of it).
+
+    The Voronoi cells of points every ``step_m`` metres along the footprints' boundaries,
+    merged per footprint (a discretised nearest-footprint partition).
+    """
     import shapely
 
     pts, owner = [], []
@@ -344,6 +458,11 @@ def _nearest_cells(footprints: list[Any], reach_m: float, step_m: float = 25.0) 
     return out
 
 
+def _plain(v: Any) -> Any:
+    """A numpy scalar as the Python value (for params and JSON)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _tq(q: float, g: int) -> float:
     return float(stats.t.ppf(q, max(g - 1, 1)))
 
@@ -356,9 +475,11 @@ def _design(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
 
 
 def _within_ols(fr: pd.DataFrame, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """OLS with cluster fixed effects (within transformation) and CR1 cluster-robust SEs, the
-    small-sample factor G/(G-1) (N-1)/(N-K) with K = G + len(terms), as statsmodels'
-    ``cov_type="cluster"``."""
+    """OLS with cluster fixed effects (within transformation) and CR1 cluster-robust SEs.
+
+    The small-sample factor is G/(G-1) (N-1)/(N-K) with K = G + len(terms), as statsmodels'
+    ``cov_type="cluster"``.
+    """
     yy = (
         (fr["count_t"] / fr["area_km2_t"] - fr["count_c"] / fr["area_km2_c"]) / fr["scale"]
     ).to_numpy()
@@ -406,7 +527,7 @@ class _Contrast:
         return np.asarray(np.sqrt(self.f * (s**2).sum(0)) / self.q.sum(0))
 
     def boot_t(self, w: np.ndarray) -> np.ndarray:
-        """t statistics of the restricted (beta = 0) wild cluster bootstrap, weights w (B, G)."""
+        """The t statistics of the restricted (beta = 0) wild cluster bootstrap, weights w (B, G)."""
         qs = self.q.sum(0)
         wa = w @ self.a
         b = wa / qs
@@ -417,9 +538,11 @@ class _Contrast:
 
 
 def _city_trend(years: np.ndarray, far: np.ndarray, cover: tuple[int, int], detrend: bool) -> Any:
-    """Yearly scale s(t) of the city's amenity openings (see ``detrend``): the openings beyond
-    the control rings in the three years centred on t, relative to their mean over the
-    covered years."""
+    """Yearly scale s(t) of the city's amenity openings (see ``detrend``).
+
+    The openings beyond the control rings in the three years centred on t, relative to their
+    mean over the covered years.
+    """
     if not detrend:
         return lambda t: np.ones(np.shape(t))
     use = years[far] if far.sum() >= 100 else years
@@ -436,6 +559,68 @@ def _city_trend(years: np.ndarray, far: np.ndarray, cover: tuple[int, int], detr
         return np.asarray(scale[idx])
 
     return s
+
+
+def _placebo_orders(g: int, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Return placebo assignments of the opening years.
+
+    Every permutation of the ``g`` clusters when there are at most ``n`` (the identity
+    included), else ``n`` random permutations.
+    """
+    import itertools
+    import math
+
+    if math.factorial(g) <= n:
+        return [np.asarray(p) for p in itertools.permutations(range(g))]
+    return [rng.permutation(g) for _ in range(n)]
+
+
+def _ri_t(
+    counts: np.ndarray,
+    areas: np.ndarray,
+    opened: np.ndarray,
+    cover: tuple[int, int],
+    window: tuple[int, int],
+    trend: Any,
+    n_bins: int,
+) -> np.ndarray:
+    """Return the t statistic of every outcome (bins, cumulative rings) for one assignment.
+
+    The panel of :func:`amenity_effects` is rebuilt from the counts by calendar year
+    (``counts`` (G, years, rings + control), ``areas`` (G, rings + control)) for the given
+    opening years, so at the true years it equals the observed t.
+    """
+    e = np.arange(window[0], window[1] + 1)
+    yr = opened[:, None] + e[None, :]  # (G, E)
+    ok = (yr >= cover[0]) & (yr <= cover[1])
+    post = (e >= 0)[None, :] & ok
+    pre = (e < 0)[None, :] & ok
+    both = np.asarray(post.any(axis=1) & pre.any(axis=1), dtype=bool)
+    ok &= both[:, None]
+    idx = np.clip(yr - cover[0], 0, counts.shape[1] - 1)
+    c = np.take_along_axis(counts, idx[:, :, None], axis=1)  # (G, E, R+1)
+    a = areas[:, None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ctrl = c[..., n_bins] / a[..., n_bins]
+        y_bin = np.where(a[..., :n_bins] > 0, c[..., :n_bins] / a[..., :n_bins], 0.0)
+        cum_a = np.cumsum(a[..., :n_bins], axis=-1)
+        y_cum = np.where(cum_a > 0, np.cumsum(c[..., :n_bins], axis=-1) / cum_a, 0.0)
+    y = np.concatenate([y_bin, y_cum], axis=-1) - ctrl[..., None]
+    y = y / trend(yr)[..., None]
+    defined = np.concatenate([areas[:, :n_bins] > 0, np.cumsum(areas[:, :n_bins], 1) > 0], 1)
+    n_e = ok.sum(axis=1)
+    pbar = np.divide((post & ok).sum(axis=1), n_e, out=np.zeros(len(n_e)), where=n_e > 0)
+    dd = np.where(ok, post - pbar[:, None], 0.0)
+    y = np.where(ok[..., None], y, 0.0)
+    q = (dd**2).sum(axis=1)[:, None] * defined
+    a_c = np.einsum("ge,gek->gk", dd, y) * defined
+    g = int((n_e > 0).sum())
+    n_obs = int(n_e.sum())
+    f = g / max(g - 1, 1) * (n_obs - 1) / max(n_obs - g - 1, 1)
+    con = _Contrast(a=a_c, q=q, f=f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta, se = con.beta, con.se()
+        return np.asarray(np.where(se > 0, beta / se, 0.0))
 
 
 def _boot_p(stat: float, boot: np.ndarray) -> float:
@@ -495,6 +680,8 @@ _BY_CLUSTER = [
     "n_pre_years",
     "n_post_years",
     "control_masked_share",
+    "control_km2",
+    "footprint_km2",
 ]
 
 
@@ -518,6 +705,10 @@ def amenity_effects(
     min_clusters: int = 4,
     min_amenities: int = 20,
     detrend: bool = True,
+    footprint: str = "core",
+    min_control_km2: float = 2.0,
+    inference: str = "wild",
+    placebos: int = 999,
 ) -> AmenityEffectResult:
     """Effect of cluster openings on amenity openings by distance: ring DiD, event study, radius.
 
@@ -569,6 +760,18 @@ def amenity_effects(
         Divide each year's densities by the city's trend in openings (a log-linear Poisson fit
         of the yearly openings beyond ``control_m[1]`` of every footprint, relative to its mean
         over the covered years), so that common growth does not bias the DiD near dense cores.
+    footprint : {"core", "detected"}, default "core"
+        Measure the rings from each cluster's core footprint (:func:`core_footprints`; needs
+        the detection's ``cluster`` labels on the establishments, else the given footprint is
+        used and ``params["footprint_source"]`` says why) or from the footprint as given.
+    min_control_km2 : float, default 2.0
+        A cluster whose control ring keeps less area after masking is dropped (not estimable:
+        control ring too small).
+    inference : {"wild", "randomisation"}, default "wild"
+        Wild cluster bootstrap (WCR-t, Webb weights) or randomisation inference with placebo
+        openings (``model="ols"`` only).
+    placebos : int, default 999
+        Placebo assignments for ``inference="randomisation"`` (all permutations when fewer).
 
     Returns
     -------
@@ -608,6 +811,9 @@ def amenity_effects(
 
     caller = "amenity_effects"
     check_choice(model, {"ols", "poisson"}, "model", caller=caller)
+    check_choice(footprint, {"core", "detected"}, "footprint", caller=caller)
+    check_choice(inference, {"wild", "randomisation"}, "inference", caller=caller)
+    check_positive(min_control_km2, "min_control_km2", caller=caller, allow_zero=True)
     if not 0 < alpha < 1:
         raise InvalidInputError(f"{caller}: alpha must lie in (0, 1), got {alpha}.")
     edges, (c_in, c_out) = _check_rings(rings_m, control_m, caller)
@@ -660,11 +866,27 @@ def amenity_effects(
             source_used[cid] = src
 
     # distances of amenities to every footprint (and to the masked ones)
-    geoms = list(cl.geometry.to_numpy())
+    # footprints the rings are measured from: the core (densely packed members) or as detected
+    fp = (
+        core_footprints(est, cl)
+        if footprint == "core"
+        else cl.assign(footprint_source="detected", footprint_km2=cl.geometry.area / _M2_PER_KM2)
+    )
+    geoms = list(fp.geometry.to_numpy())
     mask_geoms = list(geoms)
+    mask_ids: list[Any] = list(cl.index)
     if others is not None:
         oth = _clusters_metric(others, caller=caller).to_crs(cl.crs)
-        mask_geoms += [g for g in oth.geometry.to_numpy() if not any(g.equals(h) for h in geoms)]
+        given_fp = list(cl.geometry.to_numpy())
+        # a footprint of ``others`` that is one of ``clusters`` (the same polygon) is not added
+        same = [any(g_o.equals(h) for h in given_fp) for g_o in oth.geometry.to_numpy()]
+        if footprint == "core":
+            oth = core_footprints(est, oth)
+        for oid, g_o, dup in zip(oth.index, oth.geometry.to_numpy(), same, strict=True):
+            if dup:
+                continue
+            mask_geoms.append(g_o)
+            mask_ids.append(oid)
     am_x, am_y = shapely.get_x(am_pts), shapely.get_y(am_pts)
     dist = np.full((am_pts.size, len(mask_geoms)), np.inf)
     for j, gm in enumerate(mask_geoms):  # only amenities near the footprint's bounding box
@@ -685,6 +907,9 @@ def amenity_effects(
     hi = np.append(edges[1:], c_out)
     records = []
     masked_share: dict[Any, float] = {}
+    masked_by: dict[Any, list[Any]] = {}
+    control_km2: dict[Any, float] = {}
+    calendar: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
     for pos, cid in enumerate(cl.index):
         if cid not in years_used:
             continue
@@ -704,11 +929,12 @@ def amenity_effects(
             annulus = shapely.difference(
                 shapely.buffer(geom, c_out, quad_segs=16), shapely.buffer(geom, c_in, quad_segs=16)
             )
-            near = [
-                g
+            near_idx = [
+                j
                 for j, g in enumerate(mask_geoms)
                 if j != pos and shapely.distance(g, geom) < c_out + treated_out
             ]
+            near = [mask_geoms[j] for j in near_idx]
             kept = (
                 shapely.difference(
                     annulus,
@@ -723,8 +949,32 @@ def amenity_effects(
             full = float(shapely.area(annulus))
             areas[n_bins] = float(shapely.area(kept)) / _M2_PER_KM2
             masked_share[cid] = 1.0 - areas[n_bins] * _M2_PER_KM2 / full if full > 0 else 1.0
+            masked_by[cid] = [
+                _plain(mask_ids[j])
+                for j in near_idx
+                if shapely.intersects(
+                    annulus, shapely.buffer(mask_geoms[j], treated_out, quad_segs=16)
+                )
+            ]
         else:
             masked_share[cid] = 0.0
+            masked_by[cid] = []
+        control_km2[cid] = float(areas[n_bins])
+        if control_km2[cid] < min_control_km2:
+            dropped[cid] = (
+                f"not estimable: control ring too small ({control_km2[cid]:.2f} km² left after "
+                f"masking {masked_share[cid]:.0%}; at least {min_control_km2:g} km² needed)"
+            )
+            continue
+        # counts by calendar year (bins and control ring): the placebo openings' panel
+        n_cover = cover[1] - cover[0] + 1
+        cal = np.zeros((n_cover, n_bins + 1))
+        yi = am_year - cover[0]
+        for b in range(n_bins):
+            in_b = in_bins & (d >= lo[b]) & (d < hi[b])
+            cal[:, b] = np.bincount(yi[in_b], minlength=n_cover)[:n_cover]
+        cal[:, n_bins] = np.bincount(yi[in_ctrl], minlength=n_cover)[:n_cover]
+        calendar[cid] = (cal, np.asarray(areas, dtype=float))
         for e in range(w0, w1 + 1):
             yr = t0 + e
             if not cover[0] <= yr <= cover[1]:
@@ -757,7 +1007,7 @@ def amenity_effects(
 
     present = set(panel["cluster_id"])
     for cid in years_used:
-        if cid not in present:
+        if cid not in present and cid not in dropped:
             dropped[cid] = "no year both before and after the opening within the data's coverage"
     # the cluster-year table: counts and areas per bin and the control ring
     cnt = panel.pivot_table(
@@ -793,10 +1043,22 @@ def amenity_effects(
     )
     unit = "openings per km2 per year" if model == "ols" else "log rate ratio"
     method = "ring_did" if model == "ols" else "ring_did_poisson"
-    inference = (
-        f"wild cluster bootstrap (restricted, WCR-t, Webb six-point weights, {int(bootstrap)} draws)"
-        if model == "ols"
-        else "cluster-robust (CR1) t(G-1)"
+    if model == "poisson" and inference == "randomisation":
+        raise InvalidInputError(
+            f"{caller}: inference='randomisation' is for model='ols'; the Poisson model uses "
+            "cluster-robust t(G-1) inference."
+        )
+    if inference == "randomisation" and (
+        isinstance(placebos, bool) or int(placebos) != placebos or placebos < 99
+    ):
+        raise InvalidInputError(f"{caller}: placebos must be an integer >= 99, got {placebos!r}.")
+    inference_text = (
+        "cluster-robust (CR1) t(G-1)"
+        if model == "poisson"
+        else f"wild cluster bootstrap (restricted, WCR-t, Webb six-point weights, {int(bootstrap)} draws)"
+        if inference == "wild"
+        else "randomisation inference (placebo openings: the opening years permuted among the "
+        f"clusters, up to {int(placebos)} permutations)"
     )
     params: dict[str, Any] = {
         "amenity": amenity,
@@ -808,6 +1070,8 @@ def amenity_effects(
         "model": model,
         "alpha": alpha,
         "bootstrap": int(bootstrap),
+        "inference": inference if model == "ols" else "cluster-robust",
+        "placebos": int(placebos),
         "seed": seed,
         "mask": mask,
         "coverage_years": cover,
@@ -815,6 +1079,16 @@ def amenity_effects(
         "opening_source": source_used,
         "dropped": dropped,
         "control_masked_share": masked_share,
+        "control_masked_by": masked_by,
+        "control_km2": control_km2,
+        "min_control_km2": float(min_control_km2),
+        "footprint": footprint,
+        "footprint_source": {
+            _plain(c): str(v) for c, v in zip(fp.index, fp["footprint_source"], strict=True)
+        },
+        "footprint_km2": {
+            _plain(c): float(v) for c, v in zip(fp.index, fp["footprint_km2"], strict=True)
+        },
         "study_area": study_area is not None,
         "n_amenities": int(is_am.sum()),
         "n_amenities_panel": n_am_panel,
@@ -823,9 +1097,16 @@ def amenity_effects(
     }
     reasons = []
     if g < min_clusters:
+        thin = sum("control ring too small" in str(v) for v in dropped.values())
         reasons.append(
             f"{g} cluster(s) have an opening year and data before and after it "
             f"(of {len(cl)}; at least {min_clusters} needed)"
+            + (
+                f"; not estimable: control ring too small at {thin} cluster(s) "
+                f"(under {min_control_km2:g} km² left after masking)"
+                if thin
+                else ""
+            )
         )
     if n_am_panel < min_amenities:
         reasons.append(
@@ -834,7 +1115,7 @@ def amenity_effects(
         )
     if reasons:
         return _not_estimable(
-            amenity, method, unit, inference, "; ".join(reasons), g, n_am_panel, params, panel
+            amenity, method, unit, inference_text, "; ".join(reasons), g, n_am_panel, params, panel
         )
 
     # outcomes: per-bin density minus control density, and the cumulative rings [0, edge_k+1)
@@ -870,8 +1151,21 @@ def amenity_effects(
     with np.errstate(divide="ignore", invalid="ignore"):
         t_obs = np.where(se > 0, beta / se, 0.0)
     rng = np.random.default_rng(seed)
-    w = WEBB_WEIGHTS[rng.integers(0, 6, size=(int(bootstrap), g))]
-    t_boot = con.boot_t(w)
+    if inference == "wild":
+        w = WEBB_WEIGHTS[rng.integers(0, 6, size=(int(bootstrap), g))]
+        t_boot = con.boot_t(w)
+    else:
+        counts_cal = np.stack([calendar[c][0] for c in groups])
+        areas_cal = np.stack([calendar[c][1] for c in groups])
+        t_true = np.array([years_used[c] for c in groups], dtype=np.int64)
+        perms = _placebo_orders(g, int(placebos), rng)
+        t_boot = np.vstack(
+            [
+                _ri_t(counts_cal, areas_cal, t_true[order], cover, (w0, w1), trend, n_bins)
+                for order in perms
+            ]
+        )
+        params["placebo_draws"] = len(perms)
     tb_bin, tb_cum = t_boot[:, :n_bins], t_boot[:, n_bins:]
 
     # tau(d): per-bin estimates, pointwise and uniform (sup-t) bootstrap critical values
@@ -913,7 +1207,7 @@ def amenity_effects(
     if treated_m is not None:
         k_t = int(np.flatnonzero(np.isclose(edges[1:], float(treated_m)))[0])
         t_source = "given"
-        sel_boot = np.full(int(bootstrap), k_t)
+        sel_boot = np.full(t_boot.shape[0], k_t)
     else:
         k_t = k if k >= 0 else n_bins - 1
         t_source = (
@@ -924,7 +1218,7 @@ def amenity_effects(
         sig_b = tb_bin > c_unif
         last = n_bins - 1 - np.argmax(sig_b[:, ::-1], axis=1)
         sel_boot = np.where(sig_b.any(axis=1), last, n_bins - 1)
-    t_pool_boot = tb_cum[np.arange(int(bootstrap)), sel_boot]
+    t_pool_boot = tb_cum[np.arange(t_boot.shape[0]), sel_boot]
     est_pool, se_pool, t_pool = (
         float(beta[n_bins + k_t]),
         float(se[n_bins + k_t]),
@@ -962,6 +1256,8 @@ def amenity_effects(
             "n_pre_years": (onehot @ (1 - frame["post"].to_numpy())).astype(int),
             "n_post_years": (onehot @ frame["post"].to_numpy()).astype(int),
             "control_masked_share": [masked_share[c] for c in groups],
+            "control_km2": [control_km2[c] for c in groups],
+            "footprint_km2": [float(fp.loc[c, "footprint_km2"]) for c in groups],
         },
         columns=_BY_CLUSTER,
     )
@@ -993,7 +1289,7 @@ def amenity_effects(
                 amenity,
                 method,
                 unit,
-                inference,
+                inference_text,
                 "fewer than 2 clusters see the amenity in both rings (Poisson FE); use model='ols'",
                 g,
                 n_am_panel,
@@ -1073,7 +1369,7 @@ def amenity_effects(
         "ci_high": ci_pool[1],
         "p_value": p_pool,
         "mde": mde,
-        "inference": inference,
+        "inference": inference_text,
         "influence_radius_m": radius,
         "influence_radius_ci": (r_lo, r_hi),
         "influence_radius_from_centre_m": radius + r_eq,
@@ -1103,8 +1399,10 @@ def amenity_effects(
 
 
 def _summary_row(summary: Mapping[str, Any]) -> pd.DataFrame:
-    """The one-row ``rows`` table of a summary: the radius interval split into two columns and
-    the window written as ``first..last``."""
+    """The one-row ``rows`` table of a summary.
+
+    The radius interval is split into two columns and the window written as ``first..last``.
+    """
     row = {k: summary[k] for k in _RESULT_COLUMNS if k in summary}
     lo, hi = summary["influence_radius_ci"]
     first, last = summary["window_used"]
