@@ -20,7 +20,7 @@ ROWS = (
     "A,甲,121.55,29.87,10\n"
     "B,乙,,29.88,5\n"  # row 2: missing longitude
     "C,丙,121.56,95,5\n"  # row 3: latitude out of range
-    "A,丁,121.57,29.89,3\n"  # row 4: duplicate id
+    "A,丁,121.57,29.89,3\n"  # row 4: duplicate id (kept as "A#4", noted)
     "E,戊,121.58,29.90,-2\n"  # row 5: negative employees (kept, headcount blank, noted)
     "F,己,121.59,29.91,\n"
 )
@@ -45,10 +45,10 @@ def test_validate_reports_and_writes_rejected(gbk_file: Path, tmp_path: Path) ->
     text = " ".join(result.output.split())
     for expected in (
         "rows read │ 6",
-        "accepted │ 3",
-        "rejected │ 3",
-        "fields noted │ 1",
-        "duplicate id │ 1",
+        "accepted │ 4",
+        "rejected │ 2",
+        "fields noted │ 2",
+        "duplicate ids (kept as id#row) │ 1",
         "missing coordinates │ 1",
         "gcj02 -> EPSG:4326",
         "bounding box",
@@ -57,18 +57,25 @@ def test_validate_reports_and_writes_rejected(gbk_file: Path, tmp_path: Path) ->
     rejected = pd.read_csv(out / "rejected.csv", dtype={"id": str})
     assert list(rejected.columns) == ["row", "id", "reason"]
     # issue 19: a bad headcount costs the field, not the firm (row 5 used to be rejected)
-    assert rejected["row"].tolist() == [2, 3, 4]
-    assert rejected["id"].tolist() == ["B", "C", "A"]
-    assert rejected["reason"].iloc[2] == "duplicate id: 'A' is already used by row 1"
+    # issue 19: a duplicate id costs the id, not the firm (row 4 used to be rejected)
+    assert rejected["row"].tolist() == [2, 3]
+    assert rejected["id"].tolist() == ["B", "C"]
     notes = pd.read_csv(out / "notes.csv", dtype={"id": str, "value": str})
     assert notes.to_dict("records") == [
+        {
+            "row": 4,
+            "id": "A#4",
+            "field": "id",
+            "value": "A",
+            "note": "duplicate id: 'A' is already used by row 1; kept as 'A#4'",
+        },
         {
             "row": 5,
             "id": "E",
             "field": "employees",
             "value": "-2",
             "note": "negative headcount; left blank",
-        }
+        },
     ]
 
 
@@ -141,7 +148,8 @@ def test_real_subprocess(gbk_file: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "accepted" in done.stdout
-    assert len(pd.read_csv(out / "rejected.csv")) == 3  # row 5 is kept since issue 19
+    # rows 4 (duplicate id) and 5 (bad headcount) are kept since issue 19
+    assert len(pd.read_csv(out / "rejected.csv")) == 2
     failed = subprocess.run(
         [str(exe), "validate", str(tmp_path / "missing.csv")],
         capture_output=True,
@@ -152,3 +160,55 @@ def test_real_subprocess(gbk_file: Path, tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert failed.stderr.strip().count("\n") == 0 and "does not exist" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_progress_bar_is_drawn_in_a_real_terminal(tmp_path: Path) -> None:
+    """issue 19: a read over 1 s draws a bar on a terminal (a pty, not a callback)."""
+    import os
+    import select
+
+    import numpy as np
+
+    n = 600_000  # a read of a few seconds on any machine here
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(n).astype(str),
+            "name": "宁波文创设计有限公司",
+            "lon": np.round(121.5 + rng.random(n) * 0.1, 6),
+            "lat": np.round(29.8 + rng.random(n) * 0.1, 6),
+            "opened": "2015-03-01",
+            "employees": rng.integers(1, 99, n),
+        }
+    )
+    p = tmp_path / "big.csv"
+    frame.to_csv(p, index=False)
+    master, slave = os.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}
+    env.pop("NO_COLOR", None)
+    env.pop("CI", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clusterscape.cli", "validate", str(p), "--out", str(tmp_path / "o")],
+        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    out = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=120)
+    os.close(master)
+    text = out.decode("utf-8", errors="replace")
+    assert proc.returncode == 0, text[-2000:]
+    # the bar's description (file: stage) is only ever printed by the bar
+    stages = ("big.csv: reading", "big.csv: parsing", "big.csv: validating")
+    assert any(s in text for s in stages), text[-2000:]
+    assert "accepted" in text

@@ -278,7 +278,6 @@ CASES = [
     ({"lon": "0", "lat": "0"}, "placeholder coordinates: longitude and latitude are 0/0"),
     ({"lon": "0"}, "placeholder coordinates: longitude is exactly 0 (a blank cell exported as 0?)"),
     ({"lat": "0"}, "placeholder coordinates: latitude is exactly 0 (a blank cell exported as 0?)"),
-    ({"id": "G1"}, "duplicate id: 'G1' is already used by row 1"),
 ]
 # A field costs a field, not a firm (issue 19 item 4; these rows used to be rejected): the firm
 # is kept with the field blank and the value recorded in ``notes``.
@@ -346,6 +345,39 @@ def test_each_rejection_reason(tmp_path: Path, change: dict, reason: str, suffix
     bad_id = change.get("id", "BAD")
     assert res.rejected.to_dict("records") == [{"row": 3, "id": bad_id, "reason": reason}]
     assert est["id"].tolist() == ["G1", "G2", "G4"]  # the good rows go on
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_duplicate_id_keeps_the_firm_under_a_new_id(tmp_path: Path, suffix: str) -> None:
+    # issue 19: a repeated id costs the id, not the firm (this row used to be rejected with
+    # "duplicate id: 'G1' is already used by row 1"); the later row becomes "<id>#<row>"
+    rows = [
+        {**GOOD, "id": "G1"},
+        {**GOOD, "id": "G2"},
+        {**GOOD, "id": "G1", "name": "later"},
+        {**GOOD, "id": "G4"},
+    ]
+    frame = pd.DataFrame(rows)
+    p = tmp_path / f"dup{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(p, index=False)
+    else:
+        frame.replace({"": None}).to_excel(p, index=False)
+    res = read_establishments(p)
+    assert res.rejected.empty
+    est = check_canonical(res, 4)
+    assert est["id"].tolist() == ["G1", "G2", "G1#3", "G4"]
+    assert est["name"].iloc[2] == "later"
+    assert est["id"].is_unique
+    assert res.notes.to_dict("records") == [
+        {
+            "row": 3,
+            "id": "G1#3",
+            "field": "id",
+            "value": "G1",
+            "note": "duplicate id: 'G1' is already used by row 1; kept as 'G1#3'",
+        }
+    ]
 
 
 def test_several_reasons_are_joined_and_counted(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ MESSY_ROWS = [
     "4,丁,公司企业,N/A,N/A,20150301,,5",  # N/A coordinates
     "5,戊,公司企业,121.56,29.88,2015,2010,5",  # closed before opened
     "6,己,公司企业,121.57,29.88,2015,,-3",  # negative employees
-    "1,辛,公司企业,121.58,29.89,2015,,3",  # duplicate id
+    "1,辛,公司企业,121.58,29.89,2015,,3",  # duplicate id (kept as "1#7", noted)
     "8,壬,公司企业,121.58,29.90,2015/3/1,,abc",  # non-numeric employees
     "9,癸,公司企业,121.58,29.90,1/3/15,,2",  # unreadable date
     "10,子,公司企业,29.90,121.58,2015年3月,,2",  # one swapped row: latitude out of range
@@ -44,13 +44,13 @@ EXPECTED_REASONS = {
     2: "placeholder coordinates",
     3: "missing coordinates",
     4: "missing coordinates",
-    7: "duplicate id",
     10: "latitude out of range",
     11: "non-numeric coordinates",
 }
 # Since issue 19 (a field costs a field, not a firm) these rows are kept with the field blank
 # and noted; they used to be rejected.
-EXPECTED_NOTES = {5: "closed", 6: "employees", 8: "employees", 9: "opened"}
+# A duplicate id (row 7) costs the id, not the firm: it used to be rejected.
+EXPECTED_NOTES = {5: "closed", 6: "employees", 7: "id", 8: "employees", 9: "opened"}
 
 
 @pytest.fixture(autouse=True)
@@ -247,11 +247,12 @@ def test_messy_rows_are_rejected_with_reasons(tmp_path: Path, newline: str) -> N
     assert set(reasons) == set(EXPECTED_REASONS)
     for row, kind in EXPECTED_REASONS.items():
         assert reasons[row].startswith(kind), (row, reasons[row])
-    assert reasons[7] == "duplicate id: '1' is already used by row 1"
+    notes = res.notes.set_index("row")
+    assert notes.loc[7, "note"] == "duplicate id: '1' is already used by row 1; kept as '1#7'"
     assert res.n_rows == len(MESSY_ROWS) == len(res.establishments) + len(res.rejected)
-    assert res.establishments["id"].tolist() == ["1", "5", "6", "8", "9", "12"]
-    assert res.establishments["opened"].tolist()[:4] == [2015] * 4
-    assert pd.isna(res.establishments["opened"].iloc[4])  # '1/3/15': two-digit year
+    assert res.establishments["id"].tolist() == ["1", "5", "6", "1#7", "8", "9", "12"]
+    assert res.establishments["opened"].tolist()[:5] == [2015] * 5
+    assert pd.isna(res.establishments["opened"].iloc[5])  # '1/3/15': two-digit year
     assert dict(zip(res.notes["row"], res.notes["field"], strict=True)) == EXPECTED_NOTES
 
 

@@ -208,6 +208,8 @@ def validate(
         "fields noted", f"{len(result.notes):,}" + (" (see notes.csv)" if len(result.notes) else "")
     )
     table.add_row("exact duplicate rows", f"{result.duplicates:,}")
+    n_dup_ids = int((result.notes["field"] == "id").sum()) if len(result.notes) else 0
+    table.add_row("duplicate ids (kept as id#row)", f"{n_dup_ids:,}")
     for kind, count in dict(result.skipped).items():
         table.add_row(f"  skipped: {kind}", f"{count:,}")
     table.add_row("source CRS", f"{result.source_crs} -> EPSG:4326")

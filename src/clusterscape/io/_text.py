@@ -188,6 +188,8 @@ class Parsed:
     lines: np.ndarray
     #: False when some value spans lines and ``lines`` is only approximate (fast path)
     lines_exact: bool = True
+    #: the line index (0-based, in the text given) where the next record would start
+    next_line: int = 0
 
 
 class _Lines:
@@ -219,11 +221,29 @@ def _cell_problem(rec: list[str], header: list[str]) -> str | None:
     return None
 
 
-def parse_exact(text: str, delimiter: str, skip: int, header: list[str], line0: int = 0) -> Parsed:
+class NeedMore(Exception):
+    """A record runs past the end of the text given (a chunk): give more text."""
+
+
+def parse_exact(
+    text: str,
+    delimiter: str,
+    skip: int,
+    header: list[str],
+    line0: int = 0,
+    *,
+    record0: int = 0,
+    stop_line: int | None = None,
+    eof: bool = True,
+) -> Parsed:
     """Record-by-record parse that names the line of every problem and resynchronises.
 
     ``skip`` physical lines precede the header (title lines); record numbers start at 1 on
-    the first record after the header. ``line0`` is added to line numbers (unused: 0).
+    the first record after the header. For a chunk of a file that starts at a record
+    (``skip=-1``): ``line0`` physical lines and ``record0`` records precede it, records that
+    start at or after line ``stop_line`` (0-based, in ``text``) are left to the next chunk,
+    and ``eof=False`` says the text is cut: a record reaching its end raises
+    :class:`NeedMore`.
     """
     lines = text.split("\n")
     if lines and lines[-1] == "":
@@ -231,6 +251,7 @@ def parse_exact(text: str, delimiter: str, skip: int, header: list[str], line0: 
     width = len(header)
     it = _Lines(lines)
     it.i = skip + 1
+    stop = len(lines) if stop_line is None else min(stop_line, len(lines))
     old_limit = csv.field_size_limit()
     csv.field_size_limit(sys.maxsize)
     try:
@@ -239,8 +260,8 @@ def parse_exact(text: str, delimiter: str, skip: int, header: list[str], line0: 
         rows: list[int] = []
         starts: list[int] = []
         bad: list[tuple[int, str]] = []
-        k = 0
-        while it.i < len(lines):
+        k = record0
+        while it.i < stop:
             start = it.i
             err = None
             try:
@@ -250,6 +271,8 @@ def parse_exact(text: str, delimiter: str, skip: int, header: list[str], line0: 
             except csv.Error as exc:
                 rec, err = [], str(exc)
                 reader = csv.reader(it, delimiter=delimiter)
+            if not eof and it.i >= len(lines):
+                raise NeedMore
             used = it.i - start
             k += 1
             line = start + 1 + line0
@@ -301,7 +324,7 @@ def parse_exact(text: str, delimiter: str, skip: int, header: list[str], line0: 
     if len(frame):
         frame = frame.astype(pd.StringDtype("pyarrow"))
     frame.index = pd.Index(rows, name="row", dtype="int64")
-    return Parsed(frame, bad, k, np.asarray(starts, dtype=np.int64))
+    return Parsed(frame, bad, k - record0, np.asarray(starts, dtype=np.int64), next_line=it.i)
 
 
 class NeedExact(Exception):
@@ -314,8 +337,14 @@ def parse_fast(
     skip: int,
     header: list[str],
     progress: Progress | None = None,
+    *,
+    line0: int = 0,
+    record0: int = 0,
 ) -> Parsed:
-    """pyarrow's reader, serial, rejecting ragged records by number; raises :class:`NeedExact`."""
+    """pyarrow's reader, serial, rejecting ragged records by number; raises :class:`NeedExact`.
+
+    ``line0``/``record0``: physical lines and records before ``data`` (a chunk, ``skip=-1``).
+    """
     width = len(header)
     bad_raw: list[tuple[int, int, str]] = []
     multi = False
@@ -388,10 +417,10 @@ def parse_fast(
     rows = np.flatnonzero(keep) + 1
     bad: list[tuple[int, str]] = []
     for (_, ncols, _), r in zip(bad_raw, bad_nums, strict=True):
-        line = r + skip + 1
+        line = r + skip + 1 + line0
         bad.append(
             (
-                r,
+                r + record0,
                 f"malformed row: line {line} has {ncols} fields but the header has {width} "
                 "(an unquoted delimiter inside a value?)",
             )
@@ -404,10 +433,10 @@ def parse_fast(
             r = int(rows[p])
             cells = [table.column(c)[p].as_py() or "" for c in table.column_names]
             big = _cell_problem(cells, header) or "oversized cell"
-            bad.append((r, f"{big} (line {r + skip + 1})"))
+            bad.append((r + record0, f"{big} (line {r + skip + 1 + line0})"))
         table = table.filter(pa.array(~lengths_bad))
         rows = rows[~lengths_bad]
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
-    frame.index = pd.Index(rows.astype("int64"), name="row")
+    frame.index = pd.Index(rows.astype("int64") + record0, name="row")
     bad.sort()
-    return Parsed(frame, bad, n, rows.astype(np.int64) + skip + 1, lines_exact=not multi)
+    return Parsed(frame, bad, n, rows.astype(np.int64) + skip + 1 + line0, lines_exact=not multi)

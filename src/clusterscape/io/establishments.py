@@ -330,9 +330,19 @@ def _check_unique_header(header: list[str], path: Path) -> None:
 
 
 def _reject_undecodable(
-    frame: pd.DataFrame, lines: np.ndarray, dec: _text.Decoded, raw: bytes
+    frame: pd.DataFrame,
+    lines: np.ndarray,
+    dec: _text.Decoded,
+    raw: bytes,
+    *,
+    line0: int = 0,
+    byte0: int = 0,
 ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
-    """Reject the records holding undecodable bytes, naming line and byte offset."""
+    """Reject the records holding undecodable bytes, naming line and byte offset.
+
+    For a chunk of a file, ``raw`` and the offsets in ``dec.errors`` are the chunk's;
+    ``line0`` lines and ``byte0`` bytes of the file precede it.
+    """
     hit = np.zeros(len(frame), dtype=bool)
     counts = np.zeros(len(frame), dtype=np.int64)
     for c in frame.columns:
@@ -342,7 +352,9 @@ def _reject_undecodable(
         hit |= n > 0
     if not hit.any():
         return frame, []
-    err_lines = _text.byte_line(raw, [o for o, _ in dec.errors], dec.encoding)
+    err_lines = [
+        ln + line0 for ln in _text.byte_line(raw, [o for o, _ in dec.errors], dec.encoding)
+    ]
     order = list(zip(err_lines, dec.errors, strict=True))
     pos = 0
     out: list[tuple[int, str]] = []
@@ -357,7 +369,7 @@ def _reject_undecodable(
         if mine:
             line, (off, b) = mine[0]
             more = f" and {len(mine) - 1} more" if len(mine) > 1 else ""
-            why = f"line {line}, byte offset {off}: {b!r} is not valid {enc}{more}"
+            why = f"line {line}, byte offset {off + byte0}: {b!r} is not valid {enc}{more}"
         else:  # pragma: no cover - every sentinel comes from an error
             why = f"bytes that are not valid {enc}"
         out.append((int(rows[p]), f"undecodable text: {why}"))
@@ -949,8 +961,10 @@ def read_establishments(
     quote that does not close costs its line only, reading goes on with the next line),
     cells over 1 MiB, undecodable bytes (named by line and byte offset), missing or
     non-numeric coordinates, latitude outside [-90, 90] or longitude outside [-180, 180],
-    0/0 placeholders, a longitude or latitude of exactly 0 (a blank cell exported as 0),
-    and duplicate ids (the first occurrence among otherwise valid rows is kept). A bad field
+    0/0 placeholders and a longitude or latitude of exactly 0 (a blank cell exported as 0).
+    A duplicate id costs the id, not the firm: the first occurrence among otherwise valid
+    rows keeps it, a later row is kept as ``"<id>#<row>"`` (its file row) and listed in
+    ``notes`` (``field == "id"``, the original id as ``value``). A bad field
     costs the field, not the firm: headcounts that are not numbers, negative or implausible,
     dates that are not dates, years outside 1800–2100 and a closing year before the opening
     year are left blank and listed in ``notes``; ``"50人"``, ``"约50"``, Excel date serials,
@@ -1180,6 +1194,7 @@ def validate_table(
     first_row: int = 1,
     source: str = "table",
     rows: np.ndarray | None = None,
+    duplicates: bool = True,
 ) -> LoadResult:
     """Validate rows already in memory exactly as :func:`read_establishments` validates a file's.
 
@@ -1188,7 +1203,10 @@ def validate_table(
     temporary file. ``first_row`` is the 1-based data row of the table's first row, so that a
     chunk's rejected rows carry their row in the whole file; ``rows`` instead gives each row's
     number (a chunk of a file whose malformed records were set aside). ``crs`` is a degree
-    datum (``wgs84``, ``gcj02``, ``bd09``). Duplicate ids are only found within the table.
+    datum (``wgs84``, ``gcj02``, ``bd09``). Duplicate ids and exact duplicate rows are only
+    found within the table; ``duplicates=False`` leaves both to the caller (an engine that
+    reads a file in chunks settles them over the whole file, see
+    :func:`duplicate_id_label`).
     """
     datum = normalise_datum(crs, caller=_CALLER)
     path = Path(source)
@@ -1210,7 +1228,23 @@ def validate_table(
         target_crs=None,
         source_crs=datum,
         path=path,
+        unique_ids=duplicates,
+        exact_duplicates=duplicates,
     )
+
+
+def duplicate_id_label(old_id: str, row: int) -> str:
+    """The id a row gets when its id is already used by an earlier row: ``"<id>#<row>"``.
+
+    ``row`` is the row's 1-based data row in the file, so the new id is unique in the file and
+    says where the row is; the original id is kept in ``notes`` (``field == "id"``).
+    """
+    return f"{old_id}#{row}"
+
+
+def duplicate_id_note(old_id: str, first_row: int, new_id: str) -> str:
+    """The ``notes`` text for a duplicate id (see :func:`duplicate_id_label`)."""
+    return f"duplicate id: '{old_id}' is already used by row {first_row}; kept as '{new_id}'"
 
 
 def _assemble(
@@ -1225,6 +1259,8 @@ def _assemble(
     target_crs: pyproj.CRS | None,
     source_crs: str,
     path: Path,
+    unique_ids: bool = True,
+    exact_duplicates: bool = True,
 ) -> LoadResult:
     n = len(frame)
     rows = frame.index.to_numpy()
@@ -1339,19 +1375,21 @@ def _assemble(
     cand = ~why.bad & has_id
     dup = np.zeros(n, dtype=bool)
     cand_ids = pa.array(ids[cand])
-    if pc.count_distinct(cand_ids).as_py() < len(cand_ids):
+    if unique_ids and pc.count_distinct(cand_ids).as_py() < len(cand_ids):
         dup[cand] = ids[cand].duplicated(keep="first").to_numpy()
     if dup.any():
+        # A repeated id costs the id, not the firm: the later row is kept under a new id.
         first = ids[cand & ~dup]
         first_row = pd.Series(rows[cand & ~dup], index=first.to_numpy())
-        dup_text = pd.Series(
-            [f"'{i}' is already used by row {first_row[i]}" for i in ids[dup]],
-            index=np.flatnonzero(dup),
-        )
-        why.add(dup, pd.Series(dup_text.reindex(range(n)).to_numpy()), "duplicate id: {}")
+        ids = ids.copy()
+        for p in np.flatnonzero(dup).tolist():
+            old_id = str(ids.iloc[p])
+            new_id = duplicate_id_label(old_id, int(rows[p]))
+            notes.add(p, "id", old_id, duplicate_id_note(old_id, int(first_row[old_id]), new_id))
+            ids.iloc[p] = new_id
     ok = ~why.bad
     # Rows without an id that repeat an earlier row cell for cell are kept, counted and noted.
-    same = _exact_duplicates(frame, ok & ~has_id)
+    same = _exact_duplicates(frame, ok & ~has_id) if exact_duplicates else {}
     for p, q in same.items():
         notes.add(
             p, "row", "", f"exact duplicate of row {rows[q]} (no id to tell them apart); kept"

@@ -16,6 +16,7 @@ whose workers need clusterscape installed.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ __all__ = [
     "load_classified",
     "prepare_partitioned",
     "profile_cities",
+    "read_establishments_dask",
     "read_partitioned",
 ]
 
@@ -107,7 +109,7 @@ def read_partitioned(
     text = str(source)
     lower = text.lower()
     if lower.endswith((".csv", ".tsv", ".txt", ".tab")):
-        return _read_text_partitioned(text, columns=columns, blocksize=blocksize)
+        return _read_text_partitioned(text, columns=columns, blocksize=blocksize)[0]
     try:
         if lower.endswith((".parquet", ".pq")) or Path(text).is_dir():
             ddf = dd.read_parquet(text)
@@ -151,19 +153,190 @@ def _canonical_names(
     return out
 
 
+def _plan_text(path: Path, columns: Mapping[str, str] | None, blocksize: str) -> dict[str, Any]:
+    """Plan the distributed read of one delimited text file (see :mod:`clusterscape.io._chunks`).
+
+    Only the first 256 KiB are read here (for the header); workers compute the encoding
+    statistics and the record boundaries of their byte ranges, and parse them.
+    """
+    import csv
+
+    import dask
+    from dask.utils import parse_bytes
+
+    from clusterscape.io import _chunks, _text
+    from clusterscape.io import establishments as io
+
+    io._check_path(p := Path(path))
+    size = p.stat().st_size
+    with p.open("rb") as fh:
+        head_raw = fh.read(1 << 18)
+    caller = io._CALLER
+    if not head_raw.strip():
+        raise InvalidInputError(f"{caller}: {p.name} is empty.")
+    step = max(parse_bytes(blocksize), 1)
+    n_ranges = max(1, math.ceil(size / step))
+    whole = (
+        n_ranges == 1
+        or head_raw.startswith((b"\xff\xfe", b"\xfe\xff"))
+        or b"\x00" in head_raw
+        or (b"\n" not in head_raw and b"\r" in head_raw)
+    )
+    if whole:  # UTF-16, CR-only line ends or one range: one worker reads the whole file
+        return {"whole": True, "path": str(p)}
+    edges = [min(i * step, size) for i in range(n_ranges)] + [size]
+    stats = dask.compute(
+        *[dask.delayed(_chunks.range_stats)(str(p), a, b) for a, b in itertools.pairwise(edges)]
+    )
+    if not any(st["newline"] for st in stats):
+        return {"whole": True, "path": str(p)}
+    bom = head_raw.startswith(_chunks._BOM)
+    encoding = _chunks.choose_encoding(list(stats), bom)
+    body = head_raw[3:] if bom else head_raw
+    text, head_errors = _text._decode_marked(body, "utf-8" if bom else encoding)
+    head = text[:65536] if encoding != "utf-8" else body[:65536].decode("utf-8", errors="ignore")
+    lines = [ln.rstrip("\r") for ln in head.split("\n")[:10]]
+    parsed = []
+    for ln in lines:
+        d = io._sniff_delimiter(ln, p.suffix.lower())
+        parsed.append((d, next(csv.reader([ln], delimiter=d), [])))
+    skip = io._header_row([cells for _, cells in parsed])
+    delimiter, header = parsed[skip]
+    if any(_text.SENTINEL in h for h in header):
+        off, bad_bytes = head_errors[0]
+        raise InvalidInputError(
+            f"{caller}: the header of {p.name} (line {skip + 1}) has bytes that are not "
+            f"valid {encoding.upper()} ({bad_bytes!r} at byte offset {off + (3 if bom else 0)}); "
+            "re-save the file as UTF-8 CSV."
+        )
+    header = [h.strip() or f"{io._UNNAMED}{i}" for i, h in enumerate(header)]
+    io._check_unique_header(header, p)
+    cut = 0
+    for _ in range(skip + 1):
+        k = head_raw.find(b"\n", cut)
+        if k < 0:
+            raise InvalidInputError(f"{caller}: {p.name}: the header line is longer than 256 KiB.")
+        cut = k + 1
+    data_start = cut
+    plan = _chunks.Plan(str(p), encoding, delimiter, tuple(header), size)
+    starts = [data_start] + [max(st["start"], data_start) for st in stats[1:]]
+    stops = [*starts[1:], size]
+    bounds = list(
+        dask.compute(
+            *[
+                dask.delayed(_chunks.range_bounds)(plan, a, b)
+                for a, b in zip(starts, stops, strict=True)
+            ]
+        )
+    )
+    for i in range(1, len(bounds)):  # a record crossed a range's edge: re-read from its end
+        if bounds[i]["start"] != bounds[i - 1]["end"]:
+            a = bounds[i - 1]["end"]
+            bounds[i] = dask.compute(dask.delayed(_chunks.range_bounds)(plan, a, max(a, stops[i])))[
+                0
+            ]
+    exact = _chunks.use_exact(bounds)
+    n_errors = sum(b["errors"] for b in bounds)
+    messages: list[str] = []
+    if encoding not in ("utf-8", "utf-8-sig"):
+        messages.append(
+            f"read as {'GB18030 (GBK)' if encoding == 'gb18030' else encoding.upper()} text"
+        )
+    if n_errors:
+        messages.append(
+            f"{n_errors:,} undecodable byte sequence{'s' if n_errors > 1 else ''} "
+            f"(not valid {encoding.upper()}); the rows holding them are rejected"
+        )
+    frame = pd.DataFrame(columns=header)
+    frame.attrs.update(header_line=skip + 1, delimiter=delimiter)
+    rename = _canonical_names(frame, columns, p)
+    ranges = []
+    record0, line0 = 0, skip + 1
+    for b in bounds:
+        if b["end"] > b["start"]:
+            ranges.append((b["start"], b["end"], record0, line0))
+        record0 += b["fast_records"] if not exact else b["n_records"]
+        line0 += b["n_lines"]
+    return {
+        "whole": False, "plan": plan, "ranges": ranges, "exact": exact, "rename": rename,
+        "messages": messages, "frame": frame, "header": header, "n_records": record0,
+    }  # fmt: skip
+
+
+#: a column carrying a hash of each record's cells (exact duplicate rows are found by it)
+KEY = "__key__"
+
+
+def _row_keys(frame: pd.DataFrame) -> np.ndarray:
+    """A 128-bit hash of each record's cells, as hex text (equal cells, equal key)."""
+    if frame.empty:
+        return np.asarray([], dtype=object)
+    cells = frame.astype(object).where(frame.notna(), None)
+    h1 = pd.util.hash_pandas_object(cells, index=False).to_numpy()
+    h2 = pd.util.hash_pandas_object(cells, index=False, hash_key="clusterscape-key").to_numpy()
+    return np.asarray([f"{a:016x}{b:016x}" for a, b in zip(h1, h2, strict=True)], dtype=object)
+
+
+def _chunk_frame(
+    frame: pd.DataFrame, bad: list[tuple[int, str]], rename: Mapping[str, str], delimiter: str
+) -> pd.DataFrame:
+    """Good records (with ``__row__``, ``__key__``) and rejected ones (with ``__reject__``)."""
+    keys = _row_keys(frame)
+    frame = frame.rename(columns=dict(rename))
+    frame = frame.astype(object).where(frame.notna(), None)
+    frame[REJECT] = None
+    frame[KEY] = keys
+    rows = frame.index.to_numpy(dtype=np.int64)
+    if bad:
+        extra = pd.DataFrame(
+            {c: [None] * len(bad) for c in frame.columns if c != REJECT}
+            | {REJECT: [t for _, t in bad]},
+            dtype=object,
+        )
+        frame = pd.concat([frame.reset_index(drop=True), extra], ignore_index=True)
+        rows = np.concatenate([rows, np.asarray([r for r, _ in bad], dtype=np.int64)])
+    frame[ROW] = rows
+    frame = frame.sort_values(ROW, kind="stable").reset_index(drop=True)
+    frame.attrs["delimiter"] = delimiter
+    return frame
+
+
+def _read_range(
+    plan: Any, start: int, end: int, record0: int, line0: int, exact: bool,
+    rename: Mapping[str, str], columns: list[str],
+) -> pd.DataFrame:  # fmt: skip
+    from clusterscape.io import _chunks
+
+    frame, bad = _chunks.parse_range(plan, start, end, record0=record0, line0=line0, exact=exact)
+    return _chunk_frame(frame, bad, rename, plan.delimiter)[columns]
+
+
+def _read_whole(path: str, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    from clusterscape.io import _chunks
+
+    frame, bad, messages = _chunks.read_whole(path)
+    rename = _canonical_names(frame, columns, Path(path))
+    out = _chunk_frame(frame, bad, rename, frame.attrs.get("delimiter", ","))
+    out.attrs.update(
+        messages=messages, header_line=frame.attrs.get("header_line", 1), header=list(frame.columns)
+    )
+    return out
+
+
 def _read_text_partitioned(
     source: str, *, columns: Mapping[str, str] | None, blocksize: str
-) -> Any:
-    """CSV/TSV through the single-machine reader's own decoding and parsing, then chunked.
+) -> tuple[Any, dict[str, Any]]:
+    """CSV/TSV read on the workers, byte range by byte range, as :func:`read_establishments` reads it.
 
-    The same strict decoding (GBK, UTF-16, stray bytes), the same record numbers and the same
-    rejections of malformed, oversized and undecodable records as :func:`read_establishments`;
-    those records travel in the graph with their reason (column ``__reject__``), the good ones
-    with their number (``__row__``), and each chunk is validated by ``validate_table``.
+    The same strict decoding (GBK, UTF-16, stray bytes), the same record numbers and line
+    numbers and the same rejections of malformed, oversized and undecodable records; records
+    never split at a quoted newline (see :mod:`clusterscape.io._chunks`). Rejected records
+    travel in the graph with their reason (column ``__reject__``), the good ones with their
+    number (``__row__``) and a hash of their cells (``__key__``, for exact duplicates).
     """
     import glob
 
-    from dask.utils import parse_bytes
+    import dask
 
     from clusterscape.io import establishments as io
 
@@ -171,33 +344,50 @@ def _read_text_partitioned(
     paths = sorted(glob.glob(source)) if any(c in source for c in "*?[") else [source]
     if not paths:
         raise InvalidInputError(f"{source}: no file matches.")
-    frames = []
+    parts = []
+    meta_cols: list[str] | None = None
+    info: dict[str, Any] = {"messages": [], "mapping": {}, "head": None}
     offset = 0
     for name in paths:
-        p = Path(name)
-        io._check_path(p)
-        frame, bad, _ = io._read_text(p)
-        frame, _ = io._drop_trailing_blank(frame, after=max((r for r, _ in bad), default=0))
-        frame = frame.rename(columns=_canonical_names(frame, columns, p))
-        frame = frame.astype(object).where(frame.notna(), None)
-        frame[REJECT] = None
-        rows = frame.index.to_numpy(dtype=np.int64)
-        if bad:
-            extra = pd.DataFrame(
-                {c: [None] * len(bad) for c in frame.columns if c != REJECT}
-                | {REJECT: [t for _, t in bad]},
-                dtype=object,
-            )
-            frame = pd.concat([frame.reset_index(drop=True), extra], ignore_index=True)
-            rows = np.concatenate([rows, np.asarray([r for r, _ in bad], dtype=np.int64)])
-        frame[ROW] = rows + offset
-        frame = frame.sort_values(ROW, kind="stable").reset_index(drop=True)
-        offset += len(frame)
-        frames.append(frame)
-    whole = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    size = sum(Path(n).stat().st_size for n in paths)
-    nparts = max(1, min(len(whole), math.ceil(size / max(parse_bytes(blocksize), 1))))
-    return dd.from_pandas(whole, npartitions=nparts, sort=False)
+        plan = _plan_text(Path(name), columns, blocksize)
+        if plan["whole"]:
+            frame = dask.compute(dask.delayed(_read_whole)(plan["path"], columns))[0]
+            cols = [c for c in frame.columns if c not in (ROW, REJECT, KEY)]
+            info["messages"] += list(frame.attrs.get("messages", []))
+            head = pd.DataFrame(columns=frame.attrs["header"])
+            head.attrs["header_line"] = int(frame.attrs.get("header_line", 1))
+            head.attrs["delimiter"] = frame.attrs.get("delimiter", ",")
+            frame[ROW] = frame[ROW] + offset
+            n_records = len(frame)
+            meta_cols = meta_cols or [*cols, REJECT, KEY, ROW]
+            parts.append(dask.delayed(frame.reindex(columns=meta_cols)))
+        else:
+            cols = [plan["rename"].get(h, h) for h in plan["header"]]
+            meta_cols = meta_cols or [*cols, REJECT, KEY, ROW]
+            info["messages"] += plan["messages"]
+            head = plan["frame"]
+            for a, b, r0, l0 in plan["ranges"]:
+                parts.append(
+                    dask.delayed(_read_range)(
+                        plan["plan"],
+                        a,
+                        b,
+                        r0 + offset,
+                        l0,
+                        plan["exact"],
+                        plan["rename"],
+                        meta_cols,
+                    )
+                )
+            n_records = plan["n_records"]
+        offset += n_records
+        if info["head"] is None:
+            info["head"] = head
+            info["mapping"] = dict(io._map_columns(head, columns, Path(name)))
+            info["path"] = Path(name)
+    meta = pd.DataFrame({c: pd.Series(dtype=object) for c in meta_cols or []})
+    meta[ROW] = meta[ROW].astype("int64")
+    return dd.from_delayed(parts, meta=meta, verify_meta=False), info
 
 
 def _prepare_partition(
@@ -207,6 +397,7 @@ def _prepare_partition(
     cell_m: float,
     epsg: Mapping[str, int],
     offsets: Mapping[int, int] | None = None,
+    delimiter: str = ",",
     partition_info: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Validate, convert, classify, project and grid one chunk (a pure function of its rows).
@@ -239,10 +430,15 @@ def _prepare_partition(
         part = part[~refused].drop(columns=[ROW, REJECT], errors="ignore").reset_index(drop=True)
         rows = rows_all[~refused]
         start = int(rows[0]) - 1 if len(rows) else start
+    # a hash of each record's cells (text files: of the file's cells, before any renaming)
+    keys = part.pop(KEY).to_numpy(dtype=object) if KEY in part.columns else _row_keys(part)
     raw = part.astype(object).where(part.notna(), None)
+    raw.attrs["delimiter"] = delimiter
+    # Duplicate ids and exact duplicate rows are settled over the whole file (_settle).
     res = validate_table(
-        raw, crs=datum, first_row=start + 1, source=f"chunk from row {start + 1}", rows=rows
-    )
+        raw, crs=datum, first_row=start + 1, source=f"chunk from row {start + 1}", rows=rows,
+        duplicates=False,
+    )  # fmt: skip
     if len(pre):
         import dataclasses
 
@@ -268,6 +464,19 @@ def _prepare_partition(
     classified = classify_establishments(est)
     for col in ("sector", "is_creative", "function", "hotel_grade", "rule"):
         good[col] = classified[col].to_numpy()
+    numbers = np.arange(start + 1, start + 1 + len(part)) if rows is None else np.asarray(rows)
+    pos = pd.Index(numbers).get_indexer(pd.Index(np.asarray(res.source_rows, dtype=np.int64)))
+    if "id" in raw.columns:
+        from clusterscape.io.establishments import _arrow_text
+
+        given = pc_is_valid(_arrow_text(raw["id"]))
+    else:
+        given = np.zeros(len(raw), dtype=bool)
+    good["id_given"] = given[pos] if len(pos) else np.zeros(0, dtype=bool)
+    good["dup_key"] = (
+        keys[pos] if keys is not None and len(pos) else np.full(len(pos), None, dtype=object)
+    )
+    good["notes"] = _notes_by_row(res.notes, good["row"].to_numpy())
     rej = res.rejected
     bad = pd.DataFrame(
         {
@@ -288,6 +497,9 @@ def _prepare_partition(
             "function": "",
             "hotel_grade": pd.array([pd.NA] * len(rej), dtype="Int64"),
             "rule": "",
+            "id_given": False,
+            "dup_key": None,
+            "notes": "",
         }
     )
     out = pd.concat([good, bad], ignore_index=True).sort_values("row", kind="stable")
@@ -316,6 +528,28 @@ def _prepare_partition(
     return out[list(_meta().columns)]
 
 
+def pc_is_valid(arr: Any) -> np.ndarray:
+    """Which entries of a pyarrow array are not null."""
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _notes_by_row(notes: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Each row's field notes as JSON (``[[field, value, note], ...]``), '' for none."""
+    import json
+
+    out = np.full(len(rows), "", dtype=object)
+    if notes.empty:
+        return out
+    where = pd.Series(np.arange(len(rows)), index=rows)
+    for row, grp in notes.groupby("row", sort=False):
+        out[int(where[row])] = json.dumps(
+            grp[["field", "value", "note"]].astype(object).to_numpy().tolist(), ensure_ascii=False
+        )
+    return out
+
+
 def _city_of(part: pd.DataFrame, rows: Any, start: int, wanted: np.ndarray) -> Any:
     """The ``city`` of each rejected row (by its file row number), '' when unknown."""
     if "city" not in part:
@@ -334,12 +568,13 @@ def _meta() -> pd.DataFrame:
         "reason": "object",
         "row": "int64", "sector": "object", "is_creative": "bool", "function": "object",
         "hotel_grade": "Int64", "rule": "object", "x": "float64", "y": "float64", "ix": "Int64", "iy": "Int64",
+        "id_given": "bool", "dup_key": "object", "notes": "object",
     }  # fmt: skip
     return pd.DataFrame({k: pd.Series(dtype=v) for k, v in cols.items()})
 
 
 def prepare_partitioned(
-    ddf: Any, *, crs: str = "wgs84", cell_m: float = 500.0
+    ddf: Any, *, crs: str = "wgs84", cell_m: float = 500.0, delimiter: str = ","
 ) -> tuple[Any, dict[str, int]]:
     """The row-wise graph: returns (prepared dask frame, metric EPSG per city).
 
@@ -409,6 +644,7 @@ def prepare_partitioned(
         cell_m=float(cell_m),
         epsg=epsg,
         offsets=offsets,
+        delimiter=delimiter,
         meta=_meta(),
     )
     return prepared, epsg
@@ -448,6 +684,10 @@ class PartitionedResult:
     rejected: pd.DataFrame | None = None
     epsg: dict[str, int] = field(default_factory=dict)
     n_rows: int = 0
+    #: field notes (``row, id, field, value, note``) as :func:`read_establishments` gives them
+    notes: pd.DataFrame | None = None
+    #: exact duplicate rows without an id (kept, listed in ``notes``)
+    duplicates: int = 0
 
 
 def _city_zones(
@@ -550,11 +790,12 @@ def profile_cities(
     """
     import dask
 
-    ddf = read_partitioned(source, columns=columns, blocksize=blocksize)
-    prepared, epsg = prepare_partitioned(ddf, crs=crs, cell_m=cell_m)
+    ddf, info = _read_any(source, columns=columns, blocksize=blocksize)
+    prepared, epsg = prepare_partitioned(ddf, crs=crs, cell_m=cell_m, delimiter=_delimiter_of(info))
     prepared = prepared.persist() if client is not None else prepared
     ok = prepared[prepared["reason"] == ""]
-    rejected = prepared[prepared["reason"] != ""][["row", "id", "city", "reason"]]
+    # what needs the whole file (duplicates, notes, trailing blank lines): a few small columns
+    rejected = prepared[["row", "id", "city", "reason", "id_given", "dup_key", "notes"]]
     counts = ok.groupby(["city", "ix", "iy", "function"]).size().rename("n").reset_index()
     creative = ok[ok["is_creative"]].groupby(["city", "ix", "iy"]).size().rename("n").reset_index()
     per_city = ok.groupby("city").agg(
@@ -562,9 +803,13 @@ def profile_cities(
         n_creative=("is_creative", "sum"),
         employees=("employees", "sum"),
     )
-    counts_pd, creative_pd, per_city_pd, rejected_pd = dask.compute(
+    counts_pd, creative_pd, per_city_pd, records_pd = dask.compute(
         counts, creative, per_city, rejected
     )
+    settled = _settle(records_pd)
+    rejected_pd = settled.frame.loc[
+        settled.frame["reason"] != "", ["row", "id", "city", "reason"]
+    ].reset_index(drop=True)
     cities = sorted(per_city_pd.index.astype(str))
     by_city_counts = {str(c): f for c, f in counts_pd.groupby("city")}
     by_city_creative = {str(c): f for c, f in creative_pd.groupby("city")}
@@ -606,27 +851,180 @@ def profile_cities(
         comparison=pd.DataFrame(rows), zones=zones, hotspots=hots, clusters=cls,
         rejected=rejected_pd.reset_index(drop=True), epsg=epsg,
         n_rows=int(per_city_pd["n_establishments"].sum()) + len(rejected_pd),
+        notes=settled.notes, duplicates=settled.duplicates,
     )  # fmt: skip
 
 
-def _reject_duplicate_ids(frame: pd.DataFrame) -> pd.DataFrame:
-    """Reject accepted rows whose id an earlier accepted row has, across chunks.
+_EMPTY_ROW = "empty row: every cell is blank"
 
-    Each chunk already did so within itself; this makes the rule the file reader's (the first
-    occurrence among otherwise valid rows is kept), whatever the chunking.
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The whole-file rules applied to a gathered frame (see :func:`_settle`)."""
+
+    frame: pd.DataFrame
+    notes: pd.DataFrame
+    duplicates: int
+    trailing: int
+
+
+def _settle(frame: pd.DataFrame) -> Settled:
+    """Apply the rules that need the whole file, as :func:`read_establishments` applies them.
+
+    ``frame`` holds every record (``row, id, reason, id_given, dup_key, notes``). Blank records
+    after the last record with content are padding and dropped; a repeated id (among
+    otherwise valid rows, first occurrence wins) is kept as ``"<id>#<row>"`` and noted; rows
+    without an id repeating an earlier one cell for cell (same ``dup_key``) are counted and
+    noted; the chunks' field notes are joined into one ``notes`` table in the reader's order.
     """
+    import json
+
+    from clusterscape.io.establishments import (
+        CANONICAL as IO_CANONICAL,
+    )
+    from clusterscape.io.establishments import (
+        duplicate_id_label,
+        duplicate_id_note,
+        empty_notes,
+    )
+
     frame = frame.sort_values("row", kind="stable").reset_index(drop=True)
+    reason = frame["reason"].astype(str).to_numpy()
+    k = 0
+    while k < len(frame) and reason[len(frame) - 1 - k] == _EMPTY_ROW:
+        k += 1
+    if k:
+        frame = frame.iloc[: len(frame) - k].reset_index(drop=True)
     ok = (frame["reason"] == "").to_numpy()
-    ids = frame["id"].astype("string")
-    dup = ok & ids.where(ok).duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
-    if not dup.any():
-        return frame
-    first = frame.loc[ok & ~dup].drop_duplicates("id").set_index("id")["row"]
+    rows = frame["row"].to_numpy(dtype=np.int64)
+    ids = frame["id"].astype(object).to_numpy().copy()
+    given = frame["id_given"].fillna(False).to_numpy(dtype=bool)
+    items: list[tuple[int, int, int, str, str, str]] = []  # (row, rank, order, field, value, note)
+    cand = np.flatnonzero(ok & given)
+    first: dict[str, int] = {}
+    for p in cand.tolist():
+        old = str(ids[p])
+        if old in first:
+            new_id = duplicate_id_label(old, int(rows[p]))
+            items.append(
+                (int(rows[p]), 0, 1, "id", old, duplicate_id_note(old, first[old], new_id))
+            )
+            ids[p] = new_id
+        else:
+            first[old] = int(rows[p])
+    seen: dict[Any, int] = {}
+    same = 0
+    for p in np.flatnonzero(ok & ~given).tolist():
+        key = frame["dup_key"].iat[p]
+        if key is None or (isinstance(key, float) and math.isnan(key)):
+            continue
+        if key in seen:
+            same += 1
+            items.append((int(rows[p]), 99, 1, "row", "",
+                          f"exact duplicate of row {seen[key]} (no id to tell them apart); kept"))  # fmt: skip
+        else:
+            seen[key] = int(rows[p])
+    rank = {f: i for i, f in enumerate(IO_CANONICAL)}
+    for p in np.flatnonzero(frame["notes"].astype(str).to_numpy() != "").tolist():
+        for fld, value, note in json.loads(str(frame["notes"].iat[p])):
+            items.append((int(rows[p]), rank.get(fld, 99), 0, fld, value, note))
     frame = frame.copy()
-    frame.loc[dup, "reason"] = [
-        f"duplicate id: '{i}' is already used by row {int(first[i])}" for i in ids[dup]
-    ]
-    return frame
+    frame["id"] = pd.array(ids, dtype="string")
+    if not items:
+        return Settled(frame, empty_notes(), same, k)
+    # within a row: by field (the reader's order), the chunk's notes before the whole file's
+    items.sort(key=lambda it: (it[0], it[1], it[2]))
+    id_of = pd.Series(ids, index=rows)
+    notes = pd.DataFrame(
+        {
+            "row": np.asarray([it[0] for it in items], dtype="int64"),
+            "id": pd.array([str(id_of[it[0]]) for it in items], dtype="string"),
+            "field": pd.array([it[3] for it in items], dtype="string"),
+            "value": pd.array([it[4] for it in items], dtype="string"),
+            "note": pd.array([it[5] for it in items], dtype="string"),
+        }
+    )
+    return Settled(frame, notes, same, k)
+
+
+def _messages(info: Mapping[str, Any], datum: str, trailing: int) -> tuple[str, ...]:
+    """The file-level messages :func:`read_establishments` gives for the same file."""
+    from clusterscape.io import establishments as io
+
+    out = list(info.get("messages", ()))
+    head = info.get("head")
+    if head is not None:
+        out += io._notes(head, dict(info.get("mapping", {})), datum, False)
+    if trailing:
+        out.append(
+            f"{trailing} empty line{'s' if trailing > 1 else ''} at the end of the file "
+            "(every cell blank, as spreadsheets export) ignored"
+        )
+    return tuple(out)
+
+
+def _read_any(
+    source: str | Path, *, columns: Mapping[str, str] | None, blocksize: str
+) -> tuple[Any, dict[str, Any]]:
+    """(lazy frame, what the text reader found: messages, header, mapping, path)."""
+    text = str(source)
+    if text.lower().endswith((".csv", ".tsv", ".txt", ".tab")):
+        return _read_text_partitioned(text, columns=columns, blocksize=blocksize)
+    return read_partitioned(source, columns=columns, blocksize=blocksize), {}
+
+
+def _delimiter_of(info: Mapping[str, Any]) -> str:
+    head = info.get("head")
+    return "," if head is None else str(head.attrs.get("delimiter", ","))
+
+
+def read_establishments_dask(
+    source: str | Path,
+    *,
+    crs: str = "wgs84",
+    columns: Mapping[str, str] | None = None,
+    blocksize: str = "64MB",
+) -> Any:
+    """:func:`read_establishments` on a dask cluster: the same :class:`LoadResult`.
+
+    CSV/TSV are parsed on the workers, byte range by byte range (see
+    :mod:`clusterscape.io._chunks`), validated and classified per chunk; what needs the whole
+    file (duplicate ids, exact duplicate rows, trailing blank lines) is settled on the gathered
+    result. ``establishments`` also carries the classification columns (``sector``,
+    ``is_creative``, ``function``, ``hotel_grade``, ``rule``).
+    """
+    import geopandas as gpd
+
+    from clusterscape.io.establishments import LoadResult
+
+    datum = normalise_datum(crs, caller="run --engine dask")
+    text = str(source)
+    ddf, info = _read_any(source, columns=columns, blocksize=blocksize)
+    prepared, _ = prepare_partitioned(ddf, crs=datum, delimiter=_delimiter_of(info))
+    settled = _settle(prepared.compute())
+    frame = settled.frame
+    bad = frame["reason"] != ""
+    rejected = frame.loc[bad, ["row", "id", "reason"]].reset_index(drop=True)
+    rejected = rejected.astype({"row": "int64", "id": "string", "reason": "string"})
+    ok = frame[~bad].reset_index(drop=True)
+    est = gpd.GeoDataFrame(
+        ok.drop(columns=["lon", "lat", "x", "y", "ix", "iy", "reason", "row", "id_given",
+                         "dup_key", "notes"]),
+        geometry=gpd.points_from_xy(ok["lon"], ok["lat"]),
+        crs="EPSG:4326",
+    )  # fmt: skip
+    return LoadResult(
+        establishments=est,
+        rejected=rejected,
+        source_crs=datum,
+        path=Path(info.get("path", text)),
+        n_rows=len(frame),
+        columns=dict(info.get("mapping", {})),
+        messages=_messages(info, datum, settled.trailing),
+        notes=settled.notes,
+        duplicates=settled.duplicates,
+        source_rows=ok["row"].to_numpy(dtype=np.int64),
+    )
 
 
 def load_classified(
@@ -638,22 +1036,9 @@ def load_classified(
 ) -> tuple[Any, pd.DataFrame, int]:
     """Read, validate, convert and classify through the dask graph; gather the result.
 
-    Returns ``(establishments, rejected, n_rows)``: a GeoDataFrame in EPSG:4326 with the
-    canonical and classification columns, the rejected rows (``row, id, reason``) and the
-    number of rows read. Used by ``clusterscape run --engine dask`` for one study.
+    Returns ``(establishments, rejected, n_rows)`` of :func:`read_establishments_dask`: a
+    GeoDataFrame in EPSG:4326 with the canonical and classification columns, the rejected
+    rows (``row, id, reason``) and the number of rows read.
     """
-    import geopandas as gpd
-
-    ddf = read_partitioned(source, columns=columns, blocksize=blocksize)
-    prepared, _ = prepare_partitioned(ddf, crs=crs)
-    frame = prepared.compute().reset_index(drop=True)
-    frame = _reject_duplicate_ids(frame)
-    bad = frame["reason"] != ""
-    rejected = frame.loc[bad, ["row", "id", "reason"]].reset_index(drop=True)
-    ok = frame[~bad].reset_index(drop=True)
-    est = gpd.GeoDataFrame(
-        ok.drop(columns=["lon", "lat", "x", "y", "ix", "iy", "reason", "row"]),
-        geometry=gpd.points_from_xy(ok["lon"], ok["lat"]),
-        crs="EPSG:4326",
-    )
-    return est, rejected, len(frame)
+    res = read_establishments_dask(source, crs=crs, columns=columns, blocksize=blocksize)
+    return res.establishments, res.rejected, res.n_rows

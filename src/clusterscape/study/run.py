@@ -117,11 +117,10 @@ def _load(config: StudyConfig) -> StudyInputs:
     columns = dict(config.columns or {}) or None
     source = config.establishments
     if config.engine == "dask":
-        from clusterscape.study.dask import dask_client, load_classified
+        from clusterscape.study.dask import dask_client, read_establishments_dask
 
         with dask_client(config.scheduler):
-            est, rejected, n_rows = load_classified(source, crs=datum, columns=columns)
-        loaded: Any = _Loaded(est, rejected, n_rows)
+            loaded: Any = read_establishments_dask(source, crs=datum, columns=columns)
     else:  # a file, an .osm.pbf extract or a PostGIS URL
         loaded = read_source(source, crs=datum, columns=columns)
     est = loaded.establishments
@@ -156,13 +155,6 @@ def _load(config: StudyConfig) -> StudyInputs:
         synthetic=bool(est["synthetic"].any()) if "synthetic" in est.columns else False,
         source_crs=datum,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Loaded:
-    establishments: gpd.GeoDataFrame
-    rejected: pd.DataFrame
-    n_rows: int
 
 
 def _reject_outside(
@@ -448,12 +440,7 @@ def _classify(run: _Run) -> None:
     opts = run.config.classify
     est = run.est
     given = all(c in est.columns for c in CLASSIFIED_COLUMNS)
-    # the dask engine classifies each chunk with the shipped tables (load_classified); with
-    # taxonomy overrides or another code system the gathered table is classified again here
-    by_dask = run.config.engine == "dask" and "function" in est.columns
-    if by_dask and not opts.kwargs() and not opts.reclassify:
-        source = "classified per chunk by the dask engine"
-    elif given and not opts.reclassify and not by_dask:
+    if given and not opts.reclassify:
         est = _given_classification(est)
         source = "input: the table's own sector, is_creative and function columns (kept)"
     else:

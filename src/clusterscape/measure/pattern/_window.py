@@ -17,6 +17,7 @@ from shapely.geometry import MultiPolygon, Polygon, box
 
 from clusterscape._validation import check_projected
 from clusterscape.errors import InvalidInputError
+from clusterscape.measure.pattern._edgegrid import EdgeGrid
 
 __all__ = ["Window", "as_window", "simulate_csr"]
 
@@ -55,16 +56,13 @@ class Window:
             return np.minimum.reduce(
                 [xy[:, 0] - xmin, xmax - xy[:, 0], xy[:, 1] - ymin, ymax - xy[:, 1]]
             )
-        pts = shapely.points(xy[:, 0], xy[:, 1])
-        idx, dist = self._segment_tree.query_nearest(pts, return_distance=True, all_matches=False)
-        out = np.empty(len(xy))
-        out[idx[0]] = dist
-        return out
+        # a uniform grid over the edges (numba): the values shapely's nearest-segment query
+        # gives, bit for bit (tests/test_pattern_edgegrid.py), about 10x faster
+        return self._edge_grid.distance(np.asarray(xy, dtype=float))
 
     @cached_property
-    def _segment_tree(self) -> shapely.STRtree:
-        segs = shapely.linestrings(self.edges.reshape(-1, 2, 2))
-        return shapely.STRtree(segs)
+    def _edge_grid(self) -> EdgeGrid:
+        return EdgeGrid(self.edges)
 
     def contains(self, xy: np.ndarray) -> np.ndarray:
         """Boolean mask of points inside or on the boundary of the window."""
