@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import geopandas as gpd
@@ -118,6 +117,7 @@ def test_write_then_load_gives_back_the_study(tmp_path: Path) -> None:
     assert est.geometry.geom_equals_exact(original.geometry, tolerance=1e-12).all()
     footprints = study.footprints
     assert footprints is not None and footprints.crs.to_epsg() == 4326
+    assert gpd.read_file(out / "results.gpkg", layer="clusters").crs.to_epsg() == 4326  # stored
     back = footprints.to_crs("EPSG:32651")
     assert back.geometry.geom_equals_exact(
         result.layers["clusters"].geometry.reset_index(drop=True), tolerance=1e-6
@@ -247,4 +247,9 @@ def test_detect_command_writes_the_clusters_table_of_run(tmp_path: Path) -> None
     for gpkg in (tmp_path / "det" / "clusters.gpkg", tmp_path / "study" / "results.gpkg"):
         layer = gpd.read_file(gpkg, layer="clusters")
         assert layer.crs.to_epsg() == 4326 and len(layer) == len(ran)
-        assert math.isclose(layer.geometry.centroid.x.mean(), ran["lon"].mean(), abs_tol=0.01)
+        # each footprint's bounding box holds its members' centroid (lon, lat in degrees)
+        bounds = layer.set_index("cluster_id").geometry.bounds.loc[ran["cluster_id"]]
+        assert (bounds["minx"].to_numpy() <= ran["lon"].to_numpy()).all()
+        assert (ran["lon"].to_numpy() <= bounds["maxx"].to_numpy()).all()
+        assert (bounds["miny"].to_numpy() <= ran["lat"].to_numpy()).all()
+        assert (ran["lat"].to_numpy() <= bounds["maxy"].to_numpy()).all()
