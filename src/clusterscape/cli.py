@@ -168,7 +168,8 @@ def validate(
     rejected.csv (rows set aside) and notes.csv (fields left blank in rows kept)."""
     from rich.table import Table
 
-    from clusterscape.io.establishments import NOTE_COLUMNS, atomic_write
+    from clusterscape.io.establishments import NOTE_COLUMNS
+    from clusterscape.results import write_tables
 
     if out.exists() and not out.is_dir():
         raise ClusterscapeError(f"--out {out} is a file; give a directory for rejected.csv.")
@@ -199,10 +200,13 @@ def validate(
     for note in result.messages:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     target = out / "rejected.csv"
-    with atomic_write(target) as tmp:
-        result.rejected[["row", "id", "reason"]].to_csv(tmp, index=False, encoding="utf-8")
-    with atomic_write(out / "notes.csv") as tmp:
-        result.notes[list(NOTE_COLUMNS)].to_csv(tmp, index=False, encoding="utf-8")
+    write_tables(
+        out,
+        {
+            "rejected": result.rejected[["row", "id", "reason"]],
+            "notes": result.notes[list(NOTE_COLUMNS)],
+        },
+    )
     console.print(
         f"rejected rows written to {target}, field notes to {out / 'notes.csv'}",
         highlight=False,
