@@ -569,6 +569,21 @@ def read_table(path: str | Path, *, caller: str = "report") -> pd.DataFrame | No
         raise DamagedFileError(path, exc, caller=caller) from None
 
 
+def _layer_names(path: Path, *, caller: str, counts: bool = False) -> dict[str, int]:
+    """Layers of a GeoPackage in stored order (with feature counts when ``counts``, else -1)."""
+    import pyogrio
+
+    try:
+        with warnings.catch_warnings():  # GDAL's warnings about a damaged file
+            warnings.simplefilter("ignore", RuntimeWarning)
+            names = [str(n) for n, _ in pyogrio.list_layers(path)]
+            if not counts:
+                return dict.fromkeys(names, -1)
+            return {n: int(pyogrio.read_info(path, layer=n)["features"]) for n in names}
+    except Exception as exc:  # pyogrio raises its own DataSourceError family
+        raise DamagedFileError(path, exc, caller=caller) from None
+
+
 def layer_counts(path: str | Path, *, caller: str = "report") -> dict[str, int]:
     """Layer names of a study GeoPackage and their feature counts, in stored order.
 
@@ -577,16 +592,7 @@ def layer_counts(path: str | Path, *, caller: str = "report") -> dict[str, int]:
     DamagedFileError
         GDAL cannot open the file.
     """
-    import pyogrio
-
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():  # GDAL's warnings about a damaged file
-            warnings.simplefilter("ignore", RuntimeWarning)
-            names = [str(n) for n, _ in pyogrio.list_layers(path)]
-            return {n: int(pyogrio.read_info(path, layer=n)["features"]) for n in names}
-    except Exception as exc:  # pyogrio raises its own DataSourceError family
-        raise DamagedFileError(path, exc, caller=caller) from None
+    return _layer_names(Path(path), caller=caller, counts=True)
 
 
 def read_layer_page(
@@ -752,14 +758,5 @@ def load_study(out_dir: str | Path, *, caller: str = "report") -> SavedStudy:
         raise DamagedFileError(path, exc, caller=caller) from None
     summary = parse_summary(raw, path, caller=caller)
     gpkg = root / GPKG
-    names: tuple[str, ...] = ()
-    if gpkg.exists():
-        import pyogrio
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                names = tuple(str(n) for n, _ in pyogrio.list_layers(gpkg))
-        except Exception as exc:  # pyogrio raises DataSourceError and friends
-            raise DamagedFileError(gpkg, exc, caller=caller) from None
+    names = tuple(_layer_names(gpkg, caller=caller)) if gpkg.exists() else ()
     return SavedStudy(root=root, summary=summary, layer_names=names, caller=caller)
