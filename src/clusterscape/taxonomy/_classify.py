@@ -5,10 +5,15 @@ Rules apply in a fixed order of precedence (the first that decides a row wins):
 1. an industry code in ``code`` (GB/T 4754-2017 by default; ``code_system=`` for UK SIC 2007,
    ISIC Rev.4 or NAICS 2017), longest existing prefix first;
 2. an Amap typecode (``typecode``) or Amap type string ``大类;中类;小类`` (in ``category``);
-3. OpenStreetMap tags ``key=value`` (in ``osm_tags`` or ``category``);
-4. Chinese and English keywords in ``name`` and a free-text ``category`` (the highest-priority
-   keyword found wins, so hard negatives such as 酒店用品 beat 酒店);
-5. "weak" Amap/OSM rules (generic classes such as 公司企业 or ``building=residential``);
+3. OpenStreetMap tags ``key=value`` (in ``osm_tags`` or ``category``) of a specific kind
+   (``amenity=cinema``, ``shop=books``, ``office=architect``);
+4. keywords in ``name`` and a free-text ``category`` (Chinese, English, the main European
+   languages; the highest-priority keyword found wins, so hard negatives such as 酒店用品 beat
+   酒店). A *generic* OSM tag (``office=company``, ``shop=yes``, ``shop=art``) decides only when
+   no keyword of higher priority than the tag's is found, so "BOTH Design Services" with
+   ``office=company`` is design;
+5. generic OSM tags, then "weak" Amap/OSM rules (classes such as 公司企业 or
+   ``building=residential``);
 6. otherwise ``function="other"``.
 
 Every column is factorised first and every rule runs once per *distinct* value; keyword matching
@@ -177,14 +182,20 @@ def _amap_code_stage(
     return _lookup(table, exact, "amap:", labels), _lookup(table, prefix, "amap:", labels)
 
 
-def _osm_stage(keys: np.ndarray, tax: Taxonomy, labels: _Labels) -> tuple[np.ndarray, np.ndarray]:
-    """OSM ``key=value`` tags (``;`` or ``,`` separated): (label ids, ``stars=`` grades)."""
+def _osm_stage(
+    keys: np.ndarray, tax: Taxonomy, labels: _Labels
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OSM ``key=value`` tags (``;`` or ``,`` separated): (label ids, ``stars=`` grades, priority).
+
+    The highest-priority known tag decides; a specific tag beats a generic one of equal priority.
+    """
     table = tax.osm_tags
     known = {
         tag: (r.sector, r.function, r.strength, int(r.priority)) for tag, r in table.iterrows()
     }
     ids = np.zeros(len(keys), dtype=np.int64)
     stars = np.full(len(keys), np.nan)
+    prio = np.zeros(len(keys), dtype=np.int64)
     for i, text in enumerate(keys):  # distinct tag strings only
         if "=" not in text:
             continue
@@ -203,12 +214,16 @@ def _osm_stage(keys: np.ndarray, tax: Taxonomy, labels: _Labels) -> tuple[np.nda
             for tag in (f"{key}={value.lower()}", f"{key}=*"):
                 hit = known.get(tag)
                 if hit is not None:
-                    if best is None or hit[3] > best[3]:
+                    if best is None or (hit[3], hit[2] != "generic") > (
+                        best[3],
+                        best[2] != "generic",
+                    ):
                         best, best_tag = hit, tag
                     break
         if best is not None:
             ids[i] = labels.add(best[0], best[1], f"osm:{best_tag}", best[2], np.nan)
-    return ids, stars
+            prio[i] = best[3]
+    return ids, stars, prio
 
 
 def _distinct(codes: np.ndarray, size: int) -> np.ndarray:
@@ -335,15 +350,19 @@ def classify_establishments(
     apply(amap, (amap > 0) & strong[amap])
 
     # 3. OSM tags: the osm_tags column, else key=value text in category
-    osm_ids_u, osm_stars_u = _osm_stage(osm_col.uniques, tax, labels)
+    osm_ids_u, osm_stars_u, osm_prio_u = _osm_stage(osm_col.uniques, tax, labels)
     has_eq_u = np.array(["=" in c for c in category.uniques], dtype=bool)
     cat_tags_u = np.where(has_eq_u & (by_type_u == 0), category.uniques, "")
-    cat_ids_u, cat_stars_u = _osm_stage(cat_tags_u, tax, labels)
+    cat_ids_u, cat_stars_u, cat_prio_u = _osm_stage(cat_tags_u, tax, labels)
     use_col = osm_col.uniques[osm_col.codes] != ""
     osm = np.where(use_col, osm_ids_u[osm_col.codes], cat_ids_u[category.codes])
     osm_stars = np.where(use_col, osm_stars_u[osm_col.codes], cat_stars_u[category.codes])
     strong = np.array([r[3] == "strong" for r in labels.rows], dtype=bool)
     apply(osm, (osm > 0) & strong[osm])
+    generic = np.array([r[3] == "generic" for r in labels.rows], dtype=bool)
+    osm_prio = np.where(use_col, osm_prio_u[osm_col.codes], cat_prio_u[category.codes])
+    # a generic tag's priority is the bar a name keyword must clear; elsewhere any keyword does
+    bar = np.where((state == 0) & (osm > 0) & generic[osm], osm_prio, np.iinfo(np.int64).min)
 
     # 4. keywords in the name and a free-text category (not Amap type strings or OSM tags, whose
     #    words describe the class, not the firm), only where nothing strong decided
@@ -370,9 +389,12 @@ def classify_establishments(
             ],
             dtype=np.int64,
         )
-        apply(kw_ids[best[pair_codes] + 1], np.ones(n, dtype=bool))
+        kw_prio = np.concatenate([[np.iinfo(np.int64).min], kw["priority"].to_numpy(np.int64)])
+        row_best = best[pair_codes] + 1
+        apply(kw_ids[row_best], kw_prio[row_best] > bar)
 
-    # 5. weak Amap / OSM rules, 6. default
+    # 5. generic OSM tags, weak Amap / OSM rules, 6. default
+    apply(osm, (osm > 0) & generic[osm])
     apply(amap, amap > 0)
     apply(osm, osm > 0)
     apply(np.full(n, labels.add("", "other", "default:other", "strong", np.nan)), state == 0)

@@ -5,15 +5,21 @@ loop runs over byte *positions*, never over rows), so the cost is a few array op
 byte of text however many keywords there are (Aho & Corasick 1975, "Efficient string matching:
 an aid to bibliographic search", CACM 18(6):333-340).
 
-ASCII letters match case-insensitively, and ASCII words only as whole words (like RE2 ``\\b``):
-every run of ASCII letters, in texts and keywords alike, is wrapped in ``\\x01``
-markers before matching, so ``\\x01bar\\x01`` cannot match inside ``\\x01barber\\x01``. Chinese
-keywords match anywhere. When several keywords occur in a text, the highest score wins.
+Texts and keywords are folded alike first: Unicode NFKD, combining accents (U+0300-U+036F)
+removed, lower case, and ``ß ø æ œ ł đ ı`` spelt ``ss o ae oe l d i`` (so "Laboratório" matches
+``laboratorio`` and "Designbüro" matches ``designburo``). Latin words then match only as whole
+words (like RE2 ``\\b``): every run of ASCII letters, in texts and keywords alike, is wrapped in
+``\\x01`` markers before matching, so ``\\x01bar\\x01`` cannot match inside
+``\\x01barber\\x01``. A keyword may relax this with ``*`` for compound words: ``*suunnittelu``
+matches at the end of a word ("Grafiikkasuunnittelu"), ``design*`` at its start ("Designbüro"),
+``*foto*`` anywhere in it. Chinese, Japanese and Korean keywords match anywhere. When several
+keywords occur in a text, the highest score wins.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import deque
 
 import numpy as np
@@ -29,8 +35,40 @@ _LETTER[65:91] = True
 _LETTER[97:123] = True
 
 
+_ACCENTS = re.compile("[\u0300-\u036f]")
+#: Latin letters that NFKD does not decompose, and their usual ASCII spelling.
+_SPECIAL = {"ß": "ss", "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ı": "i", "þ": "th"}
+_SPECIAL_RE = "[" + "".join(_SPECIAL) + "]"
+
+
+def fold(text: str) -> str:
+    """Accent- and case-folded text (NFKD, accents dropped, lower case, ``ß`` -> ``ss`` ...)."""
+    out = _ACCENTS.sub("", unicodedata.normalize("NFKD", text)).lower()
+    return re.sub(_SPECIAL_RE, lambda m: _SPECIAL[m.group(0)], out)
+
+
+def _fold_array(arr: pa.Array) -> pa.Array:
+    """:func:`fold` for an Arrow string array, in Arrow compute (no Python loop over texts)."""
+    arr = pc.utf8_normalize(arr, form="NFKD")
+    arr = pc.replace_substring_regex(arr, pattern="[\\x{0300}-\\x{036f}]", replacement="")
+    arr = pc.utf8_lower(arr)
+    for letter, spelt in _SPECIAL.items():
+        arr = pc.replace_substring(arr, pattern=letter, replacement=spelt)
+    return arr
+
+
 def _mark_words(text: str) -> str:
-    return _WORD.sub("\x01\\1\x01", text.lower())
+    return _WORD.sub("\x01\\1\x01", fold(text))
+
+
+def _encode_keyword(word: str) -> bytes:
+    """UTF-8 pattern of a keyword: folded, words marked, ``*`` ends left open."""
+    marked = _mark_words(word.strip())
+    if marked.startswith("*\x01"):
+        marked = marked[2:]
+    if marked.endswith("\x01*"):
+        marked = marked[:-2]
+    return marked.strip("*").encode("utf-8")
 
 
 class KeywordMatcher:
@@ -39,7 +77,7 @@ class KeywordMatcher:
     Parameters
     ----------
     keywords : list of str
-        The patterns, matched literally (ASCII letters case-insensitively, ASCII words whole).
+        The patterns, matched after folding (Latin words whole unless a ``*`` opens an end).
     scores : array of int
         One distinct score per keyword; the highest score found in a text wins.
     """
@@ -52,7 +90,7 @@ class KeywordMatcher:
         goto: list[dict[int, int]] = [{}]
         own = [_NONE]
         for word, score in zip(self.keywords, scores, strict=True):
-            encoded = _mark_words(word).encode("utf-8")
+            encoded = _encode_keyword(word)
             if not encoded:
                 continue
             s = 0
@@ -93,7 +131,7 @@ class KeywordMatcher:
         out = np.full(n, -1, dtype=np.int64)
         if n == 0 or not self.keywords:
             return out
-        arr = pa.array(texts, type=pa.large_string())
+        arr = _fold_array(pa.array(texts, type=pa.large_string()))
         offsets, data = _buffers(arr)
         if len(data) == 0:
             return out

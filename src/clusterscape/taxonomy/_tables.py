@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from clusterscape.errors import InvalidInputError
-from clusterscape.taxonomy._matcher import KeywordMatcher
+from clusterscape.taxonomy._matcher import KeywordMatcher, fold
 
 __all__ = [
     "CODE_SYSTEMS",
@@ -66,6 +66,9 @@ FUNCTIONS: tuple[str, ...] = (
     "other",
 )
 
+#: Priority of an OSM tag or keyword row that gives none (the middle of the shipped 0-100 range).
+DEFAULT_PRIORITY = 50
+
 #: Industry code systems understood in the ``code`` column -> (data file, prefix lengths tried).
 CODE_SYSTEMS: dict[str, tuple[str, tuple[int, ...]]] = {
     "gbt4754": ("gbt4754_2017.csv", (4, 3, 2)),
@@ -89,8 +92,10 @@ class Taxonomy:
     """All lookup tables, each a DataFrame indexed by its key (code, path, tag or keyword).
 
     Every table has string columns ``sector`` (``""`` = not creative) and ``function``; the Amap
-    and OSM tables add ``strength`` (``strong`` rules beat keywords, ``weak`` ones only fill gaps),
-    Amap tables add ``hotel_grade`` and OSM tags and keywords add an integer ``priority``.
+    and OSM tables add ``strength`` (``strong`` rules beat keywords, ``weak`` ones only fill gaps;
+    ``generic`` OSM tags such as ``office=company`` lose to a name keyword of higher priority),
+    Amap tables add ``hotel_grade`` and OSM tags and keywords add an integer ``priority``
+    (:data:`DEFAULT_PRIORITY` when a row gives none).
     """
 
     codes: Mapping[str, pd.DataFrame]
@@ -139,27 +144,42 @@ def _normalise(table: str, frame: pd.DataFrame, *, origin: str) -> pd.DataFrame:
     if table == "keywords":
         frame[key] = frame[key].where(~frame[key].str.isascii(), frame[key].str.lower())
     if table in ("osm_tags", "keywords"):
-        prio = pd.to_numeric(
-            frame.get("priority", pd.Series("50", index=frame.index)), errors="coerce"
-        )
-        if prio.isna().any():
+        raw = frame.get("priority", pd.Series("", index=frame.index)).fillna("").astype(str)
+        raw = raw.str.strip().replace("", str(DEFAULT_PRIORITY))
+        prio = pd.to_numeric(raw, errors="coerce")
+        bad = prio.isna() | (prio != prio.round())
+        if bad.any():
+            rows = ", ".join(
+                f"{k!r} (priority {v!r})"
+                for k, v in zip(frame.loc[bad, key], raw[bad], strict=True)
+            )
             raise InvalidInputError(
-                f"taxonomy {origin}, table {table!r}: priority must be an integer, got "
-                f"{frame.loc[prio.isna(), 'priority'].tolist()[:5]}."
+                f"taxonomy {origin}, table {table!r}: priority must be an integer (higher wins; "
+                f"leave it out for the default {DEFAULT_PRIORITY}); bad row(s): {rows}."
             )
         frame["priority"] = prio.astype(int)
     if table in ("amap_types", "amap_typecodes", "osm_tags"):
-        strength = frame.get("strength", pd.Series("strong", index=frame.index)).replace(
-            "", "strong"
-        )
-        if not strength.isin(["strong", "weak"]).all():
+        strength = frame.get("strength", pd.Series("strong", index=frame.index))
+        strength = strength.fillna("").astype(str).str.strip().replace("", "strong")
+        allowed = ["strong", "generic", "weak"] if table == "osm_tags" else ["strong", "weak"]
+        bad = ~strength.isin(allowed)
+        if bad.any():
+            rows = ", ".join(
+                f"{k!r} (strength {v!r})"
+                for k, v in zip(frame.loc[bad, key], strength[bad], strict=True)
+            )
             raise InvalidInputError(
-                f"taxonomy {origin}, table {table!r}: strength must be 'strong' or 'weak'."
+                f"taxonomy {origin}, table {table!r}: strength must be one of "
+                f"{', '.join(allowed)}; bad row(s): {rows}."
             )
         frame["strength"] = strength
     if table in ("amap_types", "amap_typecodes"):
         grade = frame.get("hotel_grade", pd.Series("", index=frame.index)).replace("", None)
         frame["hotel_grade"] = pd.to_numeric(grade, errors="raise").astype("Int64")
+    if table == "keywords":  # "Café" in an override replaces the shipped "cafe": same folded word
+        folded = frame[key].map(lambda word: fold(word.strip()))
+        keep = ~folded.duplicated(keep="last")
+        return frame[keep.to_numpy()].set_index(key)
     return frame.drop_duplicates(key, keep="last").set_index(key)
 
 
