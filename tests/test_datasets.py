@@ -428,3 +428,89 @@ def test_packaged_boundaries_are_what_the_committed_script_builds() -> None:
     rebuilt = module._round(module.build())
     shipped = json.loads(PACKAGE_GEOJSON.read_text(encoding="utf-8"))
     assert rebuilt == shipped
+
+
+# --- real context layers shipped as package data ---------------------------------------------
+
+DATA = Path(__file__).resolve().parents[1] / "src/clusterscape/datasets/data"
+SHARED_NINGBO = Path(__file__).resolve().parents[2] / "shared" / "data" / "ningbo"
+SHIPPED = {  # package file -> shared original (byte for byte)
+    "osm/ningbo_osm_commercial.geojson": "osm/ningbo_osm_commercial.geojson",
+    "osm/ningbo_osm_hospitals.geojson": "osm/ningbo_osm_hospitals.geojson",
+    "osm/ningbo_osm_schools.geojson": "osm/ningbo_osm_schools.geojson",
+    "geonames/ningbo_geonames_places_cities1000.csv": "places/ningbo_geonames_places_cities1000.csv",
+    "creative_parks/ningbo_creative_parks.csv": "creative_parks/ningbo_creative_parks.csv",
+    "creative_parks/ningbo_creative_parks_osm.geojson": "creative_parks/ningbo_creative_parks_osm.geojson",
+}
+
+
+def test_context_layers_are_shipped_with_their_notices() -> None:
+    for package_file, shared in SHIPPED.items():
+        path = DATA / package_file
+        assert path.is_file(), package_file
+        if (SHARED_NINGBO / shared).exists():
+            assert path.read_bytes() == (SHARED_NINGBO / shared).read_bytes(), package_file
+    notices = {
+        "osm": ("© OpenStreetMap contributors", "ODbL"),
+        "geonames": ("GeoNames", "CC BY 4.0"),
+        "creative_parks": ("© OpenStreetMap contributors", "ODbL"),
+    }
+    for folder, words in notices.items():
+        text = (DATA / folder / "NOTICE.md").read_text(encoding="utf-8")
+        for word in words:
+            assert word in text, (folder, word)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "GeoNames" in readme and "CC BY 4.0" in readme
+
+
+def test_load_ningbo_layer() -> None:
+    from clusterscape.datasets import NINGBO_LAYERS, load_ningbo_layer
+
+    expected = {
+        "commercial": 352,
+        "hospitals": 95,
+        "schools": 560,
+        "places": 113,
+        "creative_parks": 16,
+        "creative_park_polygons": 16,
+    }
+    assert set(NINGBO_LAYERS) == set(expected)
+    boundary, _ = ningbo_boundaries()
+    city = boundary.geometry.iloc[0].buffer(0.01)
+    for name, n in expected.items():
+        layer = load_ningbo_layer(name)
+        assert len(layer) == n and layer.crs.to_epsg() == 4326, name
+        assert layer.attrs["synthetic"] is False and layer.attrs["licence"], name
+        # real WGS-84 features of Ningbo: (almost) all inside the city outline
+        inside = layer.geometry.representative_point().within(city).mean()
+        assert inside > 0.97, (name, inside)
+    parks = load_ningbo_layer("creative_parks")
+    assert parks.attrs["without_coordinates"] == [
+        "新芝8号",
+        "宁波工业设计创意街",
+        "天之赢",
+        "Creative1956",
+    ]
+    hefeng = parks[parks["name_en"] == "Hefeng Creative Square"].geometry.iloc[0]
+    assert (hefeng.x, hefeng.y) == pytest.approx((121.566486, 29.886929), abs=1e-6)
+    # a fresh copy every call
+    a = load_ningbo_layer("schools")
+    a["name"] = "x"
+    assert (load_ningbo_layer("schools")["name"] != "x").all()
+    with pytest.raises(InvalidInputError, match="unknown layer"):
+        load_ningbo_layer("metro")
+
+
+def test_ningbo_universities_are_universities() -> None:
+    from clusterscape.datasets import ningbo_universities
+
+    names = set(ningbo_universities()["name"])
+    assert {"宁波大学", "宁波职业技术学院", "浙江万里学院(回龙校区)"} <= names
+    # schools attached to universities, experimental schools and senior colleges are not
+    for not_uni in (
+        "宁波大学附属学校",
+        "北京师范大学余姚实验学校",
+        "海曙区老年大学",
+        "宁波诺丁汉大学附属中学",
+    ):
+        assert not_uni not in names

@@ -235,3 +235,98 @@ def test_user_study_other_city_other_datum_via_cli(tmp_path: Path) -> None:
     assert min(d) < 100, (
         f"planted cluster not found at its WGS-84 position (nearest {min(d):.0f} m)"
     )
+
+
+# --- the published-methods chain on the default run (issue: methods in the pipeline) ---------
+
+
+def test_methods_tables_on_the_default_run(ningbo_run: tuple[Path, object]) -> None:
+    out, _ = ningbo_run
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    methods = summary["methods"]
+    for part in ("nearest_neighbour", "ellipse", "kernel_density", "moran", "geodetector"):
+        assert methods[part]["status"] == "done", (part, methods[part])
+    # Planted clusters: creative firms are closer together than at random, and dense cells touch.
+    ann = pd.read_csv(out / "nearest_neighbour.csv").iloc[0]
+    assert ann["ratio"] < 0.8 and ann["p_value"] < 0.001 and ann["verdict"] == "clustered"
+    assert ann["expected_m"] == pytest.approx(
+        0.5 / np.sqrt(ann["n"] / (ann["area_km2"] * 1e6)), rel=1e-9
+    )  # ArcGIS's expected mean distance, by hand
+    mor = pd.read_csv(out / "moran.csv").iloc[0]
+    assert mor["I"] > 0.1 and mor["z_norm"] > 10 and mor["p_sim"] <= 0.01
+    # ellipses: one per year of the cumulative stock, ascending, growing counts
+    path = pd.read_csv(out / "ellipse_path.csv")
+    assert len(path) >= 10 and path["year"].is_monotonic_increasing
+    assert path["n"].is_monotonic_increasing and path["n"].iloc[-1] == ann["n"]
+    kde = pd.read_csv(out / "kernel_density.csv")
+    assert (kde["density_per_km2"] > 0).all() and len(kde) > 100
+    # GeoDetector: q in [0, 1] with p-values; the skipped factor is listed with its reason
+    fac = pd.read_csv(out / "geodetector_factors.csv")
+    used = fac[fac["status"] == "used"]
+    assert {"dist_university_m", "dist_cbd_m", "dist_park_m", "firm_density_per_km2"} <= set(
+        used["factor"]
+    )
+    assert used["q"].between(0, 1).all() and used["p_value"].between(0, 1).all()
+    skipped = fac[fac["status"] == "skipped"].set_index("factor")
+    assert "dist_transit_m" in skipped.index
+    assert "no transit layer" in skipped.loc["dist_transit_m", "reason"]
+    inter = pd.read_csv(out / "geodetector_interaction.csv")
+    assert len(inter) == len(used) * (len(used) - 1) // 2
+    assert (inter["q_interaction"] >= inter[["q_1", "q_2"]].min(axis=1) - 1e-12).all()
+    layers = set(pyogrio.list_layers(out / "results.gpkg")[:, 0])
+    assert {"lisa_cells", "ellipses", "ellipse_centres"} <= layers
+
+
+def test_lisa_high_high_cells_hold_the_planted_anchors(ningbo_run: tuple[Path, object]) -> None:
+    out, _ = ningbo_run
+    cells = gpd.read_file(out / "results.gpkg", layer="lisa_cells")
+    significant_own_cell = 0
+    for name, (lon, lat) in ANCHORS.items():
+        hit = cells[cells.contains(Point(lon, lat))]
+        assert len(hit) == 1, name
+        row, col = int(hit["row"].iloc[0]), int(hit["col"].iloc[0])
+        assert hit["quadrant"].iloc[0] == "HH", name  # dense among dense neighbours
+        ring = cells[(cells["row"] - row).abs().le(1) & (cells["col"] - col).abs().le(1)]
+        assert (ring["label"] == "HH").sum() >= 5, name  # the park's neighbourhood is a cluster
+        significant_own_cell += int(hit["label"].iloc[0] == "HH")
+    # a park that fits in one cell (Chuangxin 128: 221 firms, neighbours 0-5) is a one-cell
+    # spike whose own permutation p can miss 0.05; the larger parks' own cells are HH
+    assert significant_own_cell >= 2
+
+
+def test_moran_of_the_run_equals_esda_on_the_saved_cells(ningbo_run: tuple[Path, object]) -> None:
+    """Independent check: esda's Moran's I with libpysal's queen weights built from the cells."""
+    esda = pytest.importorskip("esda")
+    libpysal = pytest.importorskip("libpysal")
+    out, _ = ningbo_run
+    cells = gpd.read_file(out / "results.gpkg", layer="lisa_cells")
+    cells_m = cells.to_crs("EPSG:32651")
+    cell_m = float(pd.read_csv(out / "moran.csv").iloc[0]["cell_m"])
+    # queen neighbours of a square lattice = centres within sqrt(2) cells (< 1.5 cells)
+    xy = np.column_stack([cells_m.centroid.x, cells_m.centroid.y])
+    w = libpysal.weights.DistanceBand(
+        xy, threshold=1.5 * cell_m, binary=True, silence_warnings=True
+    )
+    w.transform = "r"
+    ref = esda.Moran(cells_m["density_per_km2"].to_numpy(), w, permutations=0)
+    mor = pd.read_csv(out / "moran.csv").iloc[0]
+    assert mor["I"] == pytest.approx(ref.I, rel=1e-9)
+    assert mor["z_norm"] == pytest.approx(ref.z_norm, rel=1e-6)
+
+
+def test_report_has_the_methods_sections(ningbo_run: tuple[Path, object]) -> None:
+    out, _ = ningbo_run
+    text = (out / "report.html").read_text(encoding="utf-8")
+    for anchor in ("recipe", "recipe-kde", "recipe-ellipse", "recipe-lisa", "recipe-geodetector"):
+        assert f'id="{anchor}"' in text
+    for title in ("Kernel density", "Ellipse path", "LISA cluster map", "Interaction matrix"):
+        assert title in text
+    for png in ("kernel_density.png", "ellipse_path.png", "lisa_map.png"):
+        assert (out / "figures" / png).exists()
+    # the sentences quote this run's numbers
+    mor = pd.read_csv(out / "moran.csv").iloc[0]
+    assert f"is {mor['I']:.3f} (expected" in text
+    fac = pd.read_csv(out / "geodetector_factors.csv")
+    top = fac[fac["status"] == "used"].sort_values("q", ascending=False).iloc[0]
+    assert f"strongest factor is {top['factor']} (q = {top['q']:.3f}" in text
+    assert "OpenStreetMap" in text and "GeoNames" in text  # attribution of the shipped layers

@@ -83,6 +83,19 @@ def test_wheel_holds_map_files_and_py_typed(wheel: Path) -> None:
             assert member in names
             assert zf.read(member) == (VENDOR / name).read_bytes()
         assert "clusterscape/py.typed" in names
+        # real context layers of the built-in study, each source with its licence notice
+        for member in (
+            "osm/ningbo_osm_commercial.geojson",
+            "osm/ningbo_osm_hospitals.geojson",
+            "osm/ningbo_osm_schools.geojson",
+            "osm/NOTICE.md",
+            "geonames/ningbo_geonames_places_cities1000.csv",
+            "geonames/NOTICE.md",
+            "creative_parks/ningbo_creative_parks.csv",
+            "creative_parks/ningbo_creative_parks_osm.geojson",
+            "creative_parks/NOTICE.md",
+        ):
+            assert f"clusterscape/datasets/data/{member}" in names, member
         assert "clusterscape/web/static/index.html" in names
         assert not any(n.endswith((".nbi", ".nbc", ".pyc")) for n in names)  # no caches
 

@@ -373,6 +373,13 @@ def run(
     landuse: str | None = typer.Option(
         None, "--landuse", help="Land-use polygons (former industrial sites)."
     ),
+    factors: str | None = typer.Option(
+        None,
+        "--factors",
+        help="Factor layer(s) for GeoDetector: points/lines/polygons with a 'factor' column "
+        "(distance to each), or numeric columns on polygons or a lon/lat table of cells "
+        "(docs/outputs.md).",
+    ),
     config: Path | None = typer.Option(
         None, "--config", help="study.toml with [study] and step options."
     ),
@@ -430,6 +437,7 @@ def run(
         "boundary": boundary,
         "parks": parks,
         "landuse": landuse,
+        "factors": factors,
         "seed": seed,
         "scenario": scenario,
     }

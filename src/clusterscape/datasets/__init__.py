@@ -6,6 +6,9 @@ No public firm-level table of Ningbo's creative firms exists, so :func:`ningbo` 
   WGS-84, simplified to 50 m; see ``data/PROVENANCE.md``),
 - **real** anchors: the creative parks of ``data/ningbo_anchors.toml`` with their sources (three
   of them placed approximately, flagged ``location="approximate"``),
+- **real** context layers as package data (:func:`load_ningbo_layer`): OpenStreetMap
+  commercial/mall polygons, hospitals and schools (ODbL 1.0), GeoNames places (CC BY 4.0) and
+  the creative/tech parks with coordinates, each with its ``NOTICE.md`` in ``data/<source>/``,
 - a **synthetic**, seeded population of about 150,000 establishments whose planted truth (cluster
   membership and form, amenity effects) is returned alongside, so the methods can be checked
   against what was planted.
@@ -32,9 +35,19 @@ from pyproj import Transformer
 
 from clusterscape._validation import check_choice
 from clusterscape.datasets import _synthetic
+from clusterscape.datasets._context import NINGBO_LAYERS, load_ningbo_layer, ningbo_universities
 from clusterscape.errors import InvalidInputError
 
-__all__ = ["SCENARIOS", "StudyInputs", "ningbo", "ningbo_anchors", "ningbo_boundaries"]
+__all__ = [
+    "NINGBO_LAYERS",
+    "SCENARIOS",
+    "StudyInputs",
+    "load_ningbo_layer",
+    "ningbo",
+    "ningbo_anchors",
+    "ningbo_boundaries",
+    "ningbo_universities",
+]
 
 SCENARIOS = ("planted", "null")
 METRIC_CRS = "EPSG:32651"  # UTM 51N covers the whole city (120-126 E)

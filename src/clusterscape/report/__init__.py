@@ -32,6 +32,7 @@ SECTIONS = (
     ("urban", "Zones & centres"),
     ("effects", "Effects"),
     ("hotspots", "Emerging hot spots"),
+    ("recipe", "Published methods"),
     ("methods", "Methods"),
 )
 
@@ -53,6 +54,10 @@ METHODS = (
     "Effects: ring difference-in-differences and event study around cluster openings (Linden & Rockoff 2008) and "
     "the nonparametric rings estimator (Butts 2023); emerging hot spots with space-time Gi* and Mann–Kendall in "
     "ESRI's 17 categories.",
+    "Published methods: average nearest neighbour (Clark & Evans 1954, ArcGIS's formulas), kernel density "
+    "(quartic kernel, ArcGIS's search radius), standard deviational ellipse (Lefever 1926; ArcGIS Pro's √2 "
+    "convention), global and local Moran's I (Moran 1950; Anselin 1995), GeoDetector (Wang et al. 2010; "
+    "q-statistic p from the noncentral F, Wang, Zhang & Fu 2016) with optimal discretisation (Song et al. 2020).",
 )
 
 
@@ -262,8 +267,20 @@ def render_html(study: SavedStudy, figures: list[Figure]) -> str:
         "lon",
         "lat",
     ]
+    from clusterscape.report._recipe import recipe_context
+
+    recipe = recipe_context(study)
+    recipe_tables = {
+        f"{k}_html": _table(v, max_rows=60)
+        for k, v in recipe.items()
+        if k.startswith("recipe_") and (v is None or isinstance(v, pd.DataFrame))
+    }
     template = env.get_template("template.html.j2")
     return template.render(
+        recipe_present=recipe["recipe_present"],
+        recipe_text=recipe["recipe_text"],
+        recipe_sources=recipe.get("recipe_sources", []),
+        **recipe_tables,
         title="Ningbo (built-in study)"
         if s.get("synthetic")
         else str(s.get("input", {}).get("source", "study")),

@@ -437,6 +437,9 @@ def _make_figures(study: SavedStudy, figures_dir: Path) -> list[Figure]:
     ]
     for amenity in ("hotel", "mall"):
         makers.append((f"effects_{amenity}.png", functools.partial(_fig_effects_for, amenity)))
+    from clusterscape.report._recipe import RECIPE_FIGURES  # the published-methods section
+
+    makers.extend(RECIPE_FIGURES)
     out: list[Figure] = []
     for name, maker in makers:
         fig = maker(study, figures_dir / name)

@@ -39,7 +39,9 @@ class StudyConfig:
     """Everything a study run needs; ``establishments=None`` means the built-in Ningbo study.
 
     A ``study.toml`` gives the same keys under ``[study]`` (paths relative to the TOML file), and
-    step options under ``[detect]``, ``[measure]``, ``[effects]`` and ``[urban]``. ``[effects]``
+    step options under ``[detect]``, ``[measure]``, ``[effects]``, ``[urban]`` and ``[methods]``
+    (``cell_m``, ``permutations``, ``year`` of :func:`clusterscape.measure.recipe.study_methods`;
+    ``factors`` in ``[study]`` is the ``--factors`` file). ``[effects]``
     takes the keyword options of :func:`clusterscape.effects.did.amenity_effects`, ``amenities``
     (default ``["hotel", "mall"]``) and ``select``: ``"registry"`` (default: significant
     clusters matched to the parks registry when one is given), ``"significant"`` or ``"all"``.
@@ -51,6 +53,7 @@ class StudyConfig:
     boundary: str | None = None
     parks: str | None = None
     landuse: str | None = None
+    factors: str | None = None
     seed: int = 0
     scenario: str = "planted"
     engine: str = "local"
@@ -59,6 +62,7 @@ class StudyConfig:
     measure: Mapping[str, Any] = field(default_factory=dict)
     urban: Mapping[str, Any] = field(default_factory=dict)
     effects: Mapping[str, Any] = field(default_factory=dict)
+    methods: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> StudyConfig:
@@ -76,11 +80,11 @@ class StudyConfig:
                 f"config {path}: unknown key(s) in [study]: {', '.join(sorted(unknown))}; "
                 f"known keys: {', '.join(sorted(known))}."
             )
-        for key in ("establishments", "boundary", "parks", "landuse"):
+        for key in ("establishments", "boundary", "parks", "landuse", "factors"):
             value = study.get(key)
             if value and "://" not in str(value) and not Path(value).is_absolute():
                 study[key] = str((path.parent / value).resolve())
-        for section in ("detect", "measure", "urban", "effects"):
+        for section in ("detect", "measure", "urban", "effects", "methods"):
             if section in data:
                 study[section] = dict(data[section])
         config = cls(**study)
@@ -583,6 +587,25 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
                 summary["emerging_hotspots"] = {
                     str(k): int(v) for k, v in ehs["category"].value_counts().items()
                 }
+
+    with _step(progress, "methods"):  # the published-study chain (docs/methods_recipe.md)
+        from clusterscape.measure.recipe import study_methods
+
+        methods = study_methods(
+            est_m,
+            window=window,
+            centres=result.layers.get("centres"),
+            parks=loaded["parks"],
+            landuse=loaded["landuse"],
+            builtin=config.establishments is None,
+            factors_file=config.factors,
+            crs=loaded["source_crs"],
+            seed=config.seed,
+            **dict(config.methods),
+        )
+        result.tables.update(methods.tables)
+        result.layers.update(methods.layers)
+        summary["methods"] = dict(methods.summary)
 
     result.establishments = est
     result.layers["establishments"] = est
