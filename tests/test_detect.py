@@ -20,6 +20,7 @@ from clusterscape.detect._mst import mutual_reachability_mst
 from clusterscape.detect.clusters import (
     arcgis_default_eps,
     cluster_profiles,
+    csr_default_eps,
     dbscan_labels,
     detect_clusters,
     hdbscan_labels,
@@ -264,11 +265,25 @@ def test_csr_gives_no_significant_cluster():
 
 
 def test_dbscan_default_eps_is_arcgis_rule():
+    # ArcGIS's rule is kept on request (eps_rule="arcgis"); the default is the CSR rule
+    # (tests/test_realcity.py: ArcGIS's default made a whole real city centre one cluster).
     gdf, _ = _planted(2)
     xy = np.column_stack([gdf.geometry.x, gdf.geometry.y])
-    res = detect_clusters(gdf, method="dbscan", stability_draws=0, csr_simulations=0)
+    res = detect_clusters(
+        gdf,
+        method="dbscan",
+        eps_rule="arcgis",
+        min_cluster_size=15,
+        stability_draws=0,
+        csr_simulations=0,
+    )
     assert res.params["eps_m"] == pytest.approx(arcgis_default_eps(xy, min_samples=15))
     assert "arcgis" in res.params["eps_rule"]
+    default = detect_clusters(
+        gdf, method="dbscan", min_cluster_size=15, stability_draws=0, csr_simulations=0
+    )
+    assert default.params["eps_m"] == pytest.approx(csr_default_eps(xy, min_samples=15))
+    assert default.params["eps_rule"].startswith("csr")
 
 
 def test_profiles_by_hand():
@@ -324,7 +339,9 @@ def test_bad_inputs():
     with pytest.raises(InvalidInputError, match="method"):
         detect_clusters(gdf, method="kmeans")
     with pytest.raises(InvalidInputError, match="at least 16 points"):
-        detect_clusters(gdf.iloc[:10])
+        detect_clusters(gdf.iloc[:10], min_cluster_size=15)
+    with pytest.raises(InvalidInputError, match="at least 6 points"):  # data-aware default 5
+        detect_clusters(gdf.iloc[:4])
     with pytest.raises(CRSError, match="no CRS"):
         detect_clusters(gdf.set_crs(None, allow_override=True))
     with pytest.raises(InvalidInputError, match="min_cluster_size"):

@@ -145,12 +145,16 @@ def test_planted_forms_recovered_from_data(planted):
 def test_forms_without_registry_or_landuse(planted):
     clusters, est, _, _ = planted
     out = assign_forms(clusters, est)
-    assert out.loc[0, "form"] == "new_park"  # wave measured from the cluster's first year
+    # A founding wave alone is not a new park: the form needs a dated registry park.
+    assert out.loc[0, "form"] == "unclassified"
     assert out.loc[0, "wave_start_source"] == "cluster's first year"
+    assert "new_park needs a matched registry park" in out.loc[0, "evidence"]
     assert out.loc[1, "form"] == "unclassified"  # no land evidence: organic spread of years
     assert out.loc[1, "form_confidence"] == 0.0
-    assert out.loc[2, "form"] == "government_street" and out.loc[2, "form_confidence"] == 0.36
-    assert out.loc[3, "form"] == "anchor_enterprise"
+    # A street without evidence of government support is only a linear shape.
+    assert out.loc[2, "form"] == "unclassified" and out.loc[2, "shape"] == "linear"
+    assert "needs evidence of government support" in out.loc[2, "evidence"]
+    assert out.loc[3, "form"] == "anchor_enterprise"  # headcounts are the evidence
     assert out.loc[1, "markusen"] == "marshallian"
 
 
@@ -177,7 +181,7 @@ def test_registry_park_claims_only_its_nearest_cluster(rng):
     # the farther cluster gets none of the park's facts: no opening year, support, former use
     assert out.loc[0, "government_support"] and not out.loc[1, "government_support"]
     assert out.loc[0, "park_opened"] == 2012 and np.isnan(out.loc[1, "park_opened"])
-    assert out.loc[1, "registry_former_use"] == "" and out.loc[1, "form"] == "new_park"
+    assert out.loc[1, "registry_former_use"] == "" and out.loc[1, "form"] == "unclassified"
 
 
 @pytest.mark.parametrize(("distance_m", "location", "applies"), [
@@ -234,7 +238,7 @@ def test_empty_cluster_and_index_alignment(rng):
     out = assign_forms(clusters, est)
     assert list(out.index) == [7, 3]
     assert out.loc[3, "form"] == "unclassified" and out.loc[3, "n_members"] == 0
-    assert out.loc[7, "form"] == "new_park"
+    assert out.loc[7, "form"] == "unclassified"  # a wave but no registry park
     empty = assign_forms(clusters.iloc[0:0], est)
     assert len(empty) == 0 and {"form", "evidence", "elongation"} <= set(empty.columns)
 
@@ -260,7 +264,7 @@ def base_row(**changes):
 
 
 LINE = {"elongation": 5.0, "line_buffer_share": 0.95, "line_length_m": 800.0}
-PARK = {"wave_start_source": "park opening", "park_matched": True}
+PARK = {"wave_start_source": "park opening", "park_matched": True, "park_opened": 2000.0}
 
 # (indicator, changes below the threshold, changes at / past it, context that makes it matter)
 THRESHOLDS = [
@@ -296,11 +300,11 @@ def test_registry_former_use_alone_is_brownfield():
 @pytest.mark.parametrize(
     ("changes", "form", "score"),
     [
-        ({"founding_wave_share": 0.9}, "new_park", 0.6),
+        ({"founding_wave_share": 0.9, **PARK, "founded_before_share": 0.3}, "new_park", 0.8),
         ({"founding_wave_share": 0.9, "founded_before_share": 0.0, **PARK}, "new_park", 1.0),
         ({"brownfield_overlap": 0.5}, "converted_industrial", 0.6),
-        ({**LINE}, "government_street", 0.6),
         ({**LINE, "government_support": True}, "government_street", 1.0),
+        ({**LINE, "government_member_share": 0.5}, "government_street", 1.0),
         ({"top_firm_share": 0.5}, "anchor_enterprise", 0.8),  # + independent (no support)
         ({"top_firm_share": 0.5, "size_gini_rest": 0.2}, "anchor_enterprise", 1.0),
     ],
@@ -641,14 +645,18 @@ def test_ningbo_planted_forms_recovered_from_true_membership(ningbo_study):
     assert list(out["data_form"]) == list(truth["form"])
     assert (out["form"] == truth["form"].to_numpy()).all()
     assert (out["park_matched"]).all()
-    # without the registry the land layer alone still identifies the converted sites
+    # without the registry the land layer alone still identifies the converted sites (and
+    # headcounts the anchor); new parks and streets need the registry's evidence
     out = assign_forms(clusters, est, landuse=s.landuse)
-    assert list(out["data_form"]) == list(truth["form"])
-    # with no land evidence at all the converted sites are left unclassified, not guessed
+    kept = truth["form"].isin(["converted_industrial", "anchor_enterprise"]).to_numpy()
+    assert list(out["data_form"][kept]) == list(truth["form"][kept])
+    assert (out["data_form"][~kept] == "unclassified").all()
+    # with no registry and no land layer only headcounts remain as evidence: the anchor is
+    # still found; parks, converted sites and streets are left unclassified, not guessed
     out = assign_forms(clusters, est)
-    converted = (truth["form"] == "converted_industrial").to_numpy()
-    assert (out["data_form"][converted] == "unclassified").all()
-    assert (out["data_form"][~converted].to_numpy() == truth["form"][~converted].to_numpy()).all()
+    anchor = (truth["form"] == "anchor_enterprise").to_numpy()
+    assert (out["data_form"][~anchor] == "unclassified").all()
+    assert (out["data_form"][anchor] == "anchor_enterprise").all()
 
 
 @pytest.mark.slow
@@ -682,5 +690,8 @@ def test_optional_columns_missing_make_facts_unknown(rng):
     row = out.loc[0]
     assert np.isnan(row["founding_wave_share"]) and np.isnan(row["top_firm_share"])
     assert row["park_matched"] and not row["government_support"]
-    assert row["form"] == "government_street" and row["form_confidence"] == pytest.approx(0.36)
+    # the line is a shape, not a government street (no support); the dated registry park
+    # with no founding years against it is the evidence of a new park
+    assert row["shape"] == "linear" and row["score_government_street"] == 0.0
+    assert row["form"] == "new_park" and row["form_confidence"] == pytest.approx(0.36)
     assert "founding years unknown" not in row["evidence"]  # not a deciding fact here

@@ -20,10 +20,13 @@ def _lazy_exports(
     """Return ``__all__``, ``__getattr__`` and ``__dir__`` for a package that imports on first use.
 
     ``table`` maps each module to the public names it provides; it is the one place where a
-    package's public names are listed (``__all__`` is made from it).
+    package lists its public names (``__all__`` is made from it). The rule: every module keeps
+    its own ``__all__``, and a package's table names, for each module, a subset of it (checked
+    by ``tests/test_exports.py``); the table is kept as the package's ``_EXPORT_TABLE``.
     """
     where = {name: module for module, names in table.items() for name in names}
     namespace = sys.modules[package].__dict__
+    namespace["_EXPORT_TABLE"] = {module: tuple(names) for module, names in table.items()}
 
     def __getattr__(name: str) -> Any:
         module = where.get(name)
@@ -35,6 +38,13 @@ def _lazy_exports(
 
     def __dir__() -> list[str]:
         return sorted(set(namespace) | set(where))
+
+    # A name that is also the name of its own submodule (explain.geodetector.geodetector) is
+    # bound now: importing the submodule later sets the package attribute to the module, and
+    # __getattr__ would never be asked again.
+    for name, module in where.items():
+        if module == f"{package}.{name}":
+            namespace[name] = getattr(importlib.import_module(module), name)
 
     return sorted(where), __getattr__, __dir__
 

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from clusterscape.errors import CRSError, InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
+    import pandas as pd
+    from shapely import MultiPolygon, Polygon
+
+#: Points in metres: an (n, 2) array or sequence, or a projected GeoSeries/GeoDataFrame (as_xy).
+PointsLike: TypeAlias = "ArrayLike | gpd.GeoSeries | gpd.GeoDataFrame"
+#: An observation window in metres: a polygon, (xmin, ymin, xmax, ymax), or projected geometries.
+WindowLike: TypeAlias = (
+    "Polygon | MultiPolygon | tuple[float, float, float, float] | gpd.GeoSeries | gpd.GeoDataFrame"
+)
+#: A regions x industries table: a DataFrame or a 2-D array.
+TableLike: TypeAlias = "pd.DataFrame | ArrayLike"
 
 __all__ = [
     "as_xy",

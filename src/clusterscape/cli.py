@@ -164,8 +164,10 @@ def validate(
     sheet: SheetOpt = None,
     out: Path = typer.Option(Path("."), "--out", help="Directory for rejected.csv and notes.csv."),
 ) -> None:
-    """Read FILE as establishments, report what was accepted, rejected and noted; write
-    rejected.csv (rows set aside) and notes.csv (fields left blank in rows kept)."""
+    """Read FILE as establishments and report what was accepted, rejected and noted.
+
+    Writes rejected.csv (rows set aside) and notes.csv (fields left blank in rows kept).
+    """
     from rich.table import Table
 
     from clusterscape.io.establishments import NOTE_COLUMNS
@@ -291,9 +293,15 @@ def detect(
     sheet: SheetOpt = None,
     out: Path = typer.Option(Path("."), "--out", help="Directory for clusters.csv/.gpkg."),
     method: str = typer.Option("hdbscan", "--method", help="hdbscan or dbscan."),
-    min_cluster_size: int = typer.Option(15, "--min-cluster-size", help="Smallest cluster."),
+    min_cluster_size: int | None = typer.Option(
+        None,
+        "--min-cluster-size",
+        help="Smallest cluster (default: round(sqrt(n)/2) clipped to 5..15 for n points).",
+    ),
     eps_m: float | None = typer.Option(
-        None, "--eps-m", help="DBSCAN search distance in metres (default: ArcGIS rule)."
+        None,
+        "--eps-m",
+        help="DBSCAN search distance in metres (default: 5 % of random points would be core).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the resampling and CSR tests."),
 ) -> None:
@@ -342,6 +350,8 @@ def detect(
         highlight=False,
         soft_wrap=True,
     )
+    if not len(clusters):
+        console.print(str(result.params["empty_reason"]), markup=False, highlight=False)
 
 
 # --- end: detect ---
@@ -494,6 +504,9 @@ def run(
             f"\n{label}: {s['input']['n_accepted']:,} establishments ({s['input']['n_rejected']:,} rejected), "
             f"{s.get('clusters', 0)} clusters, {time.perf_counter() - t0:.1f} s."
         )
+        why_none = (s.get("detect") or {}).get("empty_reason")
+        if why_none:
+            console.print(str(why_none), markup=False, highlight=False)
         report = out / "report.html"
         if report.exists():
             console.print(f"Report: [bold]{report}[/]")

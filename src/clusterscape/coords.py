@@ -29,14 +29,21 @@ inverse (CPU time; benchmarks/results/io.md).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pyproj
 from numba import njit
+from numpy.typing import ArrayLike
 
 from clusterscape._validation import check_choice
 from clusterscape.errors import CRSError, InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
+
+#: A GeoDataFrame or GeoSeries (to_local_metric returns the kind it is given).
+GeoFrameOrSeries: TypeAlias = "gpd.GeoDataFrame | gpd.GeoSeries"
 
 __all__ = ["DATUMS", "convert", "local_metric_crs", "normalise_datum", "to_local_metric"]
 
@@ -222,36 +229,6 @@ def _bd_step(
     return x - (fx - big_x), y - (fy - big_y)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _k_gcj_wgs(lon, lat, out_lon, out_lat, todo):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Five unrolled fixed-point steps (vectorised; contraction ~6e-3), then finish stragglers."""
-    for i in range(lon.size):
-        big_x = lon[i]
-        big_y = lat[i]
-        x, y = _gcj_step(big_x, big_y, big_x, big_y)
-        x, y = _gcj_step(x, y, big_x, big_y)
-        x, y = _gcj_step(x, y, big_x, big_y)
-        px, py = _gcj_step(x, y, big_x, big_y)
-        x, y = _gcj_step(px, py, big_x, big_y)
-        out_lon[i] = x
-        out_lat[i] = y
-        todo[i] = (abs(x - px) > _TOL) | (abs(y - py) > _TOL)
-    for j in np.flatnonzero(todo):
-        big_x = lon[j]
-        big_y = lat[j]
-        x = out_lon[j]
-        y = out_lat[j]
-        for _ in range(_MAX_ITER):
-            nx, ny = _gcj_step(x, y, big_x, big_y)
-            done = abs(nx - x) <= _TOL and abs(ny - y) <= _TOL
-            x = nx
-            y = ny
-            if done:
-                break
-        out_lon[j] = x
-        out_lat[j] = y
-
-
 @njit(inline="always", cache=True, nogil=True, error_model="numpy")
 def _bd_gcj_guess(big_x: float, big_y: float) -> tuple[float, float]:  # pragma: no cover
     """Baidu's approximate inverse (error ~1e-7 degrees), without atan2."""
@@ -270,17 +247,35 @@ def _bd_gcj_guess(big_x: float, big_y: float) -> tuple[float, float]:  # pragma:
     return z * (ca * cb - sa * sb), z * (sa * cb + ca * sb)
 
 
+@njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _inverse_step(
+    bd: bool, x: float, y: float, big_x: float, big_y: float
+) -> tuple[float, float]:  # pragma: no cover
+    """One fixed-point step of BD-09 -> GCJ-02 (``bd``) or GCJ-02 -> WGS-84."""
+    if bd:
+        return _bd_step(x, y, big_x, big_y)
+    return _gcj_step(x, y, big_x, big_y)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _k_bd_gcj(lon, lat, out_lon, out_lat, todo):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Baidu's approximate inverse, then four unrolled fixed-point steps (contraction ~2e-2)."""
+def _k_inverse(lon, lat, out_lon, out_lat, todo, bd):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Invert GCJ-02 -> WGS-84 or (``bd``) BD-09 -> GCJ-02 by fixed-point iteration.
+
+    GCJ-02: five unrolled steps from x = X (contraction ~6e-3). BD-09: Baidu's approximate
+    inverse, then four unrolled steps (contraction ~2e-2). Both vectorise; the points whose last
+    step still moved more than the tolerance are finished one by one.
+    """
     for i in range(lon.size):
         big_x = lon[i]
         big_y = lat[i]
-        x, y = _bd_gcj_guess(big_x, big_y)
-        x, y = _bd_step(x, y, big_x, big_y)
-        x, y = _bd_step(x, y, big_x, big_y)
-        px, py = _bd_step(x, y, big_x, big_y)
-        x, y = _bd_step(px, py, big_x, big_y)
+        if bd:
+            x, y = _bd_gcj_guess(big_x, big_y)
+        else:
+            x, y = _gcj_step(big_x, big_y, big_x, big_y)
+        x, y = _inverse_step(bd, x, y, big_x, big_y)
+        x, y = _inverse_step(bd, x, y, big_x, big_y)
+        px, py = _inverse_step(bd, x, y, big_x, big_y)
+        x, y = _inverse_step(bd, px, py, big_x, big_y)
         out_lon[i] = x
         out_lat[i] = y
         todo[i] = (abs(x - px) > _TOL) | (abs(y - py) > _TOL)
@@ -290,7 +285,7 @@ def _k_bd_gcj(lon, lat, out_lon, out_lat, todo):  # type: ignore[no-untyped-def]
         x = out_lon[j]
         y = out_lat[j]
         for _ in range(_MAX_ITER):
-            nx, ny = _bd_step(x, y, big_x, big_y)
+            nx, ny = _inverse_step(bd, x, y, big_x, big_y)
             done = abs(nx - x) <= _TOL and abs(ny - y) <= _TOL
             x = nx
             y = ny
@@ -308,19 +303,21 @@ def normalise_datum(name: str, *, caller: str = "convert") -> str:
     return _ALIASES[key]
 
 
-def _run(
-    kernel: Any, x: np.ndarray, y: np.ndarray, *, iterative: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def _run(kernel: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out_x = np.empty_like(x)
     out_y = np.empty_like(y)
-    if iterative:
-        kernel(x, y, out_x, out_y, np.empty(x.size, dtype=np.bool_))
-    else:
-        kernel(x, y, out_x, out_y)
+    kernel(x, y, out_x, out_y)
     return out_x, out_y
 
 
-def convert(lon: Any, lat: Any, *, src: str, dst: str) -> tuple[np.ndarray, np.ndarray]:
+def _run_inverse(x: np.ndarray, y: np.ndarray, *, bd: bool) -> tuple[np.ndarray, np.ndarray]:
+    out_x = np.empty_like(x)
+    out_y = np.empty_like(y)
+    _k_inverse(x, y, out_x, out_y, np.empty(x.size, dtype=np.bool_), bd)
+    return out_x, out_y
+
+
+def convert(lon: ArrayLike, lat: ArrayLike, *, src: str, dst: str) -> tuple[np.ndarray, np.ndarray]:
     """Convert longitudes and latitudes between WGS-84, GCJ-02 and BD-09.
 
     Parameters
@@ -368,13 +365,13 @@ def convert(lon: Any, lat: Any, *, src: str, dst: str) -> tuple[np.ndarray, np.n
     fy = np.ascontiguousarray(y.ravel())
     # Route every conversion through GCJ-02.
     if s == "wgs84":
-        fx, fy = _run(_k_wgs_gcj, fx, fy, iterative=False)
+        fx, fy = _run(_k_wgs_gcj, fx, fy)
     elif s == "bd09":
-        fx, fy = _run(_k_bd_gcj, fx, fy, iterative=True)
+        fx, fy = _run_inverse(fx, fy, bd=True)
     if d == "wgs84":
-        fx, fy = _run(_k_gcj_wgs, fx, fy, iterative=True)
+        fx, fy = _run_inverse(fx, fy, bd=False)
     elif d == "bd09":
-        fx, fy = _run(_k_gcj_bd, fx, fy, iterative=False)
+        fx, fy = _run(_k_gcj_bd, fx, fy)
     return fx.reshape(shape), fy.reshape(shape)
 
 
@@ -412,7 +409,7 @@ def local_metric_crs(
     return pyproj.CRS.from_epsg(epsg)
 
 
-def to_local_metric(gdf: Any) -> Any:
+def to_local_metric(gdf: GeoFrameOrSeries) -> GeoFrameOrSeries:
     """Return ``gdf`` in metres: projected input as is, geographic input in its UTM zone.
 
     A GeoDataFrame or GeoSeries without a CRS is refused, since it is impossible to tell

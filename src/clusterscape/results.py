@@ -301,7 +301,8 @@ def clusters_table(
     table = pd.DataFrame(index=clusters_m.index.rename("cluster_id"))
     table["n_establishments"] = n_all.reindex(table.index).fillna(0).astype(int)
     table["n_creative"] = grouped.size().reindex(table.index).fillna(0).astype(int)
-    table["employees"] = emp.reindex(table.index).fillna(0).round(1)
+    # blank (NaN) when no member has a headcount: unknown, not zero
+    table["employees"] = emp.reindex(table.index).round(1)
     table["lon"] = centroids.x.reindex(table.index).round(6)
     table["lat"] = centroids.y.reindex(table.index).round(6)
     table["area_m2"] = clusters_m.geometry.area.round(1)

@@ -12,13 +12,19 @@ Each detected cluster gets one of four **forms** seen in Ningbo's creative indus
 ``anchor_enterprise``
     one independent enterprise leading a brand with small firms around it (Tianzhiying);
 
-or ``unclassified`` when the evidence is weak or contradictory, and one of Markusen's (1996)
+or ``converted_heritage`` (a creative park in a converted non-industrial heritage building:
+prison, school, temple, barracks, ...), or ``unclassified`` when the defining evidence is
+missing, weak or contradictory, and one of Markusen's (1996)
 types: ``marshallian``, ``hub_and_spoke``, ``satellite_platform``, ``state_anchored`` (or
 ``unclassified``).
 
 Every decision is made from evidence computed from the members, the footprint, the park
 registry and the land-use layer, by a small documented scoring (``docs/typology.md``); the
-evidence values are returned next to the labels so a planner can check them.
+evidence values are returned next to the labels so a planner can check them. A form needs its
+*defining evidence* (a dated registry park for ``new_park``, former industrial land for
+``converted_industrial``, government support for ``government_street``, headcounts for
+``anchor_enterprise``); shape alone gives only the neutral ``shape`` descriptor
+(``linear``, ``elongated``, ``compact``).
 
 References
 ----------
@@ -42,25 +48,61 @@ from clusterscape._validation import check_columns, check_projected
 from clusterscape.effects.opening import match_parks
 from clusterscape.errors import CRSError, InvalidInputError
 
-__all__ = ["FORMS", "MARKUSEN_TYPES", "FormThresholds", "assign_forms", "gini", "line_fit"]
+__all__ = [
+    "ALL_FORMS",
+    "FORMS",
+    "HERITAGE_USES",
+    "INDUSTRIAL_USES",
+    "MARKUSEN_TYPES",
+    "FormThresholds",
+    "assign_forms",
+    "former_use_kind",
+    "gini",
+    "line_fit",
+]
 
 FORMS = ("new_park", "converted_industrial", "government_street", "anchor_enterprise")
+CONVERTED_HERITAGE = "converted_heritage"
+#: Every form a cluster can get besides ``unclassified``: the four Ningbo forms and heritage.
+ALL_FORMS = (*FORMS, CONVERTED_HERITAGE)
+#: Former uses that make a site former industrial land (English words match whole words, with
+#: an optional plural s; Chinese terms match anywhere).
+INDUSTRIAL_USES: tuple[str, ...] = (
+    "industrial", "industry", "brownfield", "factory", "mill", "works", "plant", "warehouse",
+    "depot", "dock", "wharf", "shipyard", "port", "harbour", "harbor", "foundry", "steelworks",
+    "gasworks", "power station", "brewery", "distillery", "tannery", "textile", "cotton mill",
+    "workshop", "rail yard", "railway yard", "freight", "printing works", "mine", "quarry",
+    "refinery", "slaughterhouse", "abattoir", "granary", "silo", "sawmill",
+    "工厂", "厂", "仓库", "码头", "车间", "电厂", "纱厂", "工业", "货场", "船厂", "矿",
+)  # fmt: skip
+#: Former uses of non-industrial heritage buildings: such a conversion is ``converted_heritage``.
+HERITAGE_USES: tuple[str, ...] = (
+    "prison", "jail", "gaol", "school", "college", "temple", "church", "chapel", "monastery",
+    "convent", "abbey", "mosque", "synagogue", "shrine", "barracks", "military", "hospital",
+    "palace", "mansion", "manor", "castle", "fort", "courthouse", "town hall", "city hall",
+    "market hall", "post office", "bank", "residence", "villa", "embassy", "consulate",
+    "railway station", "station", "bathhouse", "theatre", "cinema", "library", "heritage",
+    "监狱", "学校", "书院", "寺", "庙", "祠", "教堂", "兵营", "医院", "故居", "会馆", "官邸", "府",
+)  # fmt: skip
 MARKUSEN_TYPES = ("marshallian", "hub_and_spoke", "satellite_platform", "state_anchored")
 UNCLASSIFIED = "unclassified"
 
 _CALLER = "typology.assign_forms"
 _COLUMNS = (
-    "form", "form_confidence", "markusen", "evidence", "evidence_source", "data_form",
+    "form", "form_confidence", "shape", "markusen", "evidence", "evidence_source", "data_form",
     "data_evidence", "markusen_evidence", "score_new_park", "score_converted_industrial",
-    "score_government_street", "score_anchor_enterprise", "n_members", "nearest_park",
+    "score_government_street", "score_anchor_enterprise", "score_converted_heritage", "n_members", "nearest_park",
     "nearest_park_m", "park_matched", "park_opened", "government_support", "registry_form",
-    "registry_former_use", "brownfield_overlap", "brownfield_member_share",
+    "registry_former_use", "former_use_kind", "government_member_share", "brownfield_overlap", "brownfield_member_share",
     "after_industrial_share", "wave_start_year", "wave_start_source", "founding_wave_share", "founded_before_share", "founding_iqr_years",
     "line_r2", "line_buffer_share", "line_length_m", "elongation", "top_firm_share",
     "size_gini_rest", "median_employees", "anchor_name", "anchor_employees", "anchor_public",
     "branch_share",
 )  # fmt: skip
 _PARK_COLUMNS = ("name", "opened", "government_support", "former_use", "form")
+#: Member columns read as evidence of government support (first present wins).
+_SUPPORT_COLUMNS = ("government_supported", "government_support", "support")
+_NO = {"", "no", "n", "false", "f", "0", "none", "nan", "<na>", "否", "无"}
 _LANDUSE_COLUMNS = ("landuse", "former_use", "industrial_until")
 _BRANCH = re.compile(r"分公司|分厂|分部|办事处|分支机构|\bbranch\b", re.IGNORECASE)
 _PUBLIC_NAME = re.compile(
@@ -116,6 +158,11 @@ class FormThresholds:
     """anchor signature: largest firm's share of cluster employment (>=)."""
     anchor_min_employees: float = 100.0
     """anchor signature: the largest firm's headcount (>=), a medium-sized enterprise or more."""
+    government_member_share_min: float = 0.5
+    """government_street evidence from the members: share of members whose support column
+    (``government_supported``, ``government_support`` or ``support``) says yes (>=)."""
+    compact_elongation_max: float = 2.0
+    """shape descriptor: ``compact`` below this elongation (<), ``elongated`` from it."""
     rest_gini_max: float = 0.5
     """anchor support: Gini of the other firms' employment (<): the rest are alike and small."""
     penalty: float = 0.5
@@ -136,6 +183,7 @@ class FormThresholds:
     """marshallian: inter-quartile range of founding years (>=), i.e. no single wave."""
 
     def __post_init__(self) -> None:
+        """Refuse thresholds that are negative, not finite, or quantiles/trims out of range."""
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -174,15 +222,15 @@ def gini(values: Any) -> float:
     >>> gini([1, 2, 3, 4])
     0.25
     """
+    from clusterscape.measure.indices import _gini_columns
+
     x = np.asarray(values, dtype=float)
     x = np.sort(x[np.isfinite(x)])
-    n = len(x)
-    if n < 2 or x.sum() <= 0:
+    if len(x) < 2 or x.sum() <= 0:
         return float("nan")
     if x[0] < 0:
         raise InvalidInputError(f"gini: sizes must be >= 0, got {x[0]!r}.")
-    i = np.arange(1, n + 1)
-    return float(np.sum((2 * i - n - 1) * x) / (n * x.sum()))
+    return float(_gini_columns(x))
 
 
 def line_fit(xy: Any, *, buffer_m: float = 75.0, trim: float = 0.05) -> dict[str, float]:
@@ -244,6 +292,48 @@ def line_fit(xy: Any, *, buffer_m: float = 75.0, trim: float = 0.05) -> dict[str
 # --------------------------------------------------------------------------- inputs
 
 
+def _use_pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
+    ascii_terms = sorted((t for t in terms if t.isascii()), key=len, reverse=True)
+    other = [re.escape(t) for t in terms if not t.isascii()]
+    words = r"\b(?:" + "|".join(re.escape(t) for t in ascii_terms) + r")s?\b"
+    return re.compile("|".join([words, *other]), re.IGNORECASE)
+
+
+_INDUSTRIAL_RE = _use_pattern(INDUSTRIAL_USES)
+_HERITAGE_RE = _use_pattern(HERITAGE_USES)
+
+
+def former_use_kind(text: Any) -> str:
+    """Classify a registry or land-use ``former_use`` text.
+
+    Parameters
+    ----------
+    text : str
+        Free text such as ``"cotton mill"``, ``"prison"`` or ``"和丰纱厂"``.
+
+    Returns
+    -------
+    str
+        ``"industrial"`` when a term of :data:`INDUSTRIAL_USES` occurs (checked first: a
+        "school furniture factory" was a factory), ``"heritage"`` for a term of
+        :data:`HERITAGE_USES`, ``"unknown"`` for other text and ``""`` for no text.
+
+    Examples
+    --------
+    >>> [former_use_kind(t) for t in ("cotton mill", "Warehouses", "prison", "bakery", "")]
+    ['industrial', 'industrial', 'heritage', 'unknown', '']
+    """
+    value = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)
+    value = value.strip()
+    if not value:
+        return ""
+    if _INDUSTRIAL_RE.search(value):
+        return "industrial"
+    if _HERITAGE_RE.search(value):
+        return "heritage"
+    return "unknown"
+
+
 def _to_crs(gdf: gpd.GeoDataFrame, crs: Any, what: str) -> gpd.GeoDataFrame:
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InvalidInputError(
@@ -282,10 +372,10 @@ def _prepare_parks(parks: gpd.GeoDataFrame | None, crs: Any) -> pd.DataFrame | N
     check_columns(parks, _PARK_COLUMNS, caller=_CALLER, what="parks registry")
     parks_m = _to_crs(parks, crs, "parks")
     form = _text(parks_m["form"])
-    bad = sorted(set(form) - set(FORMS) - {"", UNCLASSIFIED})
+    bad = sorted(set(form) - set(ALL_FORMS) - {"", UNCLASSIFIED})
     if bad:
         raise InvalidInputError(
-            f"{_CALLER}: parks registry form {bad[0]!r} is not one of {', '.join(FORMS)} "
+            f"{_CALLER}: parks registry form {bad[0]!r} is not one of {', '.join(ALL_FORMS)} "
             "(or empty for no override). Fix the registry's form column."
         )
     location = (
@@ -315,7 +405,11 @@ def _prepare_landuse(landuse: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataF
     kind = _text(lu["landuse"]).str.lower()
     until = _year(lu["industrial_until"])
     former = _text(lu["former_use"])
-    is_former = (kind == "brownfield") | (former != "").to_numpy() | np.isfinite(until)
+    former_kind = np.array([former_use_kind(v) for v in former], dtype=object)
+    heritage = (former_kind == "heritage") & ~kind.isin({"brownfield", "industrial"}).to_numpy()
+    is_former = (
+        (kind == "brownfield") | (former != "").to_numpy() | np.isfinite(until)
+    ) & ~heritage
     out = gpd.GeoDataFrame(
         {"industrial_until": until[np.asarray(is_former)]},
         geometry=lu.geometry.to_numpy()[np.asarray(is_former)],
@@ -348,6 +442,18 @@ def _dominance(emp: np.ndarray, names: np.ndarray, public: np.ndarray) -> dict[s
     out["anchor_employees"] = float(emp[top])
     out["anchor_public"] = bool(public[top])
     return out
+
+
+def _member_support_share(members: pd.DataFrame) -> float:
+    """Share of members whose support column says yes (NaN when no such column)."""
+    for col in _SUPPORT_COLUMNS:
+        if col in members.columns and len(members):
+            series = members[col]
+            if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+                return float(_flag(series).mean())
+            text = _text(series).str.lower()
+            return float((~text.isin(_NO)).mean())
+    return float("nan")
 
 
 def _members_public(members: pd.DataFrame) -> np.ndarray:
@@ -483,6 +589,7 @@ def _evidence_row(
     row["_opened"] = opened
     row.update(line_fit(xy, buffer_m=th.line_buffer_m, trim=th.elongation_trim))
     row.update(_dominance(emp, names, _members_public(members)))
+    row["government_member_share"] = _member_support_share(members)
     is_branch = pd.Series(names).str.contains(_BRANCH).to_numpy()
     row["branch_share"] = float(is_branch.mean()) if len(names) else float("nan")
     return row
@@ -500,19 +607,31 @@ def _lt(value: Any, threshold: float) -> bool:
 
 
 def _indicators(r: dict[str, Any], th: FormThresholds) -> dict[str, bool]:
+    kind = former_use_kind(r["registry_former_use"])
+    line = (
+        _ge(r["elongation"], th.elongation_min)
+        and _ge(r["line_buffer_share"], th.line_buffer_share_min)
+        and _ge(r["line_length_m"], th.line_length_min_m)
+    )
+    government = bool(r["government_support"]) or _ge(
+        r.get("government_member_share", float("nan")), th.government_member_share_min
+    )
     return {
         "wave": _ge(r["founding_wave_share"], th.wave_share_min),
+        "dated": bool(np.isfinite(r["founding_wave_share"])),
         "park": bool(r["park_matched"]),
+        "park_dated": bool(r["park_matched"]) and bool(np.isfinite(r["park_opened"])),
         "post_opening": r["wave_start_source"] == "park opening"
         and _ge(1.0 - r["founded_before_share"], th.post_opening_share_min),
         "brownfield": _ge(r["brownfield_overlap"], th.brownfield_overlap_min)
         or _ge(r["brownfield_member_share"], th.brownfield_overlap_min)
-        or bool(r["registry_former_use"]),
+        or kind == "industrial",
+        "heritage": kind == "heritage",
         "after_industrial": _ge(r["after_industrial_share"], th.after_industrial_share_min),
-        "line": _ge(r["elongation"], th.elongation_min)
-        and _ge(r["line_buffer_share"], th.line_buffer_share_min)
-        and _ge(r["line_length_m"], th.line_length_min_m),
-        "government": bool(r["government_support"]),
+        "line": line,
+        "government": government,
+        "street": line and government,
+        "headcounts": bool(np.isfinite(r["top_firm_share"])),
         "dominant": _ge(r["top_firm_share"], th.top_share_min)
         and _ge(r["anchor_employees"], th.anchor_min_employees),
         "rest_alike": _lt(r["size_gini_rest"], th.rest_gini_max),
@@ -520,16 +639,35 @@ def _indicators(r: dict[str, Any], th: FormThresholds) -> dict[str, bool]:
 
 
 def _scores(f: dict[str, bool], th: FormThresholds) -> dict[str, float]:
-    b, ln, d, w = f["brownfield"], f["line"], f["dominant"], f["wave"]
+    """Scores of every form; a form without its defining evidence scores 0.
+
+    new_park: a matched registry park with an opening year, and (when founding years are
+    known) a founding wave; converted_industrial: former industrial land; converted_heritage:
+    a registry former use in HERITAGE_USES; government_street: a line *and* government
+    support; anchor_enterprise: headcounts with a dominant firm.
+    """
+    b, h, st, d, w = f["brownfield"], f["heritage"], f["street"], f["dominant"], f["wave"]
     p = th.penalty
+    park_new = f["park_dated"] and (w or not f["dated"])
     raw = {
-        "new_park": (w and not (b or ln or d)) * (0.6 + 0.2 * f["park"] + 0.2 * f["post_opening"]),
-        "converted_industrial": b * (0.6 + 0.2 * f["after_industrial"] + 0.2 * w) - p * (ln + d),
-        "government_street": ln * (0.6 + 0.4 * f["government"]) - p * (b + d),
+        "new_park": (park_new and not (b or h or st or d))
+        * (0.6 + 0.2 * w + 0.2 * f["post_opening"]),
+        "converted_industrial": b * (0.6 + 0.2 * f["after_industrial"] + 0.2 * w) - p * (st + d),
+        "government_street": st * 1.0 - p * (b + h + d),
         "anchor_enterprise": d * (0.6 + 0.2 * f["rest_alike"] + 0.2 * (not f["government"]))
-        - p * (b + ln),
+        - p * (b + h + st),
+        CONVERTED_HERITAGE: (h and not b) * (0.6 + 0.2 * w + 0.2 * f["park"]) - p * (st + d),
     }
     return {k: round(max(0.0, float(v)), 10) for k, v in raw.items()}
+
+
+def _shape(r: dict[str, Any], f: dict[str, bool], th: FormThresholds) -> str:
+    """Neutral shape descriptor: ``linear``, ``elongated``, ``compact`` or ``""`` (< 3 members)."""
+    if f["line"]:
+        return "linear"
+    if not np.isfinite(r["elongation"]):
+        return ""
+    return "compact" if r["elongation"] < th.compact_elongation_max else "elongated"
 
 
 def _pct(v: float) -> str:
@@ -571,7 +709,12 @@ def _facts(r: dict[str, Any], th: FormThresholds) -> dict[str, str]:
         f"{r['line_length_m']:.0f} m axis"
         if np.isfinite(r["elongation"])
         else "too few members for a line fit",
-        "government": "government support in the registry",
+        "government": "government support in the registry"
+        if r["government_support"]
+        else f"{_pct(r.get('government_member_share', float('nan')))} of members marked as "
+        "government-supported",
+        "street": "",
+        "heritage": f"registry former use {r['registry_former_use']!r} (heritage, not industrial)",
         "independent": "no registry government support",
         "dominant": f"largest firm {r['anchor_name'] or '(unnamed)'} ({r['anchor_employees']:.0f} "
         f"staff) holds {_pct(r['top_firm_share'])} of employment (threshold "
@@ -585,17 +728,51 @@ def _facts(r: dict[str, Any], th: FormThresholds) -> dict[str, str]:
 
 
 _SUPPORT = {
-    "new_park": ("wave", "park", "post_opening"),
+    "new_park": ("park", "wave", "post_opening"),
     "converted_industrial": ("brownfield", "after_industrial", "wave"),
     "government_street": ("line", "government"),
     "anchor_enterprise": ("dominant", "rest_alike", "independent"),
+    CONVERTED_HERITAGE: ("heritage", "wave", "park"),
 }
 _SIGNATURE = {
     "new_park": "wave",
     "converted_industrial": "brownfield",
     "government_street": "line",
     "anchor_enterprise": "dominant",
+    CONVERTED_HERITAGE: "heritage",
 }
+
+
+def _missing(r: dict[str, Any], f: dict[str, bool], facts: dict[str, str]) -> list[str]:
+    """What each form lacks, in words (for an unclassified cluster)."""
+    needs: list[str] = []
+    if not f["park_dated"]:
+        needs.append(
+            "new_park needs a matched registry park with an opening year ("
+            + (facts["park"] if r["nearest_park"] else "no park registry")
+            + ")"
+        )
+    elif f["dated"] and not f["wave"]:
+        needs.append(f"new_park needs a founding wave ({facts['wave']})")
+    if not f["brownfield"]:
+        needs.append(
+            "converted_industrial needs former industrial land ("
+            + (facts["heritage"] if f["heritage"] else facts["brownfield"])
+            + ")"
+        )
+    if not f["government"]:
+        needs.append(
+            "government_street needs evidence of government support (registry "
+            "government_support or a members' support column): none"
+            + (f", although the members lie along a line ({facts['line']})" if f["line"] else "")
+        )
+    elif not f["line"]:
+        needs.append(f"government_street needs a linear shape ({facts['line']})")
+    if not f["headcounts"]:
+        needs.append("anchor_enterprise needs headcounts (employment unknown)")
+    elif not f["dominant"]:
+        needs.append(f"anchor_enterprise needs a dominant firm ({facts['dominant']})")
+    return needs
 
 
 def _decide(
@@ -604,13 +781,20 @@ def _decide(
     f = _indicators(r, th)
     scores = _scores(f, th)
     facts = _facts(r, th)
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], FORMS.index(kv[0])))
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], ALL_FORMS.index(kv[0])))
     (top_form, top), (second_form, second) = ranked[0], ranked[1]
     confidence = round(top * (top - second), 10)
     signatures = [facts[s] for k, s in _SIGNATURE.items() if f[s] and k != "new_park"]
     if top < th.score_floor:
-        seen = "; ".join(signatures) or facts["wave"]
-        why = f"unclassified: no form reaches score {th.score_floor:g} (best {top_form} {top:.2f}); {seen}"
+        shape = _shape(r, f, th)
+        needs = _missing(r, f, facts)
+        extra = [fact for fact in signatures if not any(fact in need for need in needs)]
+        seen = "; ".join([*needs, *extra]) or facts["wave"]
+        why = (
+            f"unclassified: no form reaches score {th.score_floor:g} (best {top_form} {top:.2f})"
+            + (f"; shape {shape}" if shape else "")
+            + f"; {seen}"
+        )
         return UNCLASSIFIED, confidence, why, scores, f
     if round(top - second, 10) < th.score_margin:
         why = (
@@ -619,6 +803,8 @@ def _decide(
         )
         return UNCLASSIFIED, confidence, why, scores, f
     f_used = {**f, "independent": not f["government"]}
+    if top_form == "new_park":
+        f_used["park"] = f["park_dated"]
     used = [facts[k] for k in _SUPPORT[top_form] if f_used[k] and facts[k]]
     against = [s for k, s in _SIGNATURE.items() if f[s] and k != top_form and k != "new_park"]
     why = f"{top_form} (score {top:.2f}): " + "; ".join(used)
@@ -644,8 +830,12 @@ def _markusen(
             "satellite_platform",
             f"{_pct(branch)} of members are branches (names with 分公司/分厂/branch)",
         )
-    if f["government"]:
+    if f["government"] and r["government_support"]:
         return "state_anchored", f"the registry park {r['nearest_park']} has government support"
+    if f["government"]:
+        return "state_anchored", (
+            f"{_pct(r['government_member_share'])} of members are marked as government-supported"
+        )
     if form == "new_park" and _ge(branch, th.new_park_branch_share_min):
         return "satellite_platform", f"a new park with {_pct(branch)} branch establishments"
     if (
@@ -692,7 +882,9 @@ def assign_forms(
     Returns
     -------
     DataFrame
-        Indexed like ``clusters``. ``form`` (one of :data:`FORMS` or ``unclassified``),
+        Indexed like ``clusters``. ``form`` (one of :data:`ALL_FORMS` or ``unclassified``;
+        a form only with its defining evidence, see Notes), ``shape`` (neutral descriptor:
+        ``linear``, ``elongated``, ``compact``; ``""`` with fewer than 3 members),
         ``form_confidence`` (0–1: top score x its lead over the runner-up; 1.0 for a registry
         form), ``markusen`` (one of :data:`MARKUSEN_TYPES` or ``unclassified``), ``evidence``
         (one sentence with the deciding facts and values; ``"registry"`` when the registry's
@@ -701,6 +893,9 @@ def assign_forms(
         ``score_<form>`` values, and the evidence: ``n_members``, ``nearest_park``,
         ``nearest_park_m`` (m from the footprint), ``park_matched``, ``park_opened``,
         ``government_support``, ``registry_form``, ``registry_former_use``,
+        ``former_use_kind`` (:func:`former_use_kind`), ``government_member_share`` (share of
+        members whose ``government_supported``/``government_support``/``support`` column says
+        yes; NaN without such a column),
         ``brownfield_overlap`` (share of footprint area), ``brownfield_member_share``,
         ``after_industrial_share``,
         ``wave_start_year``, ``wave_start_source``, ``founding_wave_share``,
@@ -718,6 +913,12 @@ def assign_forms(
 
     Notes
     -----
+    A form needs its defining evidence, otherwise it scores 0: ``new_park`` a matched
+    registry park with an opening year (and a founding wave when founding years are known);
+    ``converted_industrial`` former industrial land (land-use overlap or a registry
+    ``former_use`` in :data:`INDUSTRIAL_USES`); ``converted_heritage`` a registry
+    ``former_use`` in :data:`HERITAGE_USES`; ``government_street`` a line *and* government
+    support (registry or members); ``anchor_enterprise`` headcounts with a dominant firm.
     Each form has one signature fact (score 0.6) and supporting facts (0.2 or 0.4); every
     other form's signature present costs ``penalty``. A cluster is classified when the top
     score is at least ``score_floor`` and leads the runner-up by ``score_margin``; otherwise it
@@ -764,26 +965,30 @@ def assign_forms(
         if park_table is not None and claimed[pos] >= 0:
             _apply_park(r, int(claimed[pos]), park_table, th)
         r.update(_founding(r.pop("_opened"), r["park_opened"], th))
+        r["former_use_kind"] = former_use_kind(r["registry_former_use"])
+        shape = ""
         if r["n_members"] == 0:
             form, conf, why = UNCLASSIFIED, 0.0, "no member establishments"
             scores: dict[str, float] = {}
             mk, mk_why = UNCLASSIFIED, "no member establishments"
         else:
             form, conf, why, scores, ind = _decide(r, th)
-        registry = r["registry_form"] in FORMS
+            shape = _shape(r, ind, th)
+        registry = r["registry_form"] in ALL_FORMS
         if r["n_members"]:
             mk, mk_why = _markusen(r, r["registry_form"] if registry else form, ind, th)
         out_rows.append(
             {
                 "form": r["registry_form"] if registry else form,
                 "form_confidence": 1.0 if registry else conf,
+                "shape": shape,
                 "markusen": mk,
                 "evidence": "registry" if registry else f"{why}; Markusen {mk}: {mk_why}.",
                 "evidence_source": "registry" if registry else "data",
                 "data_form": form,
                 "data_evidence": why,
                 "markusen_evidence": mk_why,
-                **{f"score_{k}": scores.get(k, 0.0) for k in FORMS},
+                **{f"score_{k}": scores.get(k, 0.0) for k in ALL_FORMS},
                 **r,
             }
         )

@@ -16,9 +16,12 @@ __all__, __getattr__, __dir__ = _lazy_exports(
             "arcgis_default_eps",
             "cluster_profiles",
             "core_density",
+            "csr_default_eps",
             "dbscan_labels",
+            "default_min_cluster_size",
             "detect_clusters",
             "hdbscan_labels",
+            "why_no_clusters",
         ),
     },
 )

@@ -21,19 +21,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from clusterscape.detect._mst import _find  # union-find root with path compression
+
 __all__ = ["labels_from_mst", "single_linkage"]
-
-
-@nb.njit(cache=True)
-def _top(parent, a):  # pragma: no cover - numba
-    root = a
-    while parent[root] != root:
-        root = parent[root]
-    while parent[a] != root:
-        nxt = parent[a]
-        parent[a] = root
-        a = nxt
-    return root
 
 
 @nb.njit(cache=True)
@@ -47,8 +37,8 @@ def single_linkage(a, b, w):  # pragma: no cover - numba
     right = np.empty(m, np.int64)
     csize = np.empty(m, np.int64)
     for i in range(m):
-        ra = _top(parent, a[i])
-        rb = _top(parent, b[i])
+        ra = _find(parent, a[i])
+        rb = _find(parent, b[i])
         left[i] = ra
         right[i] = rb
         node = n + i

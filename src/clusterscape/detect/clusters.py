@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -49,20 +49,26 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from clusterscape._validation import as_xy, check_choice, check_positive
+from clusterscape._validation import PointsLike, as_xy, check_choice, check_positive
 from clusterscape.detect._dbscan import dbscan_grid
 from clusterscape.detect._hdbscan import labels_from_mst
 from clusterscape.detect._mst import mutual_reachability_mst
 from clusterscape.errors import InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
 
 __all__ = [
     "ClusterResult",
     "arcgis_default_eps",
     "cluster_profiles",
     "core_density",
+    "csr_default_eps",
     "dbscan_labels",
+    "default_min_cluster_size",
     "detect_clusters",
     "hdbscan_labels",
+    "why_no_clusters",
 ]
 
 #: concave-hull ratio passed to :func:`shapely.concave_hull` (0 = most concave, 1 = convex)
@@ -146,6 +152,114 @@ def arcgis_default_eps(xy: np.ndarray, *, min_samples: int) -> float:
     return float(np.partition(core, keep - 1)[keep - 1])
 
 
+#: Bounds of the data-aware ``min_cluster_size`` (:func:`default_min_cluster_size`).
+MIN_CLUSTER_SIZE_BOUNDS = (5, 15)
+#: Share of points that would be DBSCAN core points under CSR at the default eps.
+CSR_CORE_QUANTILE = 0.05
+
+
+def default_min_cluster_size(n: int) -> int:
+    """Data-aware default ``min_cluster_size`` for ``n`` points: ``round(sqrt(n) / 2)`` in [5, 15].
+
+    The square-root rule lets the number of possible clusters grow like ``sqrt(n)`` (at most
+    about ``2 sqrt(n)`` clusters of that size), the usual scaling of a "natural" number of
+    groups. The lower bound 5 is the smallest group of venues a planner would call a quarter
+    (above DBSCAN's minPts >= dimension + 1 = 3 and Sander et al. 1998's 2 x dimension = 4);
+    the upper bound 15 is the former fixed default, which the built-in Ningbo study (4,669
+    creative firms: sqrt/2 = 34) keeps. A city centre with 60 creative venues gets 5
+    (sqrt(60)/2 = 3.9), 400 get 10, 900 or more get 15.
+
+    Examples
+    --------
+    >>> [default_min_cluster_size(n) for n in (37, 60, 400, 4669)]
+    [5, 5, 10, 15]
+    """
+    lo, hi = MIN_CLUSTER_SIZE_BOUNDS
+    return int(min(hi, max(lo, round(float(np.sqrt(max(int(n), 0))) / 2.0))))
+
+
+def csr_default_eps(
+    xy: np.ndarray, *, min_samples: int, area_m2: float | None = None,
+    quantile: float = CSR_CORE_QUANTILE,
+) -> float:  # fmt: skip
+    """Default DBSCAN search distance from the window: denser than random, in metres.
+
+    Under complete spatial randomness with the data's intensity ``lambda = n / area`` the
+    number of other points within ``r`` of a point is Poisson with mean ``lambda pi r^2``;
+    a point is a core point (``min_samples`` points within ``eps``, itself included) with
+    probability ``P(N >= min_samples - 1)``. The default ``eps`` is the radius at which that
+    probability is ``quantile`` (5 %): only neighbourhoods denser than 95 % of random ones
+    start a cluster, so a pattern without clusters does not merge into one. ``P(N >= m) =
+    P(Gamma(m, 1) <= mu)``, so ``mu = Gamma(m).ppf(quantile)`` and ``eps = sqrt(mu / (lambda
+    pi))``.
+
+    Parameters
+    ----------
+    xy : (n, 2) array
+        Points in metres.
+    min_samples : int
+        Core neighbourhood size, the point itself included.
+    area_m2 : float, optional
+        Window area; default the convex hull of the points.
+    quantile : float
+        Probability that a random point is a core point at the returned eps.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> xy = rng.uniform(0, 1000, (1000, 2))  # 1,000 points per km²
+    >>> round(csr_default_eps(xy, min_samples=5, area_m2=1e6), 1)
+    20.9
+    """
+    from scipy.stats import gamma
+
+    pts = np.asarray(xy, dtype=float)
+    if area_m2 is None:
+        area_m2 = float(shapely.convex_hull(shapely.multipoints(pts)).area)
+    if not (area_m2 > 0 and len(pts) >= 2):
+        raise InvalidInputError("csr_default_eps: the points span no area; pass eps_m explicitly.")
+    lam = len(pts) / float(area_m2)
+    m = max(int(min_samples) - 1, 1)
+    mu = float(gamma.ppf(quantile, m))
+    return float(np.sqrt(mu / (lam * np.pi)))
+
+
+def why_no_clusters(n: int, params: Mapping[str, Any]) -> str:
+    """One sentence saying why detection found no cluster and what to try.
+
+    Parameters
+    ----------
+    n : int
+        Number of points clustered (creative establishments).
+    params : Mapping
+        ``ClusterResult.params`` of the run.
+
+    Examples
+    --------
+    >>> why_no_clusters(58, {"method": "hdbscan", "min_cluster_size": 15, "min_samples": 15})
+    '0 clusters: 58 creative establishments, min_cluster_size 15; try min_cluster_size 5'
+    """
+    mcs = int(params.get("min_cluster_size") or 0)
+    ms = int(params.get("min_samples") or mcs)
+    suggest = default_min_cluster_size(n)
+    if suggest >= mcs:
+        suggest = max(3, mcs // 2)
+    head = f"0 clusters: {n:,} creative establishments, min_cluster_size {mcs}"
+    if params.get("method") == "dbscan":
+        eps = params.get("eps_m")
+        eps_txt = f"{float(eps):.0f} m" if eps is not None else "?"
+        return (
+            f"{head}, eps {eps_txt}: no point has {ms} establishments within eps; try a larger "
+            f"eps_m or min_cluster_size {suggest}"
+        )
+    if suggest < mcs:
+        return f"{head}; try min_cluster_size {suggest}"
+    return (
+        f"{head}: no group of {mcs} or more stands out from its surroundings (too few points "
+        "or an even spread); there may be no clusters to find"
+    )
+
+
 def dbscan_labels(
     xy: np.ndarray, *, eps_m: float, min_samples: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -216,7 +330,7 @@ def _shares_stats(sectors: pd.Series) -> tuple[float, float]:
 
 
 def cluster_profiles(
-    gdf: Any,
+    gdf: gpd.GeoDataFrame,
     labels: np.ndarray,
     probabilities: np.ndarray,
     *,
@@ -469,19 +583,20 @@ def _population_xy(population: Any, crs: Any, n: int, *, caller: str) -> np.ndar
 
 
 def detect_clusters(
-    establishments: Any,
+    establishments: gpd.GeoDataFrame,
     *,
     method: str = "hdbscan",
-    min_cluster_size: int = 15,
+    min_cluster_size: int | None = None,
     min_samples: int | None = None,
     eps_m: float | None = None,
+    eps_rule: str = "csr",
     weight: str | None = None,
     seed: int | None = 0,
     stability_draws: int = 20,
     stability_fraction: float = 0.9,
     csr_simulations: int = 19,
     alpha: float = 0.05,
-    population: Any = None,
+    population: PointsLike | None = None,
 ) -> ClusterResult:
     """Find density-based clusters of establishments and profile each one.
 
@@ -493,14 +608,24 @@ def detect_clusters(
         ``sector`` (see :func:`cluster_profiles`).
     method : {"hdbscan", "dbscan"}
         HDBSCAN (scikit-learn parity, excess-of-mass selection) or DBSCAN.
-    min_cluster_size : int, default 15
-        HDBSCAN smallest cluster; for DBSCAN the default ``min_samples``.
+    min_cluster_size : int, optional
+        HDBSCAN smallest cluster; for DBSCAN the default ``min_samples``. Default: from the
+        number of points, ``round(sqrt(n) / 2)`` clipped to [5, 15]
+        (:func:`default_min_cluster_size`; 15 for the built-in Ningbo study, 5 for a city
+        centre with 60 creative venues).
     min_samples : int, optional
         Core neighbourhood size, the point itself included (scikit-learn convention);
         default ``min_cluster_size``.
     eps_m : float, optional
-        DBSCAN search distance in metres. Default: the ArcGIS rule, the largest core distance
-        after excluding the top 1 % (:func:`arcgis_default_eps`). Ignored by HDBSCAN.
+        DBSCAN search distance in metres. Default: ``eps_rule``. Ignored by HDBSCAN.
+    eps_rule : {"csr", "arcgis"}, default "csr"
+        How the default ``eps_m`` is chosen. ``"csr"``: the radius at which only 5 % of points
+        of a random pattern with the data's intensity in the convex hull would be core points
+        (:func:`csr_default_eps`), so an even spread does not become one cluster.
+        ``"arcgis"``: ArcGIS Pro's documented default for *Density-based Clustering*, the
+        largest core distance after excluding the top 1 % (:func:`arcgis_default_eps`); it
+        makes 99 % of the points core points, and on a city centre with few points it can
+        join the whole study area into one cluster.
     weight : str, optional
         Numeric column summed per cluster into ``weight_total`` / ``weight_density_per_km2``
         (e.g. ``"employees"``). It does not change the clustering.
@@ -557,6 +682,7 @@ def detect_clusters(
     """
     caller = "detect_clusters"
     check_choice(method, {"hdbscan", "dbscan"}, "method", caller=caller)
+    check_choice(eps_rule, {"csr", "arcgis"}, "eps_rule", caller=caller)
     if not hasattr(establishments, "geometry"):
         raise InvalidInputError(
             f"{caller}: expected a GeoDataFrame of points, got {type(establishments).__name__}."
@@ -600,7 +726,8 @@ def detect_clusters(
             "gdf.set_geometry(gdf.centroid)."
         )
     gdf = to_local_metric(establishments)
-    mcs = int(min_cluster_size)
+    mcs_rule = "given" if min_cluster_size is not None else "round(sqrt(n) / 2) in [5, 15]"
+    mcs = default_min_cluster_size(len(gdf)) if min_cluster_size is None else int(min_cluster_size)
     ms = mcs if min_samples is None else int(min_samples)
     xy = as_xy(gdf, caller=caller, min_points=max(mcs, ms) + 1)
 
@@ -615,7 +742,12 @@ def detect_clusters(
                 min_samples=max(2, round(ms * frac)),
             )[0]
     else:
-        eps_used = arcgis_default_eps(xy, min_samples=ms) if eps_m is None else float(eps_m)
+        if eps_m is not None:
+            eps_used = float(eps_m)
+        elif eps_rule == "arcgis":
+            eps_used = arcgis_default_eps(xy, min_samples=ms)
+        else:
+            eps_used = csr_default_eps(xy, min_samples=ms)
         labels, core = dbscan_labels(xy, eps_m=eps_used, min_samples=ms)
         probs = core.astype(float)
         eps_fixed = eps_used
@@ -654,9 +786,14 @@ def detect_clusters(
     params: dict[str, Any] = {
         "method": method,
         "min_cluster_size": mcs,
+        "min_cluster_size_rule": mcs_rule,
         "min_samples": ms,
         "eps_m": eps_used,
-        "eps_rule": "arcgis: largest core distance after dropping the top 1 %"
+        "eps_rule": (
+            "arcgis: largest core distance after dropping the top 1 %"
+            if eps_rule == "arcgis"
+            else f"csr: {CSR_CORE_QUANTILE:.0%} of random points would be core points"
+        )
         if method == "dbscan" and eps_m is None
         else None,
         "weight": weight,
@@ -671,6 +808,8 @@ def detect_clusters(
         if pop_xy is None
         else "random labelling among all establishments",
     }
+    params["n_points"] = len(xy)
+    params["empty_reason"] = why_no_clusters(len(xy), params) if len(clusters) == 0 else None
     index = establishments.index
     return ClusterResult(
         labels=pd.Series(labels, index=index, name="cluster"),

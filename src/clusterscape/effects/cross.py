@@ -110,18 +110,20 @@ def amenity_colocation(
     # the global CLQ of the pattern module: every nearest neighbour, ties at the nearest
     # distance sharing the weight (no cap on their number)
     from clusterscape.measure.pattern import colocation_quotient
-    from clusterscape.measure.pattern._colocation import _nearest_split, _perm_counts
+    from clusterscape.measure.pattern._colocation import (
+        _count_matrix,
+        _nearest_split,
+        _perm_counts,
+    )
 
     codes = np.where(is_a, 0, np.where(is_b, 1, 2)).astype(np.int64)
     obs = float(colocation_quotient(xy, codes, 0, 1))
     if permutations:
         nn, ti, tj, tw, order = _nearest_split(np.asarray(xy, dtype=float))
-        single = nn >= 0
-        cnt = np.bincount(codes[single] * 3 + codes[nn[single]], minlength=9).astype(float)
-        cnt += np.bincount(codes[ti] * 3 + codes[tj], weights=tw, minlength=9)
+        cnt = _count_matrix(codes, 3, nn, ti, tj, tw)
         s = int(np.random.default_rng(seed).integers(0, 2**63 - 1))
         ge, _le, _tot, _sims = _perm_counts(
-            codes, nn, ti, tj, tw, order, 3, cnt.reshape(3, 3), int(permutations), s
+            codes, nn, ti, tj, tw, order, 3, cnt, int(permutations), s
         )
         p = float((1 + ge[0, 1]) / (permutations + 1))
     else:

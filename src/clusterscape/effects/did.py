@@ -316,9 +316,11 @@ def _and(a: Any, b: Any) -> Any:
 
 
 def _nearest_cells(footprints: list[Any], reach_m: float, step_m: float = 25.0) -> list[Any]:
-    """The region closer to each footprint than to any other (within ``reach_m`` of it): the
-    Voronoi cells of points every ``step_m`` metres along the footprints' boundaries, merged
-    per footprint (a discretised nearest-footprint partition)."""
+    """The region closer to each footprint than to any other (within ``reach_m`` of it).
+
+    The Voronoi cells of points every ``step_m`` metres along the footprints' boundaries,
+    merged per footprint (a discretised nearest-footprint partition).
+    """
     import shapely
 
     pts, owner = [], []
@@ -356,9 +358,11 @@ def _design(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
 
 
 def _within_ols(fr: pd.DataFrame, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """OLS with cluster fixed effects (within transformation) and CR1 cluster-robust SEs, the
-    small-sample factor G/(G-1) (N-1)/(N-K) with K = G + len(terms), as statsmodels'
-    ``cov_type="cluster"``."""
+    """OLS with cluster fixed effects (within transformation) and CR1 cluster-robust SEs.
+
+    The small-sample factor is G/(G-1) (N-1)/(N-K) with K = G + len(terms), as statsmodels'
+    ``cov_type="cluster"``.
+    """
     yy = (
         (fr["count_t"] / fr["area_km2_t"] - fr["count_c"] / fr["area_km2_c"]) / fr["scale"]
     ).to_numpy()
@@ -406,7 +410,7 @@ class _Contrast:
         return np.asarray(np.sqrt(self.f * (s**2).sum(0)) / self.q.sum(0))
 
     def boot_t(self, w: np.ndarray) -> np.ndarray:
-        """t statistics of the restricted (beta = 0) wild cluster bootstrap, weights w (B, G)."""
+        """The t statistics of the restricted (beta = 0) wild cluster bootstrap, weights w (B, G)."""
         qs = self.q.sum(0)
         wa = w @ self.a
         b = wa / qs
@@ -417,9 +421,11 @@ class _Contrast:
 
 
 def _city_trend(years: np.ndarray, far: np.ndarray, cover: tuple[int, int], detrend: bool) -> Any:
-    """Yearly scale s(t) of the city's amenity openings (see ``detrend``): the openings beyond
-    the control rings in the three years centred on t, relative to their mean over the
-    covered years."""
+    """Yearly scale s(t) of the city's amenity openings (see ``detrend``).
+
+    The openings beyond the control rings in the three years centred on t, relative to their
+    mean over the covered years.
+    """
     if not detrend:
         return lambda t: np.ones(np.shape(t))
     use = years[far] if far.sum() >= 100 else years
@@ -1103,8 +1109,10 @@ def amenity_effects(
 
 
 def _summary_row(summary: Mapping[str, Any]) -> pd.DataFrame:
-    """The one-row ``rows`` table of a summary: the radius interval split into two columns and
-    the window written as ``first..last``."""
+    """The one-row ``rows`` table of a summary.
+
+    The radius interval is split into two columns and the window written as ``first..last``.
+    """
     row = {k: summary[k] for k in _RESULT_COLUMNS if k in summary}
     lo, hi = summary["influence_radius_ci"]
     first, last = summary["window_used"]

@@ -1,5 +1,6 @@
-"""One rule for a cluster's opening year, shared by :mod:`clusterscape.typology` and
-:mod:`clusterscape.effects.did`.
+"""One rule for a cluster's opening year.
+
+Shared by :mod:`clusterscape.typology` and :mod:`clusterscape.effects.did`.
 
 **Registry match.** A park of the registry matches a cluster when it is the park nearest to
 the cluster's footprint (distance to the polygon, 0 inside; ties broken by the distance to the

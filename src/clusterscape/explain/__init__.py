@@ -6,19 +6,12 @@ imported on first use so that GeoDetector works without it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from clusterscape import _lazy_exports
 
-from clusterscape.explain.geodetector import GeoDetectorResult, geodetector
-
-__all__ = ["GWRFit", "GeoDetectorResult", "geodetector", "gwr", "mgwr"]
-
-if TYPE_CHECKING:  # pragma: no cover
-    from clusterscape.explain.gwr import GWRFit, gwr, mgwr
-
-
-def __getattr__(name: str) -> Any:
-    if name in {"GWRFit", "gwr", "mgwr"}:
-        from clusterscape.explain import gwr as module
-
-        return getattr(module, name)
-    raise AttributeError(f"module 'clusterscape.explain' has no attribute {name!r}")
+__all__, __getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "clusterscape.explain.geodetector": ("GeoDetectorResult", "geodetector"),
+        "clusterscape.explain.gwr": ("GWRFit", "gwr", "mgwr"),
+    },
+)

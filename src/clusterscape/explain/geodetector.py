@@ -48,11 +48,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations, pairwise
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from numba import njit
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from clusterscape._validation import check_choice, check_columns, check_positive
@@ -116,8 +116,8 @@ def _ssw(yc: np.ndarray, codes: np.ndarray, n_codes: int) -> float:
     return float(yc @ yc - (sums[keep] ** 2 / counts[keep]).sum())
 
 
-def q_statistic(y: Any, strata: Any) -> float:
-    """q = 1 − SSW/SST of ``y`` stratified by ``strata`` (Wang, Zhang & Fu 2016)."""
+def q_statistic(y: ArrayLike, strata: ArrayLike) -> float:
+    """The q statistic, q = 1 − SSW/SST of ``y`` stratified by ``strata`` (Wang, Zhang & Fu 2016)."""
     yv = np.asarray(y, dtype=float).ravel()
     codes, uniques = pd.factorize(np.asarray(strata), use_na_sentinel=False)
     yc = yv - yv.mean()

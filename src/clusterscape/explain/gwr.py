@@ -152,7 +152,7 @@ def _frame(arr: np.ndarray, names: list[str], index: Any) -> pd.DataFrame:
 
 
 def gwr(
-    table: Any,
+    table: pd.DataFrame,
     y: str,
     factors: Sequence[str],
     *,
@@ -246,7 +246,7 @@ def gwr(
 
 
 def mgwr(
-    table: Any,
+    table: pd.DataFrame,
     y: str,
     factors: Sequence[str],
     *,

@@ -41,6 +41,7 @@ __all__ = [
     "LoadResult",
     "atomic_directory",
     "atomic_write",
+    "empty_notes",
     "read_establishments",
     "validate_table",
     "write_layer",
@@ -202,8 +203,10 @@ def _sniff_delimiter(header_line: str, suffix: str) -> str:
 
 
 def _header_row(rows: list[list[Any]]) -> int:
-    """Index of the header among the first 10 rows: of the rows naming a coordinate column,
-    the one naming the most known columns (the first on ties).
+    """Index of the header among the first 10 rows.
+
+    Of the rows naming a coordinate column, the one naming the most known columns (the first
+    on ties).
 
     Spreadsheet exports often start with a title line (e.g. "宁波市文创企业名录"); 0 if no
     row names one (the reader then explains that coordinate columns are missing).
@@ -892,7 +895,7 @@ def read_establishments(
     sheet: str | int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> LoadResult:
-    """Read a firm or POI table into the canonical establishments table.
+    r"""Read a firm or POI table into the canonical establishments table.
 
     Parameters
     ----------
@@ -964,7 +967,7 @@ def read_establishments(
     --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "firms.csv"
-    >>> _ = p.write_text("名称,经度,纬度\\n甲,121.55,29.87\\n乙,,29.9\\n", encoding="gbk")
+    >>> _ = p.write_text("名称,经度,纬度\n甲,121.55,29.87\n乙,,29.9\n", encoding="gbk")
     >>> res = read_establishments(p, crs="gcj02")
     >>> len(res.establishments), res.rejected.loc[0, "reason"]
     (1, 'missing coordinates: longitude is empty')

@@ -99,8 +99,11 @@ def _year(values: pd.Series) -> pd.Series:
 
 
 def read_parks(path: str | Path, *, crs: str = "wgs84") -> gpd.GeoDataFrame:
-    """Read a parks registry (``name, lon, lat`` or geometry, ``opened``, ``government_support``,
-    ``former_use``, optional ``form``); polygons are reduced to representative points."""
+    """Read a parks registry; polygons are reduced to representative points.
+
+    Columns: ``name, lon, lat`` or geometry, ``opened``, ``government_support``,
+    ``former_use``, optional ``form``.
+    """
     gdf = _read_vector(Path(path), crs, what="parks")
     if "name" not in gdf.columns:
         raise InvalidInputError(f"parks file {path} needs a 'name' column.")

@@ -51,7 +51,7 @@ def _value(v: Any) -> str | None:
 
 
 def _extra_tags(v: Any) -> dict[str, Any]:
-    """pyrosm keeps tags without their own column in ``tags`` (a dict or a JSON string)."""
+    """Tags that pyrosm keeps without their own column, in ``tags`` (a dict or JSON string)."""
     if isinstance(v, dict):
         return v
     if isinstance(v, str) and v.startswith("{"):
@@ -394,8 +394,10 @@ def fetch_osm(
 
 
 def filter_features(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Apply the establishment filter and de-duplication of :func:`read_osm_pbf` to osmnx
-    features (MultiIndex ``element, id``); skipped features are counted in ``.attrs``."""
+    """Apply the establishment filter and de-duplication of :func:`read_osm_pbf` to osmnx features.
+
+    ``features`` has the MultiIndex ``element, id``; skipped features are counted in ``.attrs``.
+    """
     frame = features.reset_index()
     if "element" not in frame.columns:
         frame["element"] = "node"

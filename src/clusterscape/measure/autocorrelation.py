@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numba import njit
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from clusterscape._validation import check_choice, check_positive
@@ -129,7 +130,7 @@ def _directed_p(
 
 
 def moran(
-    values: Any,
+    values: ArrayLike,
     weights: Any,
     *,
     permutations: int = 999,
@@ -311,7 +312,7 @@ def _conditional_permutations(
     return larger, smaller, mean, sd
 
 
-def benjamini_hochberg_cutoff(p_values: Any, alpha: float = 0.05) -> float:
+def benjamini_hochberg_cutoff(p_values: ArrayLike, alpha: float = 0.05) -> float:
     """The Benjamini–Hochberg false-discovery-rate cut-off, as esda ``fdr``.
 
     Returns k·α/n for the largest k with p_(k) < k·α/n, else the Bonferroni α/n; p-values below
@@ -408,7 +409,7 @@ def _local(
 
 
 def local_moran(
-    values: Any,
+    values: ArrayLike,
     weights: Any,
     *,
     permutations: int = 999,
@@ -475,8 +476,8 @@ def local_moran(
 
 
 def bivariate_local_moran(
-    x: Any,
-    y: Any,
+    x: ArrayLike,
+    y: ArrayLike,
     weights: Any,
     *,
     permutations: int = 999,

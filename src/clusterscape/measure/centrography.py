@@ -27,10 +27,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 from scipy.spatial import cKDTree
 
-from clusterscape._validation import as_xy, check_columns, check_positive, check_projected
+from clusterscape._validation import (
+    PointsLike,
+    as_xy,
+    check_columns,
+    check_positive,
+    check_projected,
+)
 from clusterscape.errors import InvalidInputError
 
 __all__ = [
@@ -126,7 +133,7 @@ def _mer_area(xy: np.ndarray) -> float:
 
 
 def average_nearest_neighbour(
-    xy: Any, *, area_m2: float | None = None, window: Any = None
+    xy: PointsLike, *, area_m2: float | None = None, window: Any = None
 ) -> ANNResult:
     """Average Nearest Neighbor ratio, z and p as ArcGIS (Clark & Evans 1954).
 
@@ -182,7 +189,7 @@ def average_nearest_neighbour(
 
 
 def standard_deviational_ellipse(
-    xy: Any, *, weights: Any = None, std: float = 1.0
+    xy: PointsLike, *, weights: ArrayLike | None = None, std: float = 1.0
 ) -> EllipseResult:
     """Standard deviational ellipse (ArcGIS Pro "Directional Distribution", √2 convention).
 
@@ -258,7 +265,7 @@ _COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 
 
 def ellipse_shift(
-    table: Any,
+    table: pd.DataFrame,
     *,
     year: str = "year",
     x: str = "x",

@@ -1,8 +1,8 @@
-"""Gaussian kernel density surfaces by linear binning and FFT convolution.
+r"""Gaussian kernel density surfaces by linear binning and FFT convolution.
 
 The exact surface at a cell centre c is the sum over points of an isotropic Gaussian kernel,
 
-.. math:: \\hat f(c) = \\sum_i \\frac{w_i}{2\\pi h^2} \\exp\\left(-\\frac{\\lVert c - x_i\\rVert^2}{2h^2}\\right),
+.. math:: \hat f(c) = \sum_i \frac{w_i}{2\pi h^2} \exp\left(-\frac{\lVert c - x_i\rVert^2}{2h^2}\right),
 
 in points (or weight units) per m², so that it integrates to ``sum(w)`` (= n unweighted) over
 the plane. It is computed in O(n + G log G) by linear (bilinear) binning of the points onto the
@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 from numba import njit
+from numpy.typing import ArrayLike
 from scipy.signal import fftconvolve
 
-from clusterscape._validation import as_xy, check_positive
+from clusterscape._validation import PointsLike, WindowLike, as_xy, check_positive
 from clusterscape.errors import InvalidInputError
 
 __all__ = ["density_surface", "direct_density"]
@@ -78,13 +79,26 @@ def _window_bounds(window: Any, caller: str) -> tuple[float, float, float, float
     return xmin, ymin, xmax, ymax
 
 
+def _grid_inputs(
+    xy: Any, bandwidth_m: float, cell_m: float, window: Any, caller: str
+) -> tuple[np.ndarray, float, float, int, int]:
+    """Checked points and the grid layout: (points, xmin, ymin, nx, ny), cells of ``cell_m``."""
+    pts = as_xy(xy, caller=caller)
+    check_positive(bandwidth_m, "bandwidth_m", caller=caller)
+    check_positive(cell_m, "cell_m", caller=caller)
+    xmin, ymin, xmax, ymax = _window_bounds(window, caller)
+    nx = math.ceil((xmax - xmin) / cell_m - 1e-9)
+    ny = math.ceil((ymax - ymin) / cell_m - 1e-9)
+    return pts, xmin, ymin, nx, ny
+
+
 def density_surface(
-    xy: Any,
+    xy: PointsLike,
     *,
     bandwidth_m: float,
     cell_m: float,
-    window: Any,
-    weights: Any = None,
+    window: WindowLike,
+    weights: ArrayLike | None = None,
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """Gaussian kernel density of points on a regular grid (points per m²).
 
@@ -125,12 +139,7 @@ def density_surface(
     ((100, 100), 1.0)
     """
     caller = "density_surface"
-    pts = as_xy(xy, caller=caller)
-    check_positive(bandwidth_m, "bandwidth_m", caller=caller)
-    check_positive(cell_m, "cell_m", caller=caller)
-    xmin, ymin, xmax, ymax = _window_bounds(window, caller)
-    nx = math.ceil((xmax - xmin) / cell_m - 1e-9)
-    ny = math.ceil((ymax - ymin) / cell_m - 1e-9)
+    pts, xmin, ymin, nx, ny = _grid_inputs(xy, bandwidth_m, cell_m, window, caller)
     if nx * ny > 50_000_000:
         raise InvalidInputError(
             f"{caller}: a {nx} x {ny} grid is too large; use a larger cell_m "
@@ -166,12 +175,12 @@ def density_surface(
 
 
 def direct_density(
-    xy: Any,
+    xy: PointsLike,
     *,
     bandwidth_m: float,
     cell_m: float,
-    window: Any,
-    weights: Any = None,
+    window: WindowLike,
+    weights: ArrayLike | None = None,
 ) -> np.ndarray:
     """Exact Gaussian kernel sum at the cell centres of :func:`density_surface` (O(n G)).
 
@@ -179,12 +188,7 @@ def direct_density(
     inputs. Same parameters and grid layout.
     """
     caller = "direct_density"
-    pts = as_xy(xy, caller=caller)
-    check_positive(bandwidth_m, "bandwidth_m", caller=caller)
-    check_positive(cell_m, "cell_m", caller=caller)
-    xmin, ymin, xmax, ymax = _window_bounds(window, caller)
-    nx = math.ceil((xmax - xmin) / cell_m - 1e-9)
-    ny = math.ceil((ymax - ymin) / cell_m - 1e-9)
+    pts, xmin, ymin, nx, ny = _grid_inputs(xy, bandwidth_m, cell_m, window, caller)
     cx = xmin + (np.arange(nx) + 0.5) * cell_m
     cy = ymin + (np.arange(ny) + 0.5) * cell_m
     wts = np.ones(len(pts)) if weights is None else np.asarray(weights, dtype=float)

@@ -36,15 +36,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
 from clusterscape._validation import as_xy, check_columns, check_positive
 from clusterscape.errors import InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
 
 __all__ = [
     "CATEGORIES",
@@ -105,7 +109,7 @@ class MannKendallResult:
     tau: np.ndarray
 
 
-def mann_kendall(x: Any) -> MannKendallResult:
+def mann_kendall(x: ArrayLike) -> MannKendallResult:
     """Mann–Kendall trend test with tie-corrected variance, vectorised over rows.
 
     Parameters
@@ -206,7 +210,7 @@ _ORDER = (
 
 
 def classify_series(
-    z: Any, significant: Any, *, tau: float, tau_p: float, alpha: float = 0.05
+    z: ArrayLike, significant: ArrayLike, *, tau: float, tau_p: float, alpha: float = 0.05
 ) -> str:
     """ESRI Emerging Hot Spot category of one location's series of space-time Gi* results.
 
@@ -343,7 +347,7 @@ def space_time_weights(spatial: sp.spmatrix, n_steps: int, k: int) -> sp.csr_mat
 
 
 def emerging_hotspots(
-    establishments: Any,
+    establishments: gpd.GeoDataFrame,
     *,
     cell_m: float = 500.0,
     time: str = "opened",

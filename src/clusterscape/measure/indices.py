@@ -18,13 +18,15 @@ Directional Distribution; CrimeStat ch. 4): :func:`mean_center`, :func:`standard
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
-from clusterscape._validation import as_xy, check_choice
+from clusterscape._validation import PointsLike, TableLike, as_xy, check_choice
 from clusterscape.errors import InvalidInputError
 
 __all__ = [
@@ -61,7 +63,7 @@ def _matrix(mat: Any, *, caller: str) -> pd.DataFrame:
     return df
 
 
-def location_quotient(mat: Any, *, binary: bool = False) -> pd.DataFrame:
+def location_quotient(mat: TableLike, *, binary: bool = False) -> pd.DataFrame:
     """Location quotient LQ_ri = (x_ri / x_r) / (x_i / x) of every region and industry.
 
     Parameters
@@ -84,7 +86,7 @@ def location_quotient(mat: Any, *, binary: bool = False) -> pd.DataFrame:
     return (out >= 1).astype(int) if binary else out
 
 
-def krugman(mat: Any) -> pd.Series:
+def krugman(mat: TableLike) -> pd.Series:
     """Krugman specialisation index of each region, K_r = Σ_i |x_ri/x_r − x_i/x| (EconGeo, no ½).
 
     0 = same industry mix as the whole area, 2 = no industry in common.
@@ -96,7 +98,7 @@ def krugman(mat: Any) -> pd.Series:
     return pd.Series(k, index=df.index, name="krugman")
 
 
-def hoover(mat: Any, reference: Any = None) -> pd.Series:
+def hoover(mat: TableLike, reference: ArrayLike | None = None) -> pd.Series:
     """Hoover (1936) concentration index of each industry, ½ Σ_r |x_ri/x_i − p_r/p|.
 
     Parameters
@@ -125,25 +127,36 @@ def hoover(mat: Any, reference: Any = None) -> pd.Series:
     return pd.Series(h, index=df.columns, name="hoover")
 
 
-def gini(mat: Any) -> pd.Series:
+def _gini_columns(x: np.ndarray) -> np.ndarray:
+    """Gini coefficient of each column of the non-negative array ``x`` (population form).
+
+    ``G = Σ_k (2k − n − 1) x_(k) / (n Σ x)`` over the column sorted ascending (k = 1..n), the
+    O(n log n) form of ``Σ_i Σ_j |x_i − x_j| / (2 n² mean(x))`` (Gini 1912); equal values give
+    exactly 0, a column summing to 0 gives NaN. The one Gini of the package
+    (:func:`clusterscape.typology.gini` uses it too).
+    """
+    xs = np.sort(np.asarray(x, dtype=float), axis=0)
+    n = xs.shape[0]
+    k = np.arange(1, n + 1).reshape((n,) + (1,) * (xs.ndim - 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum((2 * k - n - 1) * xs, axis=0) / (n * xs.sum(axis=0))
+
+
+def gini(mat: TableLike) -> pd.Series:
     """Gini coefficient of each industry's distribution over regions (EconGeo ``Gini``).
 
-    G = 2 Σ_k k x_(k) / (n Σ x) − (n + 1)/n with x sorted ascending (k = 1..n regions).
+    G = 2 Σ_k k x_(k) / (n Σ x) − (n + 1)/n with x sorted ascending (k = 1..n regions),
+    computed as Σ_k (2k − n − 1) x_(k) / (n Σ x) (the same value, without the cancellation).
     A 1-D input is treated as a single industry.
     """
     arr = np.asarray(mat, dtype=float)
     if arr.ndim == 1:
         mat = pd.DataFrame({"value": arr})
     df = _matrix(mat, caller="indices.gini")
-    x = np.sort(df.to_numpy(), axis=0)
-    n = x.shape[0]
-    k = np.arange(1, n + 1)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        g = 2 * (k * x).sum(axis=0) / (n * x.sum(axis=0)) - (n + 1) / n
-    return pd.Series(g, index=df.columns, name="gini")
+    return pd.Series(_gini_columns(df.to_numpy()), index=df.columns, name="gini")
 
 
-def herfindahl(mat: Any) -> pd.Series:
+def herfindahl(mat: TableLike) -> pd.Series:
     """Herfindahl index of each industry over regions, Σ_r (x_ri / x_i)² (EconGeo)."""
     arr = np.asarray(mat, dtype=float)
     if arr.ndim == 1:
@@ -182,7 +195,7 @@ def _eg_parts(codes, e, x, mask):
     return g, h
 
 
-def ellison_glaeser(area: Any, employment: Any, in_industry: Any) -> float:
+def ellison_glaeser(area: ArrayLike, employment: ArrayLike, in_industry: ArrayLike) -> float:
     """Ellison & Glaeser (1997) agglomeration index γ of one industry.
 
     γ = [G − (1 − Σ_r x_r²) H] / [(1 − Σ_r x_r²)(1 − H)], with G = Σ_r (s_r − x_r)², s_r the
@@ -220,7 +233,10 @@ def ellison_glaeser(area: Any, employment: Any, in_industry: Any) -> float:
 
 
 def ellison_glaeser_coagglomeration(
-    area: Any, employment: Any, industry: Any, industries: Any
+    area: ArrayLike,
+    employment: ArrayLike,
+    industry: ArrayLike,
+    industries: Sequence[Any],
 ) -> float:
     """Ellison & Glaeser (1997, eq. 11) co-agglomeration index γ^c of a group of industries.
 
@@ -269,7 +285,7 @@ def _w(weights, n, caller):
     return w
 
 
-def mean_center(xy: Any, *, weights: Any = None) -> tuple[float, float]:
+def mean_center(xy: PointsLike, *, weights: ArrayLike | None = None) -> tuple[float, float]:
     """(Weighted) mean centre (x̄, ȳ) in metres (ArcGIS Mean Center)."""
     pts = as_xy(xy, caller="indices.mean_center", min_points=1)
     w = _w(weights, len(pts), "indices.mean_center")
@@ -277,7 +293,7 @@ def mean_center(xy: Any, *, weights: Any = None) -> tuple[float, float]:
     return float(c[0]), float(c[1])
 
 
-def standard_distance(xy: Any, *, weights: Any = None) -> float:
+def standard_distance(xy: PointsLike, *, weights: ArrayLike | None = None) -> float:
     """Standard distance sqrt(Σ w[(x − x̄)² + (y − ȳ)²] / Σ w) in metres (ArcGIS, pointpats)."""
     pts = as_xy(xy, caller="indices.standard_distance", min_points=1)
     w = _w(weights, len(pts), "indices.standard_distance")
@@ -301,6 +317,7 @@ class Ellipse:
 
     @property
     def rotation_deg(self) -> float:
+        """Rotation of the major axis clockwise from north, degrees in [0, 180)."""
         return float((90.0 - np.degrees(self.angle_rad)) % 180.0)
 
     def to_polygon(self, *, n_vertices: int = 64) -> Any:
@@ -316,7 +333,7 @@ class Ellipse:
 
 
 def standard_deviational_ellipse(
-    xy: Any, *, weights: Any = None, method: str = "crimestat"
+    xy: PointsLike, *, weights: ArrayLike | None = None, method: str = "crimestat"
 ) -> Ellipse:
     """Standard deviational ellipse (Lefever 1926; CrimeStat ch. 4; ArcGIS Directional Distribution).
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from numba import njit
+from numpy.typing import ArrayLike
 
-from clusterscape._validation import as_xy, check_choice, check_positive
+from clusterscape._validation import PointsLike, as_xy, check_choice, check_positive
 from clusterscape.errors import InvalidInputError
 
 __all__ = ["KDEResult", "arcgis_search_radius", "kernel_density"]
@@ -62,7 +62,7 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(v[np.searchsorted(cw, 0.5 * cw[-1])])
 
 
-def arcgis_search_radius(xy: Any, weights: Any = None) -> float:
+def arcgis_search_radius(xy: PointsLike, weights: ArrayLike | None = None) -> float:
     """ArcGIS Kernel Density's default search radius in metres (see the module notes)."""
     pts = as_xy(xy, caller="arcgis_search_radius", min_points=2)
     w = np.ones(len(pts)) if weights is None else np.asarray(weights, dtype=float).ravel()
@@ -109,9 +109,9 @@ def _quartic_scatter(
 
 
 def kernel_density(
-    xy: Any,
+    xy: PointsLike,
     *,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     preset: str = "arcgis",
     radius_m: float | None = None,
     cell_m: float | None = None,

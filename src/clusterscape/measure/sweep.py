@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from clusterscape._validation import as_xy, check_positive
+from clusterscape._validation import PointsLike, as_xy, check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure.autocorrelation import local_moran, moran
 
@@ -80,7 +80,7 @@ def grid_counts(
 
 
 def grid_sweep(
-    xy: Any,
+    xy: PointsLike,
     *,
     cell_sizes_m: Sequence[float] = DEFAULT_CELLS_M,
     extent: tuple[float, float, float, float] | None = None,

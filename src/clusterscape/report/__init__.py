@@ -36,9 +36,17 @@ SECTIONS = (
     ("methods", "Methods"),
 )
 
+#: The coordinates sentence of the methods, by the run's input datum.
+DATUM_METHODS = {
+    "wgs84": "Coordinates: WGS-84 as given (OpenStreetMap and GPS data are WGS-84); distances in "
+    "the local UTM zone ({metric}).",
+    "gcj02": "Coordinates: GCJ-02 (Amap) converted to WGS-84 with the public forward formula and an "
+    "iterative inverse; distances in the local UTM zone ({metric}).",
+    "bd09": "Coordinates: BD-09 (Baidu) converted to WGS-84 with the public forward formula and an "
+    "iterative inverse; distances in the local UTM zone ({metric}).",
+}
+
 METHODS = (
-    "Coordinates: GCJ-02 / BD-09 converted to WGS-84 with the public forward formula and an iterative inverse; "
-    "distances in the local UTM zone.",
     "Creative sectors: NBS 文化及相关产业分类(2018) over GB/T 4754-2017, UK DCMS SIC 2007 creative industries "
     "(Bakhshi, Freeman & Higgs 2013), Amap POI types, OSM tags and keywords.",
     "Clusters: HDBSCAN (Campello, Moulavi & Sander 2013; McInnes, Healy & Astels 2017) on creative establishments; "
@@ -47,8 +55,10 @@ METHODS = (
     "Concentration: Ripley K/L with spatstat's conventions (Ripley 1977; Baddeley, Rubak & Turner 2015), "
     "inhomogeneous K (Baddeley, Møller & Waagepetersen 2000), Duranton & Overman (2005) Kd, Marcon & Puech (2010) M, "
     "co-location quotients (Leslie & Kronenfeld 2011; Wang et al. 2017), Ellison & Glaeser (1997) γ.",
-    "Cluster forms: the four Ningbo forms (new park, converted industrial site, government-backed street, anchor "
-    "enterprise) from footprint, land-use, founding-wave, elongation and dominance evidence; Markusen (1996) types.",
+    "Cluster forms: new park, converted industrial site, converted heritage building, government-backed street, "
+    "anchor enterprise, each only with its defining evidence (a dated registry park, former industrial land, a "
+    "heritage former use, government support, headcounts); shape alone gives only a descriptor (linear, "
+    "elongated, compact); Markusen (1996) types.",
     "Functional zones: frequency density and category ratio (池娇, 焦利民, 董婷 等 2016, 测绘地理信息 41(2)); centres "
     "from density peaks with significance and minimum-mass cut-offs (Giuliano & Small 1991; McMillen 2001).",
     "Effects: ring difference-in-differences and event study around cluster openings (Linden & Rockoff 2008) and "
@@ -66,16 +76,40 @@ def _img(path: Path) -> str:
     return f"data:image/png;base64,{data}"
 
 
+#: Columns shown with 5 decimals (about 1 m): coordinates in degrees.
+_COORDINATE_COLUMNS = ("lon", "lat", "longitude", "latitude")
+
+
 def _table(
-    frame: pd.DataFrame | None, columns: list[str] | None = None, *, max_rows: int = 40
+    frame: pd.DataFrame | None,
+    columns: list[str] | None = None,
+    *,
+    why: str,
+    max_rows: int = 40,
 ) -> Markup:
+    """A table, or "Not computed in this run: <why>." (every empty table says why)."""
     if frame is None or frame.empty:
-        return Markup('<p class="muted">Not computed in this run.</p>')
+        reason = why
+        for prefix in ("not computed: ", "skipped: "):
+            if reason.lower().startswith(prefix):
+                reason = reason[len(prefix) :]
+        text = why if why.startswith("0 ") else f"Not computed in this run: {reason}"
+        return Markup('<p class="muted">{}.</p>').format(text.rstrip("."))
     shown = frame[[c for c in (columns or list(frame.columns)) if c in frame.columns]].head(
         max_rows
     )
+
+    def coordinate(v: Any) -> str:
+        return "–" if pd.isna(v) else f"{float(v):.5f}"
+
+    formatters: dict[Any, Any] = {c: coordinate for c in _COORDINATE_COLUMNS if c in shown}
     out = shown.to_html(
-        index=False, escape=True, float_format=lambda v: f"{v:,.3g}", na_rep="–", border=0
+        index=False,
+        escape=True,
+        float_format=lambda v: f"{v:,.3g}",
+        formatters=formatters,
+        na_rep="–",
+        border=0,
     )
     if len(frame) > max_rows:
         out += f'<p class="muted">First {max_rows} of {len(frame)} rows; all in the CSV.</p>'
@@ -97,6 +131,44 @@ def _matched(row: pd.Series) -> bool:
     return isinstance(name, str) and bool(matched) and not pd.isna(matched)
 
 
+def _text(value: Any) -> str:
+    """A table cell as text: "" for missing values (never "nan")."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return str(value).strip()
+
+
+def _why(summary: dict[str, Any], key: str, default: str) -> str:
+    """The run's own reason for a step it skipped (summary["skipped"]), else ``default``."""
+    reason = (summary.get("skipped") or {}).get(key)
+    return str(reason) if reason else default
+
+
+def _clusters_none(summary: dict[str, Any]) -> str:
+    """What the report says when detection found no cluster."""
+    det = summary.get("detect") or {}
+    if not det:
+        return "clustering was not run"
+    reason = det.get("empty_reason") or det.get("status")
+    if reason:
+        return str(reason)
+    return (
+        f"0 clusters found ({_fmt(summary.get('classify', {}).get('n_creative'))} creative "
+        f"establishments, min_cluster_size {det.get('min_cluster_size')})"
+    )
+
+
+def _effects_why(summary: dict[str, Any]) -> str:
+    parts = []
+    for eff in summary.get("effects") or []:
+        if eff.get("status", "estimated") != "estimated":
+            reason = f": {eff['reason']}" if eff.get("reason") else ""
+            parts.append(f"{eff.get('amenity')}: {eff['status']}{reason}")
+    if parts:
+        return "; ".join(parts)
+    return _why(summary, "effects", "no effect was estimated")
+
+
 def _minute(study: SavedStudy) -> list[str]:
     s = study.summary
     lines: list[str] = []
@@ -116,20 +188,42 @@ def _minute(study: SavedStudy) -> list[str]:
         )
         listed = "; ".join(
             f"{r['nearest_park'] if _matched(r) else 'cluster ' + str(r['cluster_id'])}"
-            f" ({r.get('district', '')}): {r['form']}"
+            + (f" ({_text(r.get('district'))})" if _text(r.get("district")) else "")
+            + f": {r['form']}"
             for _, r in typed.sort_values("n_creative", ascending=False).iterrows()
         )
-        lines.append(f"{len(table)} creative clusters were found ({form_text}).")
+        n_sig = (
+            int(table["significant"].astype(str).str.lower().isin({"true", "1"}).sum())
+            if "significant" in table.columns
+            else None
+        )
+        sig_text = f", {n_sig} of them significant" if n_sig is not None else ""
+        lines.append(f"{len(table)} creative clusters were found{sig_text} ({form_text}).")
         if listed:
             lines.append(f"Typed clusters: {listed}.")
         rest = len(table) - len(typed)
         if rest:
+            shapes = (
+                table.loc[table["form"].astype(str) == "unclassified", "shape"]
+                .map(_text)
+                .replace("", pd.NA)
+                .dropna()
+                .value_counts()
+                .to_dict()
+                if "shape" in table.columns and "form" in table.columns
+                else {}
+            )
+            shape_text = (
+                " (shapes: " + ", ".join(f"{n} {k}" for k, n in shapes.items()) + ")"
+                if shapes
+                else ""
+            )
             lines.append(
-                f"{rest} cluster(s) stay unclassified: no form's evidence was strong enough "
-                "(large ones are town-scale concentrations of scattered firms)."
+                f"{rest} cluster(s) stay unclassified: no form had its defining evidence in "
+                f"this study's inputs{shape_text}; each card says what was missing."
             )
     else:
-        lines.append("No creative cluster was found.")
+        lines.append(_clusters_none(s).rstrip(".") + ".")
     large = s.get("large_scale")
     if isinstance(large, dict) and "verdict" in large:
         lines.append(f"Large-scale cluster question: {large['verdict']}")
@@ -178,9 +272,18 @@ def _minute(study: SavedStudy) -> list[str]:
             "planted clusters and effects — not what happened in Ningbo."
         )
     else:
+        source = str(inp.get("source", "")).lower()
+        if source.endswith((".osm.pbf", ".osm")) or "overpass" in source:
+            lines.append(
+                "What the data can and cannot say: OpenStreetMap maps venues (museums, galleries, "
+                "theatres, shops) far better than firms (studios, agencies, offices without a "
+                "sign), so clusters here are cultural quarters of venues, not creative-industry "
+                "clusters of firms; it has no headcounts, founding years or registry, so forms "
+                "need a parks registry or land-use layer."
+            )
         lines.append(
             "What the data can and cannot say: co-location and timing, not causation beyond the ring design's "
-            "assumptions; firms missing from the input are missing from every result."
+            "assumptions; establishments missing from the input are missing from every result."
         )
     return lines
 
@@ -206,9 +309,10 @@ def _cards(table: pd.DataFrame | None) -> list[dict[str, Any]]:
                 "markusen": r.get("markusen") if pd.notna(r.get("markusen", None)) else "",
                 "evidence": r.get("evidence") if pd.notna(r.get("evidence", None)) else "",
                 "park": park if isinstance(park, str) and bool(matched) else "",
-                "district": r.get("district", "") if pd.notna(r.get("district", None)) else "",
+                "district": _text(r.get("district")),
+                "shape": _text(r.get("shape")),
                 "n_creative": _fmt(r.get("n_creative")),
-                "employees": _fmt(r.get("employees")),
+                "employees": _fmt(r.get("employees")) if pd.notna(r.get("employees", None)) else "",
                 "area_km2": _fmt(float(r.get("area_m2", 0.0)) / 1e6, 2),
             }
         )
@@ -266,12 +370,26 @@ def render_html(study: SavedStudy, figures: list[Figure]) -> str:
         "area_m2",
         "lon",
         "lat",
+        "shape",
     ]
     from clusterscape.report._recipe import recipe_context
 
     recipe = recipe_context(study)
+    raw_steps = s.get("methods")
+    steps: dict[str, Any] = raw_steps if isinstance(raw_steps, dict) else {}
+    step_of = {
+        "recipe_ann": "nearest_neighbour",
+        "recipe_moran": "moran",
+        "recipe_factors": "geodetector",
+        "recipe_interaction": "geodetector",
+    }
+
+    def recipe_why(key: str) -> str:
+        status = (steps.get(step_of.get(key, ""), {}) or {}).get("status")
+        return str(status) if status and status != "done" else "no rows for this table"
+
     recipe_tables = {
-        f"{k}_html": _table(v, max_rows=60)
+        f"{k}_html": _table(v, max_rows=60, why=recipe_why(k))
         for k, v in recipe.items()
         if k.startswith("recipe_") and (v is None or isinstance(v, pd.DataFrame))
     }
@@ -297,15 +415,35 @@ def render_html(study: SavedStudy, figures: list[Figure]) -> str:
         sectors=sorted(
             (s.get("classify", {}).get("by_sector") or {}).items(), key=lambda kv: -kv[1]
         ),
-        profiles_html=_table(study.table("district_profiles")),
-        clusters_html=_table(study.table("clusters"), cluster_cols),
+        profiles_html=_table(
+            study.table("district_profiles"),
+            why=_why(s, "district_profiles", "no district boundaries were given"),
+        ),
+        clusters_html=_table(study.table("clusters"), cluster_cols, why=_clusters_none(s)),
         cards=_cards(study.table("clusters")),
-        concentration_html=_table(study.table("concentration")),
-        zones_html=_table(zones_frame),
-        centres_html=_table(centres if len(centres) else None),
-        effects_html=_table(study.table("effects")),
-        hotspots_html=_table(hot_frame),
-        methods=METHODS,
+        concentration_html=_table(
+            study.table("concentration"),
+            why=_why(s, "measure", str((s.get("measure") or {}).get("status", "not run"))),
+        ),
+        zones_html=_table(zones_frame, why="no establishments to zone"),
+        centres_html=_table(
+            centres if len(centres) else None,
+            why=_why(s, "centres", "no centre passed the significance and mass cut-offs"),
+        ),
+        effects_html=_table(study.table("effects"), why=_effects_why(s)),
+        hotspots_html=_table(
+            hot_frame,
+            why=str(
+                (s.get("emerging_hotspots") or {}).get("status")
+                or _why(s, "emerging_hotspots", "no emerging hot spot analysis in this run")
+            ),
+        ),
+        methods=(
+            DATUM_METHODS.get(
+                str(s.get("crs", {}).get("source", "")).lower(), DATUM_METHODS["wgs84"]
+            ).format(metric=s.get("crs", {}).get("metric", "?")),
+            *METHODS,
+        ),
         figure=figure,
         version=__version__,
     )

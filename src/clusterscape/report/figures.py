@@ -29,6 +29,7 @@ FORM_COLOURS = {
     "converted_industrial": "#d62728",
     "government_street": "#2ca02c",
     "anchor_enterprise": "#9467bd",
+    "converted_heritage": "#8c564b",
     "unclassified": "#7f7f7f",
 }
 _CJK_CANDIDATES = (
@@ -50,6 +51,8 @@ CJK_FONT = _find_cjk_font()
 
 @dataclass(frozen=True, slots=True)
 class Figure:
+    """One figure of the report: its file, title and caption."""
+
     name: str  # file name under figures/
     title: str
     caption: str
@@ -169,9 +172,9 @@ def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
     return Figure(
         path.name,
         "Where the clusters are",
-        "Cluster footprints (concave hulls of member firms) coloured by form; stars are registry parks; "
-        "grey dots are creative establishments. Left: the whole area (large footprints are town-scale "
-        "concentrations of scattered firms); right: the compact clusters.",
+        "Cluster footprints (concave hulls of member establishments) coloured by form; stars are "
+        "registry parks; grey dots are creative establishments. Left: the whole area; right: the "
+        "compact clusters.",
         "clusters",
     )
 
@@ -184,6 +187,7 @@ def _zoom_to(ax: plt.Axes, gdf: object, *, pad: float, margin: float = 0.02) -> 
 
 
 def fig_lq_map(study: SavedStudy, path: Path) -> Figure | None:
+    """Map of the districts' creative location quotients; None without districts."""
     districts = study.layer("districts")
     profiles = study.table("district_profiles")
     if districts is None or profiles is None:
@@ -225,6 +229,7 @@ def fig_lq_map(study: SavedStudy, path: Path) -> Figure | None:
 
 
 def fig_concentration(study: SavedStudy, path: Path) -> Figure | None:
+    """Each concentration statistic's observed curve against its null and envelope; None without curves."""
     curves = study.table("concentration_curves")
     if curves is None or curves.empty:
         return None
@@ -253,6 +258,7 @@ def fig_concentration(study: SavedStudy, path: Path) -> Figure | None:
 
 
 def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
+    """Map of the functional zones; None without labelled zones."""
     zones = study.layer("functional_zones")
     if zones is None or "label" not in zones.columns:
         return None
@@ -301,6 +307,7 @@ def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
 
 
 def fig_effects(study: SavedStudy, path: Path, amenity: str) -> Figure | None:
+    """Event study and effect by distance for one amenity; None without either table."""
     es = study.table(f"event_study_{amenity}")
     bd = study.table(f"by_distance_{amenity}")
     if es is None and bd is None:
@@ -349,6 +356,7 @@ def fig_effects(study: SavedStudy, path: Path, amenity: str) -> Figure | None:
 
 
 def fig_emerging(study: SavedStudy, path: Path) -> Figure | None:
+    """Map of the emerging hot-spot categories; None without them."""
     ehs = study.layer("emerging_hotspots")
     if ehs is None or "category" not in ehs.columns:
         return None
@@ -378,6 +386,7 @@ def fig_emerging(study: SavedStudy, path: Path) -> Figure | None:
 
 
 def fig_sizes(study: SavedStudy, path: Path) -> Figure | None:
+    """Rank–size plot of the clusters (creative firms per cluster); None without clusters."""
     table = study.table("clusters")
     if table is None or table.empty:
         return None
@@ -385,14 +394,14 @@ def fig_sizes(study: SavedStudy, path: Path) -> Figure | None:
     fig, ax = plt.subplots(figsize=(5, 3.8))
     ax.loglog(np.arange(1, len(n) + 1), n, "o-")
     ax.set_xlabel("rank")
-    ax.set_ylabel("creative firms in cluster")
+    ax.set_ylabel("creative establishments in cluster")
     ax.set_title("Rank–size of clusters")
     fig.savefig(path)
     plt.close(fig)
     return Figure(
         path.name,
         "Cluster sizes",
-        "Rank–size plot of clusters by number of creative firms.",
+        "Rank–size plot of clusters by number of creative establishments.",
         "clusters",
     )
 

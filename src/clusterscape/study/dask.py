@@ -417,42 +417,24 @@ def prepare_partitioned(
 def gi_star_tiled(
     grid: np.ndarray, *, halo: int = 1, tile: int = 256, radius_cells: float = 1.5
 ) -> np.ndarray:
-    """Gi* z of a full 2-D count grid (binary weights within ``radius_cells`` cell centres, self
-    included), evaluated tile by tile with a ``halo``: the same numbers as the whole grid at once.
+    """Gi* z of a full 2-D count grid, evaluated tile by tile with a ``halo``.
+
+    Binary weights within ``radius_cells`` cell centres, self included; the same numbers as the
+    whole grid at once.
 
     The global mean, standard deviation and n come from the whole grid (Ord & Getis 1995), and each
-    tile's neighbourhood sums are complete thanks to the halo (``halo >= radius_cells``).
+    tile's neighbourhood sums are complete thanks to the halo (``halo >= radius_cells``). The
+    grid Gi* of :func:`clusterscape.measure.hotspots.gi_star_grid`, which does the tiling.
     """
-    from scipy.ndimage import correlate
+    from clusterscape.measure.hotspots import gi_star_grid
+    from clusterscape.urban._common import disc_footprint
 
     if halo < math.floor(radius_cells):
         raise InvalidInputError(
             f"gi_star_tiled: halo {halo} is smaller than the radius {radius_cells} cells."
         )
-    values = np.asarray(grid, dtype=float)
-    n = values.size
-    mean = values.mean()
-    s = math.sqrt(max((values**2).mean() - mean**2, 0.0))
-    r = math.floor(radius_cells)
-    off = np.arange(-r, r + 1)
-    kernel = (np.hypot(*np.meshgrid(off, off)) <= radius_cells * (1 + 1e-9)).astype(float)
-    ones = np.ones_like(values)
-    z = np.empty_like(values)
-    nrow, ncol = values.shape
-    for r0 in range(0, nrow, tile):
-        for c0 in range(0, ncol, tile):
-            r1, c1 = min(r0 + tile, nrow), min(c0 + tile, ncol)
-            a0, b0 = max(r0 - halo, 0), max(c0 - halo, 0)
-            a1, b1 = min(r1 + halo, nrow), min(c1 + halo, ncol)
-            block = values[a0:a1, b0:b1]
-            lag = correlate(block, kernel, mode="constant", cval=0.0)
-            wsum = correlate(ones[a0:a1, b0:b1], kernel, mode="constant", cval=0.0)
-            inner = (slice(r0 - a0, r1 - a0), slice(c0 - b0, c1 - b0))
-            lag_i, w_i = lag[inner], wsum[inner]
-            denom = s * np.sqrt(np.maximum(n * w_i - w_i**2, 0.0) / (n - 1))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z[r0:r1, c0:c1] = np.where(denom > 0, (lag_i - mean * w_i) / denom, 0.0)
-    return z
+    kernel = disc_footprint(radius_cells, 1.0)
+    return gi_star_grid(grid, None, kernel, tile_cells=tile)
 
 
 @dataclass(slots=True)
@@ -469,7 +451,12 @@ class PartitionedResult:
 
 
 def _city_zones(
-    counts: pd.DataFrame, *, min_count: int = 5, threshold: float = 0.5
+    counts: pd.DataFrame,
+    *,
+    min_count: int = 5,
+    threshold: float = 0.5,
+    min_support: int = 3,
+    min_share: float = 0.05,
 ) -> pd.DataFrame:
     from clusterscape.urban._common import FUNCTIONS
     from clusterscape.urban.zones import _fdcr_labels
@@ -480,7 +467,8 @@ def _city_zones(
     wide = wide.reindex(columns=list(FUNCTIONS), fill_value=0).sort_index()
     mat = wide.to_numpy(dtype=np.int64)
     n = mat.sum(axis=1)
-    label, c_max, _ = _fdcr_labels(mat, n, min_count, threshold)
+    # the same minimum support as clusterscape.urban.functional_zones
+    label, c_max, _, _ = _fdcr_labels(mat, n, min_count, threshold, min_support, min_share)
     return pd.DataFrame({"n": n, "label": label, "c_max": c_max}, index=wide.index).reset_index()
 
 
@@ -521,8 +509,11 @@ def _city_clusters(
 
 
 def _run_per_city(client: Any, jobs: list[tuple[Any, ...]]) -> dict[str, Any]:
-    """One task per city. The per-city tables are scattered to the workers first, so the task
-    graph carries references, not data (a 300-city graph would otherwise weigh hundreds of MB)."""
+    """One task per city.
+
+    The per-city tables are scattered to the workers first, so the task graph carries
+    references, not data (a 300-city graph would otherwise weigh hundreds of MB).
+    """
     if not jobs:
         return {}
     if client is None:

@@ -346,7 +346,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     with _step(progress, "detect"):
         from clusterscape.detect.clusters import detect_clusters
 
-        det_opts = {"method": "hdbscan", "min_cluster_size": 15, **dict(config.detect)}
+        # min_cluster_size: the data-aware default of detect_clusters unless configured
+        det_opts = {"method": "hdbscan", **dict(config.detect)}
         # significance by random labelling among all establishments (not CSR in the hull)
         if not creative_only:
             det_opts.setdefault("population", est_m)
@@ -368,6 +369,16 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
         summary["clusters"] = len(clusters_m)
         summary["detect"] = {k: _jsonable(v) for k, v in detected.params.items()}
         summary["detect"]["n_noise"] = int((detected.labels < 0).sum())
+        if not len(clusters_m):
+            why = str(detected.params["empty_reason"])
+            summary["detect"]["status"] = why
+            skipped_steps = summary.setdefault("skipped", {})
+            for step, what in (
+                ("typology", "no clusters to type"),
+                ("effects", "no clusters to measure effects around"),
+                ("emerging_hotspots", "run only with clusters"),
+            ):
+                skipped_steps[step] = f"skipped: {what} ({why})"
     result.establishments = est
     table = _clusters_table(est_m, clusters_m, loaded["districts"])
     result.tables["clusters"] = table
@@ -432,7 +443,21 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
         summary["functional_zones"] = urban_sum["functional_zones"]
         summary["centres"] = urban_sum["centres"]
         summary["urban"] = {"polycentricity": urban_sum["polycentricity"]}
-        if loaded["districts"] is not None:
+        if not len(centres.centres):
+            sig = centres.surface.significant
+            cp = centres.params
+            summary.setdefault("skipped", {})["centres"] = (
+                f"no centre found: {int(sig.sum()):,} of {sig.size:,} grid cells of "
+                f"{cp['cell_m']:g} m are significant Gi* hot spots (distance band "
+                f"{cp['gi_distance_m']:g} m, FDR {cp['alpha']:g}) holding at least "
+                f"{cp['min_share']:.0%} of the establishments; for a small extract try a "
+                "smaller [urban.centres] cell_m and gi_distance_m"
+            )
+        if loaded["districts"] is None:
+            summary.setdefault("skipped", {})["district_profiles"] = (
+                "not computed: no district boundaries were given (--boundary)"
+            )
+        else:
             districts_m = loaded["districts"].to_crs(metric)
             profiles = urban.district_profiles(est_m, districts_m)
             names = [c for c in ("adcode", "name_zh", "name_en") if c in districts_m.columns]

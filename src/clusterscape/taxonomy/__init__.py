@@ -7,21 +7,18 @@ Swedish, Japanese and Korean) live as CSV files in ``clusterscape/taxonomy/data`
 ``docs/taxonomy.md`` documents the crosswalk of every sector id and the order of the rules.
 """
 
-from clusterscape.taxonomy._classify import OUTPUT_COLUMNS, classify_establishments
-from clusterscape.taxonomy._tables import (
-    CODE_SYSTEMS,
-    FUNCTIONS,
-    SECTORS,
-    Taxonomy,
-    load_taxonomy,
-)
+from clusterscape import _lazy_exports
 
-__all__ = [
-    "CODE_SYSTEMS",
-    "FUNCTIONS",
-    "OUTPUT_COLUMNS",
-    "SECTORS",
-    "Taxonomy",
-    "classify_establishments",
-    "load_taxonomy",
-]
+__all__, __getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "clusterscape.taxonomy._classify": ("OUTPUT_COLUMNS", "classify_establishments"),
+        "clusterscape.taxonomy._tables": (
+            "CODE_SYSTEMS",
+            "FUNCTIONS",
+            "SECTORS",
+            "Taxonomy",
+            "load_taxonomy",
+        ),
+    },
+)

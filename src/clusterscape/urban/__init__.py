@@ -12,19 +12,16 @@
   ``summary.json`` entries.
 """
 
-from clusterscape.urban._common import FUNCTIONS
-from clusterscape.urban.centres import CentreResult, GridSurface, gi_star_grid, urban_centres
-from clusterscape.urban.profiles import cluster_context, district_profiles, urban_summary
-from clusterscape.urban.zones import functional_zones
+from clusterscape import _lazy_exports
 
-__all__ = [
-    "FUNCTIONS",
-    "CentreResult",
-    "GridSurface",
-    "cluster_context",
-    "district_profiles",
-    "functional_zones",
-    "gi_star_grid",
-    "urban_centres",
-    "urban_summary",
-]
+__all__, __getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "clusterscape.urban._common": ("FUNCTIONS",),
+        "clusterscape.urban.centres": ("CentreResult", "GridSurface", "urban_centres"),
+        # the one grid Gi* lives with the other hot-spot statistics; urban_centres uses it
+        "clusterscape.measure.hotspots": ("gi_star_grid",),
+        "clusterscape.urban.profiles": ("cluster_context", "district_profiles", "urban_summary"),
+        "clusterscape.urban.zones": ("functional_zones",),
+    },
+)

@@ -16,6 +16,7 @@ from scipy.spatial import cKDTree
 from clusterscape._validation import check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure.density import density_surface
+from clusterscape.measure.hotspots import gi_star_grid
 from clusterscape.urban._common import (
     MAX_GRID_CELLS,
     disc_footprint,
@@ -23,7 +24,7 @@ from clusterscape.urban._common import (
     to_lonlat,
 )
 
-__all__ = ["CentreResult", "GridSurface", "gi_star_grid", "urban_centres"]
+__all__ = ["CentreResult", "GridSurface", "urban_centres"]
 
 _CALLER = "urban_centres"
 
@@ -79,53 +80,6 @@ class CentreResult:
     polycentricity: float
     surface: GridSurface
     params: Mapping[str, object] = field(default_factory=dict)
-
-
-def gi_star_grid(counts: np.ndarray, mask: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-    """Getis–Ord Gi* z-scores of grid counts with binary distance weights, self included.
-
-    Parameters
-    ----------
-    counts : (ny, nx) array
-        Value per cell (establishments).
-    mask : (ny, nx) bool array
-        Cells of the study area; only they are observations (n = mask.sum()) and neighbours.
-    footprint : (m, m) bool array
-        Binary neighbourhood (cells within the distance band, the centre included).
-
-    Returns
-    -------
-    (ny, nx) float array
-        ``z_i = (Σ_j w_ij x_j − x̄ W_i) / (S sqrt((n Σ_j w_ij² − W_i²)/(n − 1)))`` with
-        ``W_i = Σ_j w_ij``, ``S = sqrt(Σ x²/n − x̄²)``, j over the study area including i;
-        NaN outside the mask. Matches esda ``G_Local(star=True, transform="B")`` and ArcGIS
-        Hot Spot Analysis with a fixed distance band.
-
-    References
-    ----------
-    Getis A. & Ord J.K. 1992. *Geographical Analysis* 24(3):189–206.
-    Ord J.K. & Getis A. 1995. *Geographical Analysis* 27(4):286–306.
-    """
-    m = np.asarray(mask, dtype=bool)
-    x = np.where(m, np.asarray(counts, dtype=float), 0.0)
-    n = int(m.sum())
-    z = np.full(x.shape, np.nan)
-    if n < 2:
-        return z
-    k = np.asarray(footprint, dtype=float)
-    w = ndimage.correlate(m.astype(float), k, mode="constant", cval=0.0)
-    wx = ndimage.correlate(x, k, mode="constant", cval=0.0)
-    xbar = x.sum() / n
-    s = np.sqrt(max((x * x).sum() / n - xbar * xbar, 0.0))
-    if s == 0.0:
-        z[m] = 0.0
-        return z
-    # Binary weights: Σ w² = Σ w = W.
-    denom = s * np.sqrt(np.maximum(n * w - w * w, 0.0) / (n - 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zz = np.where(denom > 0, (wx - xbar * w) / np.where(denom > 0, denom, 1.0), 0.0)
-    z[m] = zz[m]
-    return z
 
 
 def _min_on_segment(dens: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> float:

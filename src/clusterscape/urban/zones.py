@@ -107,30 +107,43 @@ def _assign_polygons(
 
 
 def _fdcr_labels(
-    counts: np.ndarray, n: np.ndarray, min_count: int, threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """FD/CR per unit: returns (label, c_max, C matrix)."""
+    counts: np.ndarray,
+    n: np.ndarray,
+    min_count: int,
+    threshold: float,
+    min_support: int,
+    min_share: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """FD/CR per unit: returns (label, c_max, C matrix, support of the naming function)."""
     totals = counts.sum(axis=0).astype(float)  # N_i over the study area
     with np.errstate(divide="ignore", invalid="ignore"):
         fd = np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), 0.0)
     fsum = fd.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         cr = np.where(fsum > 0, fd / np.where(fsum > 0, fsum, 1.0), 0.0)
-    order = np.argsort(-cr, axis=1, kind="stable")  # ties -> FUNCTIONS order
-    top, second = order[:, 0], order[:, 1]
     rows = np.arange(len(cr))
-    c_max = cr[rows, top]
+    c_max = cr.max(axis=1) if cr.shape[1] else np.zeros(len(cr))
+    # Only a function with minimum support may name a unit: >= min_support establishments of
+    # it in the unit and >= min_share of the unit's establishments.
+    eligible = (counts >= min_support) & (counts >= min_share * n[:, None]) & (counts > 0)
+    ranked = np.where(eligible, cr, -1.0)
+    order = np.argsort(-ranked, axis=1, kind="stable")  # ties -> FUNCTIONS order
+    top, second = order[:, 0], order[:, 1]
+    n_eligible = eligible.sum(axis=1)
+    c_top = cr[rows, top]
     names = np.array(FUNCTIONS, dtype=object)
-    single = c_max >= threshold
-    second_ok = cr[rows, second] > 0
-    mixed = np.where(
-        second_ok,
-        "mixed:" + names[top].astype(str) + "+" + names[second].astype(str),
-        names[top].astype(str),
-    )
-    label = np.where(single, names[top], mixed).astype(object)
-    label[n < min_count] = "sparse"
-    return label, c_max, cr
+    single = (n_eligible >= 1) & (c_top >= threshold)
+    label = np.full(len(cr), "mixed", dtype=object)
+    one = n_eligible == 1
+    label[one] = "mixed:" + names[top[one]].astype(str)
+    two = n_eligible >= 2
+    label[two] = "mixed:" + names[top[two]].astype(str) + "+" + names[second[two]].astype(str)
+    label[single] = names[top[single]]
+    support = np.where(n_eligible >= 1, counts[rows, top], 0)
+    sparse = n < min_count
+    label[sparse] = "sparse"
+    support[sparse] = 0
+    return label, c_max, cr, support
 
 
 def _topic_labels(
@@ -174,6 +187,8 @@ def functional_zones(
     method: str = "fdcr",
     min_count: int = 5,
     threshold: float = 0.5,
+    min_support: int = 3,
+    min_share: float = 0.05,
     n_topics: int = 6,
     function_col: str = "function",
     seed: int | None = 0,
@@ -203,6 +218,13 @@ def functional_zones(
         the topic model (they still count in the FD totals ``N_i``). Default 5.
     threshold : float
         FD/CR single-function threshold on the largest category ratio; 0.5 in the paper.
+    min_support : int
+        A function may name a unit (alone or in a ``mixed:`` label) only with at least this
+        many establishments of it in the unit. Default 3: one post office does not make a
+        logistics zone.
+    min_share : float
+        ... and only when those establishments are at least this share of the unit's
+        establishments, in [0, 1]. Default 0.05 (5 %).
     n_topics : int
         Number of NMF topics for ``method="topics"`` (capped by the number of usable units and
         functions present).
@@ -217,7 +239,7 @@ def functional_zones(
         One row per unit in the local metric CRS with ``unit_id``; ``n_<function>`` (count per
         function, 16 columns); ``n`` (all establishments); ``label``; ``kind`` (``"single"``,
         ``"mixed"``, ``"topic"`` or ``"sparse"``); ``c_max`` (FD/CR: largest category ratio
-        C_i; topics: the dominant topic's share of the unit's topic weights); ``entropy``
+        C_i over all functions; ``label_support``: establishments of the naming function; topics: the dominant topic's share of the unit's topic weights); ``entropy``
         (Shannon mixed-use entropy of the function counts, nats) and ``entropy_norm``
         (entropy / ln 16, in [0, 1]); ``density_per_km2`` (n / unit area). With
         ``method="topics"`` also ``topic_<k>`` weights. ``params`` are in ``.attrs["params"]``.
@@ -235,6 +257,17 @@ def functional_zones(
     method section was not retrievable offline, so the two-type mixed label is the convention
     of those reproductions. Units with fewer than ``min_count`` establishments are ``"sparse"``:
     ratios from two or three points are noise.
+
+    **Minimum support.** ``N_i`` makes a rare function's ratio large: one post office in a
+    city extract with two gives ``F = 0.5`` and can name its cell "logistics". So only a
+    function with *support* in the unit may name it: at least ``min_support`` establishments
+    of it (default 3) that are at least ``min_share`` of the unit (default 5 %). The ratios
+    are computed as above over all functions; the label takes the supported function with the
+    largest ``C_i`` (single when that ``C_i >= threshold``), or the two largest supported
+    ones (``"mixed:<a>+<b>"``); with one supported function below the threshold the label is
+    ``"mixed:<a>"``, with none ``"mixed"``. ``label_support`` is the naming function's count
+    in the unit (0 for ``"mixed"`` and ``"sparse"``). ``min_support=1, min_share=0`` gives the
+    plain FD/CR rule.
 
     **Mixed-use entropy.** ``H_u = -Σ_i p_iu ln p_iu`` with ``p_iu = n_iu / n_u`` over the 16
     functions (Yue et al. 2017 use the same form for POI mix); ``entropy_norm = H_u / ln 16``.
@@ -259,6 +292,12 @@ def functional_zones(
     check_positive(cell_m, "cell_m", caller=_CALLER)
     if not (0.0 < threshold <= 1.0):
         raise InvalidInputError(f"{_CALLER}: threshold must be in (0, 1], got {threshold!r}.")
+    if int(min_support) != min_support or min_support < 1:
+        raise InvalidInputError(
+            f"{_CALLER}: min_support must be an integer >= 1, got {min_support!r}."
+        )
+    if not (0.0 <= min_share <= 1.0):
+        raise InvalidInputError(f"{_CALLER}: min_share must be in [0, 1], got {min_share!r}.")
     if int(min_count) != min_count or min_count < 1:
         raise InvalidInputError(f"{_CALLER}: min_count must be an integer >= 1, got {min_count!r}.")
     if method == "topics" and (int(n_topics) != n_topics or n_topics < 1):
@@ -294,22 +333,22 @@ def functional_zones(
         out[f"n_{f}"] = counts[:, j].astype(np.int64)
     out["n"] = n.astype(np.int64)
     if method == "fdcr":
-        label, c_max, _ = _fdcr_labels(counts, n, int(min_count), float(threshold))
-        kind = np.where(
-            label == "sparse",
-            "sparse",
-            np.where(c_max >= threshold, "single", "mixed"),
+        label, c_max, _, support = _fdcr_labels(
+            counts, n, int(min_count), float(threshold), int(min_support), float(min_share)
         )
-        # A unit with a single function present but C < threshold cannot happen (C = 1).
+        is_function = np.isin(label, np.array(FUNCTIONS, dtype=object))
+        kind = np.where(label == "sparse", "sparse", np.where(is_function, "single", "mixed"))
         topic_cols: dict[str, np.ndarray] = {}
     else:
         ok = n >= min_count
         label, c_max, weights, _names = _topic_labels(counts, ok, int(n_topics), seed)
         kind = np.where(ok, "topic", "sparse")
+        support = np.zeros(len(counts), dtype=np.int64)
         topic_cols = {f"topic_{t}": weights[:, t] for t in range(weights.shape[1])}
     out["label"] = pd.array(label.astype(str), dtype="string")
     out["kind"] = pd.array(kind.astype(str), dtype="string")
     out["c_max"] = np.asarray(c_max, dtype=float)
+    out["label_support"] = np.asarray(support, dtype=np.int64)
     ent = shannon(counts)
     out["entropy"] = ent
     out["entropy_norm"] = ent / np.log(k)
@@ -325,6 +364,8 @@ def functional_zones(
         "h3_resolution": h3_res,
         "min_count": int(min_count),
         "threshold": float(threshold),
+        "min_support": int(min_support),
+        "min_share": float(min_share),
         "n_topics": int(n_topics) if method == "topics" else None,
         "seed": seed,
         "n_outside_units": int((~inside).sum()),

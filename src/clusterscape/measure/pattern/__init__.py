@@ -13,58 +13,40 @@
 * :func:`concentration_table` — one row per statistic, for the pipeline.
 """
 
-from clusterscape.measure.pattern._colocation import (
-    colocation_matrix,
-    colocation_quotient,
-    local_colocation_quotient,
-)
-from clusterscape.measure.pattern._envelope import (
-    EnvelopeResult,
-    TestResult,
-    dclf_test,
-    envelope,
-    mad_test,
-)
-from clusterscape.measure.pattern._kd import (
-    KdResult,
-    MResult,
-    bw_nrd0,
-    kd,
-    kd_envelope,
-    m_envelope,
-    m_function,
-)
-from clusterscape.measure.pattern._kfunc import (
-    k_cross,
-    k_function,
-    k_inhom,
-    kernel_intensity,
-    l_function,
-)
-from clusterscape.measure.pattern._table import concentration_table
-from clusterscape.measure.pattern._window import simulate_csr
+from clusterscape import _lazy_exports
 
-__all__ = [
-    "EnvelopeResult",
-    "KdResult",
-    "MResult",
-    "TestResult",
-    "bw_nrd0",
-    "colocation_matrix",
-    "colocation_quotient",
-    "concentration_table",
-    "dclf_test",
-    "envelope",
-    "k_cross",
-    "k_function",
-    "k_inhom",
-    "kd",
-    "kd_envelope",
-    "kernel_intensity",
-    "l_function",
-    "local_colocation_quotient",
-    "m_envelope",
-    "m_function",
-    "mad_test",
-    "simulate_csr",
-]
+__all__, __getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "clusterscape.measure.pattern._colocation": (
+            "colocation_matrix",
+            "colocation_quotient",
+            "local_colocation_quotient",
+        ),
+        "clusterscape.measure.pattern._envelope": (
+            "EnvelopeResult",
+            "TestResult",
+            "dclf_test",
+            "envelope",
+            "mad_test",
+        ),
+        "clusterscape.measure.pattern._kd": (
+            "KdResult",
+            "MResult",
+            "bw_nrd0",
+            "kd",
+            "kd_envelope",
+            "m_envelope",
+            "m_function",
+        ),
+        "clusterscape.measure.pattern._kfunc": (
+            "k_cross",
+            "k_function",
+            "k_inhom",
+            "kernel_intensity",
+            "l_function",
+        ),
+        "clusterscape.measure.pattern._table": ("concentration_table",),
+        "clusterscape.measure.pattern._window": ("simulate_csr",),
+    },
+)

@@ -27,9 +27,10 @@ from typing import Any
 import numba
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
-from clusterscape._validation import as_xy
+from clusterscape._validation import PointsLike, as_xy
 from clusterscape.errors import InvalidInputError
 
 __all__ = ["colocation_matrix", "colocation_quotient", "local_colocation_quotient"]
@@ -180,7 +181,7 @@ def _nearest_with_ties(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return i[o], j[o], w[o]
 
 
-def colocation_quotient(xy: Any, labels: Any, a: Any, b: Any) -> float:
+def colocation_quotient(xy: PointsLike, labels: ArrayLike, a: Any, b: Any) -> float:
     """Global co-location quotient CLQ_{A→B} (Leslie & Kronenfeld 2011).
 
     Parameters
@@ -331,8 +332,20 @@ def _perm_counts(codes, nn, ti, tj, tw, order, ncat, obs, nperm, seed, keep=Fals
     )
 
 
+def _count_matrix(
+    codes: np.ndarray, ncat: int, nn: np.ndarray, ti: np.ndarray, tj: np.ndarray, tw: np.ndarray
+) -> np.ndarray:
+    """Count matrix C[a, b] = Σ_i share_ij [code(i) = a][code(j) = b] over the nearest-neighbour
+    edges of :func:`_nearest_split` (single nearest neighbours and shared ties), (ncat, ncat)."""
+    single = nn >= 0
+    m2 = ncat * ncat
+    cnt = np.bincount(codes[single] * ncat + codes[nn[single]], minlength=m2).astype(float)
+    cnt += np.bincount(codes[ti] * ncat + codes[tj], weights=tw, minlength=m2)
+    return cnt.reshape(ncat, ncat)
+
+
 def colocation_matrix(
-    xy: Any, labels: Any, *, permutations: int = 0, seed: int | None = 0
+    xy: PointsLike, labels: ArrayLike, *, permutations: int = 0, seed: int | None = 0
 ) -> pd.DataFrame:
     """Global CLQ for every ordered pair of categories (ArcGIS's global relationship table).
 
@@ -362,11 +375,7 @@ def colocation_matrix(
     codes = codes.astype(np.int64)
     ncat, n = len(cats), len(pts)
     nn, ti, tj, tw, order = _nearest_split(pts)
-    single = nn >= 0
-    m2 = ncat * ncat
-    cnt = np.bincount(codes[single] * ncat + codes[nn[single]], minlength=m2).astype(float)
-    cnt += np.bincount(codes[ti] * ncat + codes[tj], weights=tw, minlength=m2)
-    cnt = cnt.reshape(ncat, ncat)
+    cnt = _count_matrix(codes, ncat, nn, ti, tj, tw)
     nk = np.bincount(codes, minlength=ncat).astype(float)
     nbp = nk[None, :] - np.eye(ncat)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -423,8 +432,8 @@ def _lclq_perm(wts, isb_all, focal, nperm, seed):
 
 
 def local_colocation_quotient(
-    xy: Any,
-    labels: Any,
+    xy: PointsLike,
+    labels: ArrayLike,
     a: Any,
     b: Any,
     *,

@@ -26,13 +26,13 @@ P., Seijo H. & Hahn U. 2017, JRSS B 79:381–404.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from clusterscape._validation import as_xy, check_choice, check_positive
+from clusterscape._validation import PointsLike, WindowLike, as_xy, check_choice, check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure.pattern import _kernels as kern
 from clusterscape.measure.pattern._kfft import (
@@ -192,12 +192,7 @@ def _k_values_batch(sims: np.ndarray, win: Window, r: np.ndarray, correction: st
         ys = sims[..., 1]
         bs = win.boundary_distance(sims.reshape(-1, 2)).reshape(nsim, n)
         edges = win.edges
-    mode = {
-        "none": kern.MODE_NONE,
-        "border": kern.MODE_BORDER,
-        "isotropic": kern.MODE_ISO,
-        "translate": kern.MODE_TRANS_RECT,
-    }[correction]
+    mode = kern.MODES[correction]
     num, counts = kern.pair_hist_batch(
         np.ascontiguousarray(xs),
         np.ascontiguousarray(ys),
@@ -266,9 +261,9 @@ def _erl_pvalues(curves: np.ndarray) -> np.ndarray:
 
 
 def envelope(
-    xy: Any,
-    window: Any,
-    r: Any = None,
+    xy: PointsLike,
+    window: WindowLike,
+    r: ArrayLike | None = None,
     *,
     fun: str = "L",
     correction: str | None = None,
@@ -445,8 +440,8 @@ def _global_test(
 
 
 def dclf_test(
-    xy: Any,
-    window: Any,
+    xy: PointsLike,
+    window: WindowLike,
     *,
     nsim: int = 99,
     rmax_m: float | None = None,
@@ -455,7 +450,7 @@ def dclf_test(
     seed: int | None = 0,
     method: str = "exact",
     cell: float | None = None,
-    simulated: Any = None,
+    simulated: Sequence[PointsLike] | None = None,
 ) -> TestResult:
     """Diggle–Cressie–Loosmore–Ford test of CSR in the window (spatstat ``dclf.test``).
 
@@ -512,8 +507,8 @@ def dclf_test(
 
 
 def mad_test(
-    xy: Any,
-    window: Any,
+    xy: PointsLike,
+    window: WindowLike,
     *,
     nsim: int = 99,
     rmax_m: float | None = None,
@@ -522,7 +517,7 @@ def mad_test(
     seed: int | None = 0,
     method: str = "exact",
     cell: float | None = None,
-    simulated: Any = None,
+    simulated: Sequence[PointsLike] | None = None,
 ) -> TestResult:
     """Maximum absolute deviation test of CSR (spatstat ``mad.test``): T = max_r |f − f_theo|.
 

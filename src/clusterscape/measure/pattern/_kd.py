@@ -25,11 +25,12 @@ from typing import Any
 
 import numba
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
-from clusterscape._validation import as_xy, check_positive
+from clusterscape._validation import PointsLike, as_xy, check_positive
 from clusterscape.errors import InvalidInputError
-from clusterscape.measure.pattern._kernels import strip_order
+from clusterscape.measure.pattern._kernels import strip_order, strip_range
 from clusterscape.measure.pattern._kfunc import _check_r
 
 __all__ = ["KdResult", "MResult", "bw_nrd0", "kd", "kd_envelope", "m_envelope", "m_function"]
@@ -97,7 +98,6 @@ def _pair_grid(x, y, strip_start, strip_of, w, dmax, delta, ngrid, nchunks):
     Points are grouped in strips of height dmax and sorted by x within each strip (see
     clusterscape.measure.pattern._kernels.strip_order); each pair is visited once."""
     n = x.shape[0]
-    nstrips = strip_start.shape[0] - 1
     acc = np.zeros((nchunks, ngrid + 18))
     dmax2 = dmax * dmax
     for c in numba.prange(nchunks):
@@ -106,16 +106,8 @@ def _pair_grid(x, y, strip_start, strip_of, w, dmax, delta, ngrid, nchunks):
             xi = x[i]
             yi = y[i]
             s = strip_of[i]
-            for up in range(2):
-                if up == 0:
-                    j0 = i + 1
-                    hi = strip_start[s + 1]
-                else:
-                    if s + 1 >= nstrips:
-                        break
-                    lo = strip_start[s + 1]
-                    hi = strip_start[s + 2]
-                    j0 = lo + np.searchsorted(x[lo:hi], xi - dmax)
+            for part in range(2):
+                j0, hi = strip_range(x, xi, i, s, part, strip_start, dmax)
                 for j in range(j0, hi):
                     dx = x[j] - xi
                     if dx > dmax:
@@ -205,6 +197,17 @@ _GL_T = np.array([0.0694318442029737, 0.3300094782075719, 0.6699905217924281, 0.
 _GL_W = np.array([0.1739274225687269, 0.3260725774312731, 0.3260725774312731, 0.1739274225687269])
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bin_pair(h, dx, dy, ww, inv, lim):
+    """Linear binning of one pair of weight ``ww`` at offset (dx, dy) on the grid of step 1/inv,
+    the distance capped at ``lim`` steps (the simulation kernels' form)."""
+    t = min(math.sqrt(dx * dx + dy * dy) * inv, lim)
+    k = int(t)
+    f = t - k
+    h[k] += ww - ww * f
+    h[k + 1] += ww * f
+
+
 @numba.njit(cache=True, nogil=True)
 def _hist_one(x, y, w, dmax, delta, ngrid, h):
     """Linearly binned weighted distances of all unordered pairs with |dx| <= dmax (points
@@ -220,14 +223,7 @@ def _hist_one(x, y, w, dmax, delta, ngrid, h):
         while jend < n and x[jend] - xi <= dmax:
             jend += 1
         for j in range(i + 1, jend):
-            dx = x[j] - xi
-            dy = y[j] - yi
-            t = min(math.sqrt(dx * dx + dy * dy) * inv, lim)
-            k = int(t)
-            f = t - k
-            ww = wi * w[j]
-            h[k] += ww - ww * f
-            h[k + 1] += ww * f
+            _bin_pair(h, x[j] - xi, y[j] - yi, wi * w[j], inv, lim)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -270,14 +266,7 @@ def _near_cells(x, y, w, cx, cy, order, cell_start, nx, ny, delta, ngrid, h):
             t0 = q + 1 if o == 0 else cell_start[cell]
             for t in range(t0, cell_start[cell + 1]):
                 j = order[t]
-                dx = x[j] - xi
-                dy = y[j] - yi
-                u = min(math.sqrt(dx * dx + dy * dy) * inv, lim)
-                k = int(u)
-                f = u - k
-                ww = wi * w[j]
-                h[k] += ww - ww * f
-                h[k + 1] += ww * f
+                _bin_pair(h, x[j] - xi, y[j] - yi, wi * w[j], inv, lim)
 
 
 @numba.njit(cache=True)
@@ -401,11 +390,11 @@ def _weights(weights: Any, n: int, *, caller: str) -> np.ndarray:
 
 
 def kd(
-    xy: Any,
-    r: Any,
+    xy: PointsLike,
+    r: ArrayLike,
     *,
     bandwidth_m: float | None = None,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     binned: bool | None = None,
     seed: int | None = 0,
 ) -> np.ndarray:
@@ -619,13 +608,13 @@ def global_bands(sims: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray
 
 
 def kd_envelope(
-    cases: Any,
-    population: Any,
-    r: Any,
+    cases: PointsLike,
+    population: PointsLike,
+    r: ArrayLike,
     *,
     nsim: int = 999,
     alpha: float = 0.05,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     bandwidth_m: float | None = None,
     binned: bool | None = None,
     grid: bool | None = None,
@@ -792,7 +781,13 @@ def _m_inputs(xy, labels, r, reference, neighbour, weights, caller):
 
 
 def m_function(
-    xy: Any, labels: Any, r: Any, reference: Any, neighbour: Any, *, weights: Any = None
+    xy: PointsLike,
+    labels: ArrayLike,
+    r: ArrayLike,
+    reference: Any,
+    neighbour: Any,
+    *,
+    weights: ArrayLike | None = None,
 ) -> np.ndarray:
     """Marcon & Puech (2010) M function (dbmss ``Mhat``).
 
@@ -825,13 +820,13 @@ def m_function(
 
 
 def m_envelope(
-    xy: Any,
-    labels: Any,
-    r: Any,
+    xy: PointsLike,
+    labels: ArrayLike,
+    r: ArrayLike,
     reference: Any,
     neighbour: Any,
     *,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     nsim: int = 99,
     alpha: float = 0.05,
     seed: int | None = 0,

@@ -20,6 +20,14 @@ MODE_NONE = 0
 MODE_BORDER = 1
 MODE_ISO = 2
 MODE_TRANS_RECT = 3
+#: Kernel mode of each edge-correction name (``MODE_TRANS_RECT`` is the translation correction of
+#: a rectangular window).
+MODES = {
+    "none": MODE_NONE,
+    "border": MODE_BORDER,
+    "isotropic": MODE_ISO,
+    "translate": MODE_TRANS_RECT,
+}
 
 
 @numba.njit(cache=True, nogil=True)
@@ -174,6 +182,27 @@ def _add_pair(h, i, j, dx, dy, d2, x, y, b, tops, u, r, mode, edges, rect_w, rec
         h[k] += 2.0 * w * e
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def strip_range(
+    x: np.ndarray, xi: float, i: int, s: int, part: int, strip_start: np.ndarray, rmax: float
+) -> tuple[int, int]:
+    """Rows ``lo:hi`` of the candidate partners of row ``i`` (strip ``s``) in a strip scan.
+
+    The strip scan of :func:`pair_hist`, :func:`_hist_one` and ``_kd._pair_grid``: points
+    sorted by (strip of height >= rmax, x) (:func:`strip_order`) meet each partner once, in
+    ``part`` 0 (the rest of their own strip, after i) or ``part`` 1 (the strip above, from
+    ``x_i − rmax`` on). A scan of the rows breaks at the first ``x_j − x_i > rmax``. ``part`` 1
+    of the top strip is empty.
+    """
+    if part == 0:
+        return i + 1, strip_start[s + 1]
+    if s + 2 >= strip_start.shape[0]:
+        return 0, 0
+    lo = strip_start[s + 1]
+    hi = strip_start[s + 2]
+    return lo + np.searchsorted(x[lo:hi], xi - rmax), hi
+
+
 @numba.njit(cache=True, parallel=True)
 def pair_hist(
     x: np.ndarray,
@@ -204,7 +233,6 @@ def pair_hist(
     """
     n = x.shape[0]
     m = r.shape[0]
-    nstrips = strip_start.shape[0] - 1
     rmax = r[m - 1]
     rmax2 = rmax * rmax
     krect = rstep > 0.0
@@ -215,29 +243,15 @@ def pair_hist(
             xi = x[i]
             yi = y[i]
             s = strip_of[i]
-            end = strip_start[s + 1]
-            for j in range(i + 1, end):
-                dx = x[j] - xi
-                if dx > rmax:
-                    break
-                dy = y[j] - yi
-                d2 = dx * dx + dy * dy
-                if d2 > rmax2 or (krect and d2 >= rmax2):  # Krect: d < rmax strictly
-                    continue
-                _add_pair(
-                    h, i, j, dx, dy, d2, x, y, b, tops, u, r, mode, edges, rect_w, rect_h, rstep
-                )
-            if s + 1 < nstrips:
-                lo = strip_start[s + 1]
-                hi = strip_start[s + 2]
-                j0 = lo + np.searchsorted(x[lo:hi], xi - rmax)
-                for j in range(j0, hi):
+            for part in range(2):
+                lo, hi = strip_range(x, xi, i, s, part, strip_start, rmax)
+                for j in range(lo, hi):
                     dx = x[j] - xi
                     if dx > rmax:
                         break
                     dy = y[j] - yi
                     d2 = dx * dx + dy * dy
-                    if d2 > rmax2 or (krect and d2 >= rmax2):
+                    if d2 > rmax2 or (krect and d2 >= rmax2):  # Krect: d < rmax strictly
                         continue
                     _add_pair(
                         h, i, j, dx, dy, d2, x, y, b, tops, u, r, mode, edges, rect_w, rect_h, rstep
@@ -532,15 +546,7 @@ def _hist_one(
             yi = y[i]
             s = strip_of[i]
             for part in range(2):
-                if part == 0:
-                    lo = i + 1
-                    hi = start[s + 1]
-                else:
-                    if s + 1 >= nstrips:
-                        break
-                    lo0 = start[s + 1]
-                    hi = start[s + 2]
-                    lo = lo0 + np.searchsorted(x[lo0:hi], xi - rmax)
+                lo, hi = strip_range(x, xi, i, s, part, start, rmax)
                 for j in range(lo, hi):
                     dx = x[j] - xi
                     if dx > rmax:

@@ -33,10 +33,11 @@ from typing import Any
 import numba
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 from scipy.special import erf
 
-from clusterscape._validation import as_xy, check_choice, check_positive
+from clusterscape._validation import PointsLike, WindowLike, as_xy, check_choice, check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure.pattern import _kernels as kern
 from clusterscape.measure.pattern._window import Window, as_window, check_inside
@@ -108,12 +109,7 @@ def _weighted_numerator(
     if correction == "translate" and not win.is_rect:
         return _translate_poly_numerator(pts, win, r, u), counts
     order, start, strip_of = kern.strip_order(pts[:, 0], pts[:, 1], float(r[-1]))
-    mode = {
-        "none": kern.MODE_NONE,
-        "border": kern.MODE_BORDER,
-        "isotropic": kern.MODE_ISO,
-        "translate": kern.MODE_TRANS_RECT,
-    }[correction]
+    mode = kern.MODES[correction]
     xmin, ymin, xmax, ymax = win.bounds
     hist = kern.pair_hist(
         np.ascontiguousarray(pts[order, 0]),
@@ -172,9 +168,9 @@ def _translate_poly_numerator(
 
 
 def k_function(
-    xy: Any,
-    window: Any,
-    r: Any,
+    xy: PointsLike,
+    window: WindowLike,
+    r: ArrayLike,
     *,
     correction: str | None = None,
     method: str = "exact",
@@ -257,9 +253,9 @@ def _k_fft_checked(
 
 
 def l_function(
-    xy: Any,
-    window: Any,
-    r: Any,
+    xy: PointsLike,
+    window: WindowLike,
+    r: ArrayLike,
     *,
     correction: str | None = None,
     method: str = "exact",
@@ -274,7 +270,12 @@ def l_function(
 
 
 def k_cross(
-    xy_i: Any, xy_j: Any, window: Any, r: Any, *, correction: str = "isotropic"
+    xy_i: PointsLike,
+    xy_j: PointsLike,
+    window: WindowLike,
+    r: ArrayLike,
+    *,
+    correction: str = "isotropic",
 ) -> np.ndarray:
     """Cross-type K function K_ij(r) between two disjoint point sets (spatstat ``Kcross``).
 
@@ -357,8 +358,8 @@ def _edge_mass(pts: np.ndarray, win: Window, sigma_m: float) -> np.ndarray:
 
 
 def kernel_intensity(
-    xy: Any,
-    window: Any,
+    xy: PointsLike,
+    window: WindowLike,
     *,
     sigma_m: float | None = None,
     leave_one_out: bool = True,
@@ -407,11 +408,11 @@ def kernel_intensity(
 
 
 def k_inhom(
-    xy: Any,
-    window: Any,
-    r: Any,
+    xy: PointsLike,
+    window: WindowLike,
+    r: ArrayLike,
     *,
-    intensity: Any = None,
+    intensity: ArrayLike | None = None,
     correction: str = "isotropic",
     renormalise: bool = True,
     sigma_m: float | None = None,

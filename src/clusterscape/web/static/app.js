@@ -6,6 +6,7 @@ const FORM_COLOURS = {
   converted_industrial: "#d62728",
   government_street: "#2ca02c",
   anchor_enterprise: "#9467bd",
+  converted_heritage: "#8c564b",
   unclassified: "#7f7f7f",
 };
 // Draw order matters: areas first, points last.
@@ -23,6 +24,18 @@ const LAYER_STYLES = {
       "fill-opacity": 0.6,
       "fill-outline-color": "#000",
     },
+  },
+  // Every establishment (creative in red). Loaded when switched on; on by default only when the
+  // run found no cluster, so a study without clusters still shows its data.
+  establishments: {
+    type: "circle",
+    paint: {
+      "circle-radius": 2.5,
+      "circle-color": ["case", ["to-boolean", ["get", "is_creative"]], "#d62728", "#8a8a8a"],
+      "circle-opacity": 0.8,
+    },
+    hidden: true,
+    lazy: true,
   },
   centres: { type: "circle", paint: { "circle-radius": 7, "circle-color": "#000", "circle-stroke-color": "#fff", "circle-stroke-width": 2 } },
   parks: { type: "circle", paint: { "circle-radius": 5, "circle-color": "#e377c2", "circle-stroke-color": "#fff", "circle-stroke-width": 1 } },
@@ -81,7 +94,7 @@ function showCard(clusterId) {
   const dl = document.createElement("dl");
   const rows = [
     ["Form", c.form], ["Confidence", fmt(c.form_confidence, 2)], ["Markusen type", c.markusen],
-    ["District", c.district], ["Creative firms", fmt(c.n_creative)], ["All establishments", fmt(c.n_establishments)],
+    ["District", c.district], ["Creative establishments", fmt(c.n_creative)], ["All establishments", fmt(c.n_establishments)],
     ["Employees", fmt(c.employees)], ["Area", `${fmt(c.area_m2 / 1e6, 2)} km²`],
     ["Zone", c.zone_label], ["Nearest centre", c.centre_distance_m !== undefined ? `${fmt(c.centre_distance_m)} m` : undefined],
   ];
@@ -145,7 +158,28 @@ async function main() {
   const order = Object.keys(LAYER_STYLES).filter((n) => layers.includes(n));
   const toggles = document.getElementById("layer-toggles");
   let extent = null;
+  const noClusters = !clusters.length;
+  const addLayer = (name, data, visible) => {
+    const spec = LAYER_STYLES[name];
+    map.addSource(name, { type: "geojson", data });
+    map.addLayer({ id: name, type: spec.type, source: name, paint: spec.paint, layout: { visibility: visible ? "visible" : "none" } });
+  };
   for (const name of order) {
+    const spec = LAYER_STYLES[name];
+    const visible = name === "establishments" ? noClusters : !spec.hidden;
+    if (spec.lazy && !visible) {
+      // Fetched on first switch-on (a large table need not load with the page).
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox"; box.checked = false; box.dataset.layer = name;
+      box.addEventListener("change", async () => {
+        if (!map.getSource(name)) addLayer(name, await fetchLayer(name), box.checked);
+        map.setLayoutProperty(name, "visibility", box.checked ? "visible" : "none");
+      });
+      label.append(box, ` ${name.replace(/_/g, " ")}`);
+      toggles.appendChild(label);
+      continue;
+    }
     const data = await fetchLayer(name);
     if (name === "clusters") {
       // Join the table's form/sector onto the footprints for styling and filters.
@@ -157,12 +191,11 @@ async function main() {
       });
     }
     if ((name === "boundary" || name === "districts") && data.features.length) extent = bboxOf(data.features);
-    const spec = LAYER_STYLES[name];
-    map.addSource(name, { type: "geojson", data });
-    map.addLayer({ id: name, type: spec.type, source: name, paint: spec.paint, layout: { visibility: spec.hidden ? "none" : "visible" } });
+    if (name === "establishments" && !extent && data.features.length) extent = bboxOf(data.features);
+    addLayer(name, data, visible);
     const label = document.createElement("label");
     const box = document.createElement("input");
-    box.type = "checkbox"; box.checked = !spec.hidden; box.dataset.layer = name;
+    box.type = "checkbox"; box.checked = visible; box.dataset.layer = name;
     box.addEventListener("change", () => map.setLayoutProperty(name, "visibility", box.checked ? "visible" : "none"));
     label.append(box, ` ${name.replace(/_/g, " ")}`);
     toggles.appendChild(label);
