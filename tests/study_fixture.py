@@ -1,14 +1,19 @@
-"""A small saved study directory for the report and dashboard tests (what `clusterscape run` writes)."""
+"""A small saved study directory for the report and dashboard tests (what `clusterscape run` writes).
+
+Written through :mod:`clusterscape.results`, the same writer `clusterscape run` uses.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import geopandas as gpd
 import matplotlib
 import pandas as pd
 from shapely.geometry import Point, box
+
+from clusterscape import results
+from clusterscape.study.run import StudyConfig, StudyResult
 
 matplotlib.use("Agg")
 
@@ -25,8 +30,7 @@ def make_study_dir(root: Path) -> Path:
         "crs": {"source": "wgs84", "metric": "EPSG:32651"},
         "note": float("nan"),
     }
-    (root / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
-    pd.DataFrame(
+    table = pd.DataFrame(
         {
             "cluster_id": [0, 1],
             "n_establishments": [120, 80],
@@ -45,24 +49,32 @@ def make_study_dir(root: Path) -> Path:
                 "62 % of firms founded within 3 years of the park's 2013 opening.",
             ],
         }
-    ).to_csv(root / "clusters.csv", index=False)
-    gpkg = root / "results.gpkg"
+    )
     clusters = gpd.GeoDataFrame(
         {"cluster_id": [0, 1]},
         geometry=[box(121.560, 29.882, 121.572, 29.892), box(121.596, 29.808, 121.608, 29.818)],
         crs="EPSG:4326",
     )
-    clusters.to_file(gpkg, layer="clusters", driver="GPKG")
-    gpd.GeoDataFrame(
+    districts = gpd.GeoDataFrame(
         {"name_en": ["Yinzhou"]}, geometry=[box(121.45, 29.70, 121.75, 29.95)], crs="EPSG:4326"
-    ).to_file(gpkg, layer="districts", driver="GPKG")
-    gpd.GeoDataFrame(
+    )
+    centres = gpd.GeoDataFrame(
         {"rank": [1], "kind": ["main"]}, geometry=[Point(121.55, 29.87)], crs="EPSG:4326"
-    ).to_file(gpkg, layer="centres", driver="GPKG")
-    (root / "figures").mkdir(exist_ok=True)
+    )
+    study = StudyResult(
+        config=StudyConfig(),
+        synthetic=True,
+        establishments=gpd.GeoDataFrame(geometry=[], crs="EPSG:4326"),
+        rejected=pd.DataFrame(columns=["row", "id", "reason"]),
+        summary=summary,
+        layers={"clusters": clusters, "districts": districts, "centres": centres},
+        tables={"clusters": table},
+    )
+    results.write_study_files(study, root)
+    (root / results.FIGURES).mkdir(exist_ok=True)
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.plot([0, 1], [0, 1])
-    fig.savefig(root / "figures" / "clusters_map.png")
+    fig.savefig(root / results.FIGURES / "clusters_map.png")
     plt.close(fig)
     (root.parent / "secret.txt").write_text("outside", encoding="utf-8")
     return root
@@ -70,7 +82,8 @@ def make_study_dir(root: Path) -> Path:
 
 def add_analysis_tables(root: Path) -> None:
     """Tables the later steps write: concentration, effects, profiles, rejected rows."""
-    pd.DataFrame(
+    tables: dict[str, pd.DataFrame] = {}
+    tables["concentration"] = pd.DataFrame(
         {
             "statistic": ["L", "Kd"],
             "null": ["CSR in window", "random labelling"],
@@ -78,8 +91,8 @@ def add_analysis_tables(root: Path) -> None:
             "r_max_m": [2500.0, 3000.0],
             "verdict": ["clustered", "clustered"],
         }
-    ).to_csv(root / "concentration.csv", index=False)
-    pd.DataFrame(
+    )
+    tables["effects"] = pd.DataFrame(
         {
             "amenity": ["hotel", "mall"],
             "method": ["ring_did", "ring_did"],
@@ -89,16 +102,16 @@ def add_analysis_tables(root: Path) -> None:
             "p_value": [0.001, 0.5],
             "influence_radius_m": [1400.0, None],
         }
-    ).to_csv(root / "effects.csv", index=False)
-    pd.DataFrame(
+    )
+    tables["event_study_hotel"] = pd.DataFrame(
         {
             "event_time": [-2, -1, 0, 1, 2],
             "coef": [0.0, 0.05, 0.6, 0.8, 0.9],
             "ci_low": [-0.2, -0.15, 0.3, 0.5, 0.6],
             "ci_high": [0.2, 0.25, 0.9, 1.1, 1.2],
         }
-    ).to_csv(root / "event_study_hotel.csv", index=False)
-    pd.DataFrame(
+    )
+    tables["by_distance_hotel"] = pd.DataFrame(
         {
             "lower_m": [0, 500, 1000, 1500],
             "upper_m": [500, 1000, 1500, 2000],
@@ -106,10 +119,11 @@ def add_analysis_tables(root: Path) -> None:
             "ci_low": [0.8, 0.4, -0.1, -0.3],
             "ci_high": [1.6, 1.0, 0.5, 0.3],
         }
-    ).to_csv(root / "by_distance_hotel.csv", index=False)
-    pd.DataFrame({"name_en": ["Yinzhou"], "adcode": [330212], "creative_lq": [1.4]}).to_csv(
-        root / "district_profiles.csv", index=False
     )
-    pd.DataFrame(
+    tables["district_profiles"] = pd.DataFrame(
+        {"name_en": ["Yinzhou"], "adcode": [330212], "creative_lq": [1.4]}
+    )
+    tables["rejected"] = pd.DataFrame(
         {"row": [7], "id": ["f7"], "reason": ["latitude 95.0 is outside [-90, 90]"]}
-    ).to_csv(root / "rejected.csv", index=False)
+    )
+    results.write_tables(root, tables)

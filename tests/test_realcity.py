@@ -48,7 +48,8 @@ from clusterscape.detect.clusters import (
     detect_clusters,
     why_no_clusters,
 )
-from clusterscape.study.run import StudyConfig, run_study, write_outputs
+from clusterscape.results import write_study
+from clusterscape.study.run import StudyConfig, run_study
 from clusterscape.taxonomy import FUNCTIONS, classify_establishments
 from clusterscape.typology import FORMS, assign_forms, former_use_kind
 from clusterscape.urban import functional_zones
@@ -100,7 +101,7 @@ def helsinki_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
         detect={"stability_draws": 0},
     )
     result = run_study(config)
-    write_outputs(result, out)
+    write_study(result, out)
     return out, json.loads((out / "summary.json").read_text(encoding="utf-8"))
 
 
@@ -377,7 +378,7 @@ def helsinki_zero(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]
         )
     )
     zero = tmp_path_factory.mktemp("helsinki_zero") / "out"
-    write_outputs(result, zero)
+    write_study(result, zero)
     return zero, json.loads((zero / "summary.json").read_text(encoding="utf-8"))
 
 

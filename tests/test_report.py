@@ -65,7 +65,7 @@ def test_report_refuses_a_directory_without_a_study(tmp_path: Path) -> None:
 
 def test_concentration_sentence_carries_the_p_value_of_its_verdict():
     from clusterscape.report import _minute
-    from clusterscape.report._load import SavedStudy
+    from clusterscape.results import SavedStudy
 
     row = {"statistic": "L (Besag), border correction", "verdict": "clustered",
            "null": "CSR in window", "p_value": 0.01, "r_min_m": 100.0, "r_max_m": 900.0}  # fmt: skip

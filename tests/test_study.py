@@ -17,7 +17,8 @@ from shapely.geometry import Point
 
 from clusterscape.coords import convert
 from clusterscape.datasets import ningbo
-from clusterscape.study.run import StudyConfig, run_study, write_outputs
+from clusterscape.results import write_study
+from clusterscape.study.run import StudyConfig, run_study
 
 CLUSTER_COLUMNS = [
     "cluster_id",
@@ -40,7 +41,7 @@ ANCHORS = {  # WGS-84, from the issue (facts with sources in the package data)
 def ningbo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     out = tmp_path_factory.mktemp("ningbo") / "out"
     result = run_study(StudyConfig(seed=0))
-    write_outputs(result, out)
+    write_study(result, out)
     return out, result
 
 
@@ -143,7 +144,7 @@ def test_interrupted_write_keeps_previous_outputs(
 
     monkeypatch.setattr(report, "write_report", boom)
     with pytest.raises(KeyboardInterrupt):
-        write_outputs(result, out)  # type: ignore[arg-type]
+        write_study(result, out)  # type: ignore[arg-type]
     assert json.loads((out / "summary.json").read_text(encoding="utf-8")) == {"previous": True}
     # Nothing left behind but the (empty) runs directory that holds the writer's lock.
     assert sorted(p.name for p in tmp_path.iterdir()) == [".study.runs", "study"]

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from clusterscape.errors import InvalidInputError
-from clusterscape.study.run import StudyConfig, run_study, write_outputs
+from clusterscape.results import write_study
+from clusterscape.study.run import StudyConfig, run_study
 
 
 def _registry(path: Path, n: int = 300, *, creative_only: bool = True) -> Path:
@@ -43,7 +44,7 @@ def test_creative_only_registry_runs_and_skips_population_statistics(tmp_path: P
     assert summary["measure"]["status"].startswith("skipped: every establishment is creative")
     assert "measure" in summary["skipped"]
     assert "concentration" not in result.tables
-    out = write_outputs(result, tmp_path / "out", report=False)
+    out = write_study(result, tmp_path / "out", report=False)
     notes = pd.read_csv(out / "notes.csv")
     assert list(notes.columns) == ["row", "id", "field", "value", "note"]
     assert notes[["row", "id", "field", "value"]].values.tolist() == [

@@ -83,6 +83,7 @@ __all__, __getattr__, __dir__ = _lazy_exports(
         "clusterscape.measure.hotspots": ("GiStarResult", "gi_star", "grid_hotspots"),
         "clusterscape.measure.kde": ("KDEResult", "kernel_density"),
         "clusterscape.measure.sweep": ("SweepResult", "grid_sweep"),
+        "clusterscape.results": ("SavedStudy", "load_study", "write_study"),
         "clusterscape.taxonomy": ("classify_establishments",),
         "clusterscape.typology": ("assign_forms",),
         "clusterscape.urban": ("district_profiles", "functional_zones", "urban_centres"),

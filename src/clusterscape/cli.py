@@ -190,7 +190,8 @@ def validate(
     from rich.markup import escape
     from rich.table import Table
 
-    from clusterscape.io.establishments import NOTE_COLUMNS, atomic_write
+    from clusterscape.io.establishments import NOTE_COLUMNS
+    from clusterscape.results import write_tables
 
     if out.exists() and not out.is_dir():
         raise ClusterscapeError(f"--out {out} is a file; give a directory for rejected.csv.")
@@ -223,10 +224,13 @@ def validate(
     for note in result.messages:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     target = out / "rejected.csv"
-    with atomic_write(target) as tmp:
-        result.rejected[["row", "id", "reason"]].to_csv(tmp, index=False, encoding="utf-8")
-    with atomic_write(out / "notes.csv") as tmp:
-        result.notes[list(NOTE_COLUMNS)].to_csv(tmp, index=False, encoding="utf-8")
+    write_tables(
+        out,
+        {
+            "rejected": result.rejected[["row", "id", "reason"]],
+            "notes": result.notes[list(NOTE_COLUMNS)],
+        },
+    )
     console.print(
         f"rejected rows written to {target}, field notes to {out / 'notes.csv'}",
         highlight=False,
@@ -326,34 +330,39 @@ def detect(
     """Find density clusters in FILE; write DIR/clusters.csv and DIR/clusters.gpkg.
 
     All rows are clustered, or only the creative ones when the table has an ``is_creative``
-    column (classified establishments). The GeoPackage holds the layers ``clusters``
-    (footprints, local metric CRS) and ``establishments`` (the clustered rows, WGS-84, with
-    ``cluster`` and ``probability``).
+    column (classified establishments). ``clusters.csv`` has the columns ``run`` writes at its
+    detect step (``cluster_id, n_establishments, n_creative, employees, lon, lat, area_m2,
+    district, dominant_sector``, then the detection measures); ``n_establishments`` counts every
+    row of FILE inside the footprint. The GeoPackage holds the layers ``clusters`` (footprints)
+    and ``establishments`` (the clustered rows, with ``cluster`` and ``probability``), both in
+    WGS-84 as in ``run``'s ``results.gpkg``.
     """
+    import numpy as np
+
     from clusterscape.detect.clusters import detect_clusters
-    from clusterscape.io.establishments import atomic_write
+    from clusterscape.results import clusters_table, write_clusters
 
     loaded = _read(file, crs, columns, layer, sheet)
-    est = loaded.establishments
-    if "is_creative" in est.columns:
-        flag = est["is_creative"]
+    population = loaded.establishments
+    keep = np.ones(len(population), dtype=bool)
+    if "is_creative" in population.columns:
+        flag = population["is_creative"]
         if flag.dtype == bool:
             keep = flag.to_numpy()
         else:  # read back from a text file: "True"/"1"/"yes" mark creative rows
             text = flag.astype("string").str.strip().str.lower()
             keep = text.isin(["true", "1", "yes", "y", "t"]).fillna(False).to_numpy(dtype=bool)
-        est = est[keep]
+    est = population[keep]
     result = detect_clusters(
         est, method=method, min_cluster_size=min_cluster_size, eps_m=eps_m, seed=seed
     )
     clusters = result.clusters
     members = est.assign(cluster=result.labels, probability=result.probabilities)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "clusters.csv") as tmp:
-        clusters.drop(columns="geometry").to_csv(tmp, encoding="utf-8")
-    with atomic_write(out / "clusters.gpkg") as tmp:
-        clusters.reset_index().to_file(tmp, layer="clusters", driver="GPKG")
-        members.to_file(tmp, layer="establishments", driver="GPKG")
+    # clusters.csv as `run` writes it: n_establishments counts every row inside a footprint.
+    labels = np.full(len(population), -1, dtype=int)
+    labels[keep] = result.labels.to_numpy()
+    table = clusters_table(population.to_crs(clusters.crs).assign(cluster=labels), clusters)
+    write_clusters(out, table, clusters, members)
     n_sig = int(clusters["significant"].sum()) if len(clusters) else 0
     console.print(
         f"{len(est):,} establishments ({len(loaded.rejected):,} rejected rows), "
@@ -462,7 +471,8 @@ def run(
     """Run a whole study: load, classify, detect, measure, type, urban structure, effects, write."""
     import time
 
-    from clusterscape.study.run import StudyConfig, run_study, write_outputs
+    from clusterscape.results import write_study
+    from clusterscape.study.run import StudyConfig, run_study
 
     if overwrite and append:
         raise ClusterscapeError("--overwrite and --append exclude each other; choose one.")
@@ -515,7 +525,7 @@ def run(
         return
     result = run_study(cfg, progress=progress)
     progress("write", "start")
-    write_outputs(result, out, pdf=pdf)
+    write_study(result, out, pdf=pdf)
     progress("write", "done")
     if write_postgis:
         from clusterscape.io.postgis import write_postgis as _write_pg

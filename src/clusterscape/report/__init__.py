@@ -1,7 +1,8 @@
 """The HTML (and PDF) report: one self-contained file built from a saved study directory.
 
-The report reads saved results only (``summary.json``, the CSV tables, ``results.gpkg``);
-it recomputes nothing, so it shows exactly what the run wrote.
+The report reads saved results only (``summary.json``, the CSV tables, ``results.gpkg``), all
+through :mod:`clusterscape.results`; it recomputes nothing, so it shows exactly what the run
+wrote.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from markupsafe import Markup
 
 from clusterscape import __version__
 from clusterscape.errors import MissingDependencyError
-from clusterscape.report._load import SavedStudy, load_study
 from clusterscape.report.figures import CJK_FONT, FORM_COLOURS, Figure, make_figures
+from clusterscape.results import SavedStudy, load_study
 
 __all__ = ["CJK_FONT", "load_study", "write_report"]
 

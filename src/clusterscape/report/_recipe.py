@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from clusterscape.report._load import SavedStudy
 from clusterscape.report.figures import Figure, _basemap, _zoom_to
+from clusterscape.results import SavedStudy
 
 __all__ = ["RECIPE_FIGURES", "recipe_context"]
 

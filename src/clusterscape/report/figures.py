@@ -22,7 +22,7 @@ import pandas as pd
 from matplotlib import font_manager
 from matplotlib.backend_bases import FigureCanvasBase
 
-from clusterscape.report._load import SavedStudy
+from clusterscape.results import SavedStudy
 
 FORM_COLOURS = {
     "new_park": "#1f77b4",

@@ -1,8 +1,8 @@
 """The whole study as one call: configuration, the chain of steps, and the partitioned engine.
 
 ``config`` holds :class:`StudyConfig` and the typed, validated options of every step;
-``run`` holds :func:`run_study` and :func:`write_outputs`; ``dask`` the partitioned engine for
-work beyond one machine.
+``run`` holds :func:`run_study` (writing its result is :func:`clusterscape.results.write_study`);
+``dask`` the partitioned engine for work beyond one machine.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ __all__, __getattr__, __dir__ = _lazy_exports(
             "StudyResult",
             "run_by_city",
             "run_study",
-            "write_outputs",
         ),
     },
 )

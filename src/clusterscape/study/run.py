@@ -1,15 +1,15 @@
 """The pipeline: load -> classify -> detect -> measure -> typology -> urban structure -> effects -> write.
 
-``run_study`` returns a :class:`StudyResult` held in memory; ``write_outputs`` puts it on disk
-atomically (an interrupted run leaves the previous outputs intact). Steps never import this
-module; this module only calls the steps' public functions.
+``run_study`` returns a :class:`StudyResult` held in memory;
+:func:`clusterscape.results.write_study` puts it on disk atomically (an interrupted run leaves
+the previous outputs intact). Steps never import this module; this module only calls the steps'
+public functions.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +22,13 @@ import pandas as pd
 from clusterscape.coords import local_metric_crs, normalise_datum
 from clusterscape.errors import InvalidInputError
 from clusterscape.io.layers import read_boundary, read_landuse, read_parks
+from clusterscape.results import clusters_table as _clusters_table
+from clusterscape.results import json_safe as _jsonable
+from clusterscape.results import records as _records
+from clusterscape.results import write_city_study
 from clusterscape.study.config import StudyConfig
 
-__all__ = ["StudyConfig", "StudyResult", "run_by_city", "run_study", "write_outputs"]
+__all__ = ["StudyConfig", "StudyResult", "run_by_city", "run_study"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,62 +254,6 @@ def _study_window(
     pts = establishments.to_crs(crs).geometry
     hull = pts.union_all().convex_hull
     return hull.buffer(max(math.sqrt(hull.area) * 0.01, 1.0))
-
-
-def _clusters_table(
-    est_m: gpd.GeoDataFrame,
-    clusters_m: gpd.GeoDataFrame,
-    districts: gpd.GeoDataFrame | None,
-) -> pd.DataFrame:
-    """clusters.csv: the contract columns, one row per cluster."""
-    members = est_m[est_m["cluster"] >= 0]
-    grouped = members.groupby("cluster")
-    cx = grouped.geometry.apply(lambda g: g.x.mean())
-    cy = grouped.geometry.apply(lambda g: g.y.mean())
-    centroids = gpd.GeoSeries(gpd.points_from_xy(cx, cy), index=cx.index, crs=est_m.crs).to_crs(
-        "EPSG:4326"
-    )
-    emp = (
-        grouped["employees"].sum(min_count=1) if "employees" in members else pd.Series(dtype=float)
-    )
-    # All establishments (creative or not) inside each footprint.
-    footprints = gpd.GeoDataFrame(
-        {"fp_cluster": clusters_m.index.to_numpy()},
-        geometry=clusters_m.geometry.to_numpy(),
-        crs=clusters_m.crs,
-    )
-    joined = gpd.sjoin(est_m[["geometry"]], footprints, predicate="intersects", how="inner")
-    n_all = joined.groupby("fp_cluster").size()
-    table = pd.DataFrame(index=clusters_m.index.rename("cluster_id"))
-    table["n_establishments"] = n_all.reindex(table.index).fillna(0).astype(int)
-    table["n_creative"] = grouped.size().reindex(table.index).fillna(0).astype(int)
-    # blank (NaN) when no member has a headcount: unknown, not zero
-    table["employees"] = emp.reindex(table.index).round(1)
-    table["lon"] = centroids.x.reindex(table.index).round(6)
-    table["lat"] = centroids.y.reindex(table.index).round(6)
-    table["area_m2"] = clusters_m.geometry.area.round(1)
-    table["district"] = ""
-    if districts is not None and len(districts):
-        pts = gpd.GeoDataFrame(geometry=centroids.reindex(table.index), crs="EPSG:4326")
-        name_col = "name_en" if "name_en" in districts.columns else districts.columns[0]
-        hit = gpd.sjoin(
-            pts,
-            districts[[name_col, "geometry"]].to_crs("EPSG:4326"),
-            predicate="within",
-            how="left",
-        )
-        hit = hit[~hit.index.duplicated()]
-        table["district"] = hit[name_col].reindex(table.index).fillna("").astype(str)
-    if "sector" in members.columns:
-        modal = (
-            members[members["sector"].astype(str) != ""]
-            .groupby("cluster")["sector"]
-            .agg(lambda v: v.value_counts().index[0])
-        )
-        table["dominant_sector"] = modal.reindex(table.index).fillna("").astype(str)
-    # Per-cluster shape and mix measures from detection, after the contract columns.
-    extra = [c for c in clusters_m.columns if c not in table.columns and c != "geometry"]
-    return table.join(clusters_m[extra]).reset_index()
 
 
 @dataclass(slots=True)
@@ -798,74 +746,6 @@ def _redact(source: str | None) -> str | None:
     return None if source is None else redact_url(source)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if value is pd.NA or value is None:
-        return None
-    if isinstance(value, (str, int, bool)):
-        return value
-    return str(value)
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {str(k): _jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")
-    ]
-
-
-def write_outputs(
-    result: StudyResult, out_dir: str | Path, *, report: bool = True, pdf: bool = False
-) -> Path:
-    """Write the study into ``out_dir`` atomically and return its path."""
-    from clusterscape.io.establishments import atomic_directory
-
-    out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
-        tmp = Path(tmp)
-        result.rejected.to_csv(tmp / "rejected.csv", index=False)
-        for name, table in result.tables.items():
-            table.to_csv(tmp / f"{name}.csv", index=False)
-        gpkg = tmp / "results.gpkg"
-        for name, layer in result.layers.items():
-            if layer is None or len(layer) == 0:
-                continue
-            # The whole directory is swapped in atomically, so layers are appended in place.
-            # Arrow path: columns handed to GDAL in batches, not row by row (same file contents).
-            _gpkg_safe(layer).to_file(
-                gpkg, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True
-            )
-        (tmp / "summary.json").write_text(
-            json.dumps(_jsonable(result.summary), ensure_ascii=False, indent=2), encoding="utf-8"
-        )
-        if report:
-            from clusterscape.report import write_report
-
-            write_report(tmp, pdf=pdf)
-    return out_dir
-
-
-def _gpkg_safe(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """GeoPackage columns must be scalar: stringify lists/dicts, booleans stay booleans."""
-    out = layer.copy()
-    for col in out.columns:
-        if col == out.geometry.name:
-            continue
-        if out[col].dtype == object:
-            out[col] = out[col].map(
-                lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
-            )
-    return out
-
-
 def run_by_city(
     config: StudyConfig,
     out_dir: str | Path,
@@ -879,7 +759,6 @@ def run_by_city(
     ``hotspots_<city>.csv``, ``clusters_<city>.csv``, ``rejected.csv`` and ``summary.json``
     atomically into ``out_dir``, and returns the comparison table.
     """
-    from clusterscape.io.establishments import atomic_directory
     from clusterscape.study.dask import dask_client, profile_cities
 
     progress = progress or _noop
@@ -910,29 +789,21 @@ def run_by_city(
         "crs": {"source": datum, "metric": {c: f"EPSG:{e}" for c, e in result.epsg.items()}},
         "cities": _records(result.comparison),
     }
-    with _step(progress, "write"), atomic_directory(Path(out_dir)) as tmp:
-        tmp = Path(tmp)
-        result.comparison.to_csv(tmp / "city_comparison.csv", index=False)
-        for name, tables in (
-            ("zones", result.zones),
-            ("hotspots", result.hotspots),
-            ("clusters", result.clusters),
-        ):
-            for city, table in tables.items():
-                table.to_csv(tmp / f"{name}_{_safe_name(city)}.csv", index=False)
-        rejected = (
-            result.rejected
-            if result.rejected is not None
-            else pd.DataFrame(columns=["row", "id", "reason"])
-        )
-        rejected.to_csv(tmp / "rejected.csv", index=False)
-        (tmp / "summary.json").write_text(
-            json.dumps(_jsonable(summary), ensure_ascii=False, indent=2), encoding="utf-8"
+    rejected = (
+        result.rejected
+        if result.rejected is not None
+        else pd.DataFrame(columns=["row", "id", "reason"])
+    )
+    with _step(progress, "write"):
+        write_city_study(
+            out_dir,
+            summary=summary,
+            comparison=result.comparison,
+            per_city={
+                "zones": result.zones,
+                "hotspots": result.hotspots,
+                "clusters": result.clusters,
+            },
+            rejected=rejected,
         )
     return result.comparison
-
-
-def _safe_name(city: str) -> str:
-    import re
-
-    return re.sub(r"[^\w.-]+", "_", city, flags=re.UNICODE).strip("_") or "city"

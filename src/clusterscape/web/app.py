@@ -25,11 +25,9 @@ Safety rules:
 from __future__ import annotations
 
 import json
-import math
 import os
 import stat
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -37,13 +35,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from clusterscape import results
 from clusterscape.errors import InvalidInputError
-from clusterscape.io._redact import redact_value
 
 __all__ = ["DEFAULT_PAGE", "LOOPBACK_HOSTS", "MAX_PAGE", "create_app"]
 
@@ -66,18 +63,7 @@ _DAMAGED: dict[int | str, dict[str, Any]] = {
 
 
 class _Damaged(Exception):
-    """A study file exists but cannot be parsed."""
-
-
-def _clean(value: Any) -> Any:
-    """JSON cannot hold NaN/inf: turn them into null, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
+    """A study file exists but cannot be read (raised from the reason of a DamagedFileError)."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -239,7 +225,7 @@ def create_app(
         The app (serve it with uvicorn, or ``clusterscape serve``).
     """
     root = Path(out_dir).absolute()
-    if not (root / "summary.json").is_file():
+    if not (root / results.SUMMARY).is_file():
         raise InvalidInputError(
             f"serve: {root} has no summary.json; point it at a directory written by `clusterscape run`."
         )
@@ -303,39 +289,34 @@ def create_app(
                 raise HTTPException(status_code=409, detail=f"{rel} is damaged: {exc}") from None
         return None  # pragma: no cover - the loop always returns or raises
 
-    # --- builders (each raises _Damaged on a file it cannot parse) ---
+    # --- builders: the files are parsed by clusterscape.results (each raises _Damaged) ---
     def build_summary(path: Path) -> bytes:
         try:
-            data = json.loads(read_bytes(path, 64 * 1024 * 1024).decode("utf-8"))
-        except (OSError, ValueError) as exc:
+            raw = read_bytes(path, results.MAX_SUMMARY_BYTES)
+            data = results.parse_summary(raw, path, caller="serve")
+        except OSError as exc:
             raise _Damaged(_one_line(exc)) from None
-        if not isinstance(data, dict):
-            raise _Damaged("not a JSON object")
-        return json.dumps(_clean(redact_value(data)), ensure_ascii=False, allow_nan=False).encode()
+        except results.DamagedFileError as exc:
+            raise _Damaged(exc.reason) from None
+        return results.dumps_json(data).encode()
 
     def build_clusters(path: Path) -> bytes:
         try:
-            frame = pd.read_csv(path)
-        except pd.errors.EmptyDataError:
+            frame = results.read_table(path, caller="serve")
+        except results.DamagedFileError as exc:
+            raise _Damaged(exc.reason) from None
+        if frame is None:
             return b"[]"
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise _Damaged(_one_line(exc)) from None
-        text = frame.to_json(orient="records", force_ascii=False)
-        return json.dumps(_clean(json.loads(text)), ensure_ascii=False).encode()
+        return results.dumps_json(results.records(frame)).encode()
 
     def build_layer_info(path: Path) -> dict[str, int]:
-        import pyogrio
-
         try:
-            with warnings.catch_warnings():  # GDAL's warnings about a damaged file
-                warnings.simplefilter("ignore", RuntimeWarning)
-                names = [str(n) for n, _ in pyogrio.list_layers(path)]
-                return {n: int(pyogrio.read_info(path, layer=n)["features"]) for n in names}
-        except Exception as exc:  # pyogrio raises its own DataSourceError family
-            raise _Damaged(_one_line(exc)) from None
+            return results.layer_counts(path, caller="serve")
+        except results.DamagedFileError as exc:
+            raise _Damaged(exc.reason) from None
 
     def layer_info() -> dict[str, int]:
-        info = cached("results.gpkg", "layers", build_layer_info)
+        info = cached(results.GPKG, "layers", build_layer_info)
         return info or {}
 
     def build_page(path: Path, name: str, offset: int, limit: int, total: int) -> bytes:
@@ -343,16 +324,14 @@ def create_app(
 
         try:
             if offset >= total:
-                gdf = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+                gdf = gpd.GeoDataFrame(geometry=[], crs=results.LAYER_CRS)
             else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    gdf = gpd.read_file(
-                        path, layer=name, engine="pyogrio", skip_features=offset, max_features=limit
-                    )
-                if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
-                    gdf = gdf.to_crs("EPSG:4326")
+                gdf = results.read_layer_page(
+                    path, name, offset=offset, limit=limit, caller="serve"
+                )
             text = gdf.to_json(na="null", drop_id=True, to_wgs84=False)
+        except results.DamagedFileError as exc:
+            raise _Damaged(exc.reason) from None
         except Exception as exc:
             raise _Damaged(_one_line(exc)) from None
         returned = len(gdf)
@@ -371,7 +350,7 @@ def create_app(
     def figure_names() -> list[str]:
         top = base()
         try:
-            figdir = (top / "figures").resolve(strict=True)
+            figdir = (top / results.FIGURES).resolve(strict=True)
         except (OSError, RuntimeError):
             return []
         if not figdir.is_relative_to(top) or not figdir.is_dir():
@@ -380,7 +359,7 @@ def create_app(
         for entry in sorted(figdir.iterdir()):
             if not entry.name.lower().endswith(".png") or "/" in entry.name:
                 continue
-            found = regular(f"figures/{entry.name}")
+            found = regular(f"{results.FIGURES}/{entry.name}")
             if found is None:
                 continue
             try:
@@ -399,14 +378,14 @@ def create_app(
 
     @app.get("/api/summary", summary="The study summary (summary.json)", responses=_DAMAGED)
     def summary() -> Response:
-        content = cached("summary.json", "summary", build_summary)
+        content = cached(results.SUMMARY, "summary", build_summary)
         if content is None:
             raise HTTPException(status_code=404, detail="summary.json is missing")
         return json_bytes(content)
 
     @app.get("/api/clusters", summary="One record per cluster (clusters.csv)", responses=_DAMAGED)
     def clusters() -> Response:
-        content = cached("clusters.csv", "clusters", build_clusters)
+        content = cached(results.CLUSTERS, "clusters", build_clusters)
         return json_bytes(content if content is not None else b"[]")
 
     @app.get("/api/layers", summary="Names of the map layers in results.gpkg", responses=_DAMAGED)
@@ -438,7 +417,7 @@ def create_app(
             raise HTTPException(status_code=404, detail="unknown layer")
         total = info[name]
         content = cached(
-            "results.gpkg",
+            results.GPKG,
             "page",
             lambda path: build_page(path, name, offset, limit, total),
             name,
@@ -461,7 +440,7 @@ def create_app(
     def figure(name: str) -> Response:
         if name not in figure_names():
             raise HTTPException(status_code=404, detail="unknown figure")
-        found = regular(f"figures/{name}")
+        found = regular(f"{results.FIGURES}/{name}")
         if found is None:
             raise HTTPException(status_code=404, detail="unknown figure")
         try:
