@@ -40,7 +40,7 @@ def gbk_file(tmp_path: Path) -> Path:
 
 def test_validate_reports_and_writes_rejected(gbk_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    result = runner.invoke(app, ["validate", str(gbk_file), "--crs", "gcj02", "--out", str(out)])
+    result = runner.invoke(app, ["validate", str(gbk_file), "--datum", "gcj02", "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     for expected in (
@@ -84,7 +84,7 @@ def test_validate_prints_datum_note(tmp_path: Path) -> None:
     p.write_text('name,typecode,location\na,170200,"121.55,29.87"\n', encoding="utf-8")
     result = runner.invoke(app, ["validate", str(p), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "note:" in result.output and "--crs gcj02" in " ".join(result.output.split())
+    assert "note:" in result.output and "--datum gcj02" in " ".join(result.output.split())
 
 
 def test_validate_columns_option(tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_real_subprocess(gbk_file: Path, tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "clusterscape"
     out = tmp_path / "sub"
     done = subprocess.run(
-        [str(exe), "validate", str(gbk_file), "--crs", "gcj02", "--out", str(out)],
+        [str(exe), "validate", str(gbk_file), "--datum", "gcj02", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=300,

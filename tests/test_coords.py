@@ -180,7 +180,7 @@ def test_aliases_and_bad_datum() -> None:
     c = convert(121.5, 29.9, src="cgcs2000", dst="baidu")
     d = convert(121.5, 29.9, src="wgs84", dst="bd09")
     assert float(c[1]) == float(d[1])
-    with pytest.raises(InvalidInputError, match="crs='utm'"):
+    with pytest.raises(InvalidInputError, match="src='utm'"):
         convert(121.5, 29.9, src="utm", dst="wgs84")
 
 

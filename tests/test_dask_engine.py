@@ -102,11 +102,11 @@ def test_profile_cities_equals_single_machine(
     client: object, data: tuple[Path, pd.DataFrame]
 ) -> None:
     path, frame = data
-    result = profile_cities(path, crs="gcj02", cell_m=500, client=client, min_cluster_size=15)
+    result = profile_cities(path, datum="gcj02", cell_m=500, client=client, min_cluster_size=15)
     comp = result.comparison.set_index("city")
     assert sorted(comp.index) == sorted(CITIES)
     # the same rows rejected, with the same numbers and reasons, as the single-machine reader
-    single_rejected = read_establishments(path, crs="gcj02").rejected
+    single_rejected = read_establishments(path, datum="gcj02").rejected
     assert len(result.rejected) == 3
     assert result.rejected["row"].tolist() == single_rejected["row"].tolist()
     assert result.rejected["reason"].tolist() == single_rejected["reason"].tolist()
@@ -159,7 +159,7 @@ def test_cli_by_city_writes_the_comparison(data: tuple[Path, pd.DataFrame], tmp_
             "run",
             "--establishments",
             str(path),
-            "--crs",
+            "--datum",
             "gcj02",
             "--engine",
             "dask",
@@ -197,8 +197,8 @@ def test_dask_engine_validates_rows_as_the_file_reader(tmp_path: Path) -> None:
     )
     path = tmp_path / "messy.csv"
     path.write_text(text, encoding="utf-8")
-    single = read_establishments(path, crs="gcj02")
-    est, rejected, n_rows = load_classified(path, crs="gcj02", blocksize="200B")
+    single = read_establishments(path, datum="gcj02")
+    est, rejected, n_rows = load_classified(path, datum="gcj02", blocksize="200B")
     assert n_rows == 6
     # issue 19: the impossible date and the negative headcount cost the field, not the firm
     assert rejected["row"].tolist() == single.rejected["row"].tolist() == [4, 5]

@@ -161,7 +161,7 @@ def test_projected_crs_declared_in_file_is_honoured(tmp_path: Path, suffix: str)
     assert res.source_crs == "EPSG:32651"
     check_chinese(check_canonical(res, 3))
     with pytest.raises(CRSError, match="declares CRS EPSG:32651"):
-        read_establishments(p, crs="gcj02")
+        read_establishments(p, datum="gcj02")
 
 
 def test_plain_parquet_with_lon_lat_columns(tmp_path: Path) -> None:
@@ -210,7 +210,7 @@ def test_geometry_wins_over_attribute_coordinates_and_polygons_become_points(
 def test_chinese_datums_are_converted_to_wgs84(tmp_path: Path, datum: str, peer) -> None:
     p = tmp_path / "amap.csv"
     CHINESE.to_csv(p, index=False)
-    res = read_establishments(p, crs=datum)
+    res = read_establishments(p, datum=datum)
     assert res.source_crs == datum
     est = check_canonical(res, 3)
     for i, (lo, la) in enumerate(zip(CHINESE["经度"], CHINESE["纬度"], strict=True)):
@@ -245,7 +245,7 @@ def test_amap_export_location_type_typecode(tmp_path: Path) -> None:
     )
     p = tmp_path / "amap.csv"
     frame.to_csv(p, index=False)
-    res = read_establishments(p, crs="gcj02")
+    res = read_establishments(p, datum="gcj02")
     est = check_canonical(res, 2)
     assert est["category"].iloc[0] == "科教文化服务;美术馆;美术馆"
     assert est["code"].tolist() == ["140400", "170200"]
@@ -463,12 +463,12 @@ def test_notes_flag_a_likely_datum_mistake(tmp_path: Path) -> None:
     amap.write_text(
         'name,type,typecode,location\na,公司企业,170200,"121.55,29.87"\n', encoding="utf-8"
     )
-    res = read_establishments(amap)  # an Amap export read with the default crs="wgs84"
-    assert len(res.messages) == 1 and "crs='gcj02'" in res.messages[0]
-    assert read_establishments(amap, crs="gcj02").messages == ()
+    res = read_establishments(amap)  # an Amap export read with the default datum="wgs84"
+    assert len(res.messages) == 1 and "datum='gcj02'" in res.messages[0]
+    assert read_establishments(amap, datum="gcj02").messages == ()
     bd = tmp_path / "baidu.csv"
     bd.write_text("bd_lng,bd_lat\n121.56,29.88\n", encoding="utf-8")
-    assert "crs='bd09'" in read_establishments(bd, crs="gcj02").messages[0]
+    assert "datum='bd09'" in read_establishments(bd, datum="gcj02").messages[0]
     plain = tmp_path / "plain.csv"
     plain.write_text("lon,lat\n121.56,29.88\n", encoding="utf-8")
     assert read_establishments(plain).messages == ()
@@ -705,7 +705,7 @@ def test_inputs_not_mutated_and_convert_consistency(tmp_path: Path) -> None:
     p = tmp_path / "a.csv"
     CHINESE.to_csv(p, index=False)
     before = p.read_bytes()
-    res = read_establishments(p, crs="bd09")
+    res = read_establishments(p, datum="bd09")
     assert p.read_bytes() == before
     x, y = convert(CHINESE["经度"], CHINESE["纬度"], src="bd09", dst="wgs84")
     np.testing.assert_allclose(res.establishments.geometry.x, x, atol=1e-12)

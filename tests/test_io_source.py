@@ -106,8 +106,8 @@ def test_read_source_database_url(monkeypatch: pytest.MonkeyPatch, csv: Path) ->
 
     monkeypatch.setattr("clusterscape.io.postgis.read_establishments_postgis", fake)
     url = "postgresql://u@localhost/db?table=firms"
-    res = read_source(url, crs="gcj02", columns={"name": "名称"})
-    assert calls == [(url, {"crs": "gcj02", "columns": {"name": "名称"}})]
+    res = read_source(url, datum="gcj02", columns={"name": "名称"})
+    assert calls == [(url, {"datum": "gcj02", "columns": {"name": "名称"}})]
     assert len(res.establishments) == 3
     with pytest.raises(InvalidInputError, match="apply to files"):
         read_source("postgresql://u:secret@localhost/db?table=firms", layer="x")

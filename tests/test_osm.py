@@ -190,7 +190,7 @@ def test_helsinki_pbf_every_feature_accounted_for() -> None:
     relations = est[est["id"].str.startswith("osm:relation/")]
     assert len(relations) and relations["category"].str.contains("=").all()
     assert est["opened"].isna().all()
-    wrong = read_establishments(path, crs="gcj02")  # OSM is WGS-84: said, not applied
+    wrong = read_establishments(path, datum="gcj02")  # OSM is WGS-84: said, not applied
     assert wrong.messages and "not applied" in wrong.messages[0]
     assert wrong.establishments.geometry.equals(est.geometry)
 

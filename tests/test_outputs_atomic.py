@@ -203,7 +203,7 @@ def test_real_cli_run_killed_by_pid_keeps_a_complete_study(tmp_path: Path) -> No
         "run",
         "-e",
         str(firms),
-        "--crs",
+        "--datum",
         "wgs84",
         "--config",
         str(config),

@@ -64,7 +64,7 @@ def test_read_geometry_table_in_gcj02(pg_url: str) -> None:
     )
     with _engine(pg_url) as engine:
         firms.to_postgis("firms", engine, if_exists="replace", index=False)
-    loaded = read_establishments_postgis(f"{pg_url}?table=firms", crs="gcj02")
+    loaded = read_establishments_postgis(f"{pg_url}?table=firms", datum="gcj02")
     est = loaded.establishments
     assert list(est["id"]) == ["a", "b", "c"]
     np.testing.assert_allclose(est.geometry.x, lon_w, atol=1e-7)

@@ -250,7 +250,7 @@ def test_cli_write_postgis_refuses_then_appends_or_overwrites(pg_url: str, tmp_p
         "run",
         "-e",
         str(firms),
-        "--crs",
+        "--datum",
         "wgs84",
         "--config",
         str(config),

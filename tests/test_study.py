@@ -210,7 +210,7 @@ def test_user_study_other_city_other_datum_via_cli(tmp_path: Path) -> None:
             "run",
             "--establishments",
             str(src),
-            "--crs",
+            "--datum",
             "gcj02",
             "--out",
             str(out),

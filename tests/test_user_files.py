@@ -195,7 +195,7 @@ def test_amap_gbk_export_with_chinese_headers_is_converted_to_true_wgs84(tmp_pat
     )
     path = tmp_path / "高德 导出.csv"
     path.write_bytes(frame.to_csv(index=False, lineterminator="\r\n").encode("gbk"))
-    res = cs.read_establishments(path, crs="gcj02")
+    res = cs.read_establishments(path, datum="gcj02")
     est = res.establishments.set_index("id").loc[t["编号"]]
     assert len(res.rejected) == 0 and res.n_rows == len(t)
     err = _metres(est.geometry.x.to_numpy(), est.geometry.y.to_numpy(), t.lon, t.lat)
@@ -211,7 +211,7 @@ def test_baidu_bd09_export_is_converted_and_wrong_datum_is_noted(tmp_path: Path)
     )
     path = tmp_path / "baidu.csv"
     frame.to_csv(path, index=False)
-    res = cs.read_establishments(path, crs="bd09")
+    res = cs.read_establishments(path, datum="bd09")
     est = res.establishments
     err = _metres(est.geometry.x.to_numpy(), est.geometry.y.to_numpy(), t.lon, t.lat)
     assert err.max() < 0.5
@@ -423,7 +423,7 @@ def test_classify_and_detect_amap_style_file(tmp_path: Path) -> None:
     path = tmp_path / "amap.csv"
     path.write_bytes(_study_frame().to_csv(index=False).encode("gbk"))
     out = tmp_path / "firms_classified.parquet"
-    result = runner.invoke(app, ["classify", str(path), "--crs", "gcj02", "--out", str(out)])
+    result = runner.invoke(app, ["classify", str(path), "--datum", "gcj02", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "hotels with a known grade: 4★ 30" in result.output
     import geopandas as gpd
@@ -450,7 +450,7 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         result = runner.invoke(
             app,
             [
-                *("run", "-e", str(path), "--crs", "gcj02", "--config", str(config)),
+                *("run", "-e", str(path), "--datum", "gcj02", "--config", str(config)),
                 "--out",
                 str(out),
                 "-q",
@@ -528,7 +528,7 @@ def test_blank_location_cell_reason(tmp_path: Path) -> None:
     path.write_text(
         'name,location,typecode\n甲,"121.55,29.87",170200\n乙,,170200\n', encoding="utf-8"
     )
-    res = cs.read_establishments(path, crs="gcj02")
+    res = cs.read_establishments(path, datum="gcj02")
     reason = res.rejected["reason"].iloc[0]
     assert "<NA>" not in reason and "non-numeric" not in reason
 

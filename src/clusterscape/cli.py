@@ -102,10 +102,19 @@ FileArg = Annotated[
         "or a PostGIS URL postgresql://user@host/db?table=NAME.",
     ),
 ]
-CrsOpt = Annotated[
-    str,
+DatumOpt = Annotated[
+    str | None,
     typer.Option(
-        "--crs", help="Datum of the coordinates: wgs84, gcj02 (Amap), bd09 (Baidu) or EPSG:xxxx."
+        "--datum",
+        help="Datum of longitude/latitude: wgs84 (default), gcj02 (Amap, Tencent) or bd09 (Baidu).",
+    ),
+]
+CrsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--crs",
+        help="Projected CRS of x/y columns, e.g. EPSG:32651 (a datum name here is deprecated: "
+        "use --datum).",
     ),
 ]
 ColumnsOpt = Annotated[
@@ -133,7 +142,33 @@ def _source_name(source: str) -> str:
     return Path(source).name
 
 
-def _read(file: str, crs: str, columns: str | None, layer: str | None, sheet: str | None) -> Any:
+def _datum_option(datum: str | None, crs: str | None) -> tuple[str | None, str | None]:
+    """``(--datum, --crs)`` with a datum given as ``--crs`` moved to ``--datum`` (a warning line)."""
+    from clusterscape.coords import is_datum_name, normalise_datum
+
+    if crs is None or not is_datum_name(crs):
+        return datum, crs
+    key = normalise_datum(crs, caller="--crs", param="--crs")
+    if datum is not None and normalise_datum(datum, caller="clusterscape", param="--datum") != key:
+        raise ClusterscapeError(
+            f"--datum {datum} and --crs {crs} disagree; give the datum once, as --datum."
+        )
+    err_console.print(
+        f"[bold yellow]warning:[/] --crs {crs} names a datum; use --datum {key} (--crs is for "
+        "projected CRSs such as EPSG:32651; datums given as --crs stop working in the next "
+        "release)."
+    )
+    return key, None
+
+
+def _read(
+    file: str,
+    datum: str | None,
+    crs: str | None,
+    columns: str | None,
+    layer: str | None,
+    sheet: str | None,
+) -> Any:
     """read_source with the shared options; a progress bar when a file read takes > 1 s."""
     import time
 
@@ -159,8 +194,10 @@ def _read(file: str, crs: str, columns: str | None, layer: str | None, sheet: st
         )
 
     try:
+        datum, crs = _datum_option(datum, crs)
         return read_source(
             file,
+            datum=datum,
             crs=crs,
             columns=parse_columns(columns),
             layer=layer,
@@ -177,7 +214,8 @@ def _read(file: str, crs: str, columns: str | None, layer: str | None, sheet: st
 @friendly_errors
 def validate(
     file: FileArg,
-    crs: CrsOpt = "wgs84",
+    datum: DatumOpt = None,
+    crs: CrsOpt = None,
     columns: ColumnsOpt = None,
     layer: LayerOpt = None,
     sheet: SheetOpt = None,
@@ -195,7 +233,7 @@ def validate(
 
     if out.exists() and not out.is_dir():
         raise ClusterscapeError(f"--out {out} is a file; give a directory for rejected.csv.")
-    result = _read(file, crs, columns, layer, sheet)
+    result = _read(file, datum, crs, columns, layer, sheet)
     est = result.establishments
     table = Table(title=f"clusterscape validate: {_source_name(file)}", show_header=True)
     table.add_column("item")
@@ -246,7 +284,8 @@ def validate(
 @friendly_errors
 def classify(
     file: FileArg,
-    crs: CrsOpt = "wgs84",
+    datum: DatumOpt = None,
+    crs: CrsOpt = None,
     columns: ColumnsOpt = None,
     layer: LayerOpt = None,
     sheet: SheetOpt = None,
@@ -274,7 +313,7 @@ def classify(
         raise ClusterscapeError(
             f"--out {out.name}: unsupported suffix {out.suffix!r}; use .parquet, .gpkg or .csv."
         )
-    result = _read(file, crs, columns, layer, sheet)
+    result = _read(file, datum, crs, columns, layer, sheet)
     est = classify_establishments(result.establishments, code_system=code_system, taxonomy=taxonomy)
     n = len(est)
     console.print(
@@ -309,7 +348,8 @@ def classify(
 @friendly_errors
 def detect(
     file: FileArg,
-    crs: CrsOpt = "wgs84",
+    datum: DatumOpt = None,
+    crs: CrsOpt = None,
     columns: ColumnsOpt = None,
     layer: LayerOpt = None,
     sheet: SheetOpt = None,
@@ -342,7 +382,7 @@ def detect(
     from clusterscape.detect.clusters import detect_clusters
     from clusterscape.results import clusters_table, write_clusters
 
-    loaded = _read(file, crs, columns, layer, sheet)
+    loaded = _read(file, datum, crs, columns, layer, sheet)
     population = loaded.establishments
     keep = np.ones(len(population), dtype=bool)
     if "is_creative" in population.columns:
@@ -390,14 +430,17 @@ def run(
         help="Firm/POI table (CSV, Excel, GeoJSON, GPKG, Parquet) or a PostGIS URL "
         "postgresql://user@host/db?table=NAME (or ?query=SELECT...). Without it, the built-in Ningbo study runs (real geography, synthetic firms).",
     ),
+    datum: str | None = typer.Option(
+        None, "--datum", help="Datum of the input: wgs84, gcj02 (Amap, Tencent) or bd09 (Baidu)."
+    ),
     crs: str | None = typer.Option(
-        None, "--crs", help="Datum of the input: wgs84, gcj02 (Amap) or bd09 (Baidu)."
+        None, "--crs", help="Deprecated spelling of --datum (a warning is printed)."
     ),
     columns: str | None = typer.Option(
         None, "--columns", help="Column mapping, e.g. name=名称,lon=经度,lat=纬度."
     ),
     boundary: str | None = typer.Option(
-        None, "--boundary", help="Study-area polygons (same --crs)."
+        None, "--boundary", help="Study-area polygons (same --datum)."
     ),
     parks: str | None = typer.Option(
         None, "--parks", help="Parks registry: name, lon, lat, opened, ..."
@@ -480,10 +523,12 @@ def run(
         raise ClusterscapeError("--overwrite and --append go with --write-postgis.")
     if by is not None and (by != "city" or engine != "dask"):
         raise ClusterscapeError("--by takes 'city' and needs --engine dask.")
+    datum, crs = _datum_option(datum, crs)
     overrides: dict[str, Any] = {
         "engine": engine if engine != "local" else None,
         "scheduler": scheduler,
         "establishments": establishments,
+        "datum": datum,
         "crs": crs,
         "columns": parse_columns(columns),
         "boundary": boundary,
@@ -639,7 +684,7 @@ def fetch_osm_command(
     est = fetch_osm(place)
     write_layer(est, out)
     console.print(
-        f"Wrote {len(est):,} OSM features to [bold]{out}[/] (WGS-84; run with --crs wgs84)."
+        f"Wrote {len(est):,} OSM features to [bold]{out}[/] (WGS-84; run with --datum wgs84)."
     )
 
 

@@ -45,7 +45,16 @@ if TYPE_CHECKING:  # pragma: no cover
 #: A GeoDataFrame or GeoSeries (to_local_metric returns the kind it is given).
 GeoFrameOrSeries: TypeAlias = "gpd.GeoDataFrame | gpd.GeoSeries"
 
-__all__ = ["DATUMS", "convert", "local_metric_crs", "normalise_datum", "to_local_metric"]
+__all__ = [
+    "DATUMS",
+    "convert",
+    "is_datum_name",
+    "local_metric_crs",
+    "normalise_datum",
+    "resolve_datum",
+    "split_datum_crs",
+    "to_local_metric",
+]
 
 DATUMS = ("wgs84", "gcj02", "bd09")
 _ALIASES = {
@@ -295,12 +304,95 @@ def _k_inverse(lon, lat, out_lon, out_lat, todo, bd):  # type: ignore[no-untyped
         out_lat[j] = y
 
 
-def normalise_datum(name: str, *, caller: str = "convert") -> str:
-    """Map spellings such as ``"GCJ-02"`` or ``"EPSG:4326"`` to ``wgs84``/``gcj02``/``bd09``."""
+def normalise_datum(name: str, *, caller: str = "convert", param: str = "datum") -> str:
+    """Map spellings such as ``"GCJ-02"`` or ``"EPSG:4326"`` to ``wgs84``/``gcj02``/``bd09``.
+
+    ``param`` is the parameter named in the error. A projected or other coordinate reference
+    system given as ``datum`` (``"EPSG:32651"``) is refused with a message that names ``crs=``.
+    """
     key = str(name).strip().lower()
     if key not in _ALIASES:
-        check_choice(key, set(DATUMS), "crs", caller=caller)
+        if param == "datum" and _is_crs(name):
+            raise InvalidInputError(
+                f"{caller}: {param}={name!r} is a coordinate reference system, not a datum; "
+                f"pass it as crs={name!r}. {param}= is one of {', '.join(DATUMS)} (WGS-84, "
+                "GCJ-02 as Amap/Tencent, BD-09 as Baidu)."
+            )
+        check_choice(key, set(DATUMS), param, caller=caller)
     return _ALIASES[key]
+
+
+def _is_crs(value: Any) -> bool:
+    try:
+        pyproj.CRS.from_user_input(value)
+    except (pyproj.exceptions.CRSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def is_datum_name(value: Any) -> bool:
+    """True for a datum spelling (``"gcj02"``, ``"baidu"``), False for a CRS or EPSG code."""
+    if not isinstance(value, str):
+        return False
+    key = value.strip().lower()
+    return key in _ALIASES and not (key.startswith("epsg:") or key.isdigit())
+
+
+def _deprecated_crs(crs: str, datum: str | None, *, caller: str, stacklevel: int) -> str:
+    """The datum named by a deprecated ``crs=<datum>``, warning once (conflicts refused)."""
+    import warnings
+
+    key = normalise_datum(crs, caller=caller, param="crs")
+    if datum is not None and normalise_datum(datum, caller=caller) != key:
+        raise InvalidInputError(
+            f"{caller}: datum={datum!r} and crs={crs!r} disagree; give the datum once, as "
+            "datum= (crs= is for coordinate reference systems such as 'EPSG:32651')."
+        )
+    warnings.warn(
+        f"{caller}: crs={crs!r} names a datum; pass datum={key!r} instead. crs= is for "
+        "coordinate reference systems such as 'EPSG:32651'; datum names given as crs= will "
+        "stop working in the next release.",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return key
+
+
+def resolve_datum(datum: str | None, crs: Any = None, *, caller: str, stacklevel: int = 2) -> str:
+    """The datum of a reader that takes degrees only (``datum=``, deprecated ``crs=``).
+
+    ``datum=None`` means WGS-84. A datum name given as ``crs=`` still works with a
+    :class:`DeprecationWarning` (``stacklevel`` counts from the caller of this function, so
+    the default points at the caller's caller); a real CRS given as ``crs=`` is refused,
+    since these readers take longitude/latitude degrees.
+    """
+    if crs is not None:
+        if isinstance(crs, str) and crs.strip().lower() in _ALIASES:
+            return _deprecated_crs(crs, datum, caller=caller, stacklevel=stacklevel + 1)
+        if _is_crs(crs):
+            raise InvalidInputError(
+                f"{caller}: crs={crs!r} is not supported here: this reader takes "
+                f"longitude/latitude degrees in a datum, datum= one of {', '.join(DATUMS)}."
+            )
+        raise InvalidInputError(
+            f"{caller}: crs={crs!r} is not one of {', '.join(DATUMS)}; give the datum as "
+            "datum= (crs= naming a datum is deprecated)."
+        )
+    return normalise_datum("wgs84" if datum is None else datum, caller=caller)
+
+
+def split_datum_crs(
+    datum: str | None, crs: Any = None, *, caller: str, stacklevel: int = 2
+) -> tuple[str, Any]:
+    """``(datum, crs)`` for a reader that takes both: a datum for degrees, a CRS for x/y.
+
+    ``crs=<datum name>`` (deprecated) is moved to the datum with a
+    :class:`DeprecationWarning`; ``datum=<CRS>`` is refused naming ``crs=``. The returned
+    ``crs`` is None or whatever was given (parsed by the reader).
+    """
+    if is_datum_name(crs):
+        return _deprecated_crs(crs, datum, caller=caller, stacklevel=stacklevel + 1), None
+    return normalise_datum("wgs84" if datum is None else datum, caller=caller), crs
 
 
 def _run(kernel: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -353,8 +445,8 @@ def convert(lon: ArrayLike, lat: ArrayLike, *, src: str, dst: str) -> tuple[np.n
     >>> round(float(lon), 6), round(float(lat), 6)
     (121.556852, 29.872012)
     """
-    s = normalise_datum(src)
-    d = normalise_datum(dst)
+    s = normalise_datum(src, param="src")
+    d = normalise_datum(dst, param="dst")
     x = np.asarray(lon, dtype=np.float64)
     y = np.asarray(lat, dtype=np.float64)
     x, y = np.broadcast_arrays(x, y)

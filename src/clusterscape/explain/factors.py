@@ -66,15 +66,19 @@ def factor_name(text: str) -> str:
     return stem or "factor"
 
 
-def read_factor_file(path: str | Path, *, crs: str = "wgs84") -> list[FactorLayer]:
+def read_factor_file(
+    path: str | Path, *, datum: str | None = None, crs: str | None = None
+) -> list[FactorLayer]:
     """Read the user's factors (``run --factors FILE``).
 
     Parameters
     ----------
     path : str or Path
         A vector layer (GeoJSON, GeoPackage, Shapefile, ...) or a CSV table with ``lon, lat``.
-    crs : str, default "wgs84"
-        Datum of the file (``wgs84``, ``gcj02``, ``bd09``), as ``--crs``.
+    datum : {"wgs84", "gcj02", "bd09"}, optional
+        Datum of the file's degree coordinates (WGS-84 by default), as ``--datum``.
+    crs : str, optional
+        Deprecated spelling of ``datum`` (a :class:`DeprecationWarning`).
 
     Returns
     -------
@@ -86,10 +90,12 @@ def read_factor_file(path: str | Path, *, crs: str = "wgs84") -> list[FactorLaye
           cells, one row per cell centre) the mean of the rows falling in the cell.
         - Else the whole layer is one distance factor named after the file.
     """
+    from clusterscape.coords import resolve_datum
     from clusterscape.io.layers import _read_vector
 
+    datum = resolve_datum(datum, crs, caller="read_factor_file")
     path = Path(path)
-    gdf = _read_vector(path, crs, what="factors")
+    gdf = _read_vector(path, datum, what="factors")
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty].reset_index(drop=True)
     if gdf.empty:
         raise InvalidInputError(f"factors file {path} has no features with a geometry.")

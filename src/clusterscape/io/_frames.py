@@ -11,7 +11,8 @@ import pandas as pd
 def validate_frame(
     frame: pd.DataFrame,
     *,
-    crs: str = "wgs84",
+    datum: str | None = None,
+    crs: Any = None,
     columns: Mapping[str, str] | None = None,
     source: str = "table",
 ) -> Any:
@@ -21,10 +22,13 @@ def validate_frame(
     the table in memory (no temporary file): a GeoDataFrame keeps its geometry and declared
     CRS, as a GeoPackage would; a plain table's columns are parsed as a Parquet file's are. So
     rows from a database or an OSM extract get the same validation and the same ``rejected``
-    reasons as rows from a file. ``source`` names the table in messages.
+    reasons as rows from a file. ``source`` names the table in messages; ``datum`` and ``crs``
+    are as in :func:`~clusterscape.io.establishments.read_establishments`.
     """
+    from clusterscape.coords import split_datum_crs
     from clusterscape.io.establishments import validate_frame_core
 
+    datum, crs = split_datum_crs(datum, crs, caller="validate_frame")
     return validate_frame_core(
-        frame, crs=crs, columns=dict(columns) if columns else None, source=source
+        frame, datum=datum, crs=crs, columns=dict(columns) if columns else None, source=source
     )

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 
-from clusterscape.coords import DATUMS, convert, normalise_datum
+from clusterscape.coords import DATUMS, convert, resolve_datum, split_datum_crs
 from clusterscape.errors import CRSError, InvalidInputError
 from clusterscape.io import _text
 from clusterscape.io.writers import atomic_directory, atomic_write, write_layer
@@ -138,7 +138,7 @@ class LoadResult:
         Which file column fed each canonical field (``lon``/``lat``/``location`` included).
     messages : tuple of str
         File-level things a person should check, e.g. headers that suggest another datum
-        than ``crs`` (an Amap export read as WGS-84 is ~500 m off), a header found below a
+        than ``datum`` (an Amap export read as WGS-84 is ~500 m off), a header found below a
         title line, the text encoding when it is not UTF-8, a Shapefile without its ``.dbf``.
     notes : pandas.DataFrame
         One row per field that was kept blank or read with a caveat while its firm was kept:
@@ -536,7 +536,7 @@ def _shapefile_parts(path: Path) -> list[str]:
     if f"{stem}.prj" not in present:
         out.append(
             f"{path.name} has no {path.stem}.prj (its CRS): the coordinates are read as degrees "
-            "in the datum given by crs="
+            "in the datum given by datum="
         )
     return out
 
@@ -742,24 +742,34 @@ class _Reasons:
 # --------------------------------------------------------------------------------------------
 
 
-def _resolve_crs(crs: str | pyproj.CRS) -> tuple[str, pyproj.CRS | None]:
-    """('wgs84'|'gcj02'|'bd09', None) for degree datums, else (auth string, projected CRS)."""
-    if isinstance(crs, str):
-        key = crs.strip().lower()
-        try:
-            return normalise_datum(key, caller=_CALLER), None
-        except InvalidInputError:
-            pass
+def _resolve_crs(
+    datum: str | None, crs: str | pyproj.CRS | None, *, stacklevel: int = 3
+) -> tuple[str, pyproj.CRS | None]:
+    """``(datum, None)`` for degrees in a datum, else ``("wgs84", the declared CRS)``.
+
+    ``stacklevel`` points the deprecation warning of ``crs=<datum>`` at the public caller
+    (3: the caller of the function that calls this one).
+    """
+    datum, crs = split_datum_crs(datum, crs, caller=_CALLER, stacklevel=stacklevel)
+    if crs is None:
+        return datum, None
     try:
         parsed = pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError:
         raise InvalidInputError(
-            f"{_CALLER}: crs={crs!r} is neither one of {', '.join(DATUMS)} nor a CRS pyproj "
-            "knows (e.g. 'EPSG:32651'). Amap/Tencent exports are 'gcj02', Baidu 'bd09', GPS "
-            "and OpenStreetMap 'wgs84'."
+            f"{_CALLER}: crs={crs!r} is not a CRS pyproj knows (e.g. 'EPSG:32651' for x/y "
+            f"columns in metres). The datum of longitude/latitude columns is datum=, one of "
+            f"{', '.join(DATUMS)}: Amap/Tencent exports are 'gcj02', Baidu 'bd09', GPS and "
+            "OpenStreetMap 'wgs84'."
         ) from None
-    if parsed.is_geographic:
-        return "wgs84", None if parsed.to_epsg() in (4326, 4490) else parsed
+    if parsed.is_geographic and parsed.to_epsg() in (4326, 4490):
+        return datum, None
+    if datum != "wgs84":
+        raise InvalidInputError(
+            f"{_CALLER}: datum={datum!r} applies to longitude/latitude degrees, but crs={crs!r} "
+            f"declares {parsed.name}; give datum= for degrees or crs= for other coordinates, "
+            "not both."
+        )
     return "wgs84", parsed
 
 
@@ -892,8 +902,8 @@ def _notes(
     if hint is not None and hint != datum:
         notes.append(
             f"the coordinate columns look like {hint.upper()} (headers {heads.strip()!r}) but "
-            f"were read as {datum.upper()}; if they are {hint.upper()}, pass crs='{hint}' "
-            f"(CLI: --crs {hint}) - the two differ by about 500 m in China"
+            f"were read as {datum.upper()}; if they are {hint.upper()}, pass datum='{hint}' "
+            f"(CLI: --datum {hint}) - the two differ by about 500 m in China"
         )
     return tuple(notes)
 
@@ -901,7 +911,8 @@ def _notes(
 def read_establishments(
     path: str | os.PathLike[str],
     *,
-    crs: str | pyproj.CRS = "wgs84",
+    datum: str | None = None,
+    crs: str | pyproj.CRS | None = None,
     columns: Mapping[str, str] | None = None,
     layer: str | int | None = None,
     sheet: str | int | None = None,
@@ -919,12 +930,16 @@ def read_establishments(
         :func:`clusterscape.io.osm.read_osm_pbf`). In CSV and Excel, title lines above the
         header (up to 9) are skipped: the header is the row naming a coordinate column and
         the most known columns.
-    crs : str or pyproj.CRS, default "wgs84"
-        Datum of the coordinates: ``"wgs84"`` (GPS, OpenStreetMap, CGCS2000), ``"gcj02"``
-        (Amap, Tencent) or ``"bd09"`` (Baidu), or a projected CRS such as ``"EPSG:32651"``
-        for x/y columns in metres. A projected CRS declared inside a GeoPackage, GeoJSON,
-        Shapefile or GeoParquet file is honoured and reprojected to EPSG:4326; degree files
-        (EPSG:4326 is what GeoJSON always claims) are read in the datum given here.
+    datum : {"wgs84", "gcj02", "bd09"}, optional
+        Datum of longitude/latitude coordinates: ``"wgs84"`` (the default; GPS,
+        OpenStreetMap, CGCS2000), ``"gcj02"`` (Amap, Tencent) or ``"bd09"`` (Baidu). Degree
+        files (EPSG:4326 is what GeoJSON always claims) are read in this datum.
+    crs : str or pyproj.CRS, optional
+        A coordinate reference system for coordinates that are not WGS-84 degrees, such as
+        ``"EPSG:32651"`` for x/y columns in metres. A projected CRS declared inside a
+        GeoPackage, GeoJSON, Shapefile or GeoParquet file is honoured and reprojected to
+        EPSG:4326 without it. A datum name given as ``crs`` (``crs="gcj02"``) still works
+        for one release and emits a :class:`DeprecationWarning`; use ``datum=``.
     columns : mapping, optional
         Canonical field -> file column, overriding the automatic header mapping. Fields:
         ``id, name, category, code, opened, closed, employees, lon, lat, location`` (the last
@@ -974,7 +989,7 @@ def read_establishments(
     ``"暂无"`` count as missing. Numbers may use thousands separators (``"1,200"``), full-
     width digits, or decimal commas in files delimited by ``;``/tab/``|``. Non-point
     geometries are reduced to a representative point. Points outside the study area are
-    kept; clipping is the study's job. Headers that suggest another datum than ``crs`` (e.g.
+    kept; clipping is the study's job. Headers that suggest another datum than ``datum`` (e.g.
     an Amap export read as WGS-84) are reported in ``LoadResult.messages``.
 
     Examples
@@ -982,7 +997,7 @@ def read_establishments(
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "firms.csv"
     >>> _ = p.write_text("名称,经度,纬度\n甲,121.55,29.87\n乙,,29.9\n", encoding="gbk")
-    >>> res = read_establishments(p, crs="gcj02")
+    >>> res = read_establishments(p, datum="gcj02")
     >>> len(res.establishments), res.rejected.loc[0, "reason"]
     (1, 'missing coordinates: longitude is empty')
     """
@@ -993,16 +1008,18 @@ def read_establishments(
         from clusterscape.io.osm import load_osm_pbf
 
         res = load_osm_pbf(p, columns=columns)
-        if _resolve_crs(crs) != ("wgs84", None):
+        given, declared = _resolve_crs(datum, crs)
+        if (given, declared) != ("wgs84", None):
+            what = f"crs={crs!r}" if declared is not None else f"datum={given!r}"
             res = dataclasses.replace(
                 res,
                 messages=(
                     *res.messages,
-                    f"OpenStreetMap coordinates are WGS-84; crs={crs!r} was not applied",
+                    f"OpenStreetMap coordinates are WGS-84; {what} was not applied",
                 ),
             )
         return res
-    datum, declared = _resolve_crs(crs)
+    datum, declared = _resolve_crs(datum, crs)
     if layer is not None and suffix not in _GEO_SUFFIXES:
         raise InvalidInputError(
             f"{_CALLER}: layer={layer!r} applies to GeoPackage/GeoJSON/Shapefile files, not "
@@ -1040,7 +1057,6 @@ def read_establishments(
     return _validate(
         frame,
         columns=columns,
-        crs=crs,
         datum=datum,
         declared=declared,
         path=p,
@@ -1053,7 +1069,8 @@ def read_establishments(
 def validate_frame_core(
     frame: pd.DataFrame,
     *,
-    crs: str | pyproj.CRS = "wgs84",
+    datum: str | None = None,
+    crs: str | pyproj.CRS | None = None,
     columns: Mapping[str, str] | None = None,
     source: str = "table",
 ) -> LoadResult:
@@ -1061,16 +1078,16 @@ def validate_frame_core(
 
     ``frame`` is a DataFrame or GeoDataFrame as a reader would have parsed it from a file; its
     rows are numbered from 1, and a GeoDataFrame's geometry and declared CRS are honoured
-    exactly as in a GeoPackage or GeoParquet file.
+    exactly as in a GeoPackage or GeoParquet file. ``datum`` and ``crs`` are as in
+    :func:`read_establishments`.
     """
-    datum, declared = _resolve_crs(crs)
+    datum, declared = _resolve_crs(datum, crs)
     frame = frame.copy(deep=False)
     frame.columns = [str(c).strip() if c != "geometry" else c for c in frame.columns]
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     return _validate(
         frame,
         columns=columns,
-        crs=crs,
         datum=datum,
         declared=declared,
         path=Path(source),
@@ -1084,7 +1101,6 @@ def _validate(
     frame: pd.DataFrame,
     *,
     columns: Mapping[str, str] | None,
-    crs: str | pyproj.CRS,
     datum: str,
     declared: pyproj.CRS | None,
     path: Path,
@@ -1110,8 +1126,9 @@ def _validate(
         if not (file_crs.is_geographic and file_crs.to_epsg() in (4326, 4490, None)):
             if datum != "wgs84":
                 raise CRSError(
-                    f"{_CALLER}: {p.name} declares CRS {file_crs.to_string()}, so crs={crs!r} "
-                    "(a GCJ-02/BD-09 degree datum) cannot apply. Drop crs= to use the file's CRS."
+                    f"{_CALLER}: {p.name} declares CRS {file_crs.to_string()}, so datum={datum!r} "
+                    "(a GCJ-02/BD-09 degree datum) cannot apply. Drop datum= to use the file's "
+                    "CRS."
                 )
             source_crs, target_crs = file_crs.to_string(), file_crs
     # blank lines after the last record (rejected ones included) are padding, not rows
@@ -1189,7 +1206,8 @@ def _check_path(p: Path, caller: str = _CALLER) -> None:
 def validate_table(
     frame: pd.DataFrame,
     *,
-    crs: str = "wgs84",
+    datum: str | None = None,
+    crs: str | None = None,
     columns: Mapping[str, str] | None = None,
     first_row: int = 1,
     source: str = "table",
@@ -1202,13 +1220,14 @@ def validate_table(
     column mapping, parsing, checks, datum conversion and ``rejected`` reasons, without a
     temporary file. ``first_row`` is the 1-based data row of the table's first row, so that a
     chunk's rejected rows carry their row in the whole file; ``rows`` instead gives each row's
-    number (a chunk of a file whose malformed records were set aside). ``crs`` is a degree
-    datum (``wgs84``, ``gcj02``, ``bd09``). Duplicate ids and exact duplicate rows are only
+    number (a chunk of a file whose malformed records were set aside). ``datum`` is the
+    degree datum (``wgs84``, the default, ``gcj02``, ``bd09``; ``crs=<datum>`` is the
+    deprecated spelling). Duplicate ids and exact duplicate rows are only
     found within the table; ``duplicates=False`` leaves both to the caller (an engine that
     reads a file in chunks settles them over the whole file, see
     :func:`duplicate_id_label`).
     """
-    datum = normalise_datum(crs, caller=_CALLER)
+    datum = resolve_datum(datum, crs, caller=_CALLER)
     path = Path(source)
     frame = frame.copy(deep=False)
     if rows is not None:

@@ -1,7 +1,7 @@
 """Read the study's auxiliary layers (boundary, parks registry, land use) in the user's datum.
 
 A GeoJSON exported from an Amap-based workflow is GCJ-02 even though GeoJSON says WGS-84, so
-these layers are read in the same ``crs`` as the establishments and converted vertex by vertex,
+these layers are read in the same ``datum`` as the establishments and converted vertex by vertex,
 unless the file declares a projected CRS, which is then trusted.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from clusterscape.coords import convert, normalise_datum
+from clusterscape.coords import convert, normalise_datum, resolve_datum
 from clusterscape.errors import InvalidInputError
 
 __all__ = ["geometry_to_wgs84", "read_boundary", "read_landuse", "read_parks"]
@@ -23,7 +23,7 @@ __all__ = ["geometry_to_wgs84", "read_boundary", "read_landuse", "read_parks"]
 
 def geometry_to_wgs84(geoms: Any, *, src: str) -> Any:
     """Convert every vertex of ``geoms`` (shapely array/GeoSeries in degrees) from ``src`` to WGS-84."""
-    datum = normalise_datum(src, caller="geometry_to_wgs84")
+    datum = normalise_datum(src, caller="geometry_to_wgs84", param="src")
     if datum == "wgs84":
         return geoms
 
@@ -34,7 +34,7 @@ def geometry_to_wgs84(geoms: Any, *, src: str) -> Any:
     return shapely.transform(geoms, _fn)
 
 
-def _read_vector(path: Path, crs: str, *, what: str) -> gpd.GeoDataFrame:
+def _read_vector(path: Path, datum: str, *, what: str) -> gpd.GeoDataFrame:
     from clusterscape.io.establishments import _check_path
 
     if not path.exists() and not path.is_symlink():
@@ -67,7 +67,7 @@ def _read_vector(path: Path, crs: str, *, what: str) -> gpd.GeoDataFrame:
             raise InvalidInputError(
                 f"{what} file {path} row {row}: lon/lat missing or not numeric."
             )
-        lon, lat = convert(lon, lat, src=crs, dst="wgs84")
+        lon, lat = convert(lon, lat, src=datum, dst="wgs84")
         frame = frame.drop(columns=[lon_col, lat_col])
         return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
     try:
@@ -79,13 +79,21 @@ def _read_vector(path: Path, crs: str, *, what: str) -> gpd.GeoDataFrame:
     if gdf.crs is not None and gdf.crs.to_epsg() not in (None, 4326, 4490):
         gdf = gdf.to_crs("EPSG:4326")
     gdf = gdf.set_crs("EPSG:4326", allow_override=True)
-    gdf["geometry"] = geometry_to_wgs84(gdf.geometry.values, src=crs)
+    gdf["geometry"] = geometry_to_wgs84(gdf.geometry.values, src=datum)
     return gdf
 
 
-def read_boundary(path: str | Path, *, crs: str = "wgs84") -> gpd.GeoDataFrame:
-    """Read a study-area boundary (polygons) and return it dissolved, in EPSG:4326."""
-    gdf = _read_vector(Path(path), crs, what="boundary")
+def read_boundary(
+    path: str | Path, *, datum: str | None = None, crs: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read a study-area boundary (polygons) and return it dissolved, in EPSG:4326.
+
+    ``datum`` (``wgs84``, the default, ``gcj02`` or ``bd09``) is the datum of degree
+    coordinates; a file declaring a projected CRS is reprojected. ``crs=<datum>`` is the
+    deprecated spelling of ``datum=`` (a :class:`DeprecationWarning`).
+    """
+    datum = resolve_datum(datum, crs, caller="read_boundary")
+    gdf = _read_vector(Path(path), datum, what="boundary")
     polys = gdf[gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     if polys.empty:
         raise InvalidInputError(f"boundary file {path} holds no polygons.")
@@ -98,13 +106,17 @@ def _year(values: pd.Series) -> pd.Series:
     return years.astype("Int64")
 
 
-def read_parks(path: str | Path, *, crs: str = "wgs84") -> gpd.GeoDataFrame:
+def read_parks(
+    path: str | Path, *, datum: str | None = None, crs: str | None = None
+) -> gpd.GeoDataFrame:
     """Read a parks registry; polygons are reduced to representative points.
 
     Columns: ``name, lon, lat`` or geometry, ``opened``, ``government_support``,
-    ``former_use``, optional ``form``.
+    ``former_use``, optional ``form``. ``datum`` and the deprecated ``crs`` are as in
+    :func:`read_boundary`.
     """
-    gdf = _read_vector(Path(path), crs, what="parks")
+    datum = resolve_datum(datum, crs, caller="read_parks")
+    gdf = _read_vector(Path(path), datum, what="parks")
     if "name" not in gdf.columns:
         raise InvalidInputError(f"parks file {path} needs a 'name' column.")
     out = gpd.GeoDataFrame(
@@ -132,9 +144,15 @@ def read_parks(path: str | Path, *, crs: str = "wgs84") -> gpd.GeoDataFrame:
     return out
 
 
-def read_landuse(path: str | Path, *, crs: str = "wgs84") -> gpd.GeoDataFrame:
-    """Read land-use polygons with optional ``landuse``, ``former_use``, ``industrial_until``."""
-    gdf = _read_vector(Path(path), crs, what="landuse")
+def read_landuse(
+    path: str | Path, *, datum: str | None = None, crs: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read land-use polygons with optional ``landuse``, ``former_use``, ``industrial_until``.
+
+    ``datum`` and the deprecated ``crs`` are as in :func:`read_boundary`.
+    """
+    datum = resolve_datum(datum, crs, caller="read_landuse")
+    gdf = _read_vector(Path(path), datum, what="landuse")
     gdf = gdf[gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])].copy()
     for col in ("landuse", "former_use"):
         gdf[col] = gdf[col].fillna("").astype("string") if col in gdf else ""

@@ -370,7 +370,7 @@ def load_osm_pbf(path: str | Path, *, columns: Any = None, start_date: bool = Fa
     from clusterscape.io._frames import validate_frame
 
     est = read_osm_pbf(path, start_date=start_date)
-    res = validate_frame(est, crs="wgs84", columns=columns)
+    res = validate_frame(est, datum="wgs84", columns=columns)
     return dataclasses.replace(res, path=Path(path), skipped=dict(est.attrs.get("skipped", {})))
 
 

@@ -96,12 +96,16 @@ _FIRST_WORD = re.compile(r"^(?:\s+|--[^\n]*\n?|/\*.*?\*/)*([A-Za-z]+)", re.S)
 
 
 def read_establishments_postgis(
-    url: str, *, crs: str = "wgs84", columns: Mapping[str, str] | None = None
+    url: str,
+    *,
+    datum: str | None = None,
+    crs: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> Any:
     """Read establishments from PostGIS; returns the same ``LoadResult`` as a file would.
 
     A geometry column (PostGIS ``geometry``) is used when the result has one (its SRID is
-    honoured: a projected SRID is reprojected, 4326 is read in the ``crs`` datum); otherwise
+    honoured: a projected SRID is reprojected, 4326 is read in ``datum``, WGS-84 by default; ``crs=<datum>`` is its deprecated spelling); otherwise
     lon/lat columns are mapped as in a file. The table or query is executed exactly once, in a
     ``READ ONLY`` transaction, as one prepared statement.
 
@@ -111,8 +115,10 @@ def read_establishments_postgis(
         No ``?table=``/``?query=``, a table name that is not ``[schema.]name``, a query that is
         not a single read-only ``SELECT``, or any database error (one line, no credentials).
     """
+    from clusterscape.coords import resolve_datum
     from clusterscape.io._frames import validate_frame
 
+    datum = resolve_datum(datum, crs, caller="read_establishments_postgis")
     db_url, params = _split(url)
     if "table" in params:
         table = params["table"]
@@ -149,7 +155,7 @@ def read_establishments_postgis(
             raise InvalidInputError(f"{redact_url(url)}: no column {geom!r} for ?geom=.")
         frame = _to_geodataframe(frame, geom, url)
     # Validate exactly as a file would be.
-    return validate_frame(frame, crs=crs, columns=columns)
+    return validate_frame(frame, datum=datum, columns=columns)
 
 
 def _run_read_only(engine: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]], list[str]]:

@@ -31,7 +31,8 @@ def source_kind(source: str | os.PathLike[str]) -> str:
 def read_source(
     source: str | os.PathLike[str],
     *,
-    crs: str = "wgs84",
+    datum: str | None = None,
+    crs: Any = None,
     columns: Mapping[str, str] | None = None,
     layer: str | int | None = None,
     sheet: str | int | None = None,
@@ -46,8 +47,12 @@ def read_source(
         OpenStreetMap ``.osm.pbf`` extract (:func:`clusterscape.io.osm.load_osm_pbf`) or a
         PostGIS URL ``postgresql://user@host/db?table=NAME`` (or ``?query=SELECT ...``,
         :func:`clusterscape.io.postgis.read_establishments_postgis`).
-    crs : str, default "wgs84"
-        Datum of the coordinates (OpenStreetMap data is always WGS-84).
+    datum : {"wgs84", "gcj02", "bd09"}, optional
+        Datum of longitude/latitude coordinates, WGS-84 by default (OpenStreetMap data is
+        always WGS-84).
+    crs : str or pyproj.CRS, optional
+        A coordinate reference system for x/y columns (files only), e.g. ``"EPSG:32651"``;
+        a datum name here is deprecated (use ``datum=``).
     columns : mapping, optional
         Canonical field -> source column, overriding the automatic header mapping.
     layer, sheet : str or int, optional
@@ -65,6 +70,9 @@ def read_source(
     InvalidInputError
         ``layer``/``sheet`` given for a database, or whatever the chosen reader refuses.
     """
+    from clusterscape.coords import split_datum_crs
+
+    datum, crs = split_datum_crs(datum, crs, caller="read_source")
     kind = source_kind(source)
     if kind == "postgis":
         from clusterscape.io.postgis import read_establishments_postgis, redact_url
@@ -73,11 +81,22 @@ def read_source(
             raise InvalidInputError(
                 f"{redact_url(str(source))}: --layer/--sheet apply to files, not to a database."
             )
-        return read_establishments_postgis(str(source), crs=crs, columns=columns)
+        if crs is not None:
+            raise InvalidInputError(
+                f"{redact_url(str(source))}: crs= applies to files; a PostGIS geometry "
+                "column carries its own SRID."
+            )
+        return read_establishments_postgis(str(source), datum=datum, columns=columns)
     from clusterscape.io.establishments import read_establishments
 
     # .osm.pbf extracts: read_establishments hands them to load_osm_pbf (and notes a datum
     # other than WGS-84 as not applied)
     return read_establishments(
-        source, crs=crs, columns=columns, layer=layer, sheet=sheet, progress=progress
+        source,
+        datum=datum,
+        crs=crs,
+        columns=columns,
+        layer=layer,
+        sheet=sheet,
+        progress=progress,
     )

@@ -809,7 +809,8 @@ def study_methods(
     landuse: gpd.GeoDataFrame | None = None,
     builtin: bool = False,
     factors_file: str | None = None,
-    crs: str = "wgs84",
+    datum: str | None = None,
+    crs: str | None = None,
     seed: int | None = 0,
     **options: object,
 ) -> RecipeStep:
@@ -819,11 +820,13 @@ def study_methods(
     the package: universities and colleges among the schools, and the commercial/mall polygons.
     ``factors_file`` is read with :func:`clusterscape.explain.factors.read_factor_file`; a file
     that cannot be read is recorded (``summary["factors_file"]``) and the step goes on without
-    it. ``options``: ``cell_m``, ``permutations``, ``year`` (the ``[methods]`` table of
-    ``study.toml``).
+    it, read in ``datum`` (WGS-84 by default; ``crs=<datum>`` is deprecated). ``options``:
+    ``cell_m``, ``permutations``, ``year`` (the ``[methods]`` table of ``study.toml``).
     """
+    from clusterscape.coords import resolve_datum
     from clusterscape.explain.factors import read_factor_file
 
+    datum = resolve_datum(datum, crs, caller="study_methods")
     universities = commercial = None
     sources: list[str] = []
     if builtin:
@@ -841,7 +844,7 @@ def study_methods(
     file_status: dict[str, object] = {}
     if factors_file:
         try:
-            user = read_factor_file(factors_file, crs=crs)
+            user = read_factor_file(factors_file, datum=datum)
         except InvalidInputError as exc:
             file_status = {"file": Path(factors_file).name, "status": _status(exc)}
         else:

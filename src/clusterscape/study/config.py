@@ -415,12 +415,18 @@ class StudyConfig(_Options):
     :func:`clusterscape.effects.did.amenity_effects`, ``amenities`` (default
     ``["hotel", "mall"]``) and ``select``: ``"registry"`` (default: significant clusters
     matched to the parks registry when one is given), ``"significant"`` or ``"all"``.
+
+    ``datum`` is the datum of the input files' degree coordinates: ``wgs84`` (default),
+    ``gcj02`` (Amap, Tencent) or ``bd09`` (Baidu). ``crs`` is its deprecated spelling: a datum
+    given as ``crs`` is moved to ``datum`` with a :class:`DeprecationWarning` (and ``crs`` is
+    left None); it will be removed in the next release.
     """
 
     section: typing.ClassVar[str] = "study"
 
     establishments: str | None = option(path=True)
-    crs: str = option("wgs84")
+    datum: str = option("wgs84")
+    crs: str | None = option()
     columns: Mapping[str, str] | None = None
     boundary: str | None = option(path=True)
     parks: str | None = option(path=True)
@@ -439,7 +445,7 @@ class StudyConfig(_Options):
 
     def __post_init__(self) -> None:
         """Check every key and value (step sections built from mappings) before any work."""
-        from clusterscape.coords import normalise_datum
+        from clusterscape.coords import normalise_datum, resolve_datum
 
         hints = typing.get_type_hints(type(self))
         nested = _nested(type(self))
@@ -453,7 +459,12 @@ class StudyConfig(_Options):
                 value = _check_value("study", f.name, value, hints[f.name], f.metadata)
             object.__setattr__(self, f.name, value)
         try:
-            normalise_datum(self.crs, caller="config [study] crs")
+            datum = normalise_datum(self.datum, caller="config [study]")
+            if self.crs is not None:
+                given = None if datum == "wgs84" else self.datum
+                datum = resolve_datum(given, self.crs, caller="config [study]", stacklevel=3)
+                object.__setattr__(self, "crs", None)
+            object.__setattr__(self, "datum", datum)
         except InvalidInputError as exc:
             raise InvalidInputError(str(exc)) from None
 

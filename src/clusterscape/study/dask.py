@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clusterscape.coords import convert, local_metric_crs, normalise_datum
+from clusterscape.coords import convert, local_metric_crs, resolve_datum
 from clusterscape.errors import InvalidInputError, MissingDependencyError
 
 __all__ = [
@@ -436,7 +436,7 @@ def _prepare_partition(
     raw.attrs["delimiter"] = delimiter
     # Duplicate ids and exact duplicate rows are settled over the whole file (_settle).
     res = validate_table(
-        raw, crs=datum, first_row=start + 1, source=f"chunk from row {start + 1}", rows=rows,
+        raw, datum=datum, first_row=start + 1, source=f"chunk from row {start + 1}", rows=rows,
         duplicates=False,
     )  # fmt: skip
     if len(pre):
@@ -574,14 +574,19 @@ def _meta() -> pd.DataFrame:
 
 
 def prepare_partitioned(
-    ddf: Any, *, crs: str = "wgs84", cell_m: float = 500.0, delimiter: str = ","
+    ddf: Any,
+    *,
+    datum: str | None = None,
+    crs: str | None = None,
+    cell_m: float = 500.0,
+    delimiter: str = ",",
 ) -> tuple[Any, dict[str, int]]:
     """The row-wise graph: returns (prepared dask frame, metric EPSG per city).
 
     One small reduction first finds each city's bounding box (converted to WGS-84), from which
-    its local metric CRS is chosen exactly as :func:`clusterscape.coords.to_local_metric` would.
+    its local metric CRS is chosen exactly as :func:`clusterscape.coords.to_local_metric` would. ``datum`` is the degree datum (WGS-84 by default; ``crs=<datum>`` is deprecated).
     """
-    datum = normalise_datum(crs, caller="run --engine dask")
+    datum = resolve_datum(datum, crs, caller="run --engine dask")
     if "city" not in ddf.columns:
         ddf = ddf.assign(city="")
 
@@ -771,7 +776,8 @@ def _run_per_city(client: Any, jobs: list[tuple[Any, ...]]) -> dict[str, Any]:
 def profile_cities(
     source: str | Path,
     *,
-    crs: str = "wgs84",
+    datum: str | None = None,
+    crs: str | None = None,
     columns: Mapping[str, str] | None = None,
     cell_m: float = 500.0,
     client: Any = None,
@@ -786,12 +792,16 @@ def profile_cities(
     ``n_establishments``, ``n_creative``, ``creative_share``, ``creative_lq`` (city share over the
     all-city share), ``employees``, ``n_cells``, the count of single-function and mixed zones,
     ``n_hot_cells`` (creative Gi* z >= 1.96) and, with ``clusters=True``, ``n_clusters`` and
-    ``largest_cluster_n``.
+    ``largest_cluster_n``. ``datum`` is the degree datum of the coordinates (WGS-84 by
+    default; ``crs=<datum>`` is its deprecated spelling).
     """
     import dask
 
+    datum = resolve_datum(datum, crs, caller="run --engine dask")
     ddf, info = _read_any(source, columns=columns, blocksize=blocksize)
-    prepared, epsg = prepare_partitioned(ddf, crs=crs, cell_m=cell_m, delimiter=_delimiter_of(info))
+    prepared, epsg = prepare_partitioned(
+        ddf, datum=datum, cell_m=cell_m, delimiter=_delimiter_of(info)
+    )
     prepared = prepared.persist() if client is not None else prepared
     ok = prepared[prepared["reason"] == ""]
     # what needs the whole file (duplicates, notes, trailing blank lines): a few small columns
@@ -981,7 +991,8 @@ def _delimiter_of(info: Mapping[str, Any]) -> str:
 def read_establishments_dask(
     source: str | Path,
     *,
-    crs: str = "wgs84",
+    datum: str | None = None,
+    crs: str | None = None,
     columns: Mapping[str, str] | None = None,
     blocksize: str = "64MB",
 ) -> Any:
@@ -991,16 +1002,17 @@ def read_establishments_dask(
     :mod:`clusterscape.io._chunks`), validated and classified per chunk; what needs the whole
     file (duplicate ids, exact duplicate rows, trailing blank lines) is settled on the gathered
     result. ``establishments`` also carries the classification columns (``sector``,
-    ``is_creative``, ``function``, ``hotel_grade``, ``rule``).
+    ``is_creative``, ``function``, ``hotel_grade``, ``rule``). ``datum`` is as in
+    :func:`read_establishments` (``crs=<datum>`` deprecated).
     """
     import geopandas as gpd
 
     from clusterscape.io.establishments import LoadResult
 
-    datum = normalise_datum(crs, caller="run --engine dask")
+    datum = resolve_datum(datum, crs, caller="run --engine dask")
     text = str(source)
     ddf, info = _read_any(source, columns=columns, blocksize=blocksize)
-    prepared, _ = prepare_partitioned(ddf, crs=datum, delimiter=_delimiter_of(info))
+    prepared, _ = prepare_partitioned(ddf, datum=datum, delimiter=_delimiter_of(info))
     settled = _settle(prepared.compute())
     frame = settled.frame
     bad = frame["reason"] != ""
@@ -1030,7 +1042,8 @@ def read_establishments_dask(
 def load_classified(
     source: str | Path,
     *,
-    crs: str = "wgs84",
+    datum: str | None = None,
+    crs: str | None = None,
     columns: Mapping[str, str] | None = None,
     blocksize: str = "64MB",
 ) -> tuple[Any, pd.DataFrame, int]:
@@ -1040,5 +1053,6 @@ def load_classified(
     GeoDataFrame in EPSG:4326 with the canonical and classification columns, the rejected
     rows (``row, id, reason``) and the number of rows read.
     """
-    res = read_establishments_dask(source, crs=crs, columns=columns, blocksize=blocksize)
+    datum = resolve_datum(datum, crs, caller="run --engine dask")
+    res = read_establishments_dask(source, datum=datum, columns=columns, blocksize=blocksize)
     return res.establishments, res.rejected, res.n_rows

@@ -117,23 +117,23 @@ def _load(config: StudyConfig) -> StudyInputs:
         )
     from clusterscape.io.source import read_source
 
-    datum = normalise_datum(config.crs, caller="run")
+    datum = normalise_datum(config.datum, caller="run")
     columns = dict(config.columns or {}) or None
     source = config.establishments
     if config.engine == "dask":
         from clusterscape.study.dask import dask_client, read_establishments_dask
 
         with dask_client(config.scheduler):
-            loaded: Any = read_establishments_dask(source, crs=datum, columns=columns)
+            loaded: Any = read_establishments_dask(source, datum=datum, columns=columns)
     else:  # a file, an .osm.pbf extract or a PostGIS URL
-        loaded = read_source(source, crs=datum, columns=columns)
+        loaded = read_source(source, datum=datum, columns=columns)
     est = loaded.establishments
     if est.empty:
         raise InvalidInputError(
             f"{_redact(config.establishments)}: no usable rows ({len(loaded.rejected)} rejected); list them with "
             f"`clusterscape validate {_redact(config.establishments)} --out DIR`, which lists every row with its reason."
         )
-    boundary = read_boundary(config.boundary, crs=datum) if config.boundary else None
+    boundary = read_boundary(config.boundary, datum=datum) if config.boundary else None
     rejected = loaded.rejected
     source_rows = getattr(loaded, "source_rows", None)
     if boundary is None:
@@ -142,7 +142,7 @@ def _load(config: StudyConfig) -> StudyInputs:
         est, rejected = _reject_outside(est, rejected, source_rows, boundary)
         if est.empty:
             raise InvalidInputError(
-                f"{_redact(config.establishments)}: no row lies inside {config.boundary}; check --crs for both files."
+                f"{_redact(config.establishments)}: no row lies inside {config.boundary}; check --datum for both files."
             )
     return StudyInputs(
         establishments=est,
@@ -153,8 +153,8 @@ def _load(config: StudyConfig) -> StudyInputs:
         messages=tuple(getattr(loaded, "messages", ())),
         boundary=boundary,
         districts=None,
-        parks=read_parks(config.parks, crs=datum) if config.parks else None,
-        landuse=read_landuse(config.landuse, crs=datum) if config.landuse else None,
+        parks=read_parks(config.parks, datum=datum) if config.parks else None,
+        landuse=read_landuse(config.landuse, datum=datum) if config.landuse else None,
         truth=None,
         synthetic=bool(est["synthetic"].any()) if "synthetic" in est.columns else False,
         source_crs=datum,
@@ -730,7 +730,7 @@ def _methods(run: _Run) -> None:
         landuse=run.inputs.landuse,
         builtin=run.config.establishments is None,
         factors_file=run.config.factors,
-        crs=run.inputs.source_crs,
+        datum=run.inputs.source_crs,
         seed=run.config.seed,
         **run.config.methods.kwargs(),
     )
@@ -766,11 +766,11 @@ def run_by_city(
         raise InvalidInputError(
             "--by city needs --establishments with a 'city' column (CSV or Parquet)."
         )
-    datum = normalise_datum(config.crs, caller="run")
+    datum = normalise_datum(config.datum, caller="run")
     with _step(progress, "dask"), dask_client(config.scheduler) as client:
         result = profile_cities(
             config.establishments,
-            crs=datum,
+            datum=datum,
             columns=dict(config.columns or {}) or None,
             cell_m=cell_m,
             client=client,
