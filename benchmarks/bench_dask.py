@@ -107,7 +107,7 @@ def test_national_scale(tmp_path_factory: pytest.TempPathFactory) -> None:
     data = make_national(tmp_path_factory.mktemp("national") / "firms", ROWS)
     with PeakRSS() as mem, dask_client(n_workers=2, memory_limit="3.5GB") as client:
         t0 = time.perf_counter()
-        local = profile_cities(data, crs="gcj02", client=client, clusters=False)
+        local = profile_cities(data, datum="gcj02", client=client, clusters=False)
         wall = time.perf_counter() - t0
     rate = ROWS / wall
     lines = [
@@ -154,10 +154,10 @@ def test_national_scale(tmp_path_factory: pytest.TempPathFactory) -> None:
         with Client(address, timeout=60) as remote:
             remote.wait_for_workers(2, timeout=60)
             t0 = time.perf_counter()
-            far = profile_cities(subset, crs="gcj02", client=remote, clusters=False)
+            far = profile_cities(subset, datum="gcj02", client=remote, clusters=False)
             wall_remote = time.perf_counter() - t0
         with dask_client(n_workers=2) as client:
-            near = profile_cities(subset, crs="gcj02", client=client, clusters=False)
+            near = profile_cities(subset, datum="gcj02", client=client, clusters=False)
     finally:
         for p in procs:
             p.terminate()

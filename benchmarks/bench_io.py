@@ -52,7 +52,7 @@ def plain(path: Path, engine: str) -> gpd.GeoDataFrame:
 
 
 def test_bench_read_establishments(big_csv: Path, load_note: str, timed) -> None:
-    ours = timed(read_establishments, big_csv, crs="gcj02", repeat=2)
+    ours = timed(read_establishments, big_csv, datum="gcj02", repeat=2)
     c_engine = timed(plain, big_csv, "c", repeat=2)
     arrow_engine = timed(plain, big_csv, "pyarrow", repeat=2)
     res = read_establishments(big_csv, crs="gcj02")
