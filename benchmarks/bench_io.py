@@ -110,7 +110,7 @@ def _fresh_validate(path: Path, out: Path) -> tuple[float, float, float, str]:
         "import resource, sys\n"
         "from clusterscape.cli import app\n"
         "try:\n"
-        "    app([sys.argv[1], '--crs', 'gcj02', '--out', sys.argv[2]], standalone_mode=False)\n"
+        "    app([sys.argv[1], '--datum', 'gcj02', '--out', sys.argv[2]], standalone_mode=False)\n"
         "finally:\n"
         "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
         "    print('MAXRSS_KB', u.ru_maxrss, 'CPU_S', u.ru_utime + u.ru_stime)\n"
