@@ -28,7 +28,7 @@ from clusterscape.results import records as _records
 from clusterscape.results import write_city_study
 from clusterscape.study.config import StudyConfig
 
-__all__ = ["StudyConfig", "StudyResult", "run_by_city", "run_study"]
+__all__ = ["StudyConfig", "StudyInputs", "StudyResult", "run_by_city", "run_study"]
 
 
 @dataclass(frozen=True, slots=True)
