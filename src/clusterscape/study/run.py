@@ -55,7 +55,7 @@ class StudyInputs:
     messages: tuple[str, ...] = ()
 
     def __getitem__(self, key: str) -> Any:
-        """The attribute named ``key`` (``inputs["rejected"]`` is ``inputs.rejected``)."""
+        """Read the attribute ``key`` (``inputs["rejected"]`` is ``inputs.rejected``)."""
         return getattr(self, key)
 
 
