@@ -89,6 +89,26 @@ def _select(idx, xs, ys, dim, lo, hi, k):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True)
+def _fill_box(xs, ys, lo, hi, box, row):  # pragma: no cover - numba
+    """Bounding box of points ``lo .. hi - 1`` (at least one) into ``box[row]`` as (xmin, xmax,
+    ymin, ymax); also returned."""
+    x0 = xs[lo]
+    x1 = x0
+    y0 = ys[lo]
+    y1 = y0
+    for t in range(lo + 1, hi):
+        x0 = min(x0, xs[t])
+        x1 = max(x1, xs[t])
+        y0 = min(y0, ys[t])
+        y1 = max(y1, ys[t])
+    box[row, 0] = x0
+    box[row, 1] = x1
+    box[row, 2] = y0
+    box[row, 3] = y1
+    return x0, x1, y0, y1
+
+
+@nb.njit(cache=True)
 def _build(x, y, leaf):  # pragma: no cover - numba
     """Balanced KD-tree (median split along the wider side). Returns the permutation to tree
     order, the permuted coordinates, and per node: start, end, children (-1 at leaves), box."""
@@ -113,19 +133,7 @@ def _build(x, y, leaf):  # pragma: no cover - numba
         node = stack[top]
         lo = start[node]
         hi = end[node]
-        x0 = xs[lo]
-        x1 = x0
-        y0 = ys[lo]
-        y1 = y0
-        for t in range(lo + 1, hi):
-            x0 = min(x0, xs[t])
-            x1 = max(x1, xs[t])
-            y0 = min(y0, ys[t])
-            y1 = max(y1, ys[t])
-        box[node, 0] = x0
-        box[node, 1] = x1
-        box[node, 2] = y0
-        box[node, 3] = y1
+        x0, x1, y0, y1 = _fill_box(xs, ys, lo, hi, box, node)
         if hi - lo <= leaf:
             continue
         mid = (lo + hi) // 2
