@@ -94,6 +94,9 @@ def test_wheel_holds_map_files_and_py_typed(wheel: Path) -> None:
             "creative_parks/ningbo_creative_parks.csv",
             "creative_parks/ningbo_creative_parks_osm.geojson",
             "creative_parks/NOTICE.md",
+            # tables of the synthetic study, read when the package is imported
+            "function_catalogue.csv",
+            "planted_clusters.toml",
         ):
             assert f"clusterscape/datasets/data/{member}" in names, member
         assert "clusterscape/web/static/index.html" in names

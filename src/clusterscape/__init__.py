@@ -15,18 +15,21 @@ __version__ = "0.1.0"
 
 
 def _lazy_exports(
-    package: str, table: dict[str, tuple[str, ...]]
+    package: str, table: dict[str, str]
 ) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
     """Return ``__all__``, ``__getattr__`` and ``__dir__`` for a package that imports on first use.
 
-    ``table`` maps each module to the public names it provides; it is the one place where a
-    package lists its public names (``__all__`` is made from it). The rule: every module keeps
-    its own ``__all__``, and a package's table names, for each module, a subset of it (checked
-    by ``tests/test_exports.py``); the table is kept as the package's ``_EXPORT_TABLE``.
+    ``table`` maps each module to the public names it provides, written as one
+    whitespace-separated string (``"clusterscape.coords": "convert to_local_metric"``); it is
+    the one place where a package lists its public names (``__all__`` is made from it). The
+    rule: every module keeps its own ``__all__``, and a package's table names, for each module,
+    a subset of it (checked by ``tests/test_exports.py``); the table is kept, split into
+    tuples, as the package's ``_EXPORT_TABLE``.
     """
-    where = {name: module for module, names in table.items() for name in names}
+    split = {module: tuple(names.split()) for module, names in table.items()}
+    where = {name: module for module, names in split.items() for name in names}
     namespace = sys.modules[package].__dict__
-    namespace["_EXPORT_TABLE"] = {module: tuple(names) for module, names in table.items()}
+    namespace["_EXPORT_TABLE"] = split
 
     def __getattr__(name: str) -> Any:
         module = where.get(name)
@@ -52,41 +55,32 @@ def _lazy_exports(
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
-        "clusterscape.coords": ("convert", "local_metric_crs", "to_local_metric"),
-        "clusterscape.detect.clusters": ("ClusterResult", "detect_clusters"),
-        "clusterscape.effects.did": ("amenity_effects",),
-        "clusterscape.effects.cross": ("size_distribution",),
+        "clusterscape.coords": "convert local_metric_crs to_local_metric",
+        "clusterscape.detect.clusters": "ClusterResult detect_clusters",
+        "clusterscape.effects.did": "amenity_effects",
+        "clusterscape.effects.cross": "size_distribution",
         "clusterscape.errors": (
-            "ClusterscapeError",
-            "CRSError",
-            "InvalidInputError",
-            "MissingDependencyError",
+            "ClusterscapeError CRSError InvalidInputError MissingDependencyError"
         ),
-        "clusterscape.explain.geodetector": ("GeoDetectorResult", "geodetector"),
-        "clusterscape.explain.gwr": ("GWRFit", "gwr", "mgwr"),
-        "clusterscape.io.establishments": ("LoadResult", "read_establishments"),
-        "clusterscape.io.writers": ("write_layer",),
+        "clusterscape.explain.geodetector": "GeoDetectorResult geodetector",
+        "clusterscape.explain.gwr": "GWRFit gwr mgwr",
+        "clusterscape.io.establishments": "LoadResult read_establishments",
+        "clusterscape.io.writers": "write_layer",
         "clusterscape.measure.autocorrelation": (
-            "MoranResult",
-            "bivariate_local_moran",
-            "local_moran",
-            "moran",
+            "MoranResult bivariate_local_moran local_moran moran"
         ),
         "clusterscape.measure.centrography": (
-            "ANNResult",
-            "EllipseResult",
-            "average_nearest_neighbour",
-            "ellipse_shift",
-            "standard_deviational_ellipse",
+            "ANNResult EllipseResult average_nearest_neighbour ellipse_shift "
+            "standard_deviational_ellipse"
         ),
-        "clusterscape.measure.emerging": ("emerging_hotspots",),
-        "clusterscape.measure.hotspots": ("GiStarResult", "gi_star", "grid_hotspots"),
-        "clusterscape.measure.kde": ("KDEResult", "kernel_density"),
-        "clusterscape.measure.sweep": ("SweepResult", "grid_sweep"),
-        "clusterscape.results": ("SavedStudy", "load_study", "write_study"),
-        "clusterscape.taxonomy": ("classify_establishments",),
-        "clusterscape.typology": ("assign_forms",),
-        "clusterscape.urban": ("district_profiles", "functional_zones", "urban_centres"),
+        "clusterscape.measure.emerging": "emerging_hotspots",
+        "clusterscape.measure.hotspots": "GiStarResult gi_star grid_hotspots",
+        "clusterscape.measure.kde": "KDEResult kernel_density",
+        "clusterscape.measure.sweep": "SweepResult grid_sweep",
+        "clusterscape.results": "SavedStudy load_study write_study",
+        "clusterscape.taxonomy": "classify_establishments",
+        "clusterscape.typology": "assign_forms",
+        "clusterscape.urban": "district_profiles functional_zones urban_centres",
     },
 )
 __all__ = sorted([*__all__, "__version__"])

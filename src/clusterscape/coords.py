@@ -92,33 +92,43 @@ _C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11 = _C
 
 
 @njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _horner12(
+    u: float,
+    k0: float,
+    k1: float,
+    k2: float,
+    k3: float,
+    k4: float,
+    k5: float,
+    k6: float,
+    k7: float,
+    k8: float,
+    k9: float,
+    k10: float,
+    k11: float,
+) -> float:  # pragma: no cover - compiled
+    """k0 + k1·u + ... + k11·u¹¹ by Horner's rule (the coefficients are passed as scalars)."""
+    p = k11
+    p = p * u + k10
+    p = p * u + k9
+    p = p * u + k8
+    p = p * u + k7
+    p = p * u + k6
+    p = p * u + k5
+    p = p * u + k4
+    p = p * u + k3
+    p = p * u + k2
+    p = p * u + k1
+    p = p * u + k0
+    return p
+
+
+@njit(inline="always", cache=True, nogil=True, error_model="numpy")
 def _sincos(t: float) -> tuple[float, float]:  # pragma: no cover - compiled
     """sin(t), cos(t) for |t| <= 1.9 rad by Horner's rule (vectorisable, no libm call)."""
     u = t * t
-    s = _S11
-    s = s * u + _S10
-    s = s * u + _S9
-    s = s * u + _S8
-    s = s * u + _S7
-    s = s * u + _S6
-    s = s * u + _S5
-    s = s * u + _S4
-    s = s * u + _S3
-    s = s * u + _S2
-    s = s * u + _S1
-    s = s * u + _S0
-    c = _C11
-    c = c * u + _C10
-    c = c * u + _C9
-    c = c * u + _C8
-    c = c * u + _C7
-    c = c * u + _C6
-    c = c * u + _C5
-    c = c * u + _C4
-    c = c * u + _C3
-    c = c * u + _C2
-    c = c * u + _C1
-    c = c * u + _C0
+    s = _horner12(u, _S0, _S1, _S2, _S3, _S4, _S5, _S6, _S7, _S8, _S9, _S10, _S11)
+    c = _horner12(u, _C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11)
     return s * t, c
 
 

@@ -14,7 +14,10 @@ empty ``code``, as an Amap POI export would.
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
+from importlib import resources
 
 __all__ = ["BRAND_WORDS", "FUNCTIONS", "FUNCTION_MIX", "HOTEL_GRADES", "FunctionSpec", "Template"]
 
@@ -40,8 +43,8 @@ class FunctionSpec:
     closure_hazard: float  # probability per year that an open establishment closes
 
 
-_FIRM = "公司企业;公司;公司"
-_FACTORY = "公司企业;工厂;工厂"
+_PACKAGE = "clusterscape.datasets"
+_FUNCTIONS_FILE = "function_catalogue.csv"
 
 #: Two-character trade names ("字号") used in synthetic firm names. Chosen to carry no sector
 #: keyword (no 设计/广告/酒店/购物 ...), so names never decide a classification by accident.
@@ -108,183 +111,45 @@ BRAND_WORDS: tuple[str, ...] = (
     "四明",
 )
 
-FUNCTIONS: dict[str, FunctionSpec] = {
-    "creative": FunctionSpec(
-        templates=(
-            Template(_FIRM, "7259", "广告有限公司", 0.22, "advertising_marketing"),
-            Template(_FIRM, "7251", "网络广告有限公司", 0.06, "advertising_marketing"),
-            Template(_FIRM, "7491", "工业设计有限公司", 0.16, "design"),
-            Template(_FIRM, "7492", "室内设计有限公司", 0.12, "design"),
-            Template(_FIRM, "7492", "服装设计工作室", 0.05, "design"),
-            Template(_FIRM, "7484", "建筑设计院有限公司", 0.08, "architecture"),
-            Template(_FIRM, "6572", "动漫科技有限公司", 0.08, "animation_games"),
-            Template(_FIRM, "8730", "影视文化有限公司", 0.08, "film_tv_video_photo"),
-            Template(_FIRM, "8060", "摄影工作室", 0.05, "film_tv_video_photo"),
-            Template(_FIRM, "8626", "数字出版有限公司", 0.04, "publishing_news"),
-            Template(_FIRM, "8810", "文化艺术有限公司", 0.06, "music_performing_visual_arts"),
-        ),
-        employees_median=6.0,
-        employees_sigma=0.8,
-        closure_hazard=0.05,
-    ),
-    "hotel": FunctionSpec(
-        # grade is decided separately (see HOTEL_GRADES); these are the non-starred kinds
-        templates=(
-            Template("住宿服务;宾馆酒店;经济型连锁酒店", "", "快捷酒店", 0.45),
-            Template("住宿服务;旅馆招待所;旅馆招待所", "", "宾馆", 0.55),
-        ),
-        employees_median=12.0,
-        employees_sigma=0.5,
-        closure_hazard=0.03,
-    ),
-    "mall": FunctionSpec(
-        templates=(
-            Template("购物服务;商场;购物中心", "", "购物中心", 0.55),
-            Template("购物服务;商场;购物中心", "", "广场", 0.15),
-            Template("购物服务;商场;普通商场", "", "百货商场", 0.30),
-        ),
-        employees_median=350.0,
-        employees_sigma=0.5,
-        closure_hazard=0.015,
-    ),
-    "retail": FunctionSpec(
-        templates=(
-            Template("购物服务;便民商店/便利店;便民商店/便利店", "", "便利店", 0.35),
-            Template("购物服务;超级市场;超市", "", "超市", 0.15),
-            Template("购物服务;服装鞋帽皮具店;品牌服装店", "", "服饰", 0.20),
-            Template("购物服务;家电电子卖场;家电电子卖场", "", "电器商行", 0.10),
-            Template("购物服务;家居建材市场;建材五金市场", "", "装饰材料商行", 0.10),
-            Template("购物服务;综合市场;水果市场", "", "水果店", 0.10),
-        ),
-        employees_median=3.0,
-        employees_sigma=0.6,
-        closure_hazard=0.07,
-    ),
-    "catering": FunctionSpec(
-        templates=(
-            Template("餐饮服务;中餐厅;中餐厅", "", "餐厅", 0.35),
-            Template("餐饮服务;中餐厅;浙江菜", "", "海鲜楼", 0.15),
-            Template("餐饮服务;快餐厅;快餐厅", "", "快餐", 0.25),
-            Template("餐饮服务;咖啡厅;咖啡厅", "", "咖啡", 0.10),
-            Template("餐饮服务;中餐厅;中餐厅", "", "面馆", 0.15),
-        ),
-        employees_median=6.0,
-        employees_sigma=0.6,
-        closure_hazard=0.09,
-    ),
-    "office_business": FunctionSpec(
-        templates=(
-            Template(_FIRM, "7211", "企业管理有限公司", 0.25),
-            Template(_FIRM, "7231", "律师事务所", 0.15),
-            Template(_FIRM, "7241", "会计师事务所", 0.15),
-            Template(_FIRM, "7243", "经济咨询有限公司", 0.20),
-            Template(_FIRM, "7294", "翻译服务有限公司", 0.05),
-            Template(_FIRM, "7262", "人力资源有限公司", 0.20),
-        ),
-        employees_median=12.0,
-        employees_sigma=0.9,
-        closure_hazard=0.05,
-    ),
-    "finance": FunctionSpec(
-        templates=(
-            Template("金融保险服务;银行;银行", "6621", "农村商业银行", 0.7),
-            Template(_FIRM, "6635", "小额贷款有限公司", 0.3),
-        ),
-        employees_median=25.0,
-        employees_sigma=0.7,
-        closure_hazard=0.02,
-    ),
-    "industry": FunctionSpec(
-        templates=(
-            Template(_FACTORY, "3670", "汽车零部件有限公司", 0.25),
-            Template(_FACTORY, "3734", "船舶配件有限公司", 0.10),
-            Template(_FACTORY, "3812", "电机有限公司", 0.20),
-            Template(_FACTORY, "3851", "电器有限公司", 0.25),
-            Template(_FACTORY, "3831", "电线电缆有限公司", 0.20),
-        ),
-        employees_median=45.0,
-        employees_sigma=1.0,
-        closure_hazard=0.04,
-    ),
-    "logistics": FunctionSpec(
-        templates=(
-            Template(_FIRM, "5431", "物流有限公司", 0.45),
-            Template(_FIRM, "5821", "国际货运代理有限公司", 0.25),
-            Template(_FIRM, "5920", "仓储有限公司", 0.20),
-            Template(_FIRM, "5532", "港口服务有限公司", 0.10),
-        ),
-        employees_median=20.0,
-        employees_sigma=0.9,
-        closure_hazard=0.05,
-    ),
-    "residential": FunctionSpec(
-        templates=(
-            Template("商务住宅;住宅区;住宅小区", "", "小区", 0.7),
-            Template("商务住宅;住宅区;住宅小区", "", "花园", 0.3),
-        ),
-        employees_median=None,
-        employees_sigma=0.0,
-        closure_hazard=0.0,
-    ),
-    "education": FunctionSpec(
-        templates=(
-            Template("科教文化服务;学校;小学", "", "小学", 0.40),
-            Template("科教文化服务;学校;中学", "", "中学", 0.25),
-            Template("科教文化服务;培训机构;培训机构", "", "培训学校", 0.35),
-        ),
-        employees_median=60.0,
-        employees_sigma=0.7,
-        closure_hazard=0.01,
-    ),
-    "health": FunctionSpec(
-        templates=(
-            Template("医疗保健服务;综合医院;综合医院", "", "医院", 0.15),
-            Template("医疗保健服务;诊所;诊所", "", "诊所", 0.55),
-            Template("医疗保健服务;专科医院;口腔医院", "", "口腔门诊", 0.30),
-        ),
-        employees_median=15.0,
-        employees_sigma=1.1,
-        closure_hazard=0.02,
-    ),
-    "public_admin": FunctionSpec(
-        templates=(
-            Template("政府机构及社会团体;政府机关;乡镇级政府及事业单位", "", "街道办事处", 0.5),
-            Template("政府机构及社会团体;公检法机构;公安警察", "", "派出所", 0.5),
-        ),
-        employees_median=40.0,
-        employees_sigma=0.6,
-        closure_hazard=0.0,
-    ),
-    "leisure_culture": FunctionSpec(
-        templates=(
-            Template("体育休闲服务;运动场馆;健身中心", "", "健身会所", 0.40),
-            Template("体育休闲服务;娱乐场所;KTV", "", "KTV", 0.30),
-            Template("风景名胜;公园广场;公园", "", "公园", 0.30),
-        ),
-        employees_median=8.0,
-        employees_sigma=0.7,
-        closure_hazard=0.06,
-    ),
-    "transport": FunctionSpec(
-        templates=(
-            Template("交通设施服务;公交车站;公交车站相关", "", "公交站", 0.6),
-            Template("交通设施服务;停车场;停车场相关", "", "停车场", 0.4),
-        ),
-        employees_median=None,
-        employees_sigma=0.0,
-        closure_hazard=0.0,
-    ),
-    "other": FunctionSpec(
-        templates=(
-            Template("生活服务;美容美发店;美容美发店", "", "美发沙龙", 0.45),
-            Template("生活服务;洗衣店;洗衣店", "", "洗衣店", 0.20),
-            Template("汽车维修;汽车综合维修;汽车综合维修", "", "汽车维修", 0.35),
-        ),
-        employees_median=4.0,
-        employees_sigma=0.6,
-        closure_hazard=0.06,
-    ),
-}
+
+def _read_functions() -> dict[str, FunctionSpec]:
+    """Read ``data/function_catalogue.csv``: one row a template, its function's sizes repeated.
+
+    Rows keep their order (functions in order of first appearance, templates in file order).
+    For hotels the grade is decided separately (see :data:`HOTEL_GRADES`); their rows are the
+    non-starred kinds.
+    """
+    text = resources.files(_PACKAGE).joinpath("data", _FUNCTIONS_FILE).read_text("utf-8")
+    sizes: dict[str, tuple[float | None, float, float]] = {}
+    templates: dict[str, list[Template]] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        function = row["function"]
+        median = row["employees_median"]
+        sizes.setdefault(
+            function,
+            (
+                float(median) if median else None,
+                float(row["employees_sigma"]),
+                float(row["closure_hazard"]),
+            ),
+        )
+        templates.setdefault(function, []).append(
+            Template(
+                row["category"],
+                row["code"],
+                row["name_suffix"],
+                float(row["weight"]),
+                row["sector_hint"],
+            )
+        )
+    return {
+        function: FunctionSpec(tuple(templates[function]), *sizes[function])
+        for function in templates
+    }
+
+
+#: The functions an establishment can have (templates, sizes, closure hazard), in catalogue order.
+FUNCTIONS: dict[str, FunctionSpec] = _read_functions()
 
 #: Share of each function among background establishments (sums to 1). Loosely modelled on the
 #: composition of Amap POI extracts of Chinese prefecture-level cities; documented in docs/ningbo.md.

@@ -31,8 +31,10 @@ Layers of the population (all coordinates drawn in UTM 51N metres, EPSG:32651):
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -121,71 +123,20 @@ PLANTED_CLOSURE_HAZARD = 0.03
 #: Truth footprints of Gaussian clusters: a disc (or line buffer) of this many sd (~99 % of members).
 FOOTPRINT_SD = 3.0
 
-CLUSTERS: tuple[ClusterSpec, ...] = (
-    ClusterSpec(
-        "chuangxin128",
-        "new_park",
-        220,
-        140.0,
-        {"design": 0.5, "advertising_marketing": 0.2, "animation_games": 0.2, "architecture": 0.1},
-        wave_share=0.8,
-    ),
-    ClusterSpec(
-        "chuangehuigu",
-        "new_park",
-        180,
-        160.0,
-        {"animation_games": 0.45, "design": 0.35, "film_tv_video_photo": 0.2},
-        wave_share=0.8,
-    ),
-    ClusterSpec(
-        "hefeng",
-        "converted_industrial",
-        200,
-        0.0,
-        {"design": 0.55, "advertising_marketing": 0.25, "architecture": 0.2},
-        rect_m=(420.0, 300.0, 20.0),
-        industrial_until=2004,
-    ),
-    ClusterSpec(
-        "garden1872",
-        "converted_industrial",
-        110,
-        0.0,
-        {
-            "advertising_marketing": 0.4,
-            "music_performing_visual_arts": 0.3,
-            "film_tv_video_photo": 0.3,
-        },
-        rect_m=(300.0, 220.0, -15.0),
-        industrial_until=2009,
-    ),
-    ClusterSpec(
-        "loft8",
-        "converted_industrial",
-        90,
-        0.0,
-        {"design": 0.4, "advertising_marketing": 0.3, "film_tv_video_photo": 0.3},
-        rect_m=(260.0, 200.0, 35.0),
-        industrial_until=2005,
-    ),
-    ClusterSpec(
-        "design_street",
-        "government_street",
-        120,
-        20.0,
-        {"design": 0.8, "advertising_marketing": 0.2},
-        wave_share=0.5,
-    ),
-    ClusterSpec(
-        "tianzhiying",
-        "anchor_enterprise",
-        70,
-        200.0,
-        {"advertising_marketing": 0.5, "design": 0.3, "film_tv_video_photo": 0.2},
-        employees_median=4.0,
-    ),
-)
+
+def _read_clusters() -> tuple[ClusterSpec, ...]:
+    """Read the planted clusters from ``data/planted_clusters.toml``, in file order."""
+    path = resources.files("clusterscape.datasets").joinpath("data", "planted_clusters.toml")
+    specs = []
+    for entry in tomllib.loads(path.read_text("utf-8"))["cluster"]:
+        fields = dict(entry)
+        if "rect_m" in fields:
+            fields["rect_m"] = tuple(float(v) for v in fields["rect_m"])
+        specs.append(ClusterSpec(**fields))
+    return tuple(specs)
+
+
+CLUSTERS: tuple[ClusterSpec, ...] = _read_clusters()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,16 +12,8 @@ __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
         "clusterscape.detect.clusters": (
-            "ClusterResult",
-            "arcgis_default_eps",
-            "cluster_profiles",
-            "core_density",
-            "csr_default_eps",
-            "dbscan_labels",
-            "default_min_cluster_size",
-            "detect_clusters",
-            "hdbscan_labels",
-            "why_no_clusters",
+            "ClusterResult arcgis_default_eps cluster_profiles core_density csr_default_eps "
+            "dbscan_labels default_min_cluster_size detect_clusters hdbscan_labels why_no_clusters"
         ),
     },
 )

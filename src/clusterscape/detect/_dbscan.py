@@ -35,6 +35,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from clusterscape.detect._mst import _fill_box  # bounding box of a run of sorted points
+
 __all__ = ["dbscan_grid"]
 
 #: cell side as a fraction of eps / sqrt(2): a margin so one cell's diameter stays below eps
@@ -69,20 +71,7 @@ def _boxes(xs, ys, start, eps2):  # pragma: no cover - numba
     box = np.empty((m, 4))
     ok = np.ones(m, np.bool_)
     for c in nb.prange(m):
-        s = start[c]
-        x0 = xs[s]
-        x1 = x0
-        y0 = ys[s]
-        y1 = y0
-        for i in range(s + 1, start[c + 1]):
-            x0 = min(x0, xs[i])
-            x1 = max(x1, xs[i])
-            y0 = min(y0, ys[i])
-            y1 = max(y1, ys[i])
-        box[c, 0] = x0
-        box[c, 1] = x1
-        box[c, 2] = y0
-        box[c, 3] = y1
+        x0, x1, y0, y1 = _fill_box(xs, ys, start[c], start[c + 1], box, c)
         dx = x1 - x0
         dy = y1 - y0
         ok[c] = dx * dx + dy * dy <= eps2

@@ -85,21 +85,16 @@ def _condense(left, right, dist, csize, mcs):  # pragma: no cover - numba
         lam = 1.0 / d if d > 0.0 else np.inf
         lc = csize[lft - n] if lft >= n else 1
         rc = csize[rgt - n] if rgt >= n else 1
-        if lc >= mcs and rc >= mcs:
-            relabel[lft] = next_label
-            next_label += 1
-            out_p[nr] = relabel[node]
-            out_c[nr] = relabel[lft]
-            out_l[nr] = lam
-            out_s[nr] = lc
-            nr += 1
-            relabel[rgt] = next_label
-            next_label += 1
-            out_p[nr] = relabel[node]
-            out_c[nr] = relabel[rgt]
-            out_l[nr] = lam
-            out_s[nr] = rc
-            nr += 1
+        if lc >= mcs and rc >= mcs:  # a true split: both children become clusters, left first
+            for side in range(2):
+                child = lft if side == 0 else rgt
+                relabel[child] = next_label
+                next_label += 1
+                out_p[nr] = relabel[node]
+                out_c[nr] = relabel[child]
+                out_l[nr] = lam
+                out_s[nr] = lc if side == 0 else rc
+                nr += 1
             continue
         for side in range(2):
             child = lft if side == 0 else rgt

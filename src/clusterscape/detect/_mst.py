@@ -89,6 +89,26 @@ def _select(idx, xs, ys, dim, lo, hi, k):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True)
+def _fill_box(xs, ys, lo, hi, box, row):  # pragma: no cover - numba
+    """Bounding box of points ``lo .. hi - 1`` (at least one) into ``box[row]`` as (xmin, xmax,
+    ymin, ymax); also returned."""
+    x0 = xs[lo]
+    x1 = x0
+    y0 = ys[lo]
+    y1 = y0
+    for t in range(lo + 1, hi):
+        x0 = min(x0, xs[t])
+        x1 = max(x1, xs[t])
+        y0 = min(y0, ys[t])
+        y1 = max(y1, ys[t])
+    box[row, 0] = x0
+    box[row, 1] = x1
+    box[row, 2] = y0
+    box[row, 3] = y1
+    return x0, x1, y0, y1
+
+
+@nb.njit(cache=True)
 def _build(x, y, leaf):  # pragma: no cover - numba
     """Balanced KD-tree (median split along the wider side). Returns the permutation to tree
     order, the permuted coordinates, and per node: start, end, children (-1 at leaves), box."""
@@ -113,19 +133,7 @@ def _build(x, y, leaf):  # pragma: no cover - numba
         node = stack[top]
         lo = start[node]
         hi = end[node]
-        x0 = xs[lo]
-        x1 = x0
-        y0 = ys[lo]
-        y1 = y0
-        for t in range(lo + 1, hi):
-            x0 = min(x0, xs[t])
-            x1 = max(x1, xs[t])
-            y0 = min(y0, ys[t])
-            y1 = max(y1, ys[t])
-        box[node, 0] = x0
-        box[node, 1] = x1
-        box[node, 2] = y0
-        box[node, 3] = y1
+        x0, x1, y0, y1 = _fill_box(xs, ys, lo, hi, box, node)
         if hi - lo <= leaf:
             continue
         mid = (lo + hi) // 2
@@ -188,6 +196,19 @@ def _box_dist(px, py, box, node):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True)
+def _push_children(stack, top, px, py, box, lft, rgt):  # pragma: no cover - numba
+    """Push both children of a node, the farther first so that the nearer one is searched
+    first; return the new top of the stack."""
+    if _box_dist(px, py, box, lft) <= _box_dist(px, py, box, rgt):
+        stack[top] = rgt
+        stack[top + 1] = lft
+    else:
+        stack[top] = lft
+        stack[top + 1] = rgt
+    return top + 2
+
+
+@nb.njit(cache=True)
 def _query(i, x, y, core, comp, left, right, start, end, box, ncomp, nmin, bd, bkey, stack):
     """Smallest (weight, key) edge from i to another component strictly below (bd, bkey)."""
     # pragma: no cover - numba
@@ -226,46 +247,20 @@ def _query(i, x, y, core, comp, left, right, start, end, box, ncomp, nmin, bd, b
                         bj = p
             continue
         rgt = right[node]
-        # push the farther child first so that the nearer one is searched first
-        if _box_dist(xi, yi, box, lft) <= _box_dist(xi, yi, box, rgt):
-            stack[top] = rgt
-            stack[top + 1] = lft
-        else:
-            stack[top] = lft
-            stack[top + 1] = rgt
-        top += 2
+        top = _push_children(stack, top, xi, yi, box, lft, rgt)
     return bj, bd, bkey
 
 
 @nb.njit(cache=True, parallel=True)
 def _search_components(
-    todo,
-    ptr,
-    chunks,
-    x,
-    y,
-    core,
-    comp,
-    left,
-    right,
-    start,
-    end,
-    box,
-    ncomp,
-    nmin,
-    cb_d,
-    cb_key,
-    cb_i,
-    cb_j,
-    cand_j,
-    cand_d,
-    cand_key,
-    low_d,
-    low_key,
-    depth,
+    todo, ptr, chunks, x, y, core, comp, ncomp, nmin, tree, best, cand, low, depth
 ):  # pragma: no cover - numba
     """Search the points of each component in order of their lower bound, tightening the
     component's best edge as they go; a point whose lower bound exceeds it is not searched."""
+    left, right, start, end, box = tree
+    cb_d, cb_key, cb_i, cb_j = best
+    cand_j, cand_d, cand_key = cand
+    low_d, low_key = low
     for ch in nb.prange(chunks.size - 1):
         stack = np.empty(depth, np.int64)
         for c in range(chunks[ch], chunks[ch + 1]):
@@ -374,13 +369,7 @@ def _knn(x, y, left, right, start, end, box, k, ms, depth, nchunks):  # pragma: 
                             bidx[m] = p
                     continue
                 rgt = right[node]
-                if _box_dist(xi, yi, box, lft) <= _box_dist(xi, yi, box, rgt):
-                    stack[top] = rgt
-                    stack[top + 1] = lft
-                else:
-                    stack[top] = lft
-                    stack[top + 1] = rgt
-                top += 2
+                top = _push_children(stack, top, xi, yi, box, lft, rgt)
             for m in range(k):
                 nbr[i, m] = bidx[m]
             dd[i, 0] = best[min(1, k - 1)]
@@ -416,25 +405,11 @@ def core_distances(xy: np.ndarray, min_samples: int) -> np.ndarray:
 
 @nb.njit(cache=True, parallel=True)
 def _first_round(
-    x,
-    y,
-    core,
-    nbr,
-    dd,
-    k,
-    left,
-    right,
-    start,
-    end,
-    box,
-    nmin,
-    depth,
-    nchunks,
-    cand_j,
-    cand_d,
-    cand_key,
+    x, y, core, nbr, dd, k, tree, nmin, depth, nchunks, cand
 ):  # pragma: no cover - numba
     """Every point's lightest edge, from its k-NN list where that is provably the lightest."""
+    left, right, start, end, box = tree
+    cand_j, cand_d, cand_key = cand
     n = x.size
     comp = np.arange(n)
     ncomp = np.empty(start.size, np.int64)
@@ -547,22 +522,12 @@ def _boruvka(
                 y,
                 core,
                 comp,
-                left,
-                right,
-                start,
-                end,
-                box,
                 ncomp,
                 nmin,
-                cb_d,
-                cb_key,
-                cb_i,
-                cb_j,
-                cand_j,
-                cand_d,
-                cand_key,
-                low_d,
-                low_key,
+                (left, right, start, end, box),
+                (cb_d, cb_key, cb_i, cb_j),
+                (cand_j, cand_d, cand_key),
+                (low_d, low_key),
                 depth,
             )
         for c in range(ncomps):
@@ -609,25 +574,9 @@ def _mst_positions(xy: np.ndarray, ms: int, core: np.ndarray | None) -> tuple:
             core_in[idx] = core_t
             return None, None, core_in
         nmin = _node_min(core_t, start, end, left, right)
-        _first_round(
-            xs,
-            ys,
-            core_t,
-            nbr,
-            dd,
-            min(ms, n),
-            left,
-            right,
-            start,
-            end,
-            box,
-            nmin,
-            depth,
-            8 * nthreads,
-            cand_j,
-            cand_d,
-            cand_key,
-        )
+        tree = (left, right, start, end, box)
+        cand = (cand_j, cand_d, cand_key)
+        _first_round(xs, ys, core_t, nbr, dd, min(ms, n), tree, nmin, depth, 8 * nthreads, cand)
         del nbr, dd
     else:
         core_t = np.ascontiguousarray(core[idx], dtype=float)

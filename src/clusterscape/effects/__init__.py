@@ -13,18 +13,12 @@ __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
         "clusterscape.effects.did": (
-            "AmenityEffectResult",
-            "amenity_effects",
-            "cluster_opening_years",
-            "core_footprints",
-            "select_clusters",
+            "AmenityEffectResult amenity_effects cluster_opening_years core_footprints "
+            "select_clusters"
         ),
         "clusterscape.effects.cross": (
-            "SizeDistribution",
-            "amenity_colocation",
-            "distance_decay",
-            "size_distribution",
+            "SizeDistribution amenity_colocation distance_decay size_distribution"
         ),
-        "clusterscape.effects.opening": ("founding_year", "match_parks"),
+        "clusterscape.effects.opening": "founding_year match_parks",
     },
 )

@@ -11,7 +11,7 @@ from clusterscape import _lazy_exports
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
-        "clusterscape.explain.geodetector": ("GeoDetectorResult", "geodetector"),
-        "clusterscape.explain.gwr": ("GWRFit", "gwr", "mgwr"),
+        "clusterscape.explain.geodetector": "GeoDetectorResult geodetector",
+        "clusterscape.explain.gwr": "GWRFit gwr mgwr",
     },
 )

@@ -14,17 +14,12 @@ __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
         "clusterscape.io.establishments": (
-            "CANONICAL",
-            "NOTE_COLUMNS",
-            "LoadResult",
-            "empty_notes",
-            "read_establishments",
-            "validate_table",
+            "CANONICAL NOTE_COLUMNS LoadResult empty_notes read_establishments validate_table"
         ),
-        "clusterscape.io.layers": ("read_boundary", "read_landuse", "read_parks"),
-        "clusterscape.io.osm": ("fetch_osm", "load_osm_pbf", "read_osm_pbf"),
-        "clusterscape.io.postgis": ("read_establishments_postgis", "write_postgis"),
-        "clusterscape.io.source": ("read_source", "source_kind"),
-        "clusterscape.io.writers": ("atomic_directory", "atomic_write", "write_layer"),
+        "clusterscape.io.layers": "read_boundary read_landuse read_parks",
+        "clusterscape.io.osm": "fetch_osm load_osm_pbf read_osm_pbf",
+        "clusterscape.io.postgis": "read_establishments_postgis write_postgis",
+        "clusterscape.io.source": "read_source source_kind",
+        "clusterscape.io.writers": "atomic_directory atomic_write write_layer",
     },
 )

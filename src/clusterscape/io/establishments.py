@@ -387,27 +387,32 @@ def _pick_sheet(path: Path, sheet: str | int | None) -> tuple[str | int, list[st
         return _pick_sheet_in(book, path, sheet)
 
 
+def _chosen_part(
+    choice: str | int, names: list[str], *, path: Path, listing: str, kind: str
+) -> str:
+    """The sheet or layer (``kind``) a caller chose, by its name or by its number from 0."""
+    if isinstance(choice, int) or (choice.isdigit() and choice not in names):
+        k = int(choice)
+        if not 0 <= k < len(names):
+            raise InvalidInputError(
+                f"{_CALLER}: {path.name} has {len(names)} {kind}(s): {listing}; {kind} {k} "
+                f"does not exist ({kind}s are numbered from 0)."
+            )
+        return names[k]
+    if choice not in names:
+        raise InvalidInputError(
+            f"{_CALLER}: {path.name} has no {kind} {choice!r}; its {kind}s: {listing}."
+        )
+    return choice
+
+
 def _pick_sheet_in(
     book: pd.ExcelFile, path: Path, sheet: str | int | None
 ) -> tuple[str | int, list[str]]:
     names = [str(n) for n in book.sheet_names]
     listing = ", ".join(repr(n) for n in names)
     if sheet is not None:
-        if isinstance(sheet, int) or (
-            isinstance(sheet, str) and sheet.isdigit() and sheet not in names
-        ):
-            k = int(sheet)
-            if not 0 <= k < len(names):
-                raise InvalidInputError(
-                    f"{_CALLER}: {path.name} has {len(names)} sheet(s) ({listing}); sheet "
-                    f"{k} does not exist (sheets are numbered from 0)."
-                )
-            return names[k], []
-        if sheet not in names:
-            raise InvalidInputError(
-                f"{_CALLER}: {path.name} has no sheet {sheet!r}; its sheets are {listing}."
-            )
-        return sheet, []
+        return _chosen_part(sheet, names, path=path, listing=listing, kind="sheet"), []
     if len(names) <= 1:
         return 0, []
     heads = pd.read_excel(book, sheet_name=None, header=None, nrows=10, dtype=object)
@@ -466,21 +471,7 @@ def _pick_layer(path: Path, layer: str | int | None) -> tuple[str | int | None, 
     kinds = {str(n): str(t) if t is not None else "no geometry" for n, t in layers}
     listing = ", ".join(f"{n!r} ({kinds[n]})" for n in names)
     if layer is not None:
-        if isinstance(layer, int) or (
-            isinstance(layer, str) and layer.isdigit() and layer not in names
-        ):
-            k = int(layer)
-            if not 0 <= k < len(names):
-                raise InvalidInputError(
-                    f"{_CALLER}: {path.name} has {len(names)} layer(s): {listing}; layer {k} "
-                    "does not exist (layers are numbered from 0)."
-                )
-            return names[k], []
-        if layer not in names:
-            raise InvalidInputError(
-                f"{_CALLER}: {path.name} has no layer {layer!r}; its layers: {listing}."
-            )
-        return layer, []
+        return _chosen_part(layer, names, path=path, listing=listing, kind="layer"), []
     if len(names) <= 1:
         return None, []
     points = [n for n in names if kinds[n].lower() in _POINT_TYPES]

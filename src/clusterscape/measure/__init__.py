@@ -15,22 +15,15 @@ from clusterscape import _lazy_exports
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
-        "clusterscape.measure._weights": ("h3_weights",),
+        "clusterscape.measure._weights": "h3_weights",
         "clusterscape.measure.autocorrelation": (
-            "MoranResult",
-            "bivariate_local_moran",
-            "local_moran",
-            "moran",
+            "MoranResult bivariate_local_moran local_moran moran"
         ),
         "clusterscape.measure.centrography": (
-            "ANNResult",
-            "EllipseResult",
-            "average_nearest_neighbour",
-            "ellipse_polygon",
-            "ellipse_shift",
-            "standard_deviational_ellipse",
+            "ANNResult EllipseResult average_nearest_neighbour ellipse_polygon ellipse_shift "
+            "standard_deviational_ellipse"
         ),
-        "clusterscape.measure.kde": ("KDEResult", "kernel_density"),
-        "clusterscape.measure.sweep": ("SweepResult", "grid_sweep", "plot_grid_sweep"),
+        "clusterscape.measure.kde": "KDEResult kernel_density",
+        "clusterscape.measure.sweep": "SweepResult grid_sweep plot_grid_sweep",
     },
 )

@@ -213,6 +213,23 @@ def unknown_key(section: str, key: str, known: list[str]) -> InvalidInputError:
     )
 
 
+def _resolve_path(value: Any, base: Path | None) -> Any:
+    """A relative file path read from a config file, made absolute against the file's folder.
+
+    URLs (``://``), absolute paths, empty strings, non-strings and values read without a
+    ``base`` are returned unchanged.
+    """
+    if (
+        base is not None
+        and isinstance(value, str)
+        and value
+        and "://" not in value
+        and not Path(value).is_absolute()
+    ):
+        return str((base / value).resolve())
+    return value
+
+
 def options_from_mapping(
     cls: type[Any], data: Mapping[str, Any] | Any, *, base: Path | None = None
 ) -> Any:
@@ -236,15 +253,8 @@ def options_from_mapping(
         f = next(f for f in fields(cls) if f.name == key)
         if key in nested:
             value = options_from_mapping(nested[key], value, base=base)
-        elif (
-            f.metadata.get("path")
-            and base is not None
-            and isinstance(value, str)
-            and value
-            and "://" not in value
-            and not Path(value).is_absolute()
-        ):
-            value = str((base / value).resolve())
+        elif f.metadata.get("path"):
+            value = _resolve_path(value, base)
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -495,15 +505,8 @@ class StudyConfig(_Options):
         for key, value in study.items():
             if key not in names:
                 raise _prefixed(source, unknown_key("study", str(key), names))
-            if (
-                key in _STUDY_PATHS
-                and base is not None
-                and isinstance(value, str)
-                and value
-                and "://" not in value
-                and not Path(value).is_absolute()
-            ):
-                value = str((base / value).resolve())
+            if key in _STUDY_PATHS:
+                value = _resolve_path(value, base)
             kwargs[key] = value
         try:
             for section, options_cls in SECTIONS.items():

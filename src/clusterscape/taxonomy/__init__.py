@@ -12,13 +12,7 @@ from clusterscape import _lazy_exports
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
-        "clusterscape.taxonomy._classify": ("OUTPUT_COLUMNS", "classify_establishments"),
-        "clusterscape.taxonomy._tables": (
-            "CODE_SYSTEMS",
-            "FUNCTIONS",
-            "SECTORS",
-            "Taxonomy",
-            "load_taxonomy",
-        ),
+        "clusterscape.taxonomy._classify": "OUTPUT_COLUMNS classify_establishments",
+        "clusterscape.taxonomy._tables": "CODE_SYSTEMS FUNCTIONS SECTORS Taxonomy load_taxonomy",
     },
 )

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -114,6 +114,23 @@ def _read_data(name: str) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
 
 
+def _reject_rows(
+    origin: str,
+    table: str,
+    keys: pd.Series,
+    values: pd.Series,
+    bad: pd.Series,
+    *,
+    field: str,
+    rule: str,
+) -> NoReturn:
+    """Raise :class:`InvalidInputError` naming the rows whose ``field`` breaks ``rule``."""
+    rows = ", ".join(f"{k!r} ({field} {v!r})" for k, v in zip(keys[bad], values[bad], strict=True))
+    raise InvalidInputError(
+        f"taxonomy {origin}, table {table!r}: {field} must be {rule}; bad row(s): {rows}."
+    )
+
+
 def _normalise(table: str, frame: pd.DataFrame, *, origin: str) -> pd.DataFrame:
     """Validate ids and types of one table; return it indexed by its key."""
     key = _KEY[table]
@@ -149,14 +166,8 @@ def _normalise(table: str, frame: pd.DataFrame, *, origin: str) -> pd.DataFrame:
         prio = pd.to_numeric(raw, errors="coerce")
         bad = prio.isna() | (prio != prio.round())
         if bad.any():
-            rows = ", ".join(
-                f"{k!r} (priority {v!r})"
-                for k, v in zip(frame.loc[bad, key], raw[bad], strict=True)
-            )
-            raise InvalidInputError(
-                f"taxonomy {origin}, table {table!r}: priority must be an integer (higher wins; "
-                f"leave it out for the default {DEFAULT_PRIORITY}); bad row(s): {rows}."
-            )
+            rule = f"an integer (higher wins; leave it out for the default {DEFAULT_PRIORITY})"
+            _reject_rows(origin, table, frame[key], raw, bad, field="priority", rule=rule)
         frame["priority"] = prio.astype(int)
     if table in ("amap_types", "amap_typecodes", "osm_tags"):
         strength = frame.get("strength", pd.Series("strong", index=frame.index))
@@ -164,14 +175,8 @@ def _normalise(table: str, frame: pd.DataFrame, *, origin: str) -> pd.DataFrame:
         allowed = ["strong", "generic", "weak"] if table == "osm_tags" else ["strong", "weak"]
         bad = ~strength.isin(allowed)
         if bad.any():
-            rows = ", ".join(
-                f"{k!r} (strength {v!r})"
-                for k, v in zip(frame.loc[bad, key], strength[bad], strict=True)
-            )
-            raise InvalidInputError(
-                f"taxonomy {origin}, table {table!r}: strength must be one of "
-                f"{', '.join(allowed)}; bad row(s): {rows}."
-            )
+            rule = f"one of {', '.join(allowed)}"
+            _reject_rows(origin, table, frame[key], strength, bad, field="strength", rule=rule)
         frame["strength"] = strength
     if table in ("amap_types", "amap_typecodes"):
         grade = frame.get("hotel_grade", pd.Series("", index=frame.index)).replace("", None)

@@ -17,11 +17,11 @@ from clusterscape import _lazy_exports
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
-        "clusterscape.urban._common": ("FUNCTIONS",),
-        "clusterscape.urban.centres": ("CentreResult", "GridSurface", "urban_centres"),
+        "clusterscape.urban._common": "FUNCTIONS",
+        "clusterscape.urban.centres": "CentreResult GridSurface urban_centres",
         # the one grid Gi* lives with the other hot-spot statistics; urban_centres uses it
-        "clusterscape.measure.hotspots": ("gi_star_grid",),
-        "clusterscape.urban.profiles": ("cluster_context", "district_profiles", "urban_summary"),
-        "clusterscape.urban.zones": ("functional_zones",),
+        "clusterscape.measure.hotspots": "gi_star_grid",
+        "clusterscape.urban.profiles": "cluster_context district_profiles urban_summary",
+        "clusterscape.urban.zones": "functional_zones",
     },
 )

@@ -19,34 +19,18 @@ __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
         "clusterscape.measure.pattern._colocation": (
-            "colocation_matrix",
-            "colocation_quotient",
-            "local_colocation_quotient",
+            "colocation_matrix colocation_quotient local_colocation_quotient"
         ),
         "clusterscape.measure.pattern._envelope": (
-            "EnvelopeResult",
-            "TestResult",
-            "dclf_test",
-            "envelope",
-            "mad_test",
+            "EnvelopeResult TestResult dclf_test envelope mad_test"
         ),
         "clusterscape.measure.pattern._kd": (
-            "KdResult",
-            "MResult",
-            "bw_nrd0",
-            "kd",
-            "kd_envelope",
-            "m_envelope",
-            "m_function",
+            "KdResult MResult bw_nrd0 kd kd_envelope m_envelope m_function"
         ),
         "clusterscape.measure.pattern._kfunc": (
-            "k_cross",
-            "k_function",
-            "k_inhom",
-            "kernel_intensity",
-            "l_function",
+            "k_cross k_function k_inhom kernel_intensity l_function"
         ),
-        "clusterscape.measure.pattern._table": ("concentration_table",),
-        "clusterscape.measure.pattern._window": ("simulate_csr",),
+        "clusterscape.measure.pattern._table": "concentration_table",
+        "clusterscape.measure.pattern._window": "simulate_csr",
     },
 )
