@@ -111,3 +111,4 @@ def test_weighted_numerator_falls_back_when_no_threshold_table():
         ]
     )
     np.testing.assert_allclose(num, brute, rtol=1e-12)
+    np.testing.assert_allclose(counts, [(u * (b >= rk)).sum() for rk in r], rtol=1e-12)
