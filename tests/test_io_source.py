@@ -20,7 +20,7 @@ ROWS = (
     "A,甲,121.55,29.87,10,2015\n"
     "B,乙,,29.88,5,2016\n"  # missing longitude
     "C,丙,121.56,95,5,2010\n"  # latitude out of range
-    "A,丁,121.57,29.89,3,2011\n"  # duplicate id
+    "A,丁,121.57,29.89,3,2011\n"  # duplicate id: kept as A#4, noted
     "E,戊,121.58,29.90,-2,March 2015\n"  # negative headcount: noted, row kept
     "F,己,0,0,,1700\n"  # 0/0 placeholder
     "G,庚,121.59,29.91,约50,二〇一五年三月\n"
@@ -61,7 +61,7 @@ def test_validate_frame_matches_the_file_reader_without_a_temp_file(
     csv: Path, no_temp_files: None
 ) -> None:
     from_file = read_establishments(csv)
-    assert len(from_file.rejected) == 4 and len(from_file.notes) >= 2  # the planted problems
+    assert len(from_file.rejected) == 3 and len(from_file.notes) >= 3  # the planted problems
     frame = pd.read_csv(csv, dtype=str, keep_default_na=False)  # the cells as text
     _same(validate_frame(frame), from_file)
 
@@ -108,7 +108,7 @@ def test_read_source_database_url(monkeypatch: pytest.MonkeyPatch, csv: Path) ->
     url = "postgresql://u@localhost/db?table=firms"
     res = read_source(url, crs="gcj02", columns={"name": "名称"})
     assert calls == [(url, {"crs": "gcj02", "columns": {"name": "名称"}})]
-    assert len(res.establishments) == 3
+    assert len(res.establishments) == 4
     with pytest.raises(InvalidInputError, match="apply to files"):
         read_source("postgresql://u:secret@localhost/db?table=firms", layer="x")
     with pytest.raises(InvalidInputError) as info:
@@ -130,8 +130,8 @@ def test_study_loads_through_read_source(monkeypatch: pytest.MonkeyPatch, csv: P
     url = "postgresql://u@localhost/db?table=firms"
     loaded = _load(StudyConfig(establishments=url))
     assert seen == [url]
-    assert loaded.establishments["id"].tolist() == ["A", "E", "G"]
-    assert loaded["n_rows"] == 7 and len(loaded.rejected) == 4
+    assert loaded.establishments["id"].tolist() == ["A", "A#4", "E", "G"]
+    assert loaded["n_rows"] == 7 and len(loaded.rejected) == 3
 
 
 def test_cli_commands_read_through_read_source(

@@ -28,7 +28,7 @@ from clusterscape.results import records as _records
 from clusterscape.results import write_city_study
 from clusterscape.study.config import StudyConfig
 
-__all__ = ["StudyConfig", "StudyResult", "run_by_city", "run_study"]
+__all__ = ["StudyConfig", "StudyInputs", "StudyResult", "run_by_city", "run_study"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,7 @@ class StudyInputs:
     messages: tuple[str, ...] = ()
 
     def __getitem__(self, key: str) -> Any:
+        """Read the attribute ``key`` (``inputs["rejected"]`` is ``inputs.rejected``)."""
         return getattr(self, key)
 
 
