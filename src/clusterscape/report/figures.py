@@ -457,9 +457,6 @@ def _make_figures(study: SavedStudy, figures_dir: Path) -> list[Figure]:
 Job = tuple[Path, Callable[[SavedStudy, Path], Figure | None]]
 
 
-_COPY_TIMEOUT_S = 300.0
-
-
 def _draw(study: SavedStudy, jobs: list[Job], picks: range) -> list[Figure | None]:
     return [jobs[i][1](study, jobs[i][0]) for i in picks]
 
@@ -508,16 +505,11 @@ def _draw_in_two_processes(study: SavedStudy, jobs: list[Job]) -> list[Figure | 
     try:
         mine = _draw(study, jobs, range(0, len(jobs), 2))
     finally:
-        status, theirs = "failed", None
         try:
-            # until the copy has sent or exited; a copy stuck for minutes is given up
-            if receive.poll(_COPY_TIMEOUT_S):
-                status, theirs = receive.recv()
+            status, theirs = receive.recv()  # until the copy has sent or exited
         except (EOFError, OSError):
-            pass
+            status, theirs = "failed", None
         receive.close()
-        if proc.is_alive():
-            proc.kill()
         proc.join()
     if status != "ok" or theirs is None:
         theirs = _draw(study, jobs, range(1, len(jobs), 2))
