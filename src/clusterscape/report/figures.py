@@ -449,71 +449,9 @@ def _make_figures(study: SavedStudy, figures_dir: Path) -> list[Figure]:
     from clusterscape.report._recipe import RECIPE_FIGURES  # the published-methods section
 
     makers.extend(RECIPE_FIGURES)
-    jobs = [(figures_dir / name, maker) for name, maker in makers]
-    drawn = _draw_in_two_processes(study, jobs)
-    return [fig for fig in drawn if fig is not None]
-
-
-Job = tuple[Path, Callable[[SavedStudy, Path], Figure | None]]
-
-
-def _draw(study: SavedStudy, jobs: list[Job], picks: range) -> list[Figure | None]:
-    return [jobs[i][1](study, jobs[i][0]) for i in picks]
-
-
-def _draw_in_two_processes(study: SavedStudy, jobs: list[Job]) -> list[Figure | None]:
-    """Draw every job, the odd-numbered ones in a forked copy of this process when it can.
-
-    Figures are independent (each writes its own file), so on a machine with a second core
-    half of them are drawn there at the same time. The result is the same list, in order, as
-    drawing them one after the other here; if the copy fails in any way (an error or a
-    warning raised as an error in a maker, a crash) its figures are drawn here instead, so an
-    error surfaces exactly as it would without the copy. Without ``fork``, with one core, from
-    a daemon process or while other Python threads run, everything is drawn here.
-    """
-    import multiprocessing
-    import os
-    import threading
-
-    if (
-        len(jobs) < 2
-        or (os.cpu_count() or 1) < 2
-        or "fork" not in multiprocessing.get_all_start_methods()
-        or threading.active_count() > 1  # another thread may hold a lock the copy would need
-        or multiprocessing.current_process().daemon  # may not have children
-    ):
-        return _draw(study, jobs, range(len(jobs)))
-    ctx = multiprocessing.get_context("fork")
-    receive, send = ctx.Pipe(duplex=False)
-
-    def child() -> None:
-        try:
-            send.send(("ok", _draw(study, jobs, range(1, len(jobs), 2))))
-        except BaseException:  # reported to the parent, which draws these itself
-            send.send(("failed", None))
-        finally:
-            send.close()
-
-    proc = ctx.Process(target=child, daemon=True)
-    try:
-        proc.start()
-    except OSError:  # no process to be had: draw them all here
-        receive.close()
-        send.close()
-        return _draw(study, jobs, range(len(jobs)))
-    send.close()
-    try:
-        mine = _draw(study, jobs, range(0, len(jobs), 2))
-    finally:
-        try:
-            status, theirs = receive.recv()  # until the copy has sent or exited
-        except (EOFError, OSError):
-            status, theirs = "failed", None
-        receive.close()
-        proc.join()
-    if status != "ok" or theirs is None:
-        theirs = _draw(study, jobs, range(1, len(jobs), 2))
-    out: list[Figure | None] = [None] * len(jobs)
-    out[0::2] = mine
-    out[1::2] = theirs
+    out: list[Figure] = []
+    for name, maker in makers:
+        fig = maker(study, figures_dir / name)
+        if fig is not None:
+            out.append(fig)
     return out
