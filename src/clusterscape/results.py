@@ -18,7 +18,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -631,8 +631,13 @@ def read_layer_page(
     offset: int = 0,
     limit: int | None = None,
     caller: str = "report",
+    columns: Sequence[str] | None = None,
+    where: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Features ``offset`` to ``offset + limit`` of one layer (all with ``limit=None``), EPSG:4326.
+
+    ``columns`` (default all) and ``where`` (an OGR SQL filter such as ``"is_creative <> 0"``,
+    applied before ``offset``/``limit``) read only what the caller needs.
 
     Raises
     ------
@@ -640,14 +645,22 @@ def read_layer_page(
         The layer cannot be read.
     """
     path = Path(path)
+    subset: dict[str, Any] = {"columns": list(columns) if columns is not None else None}
+    if where is not None:
+        subset["where"] = where
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             if limit is None and offset == 0:
-                gdf = gpd.read_file(path, layer=name, engine="pyogrio", use_arrow=True)
+                gdf = gpd.read_file(path, layer=name, engine="pyogrio", use_arrow=True, **subset)
             else:
                 gdf = gpd.read_file(
-                    path, layer=name, engine="pyogrio", skip_features=offset, max_features=limit
+                    path,
+                    layer=name,
+                    engine="pyogrio",
+                    skip_features=offset,
+                    max_features=limit,
+                    **subset,
                 )
         if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
             gdf = gdf.to_crs(LAYER_CRS)
@@ -680,7 +693,7 @@ class SavedStudy:
     layer_names: tuple[str, ...] = ()
     caller: str = "report"
     _tables: dict[str, pd.DataFrame | None] = field(default_factory=dict, repr=False, compare=False)
-    _layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False, compare=False)
+    _layers: dict[Any, gpd.GeoDataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def table(self, name: str) -> pd.DataFrame | None:
         """``NAME.csv`` (None when missing or empty)."""
@@ -688,13 +701,35 @@ class SavedStudy:
             self._tables[name] = read_table(self.root / f"{name}.csv", caller=self.caller)
         return self._tables[name]
 
-    def layer(self, name: str) -> gpd.GeoDataFrame | None:
-        """A layer of ``results.gpkg`` in EPSG:4326 (None when the study has no such layer)."""
+    def layer(
+        self, name: str, *, columns: Sequence[str] | None = None, where: str | None = None
+    ) -> gpd.GeoDataFrame | None:
+        """A layer of ``results.gpkg`` in EPSG:4326 (None when the study has no such layer).
+
+        ``columns`` and ``where`` (OGR SQL) read a part of it, as :func:`read_layer_page`;
+        each distinct request is read once.
+        """
         if name not in self.layer_names:
             return None
-        if name not in self._layers:
-            self._layers[name] = read_layer_page(self.root / GPKG, name, caller=self.caller)
-        return self._layers[name]
+        key: Any = (
+            name if columns is None and where is None else (name, tuple(columns or ()), where)
+        )
+        if key not in self._layers:
+            self._layers[key] = read_layer_page(
+                self.root / GPKG, name, caller=self.caller, columns=columns, where=where
+            )
+        return self._layers[key]
+
+    def layer_columns(self, name: str) -> tuple[str, ...]:
+        """The attribute columns of a layer (empty when the study has no such layer)."""
+        if name not in self.layer_names:
+            return ()
+        import pyogrio
+
+        try:
+            return tuple(str(c) for c in pyogrio.read_info(self.root / GPKG, layer=name)["fields"])
+        except Exception as exc:  # pyogrio/GDAL errors of a damaged file
+            raise DamagedFileError(self.root / GPKG, exc, caller=self.caller) from None
 
     @property
     def table_names(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from clusterscape.report.figures import Figure, _basemap, _zoom_to
+from clusterscape.report.figures import Figure, _basemap, _finish_figure, _zoom_to
 from clusterscape.results import SavedStudy
 
 __all__ = ["RECIPE_FIGURES", "recipe_context"]
@@ -100,12 +100,11 @@ def fig_kernel_density(study: SavedStudy, path: Path) -> Figure | None:
         ax.set_xlim(kde["lon"].min() - pad_lon, kde["lon"].max() + pad_lon)
         ax.set_ylim(kde["lat"].min() - pad_lat, kde["lat"].max() + pad_lat)
     ax.set_title("Kernel density of creative establishments (ArcGIS preset)")
-    fig.savefig(path)
-    plt.close(fig)
     peak = kde.iloc[int(np.argmax(d))]
     where = _district_of(study, float(peak["lon"]), float(peak["lat"]))
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         "Kernel density",
         f"Quartic kernel, search radius {_f(info.get('radius_m'))} m (ArcGIS's default rule), "
         f"{_f(info.get('cell_m'))} m cells; peak {_f(info.get('max_per_km2'), 1)} per km² at "
@@ -143,10 +142,9 @@ def fig_ellipse_path(study: SavedStudy, path: Path) -> Figure | None:
     fig.colorbar(sm, ax=ax, shrink=0.6, label="year (stock opened up to then)")
     _zoom_to(ax, ellipses, pad=0.1)
     ax.set_title("Standard deviational ellipses per year and the path of their centre")
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         "Ellipse path",
         "One standard deviational ellipse (1σ, ArcGIS Pro's √2 convention) of the creative "
         "establishments open by each year, and the path of their mean centre (black line).",
@@ -173,11 +171,10 @@ def fig_lisa_map(study: SavedStudy, path: Path) -> Figure | None:
     ax.legend(handles=handles, loc="lower right", fontsize=8, title="LISA, p < 0.05")
     _zoom_to(ax, sig if len(sig) else cells, pad=0.3)
     ax.set_title("LISA clusters of creative density")
-    fig.savefig(path)
-    plt.close(fig)
     info = _methods(study)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         "LISA cluster map",
         f"Local Moran's I of creative establishments per km² on {_f(info.get('cell_m'))} m cells "
         f"(queen contiguity, {_f(info.get('permutations'))} conditional permutations, two-sided "

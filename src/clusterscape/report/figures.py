@@ -59,6 +59,49 @@ class Figure:
     section: str
 
 
+def _save_png(fig: Any, path: Path) -> None:
+    """Save ``fig`` as ``savefig`` with ``bbox_inches="tight"`` would, laying it out once.
+
+    ``savefig`` with a tight box lays the figure out twice (once to measure the box, once to
+    draw it); here it is drawn once on its own canvas, the tight box (``savefig.pad_inches``
+    around everything drawn) is measured on that drawing and the image is cropped to it.
+    The picture is the same up to the sub-pixel placement of the crop. A figure whose
+    drawing reaches outside its canvas is left to ``savefig``, which widens the canvas.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.image import imsave
+
+    canvas = fig.canvas
+    if not isinstance(canvas, FigureCanvasAgg) or plt.rcParams["savefig.bbox"] != "tight":
+        fig.savefig(path)
+        return
+    canvas.draw()
+    dpi = fig.dpi
+    box = fig.get_tightbbox(canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
+    width, height = fig.bbox.width, fig.bbox.height
+    x0, x1 = box.x0 * dpi, box.x1 * dpi
+    top, bottom = height - box.y1 * dpi, height - box.y0 * dpi  # image rows from the top
+    if x0 < 0 or top < 0 or x1 > width or bottom > height:
+        fig.savefig(path)
+        return
+    col, row = round(x0), round(top)
+    image = np.asarray(canvas.buffer_rgba())[
+        row : row + round(box.height * dpi), col : col + round(box.width * dpi)
+    ]
+    imsave(path, image, format="png", dpi=dpi)
+
+
+def _finish_figure(
+    fig: Any, path: Path, title: str, caption: str, section: str, *, tight: bool = False
+) -> Figure:
+    """Lay out (``tight_layout`` when ``tight``), save, close and describe one figure."""
+    if tight:
+        fig.tight_layout()
+    _save_png(fig, path)
+    plt.close(fig)
+    return Figure(path.name, title, caption, section)
+
+
 def _style() -> None:
     families = [CJK_FONT] if CJK_FONT else []
     plt.rcParams.update(
@@ -88,10 +131,22 @@ def _basemap(ax: plt.Axes, study: SavedStudy) -> None:
     ax.set_ylabel("latitude (°N)")
 
 
+def _creative_points(study: SavedStudy) -> Any:
+    """The creative rows of the ``establishments`` layer, geometry only (None without them).
+
+    Only those rows are read (a few thousand of 150,000 in the built-in study); a missing
+    ``is_creative`` counts as creative, as ``astype(bool)`` of a read-back NaN would.
+    """
+    if "is_creative" not in study.layer_columns("establishments"):
+        return None
+    return study.layer(
+        "establishments", columns=[], where="is_creative IS NULL OR is_creative <> 0"
+    )
+
+
 def _draw_clusters(ax: plt.Axes, study: SavedStudy, clusters: Any, *, labels: bool) -> None:
-    est = study.layer("establishments")
-    if est is not None and "is_creative" in est.columns:
-        creative = est[est["is_creative"].astype(bool)]
+    creative = _creative_points(study)
+    if creative is not None:
         ax.scatter(
             creative.geometry.x,
             creative.geometry.y,
@@ -166,16 +221,15 @@ def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
         fontsize=8,
         title="cluster form",
     )
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         "Where the clusters are",
         "Cluster footprints (concave hulls of member establishments) coloured by form; stars are "
         "registry parks; grey dots are creative establishments. Left: the whole area; right: the "
         "compact clusters.",
         "clusters",
+        tight=True,
     )
 
 
@@ -218,10 +272,9 @@ def fig_lq_map(study: SavedStudy, path: Path) -> Figure | None:
     )
     _basemap(ax, study)
     ax.set_title("Creative location quotient by district")
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         "Creative specialisation by district",
         "Location quotient of creative establishments: above 1, the district holds more than its share.",
         "economy",
@@ -246,14 +299,13 @@ def fig_concentration(study: SavedStudy, path: Path) -> Figure | None:
         ax.set_title(stat)
         ax.set_xlabel("distance r (m)")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         "Concentration curves",
         "Observed statistic against its null envelope: above the band means concentration at that distance.",
         "concentration",
+        tight=True,
     )
 
 
@@ -296,10 +348,9 @@ def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
             )
     _zoom_to(ax, zones, pad=0.02)
     ax.set_title("Functional zones and urban centres")
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         "Functional zones and centres",
         "Grid cells labelled by dominant function (FD/CR method); crosses mark the main centre and subcentres.",
         "urban",
@@ -342,16 +393,15 @@ def fig_effects(study: SavedStudy, path: Path, amenity: str) -> Figure | None:
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xlabel("distance from cluster footprint (m)")
         ax.set_title(f"Effect by distance: {amenity}")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         f"Do clusters bring {amenity}s?",
         "Left: yearly difference in openings between inner rings and the control ring around each cluster's "
         "opening. Right: the effect by distance with pointwise intervals and the uniform band "
         "(shaded); the influence radius is the upper edge of the last bin significant under the band.",
         "effects",
+        tight=True,
     )
 
 
@@ -374,10 +424,9 @@ def fig_emerging(study: SavedStudy, path: Path) -> Figure | None:
         )
         _zoom_to(ax, shown, pad=0.2)
     ax.set_title("Emerging hot spots of creative firm openings")
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         "Emerging hot spots",
         "Space-time Gi* of creative openings per cell and year, classified into ESRI's 17 patterns "
         "(cells with no pattern not drawn).",
@@ -396,10 +445,9 @@ def fig_sizes(study: SavedStudy, path: Path) -> Figure | None:
     ax.set_xlabel("rank")
     ax.set_ylabel("creative establishments in cluster")
     ax.set_title("Rank–size of clusters")
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         "Cluster sizes",
         "Rank–size plot of clusters by number of creative establishments.",
         "clusters",
