@@ -16,10 +16,14 @@ from rich.console import Console
 
 from clusterscape import __version__
 from clusterscape.errors import ClusterscapeError
+from clusterscape.i18n import default_lang, t
+
+#: Language of the help texts: the locale's (LANG/LC_ALL starting with zh -> Chinese).
+_HELP = default_lang()
 
 app = typer.Typer(
     name="clusterscape",
-    help="Find creative-industry clusters in a city, type them, and measure their effects.",
+    help=t("cli.app", _HELP),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -68,7 +72,9 @@ def friendly_errors(func: F) -> F:
             message = redact_text(str(exc))  # never a database password on the terminal
             # escaped: "[detect]" in a message is text, not Rich markup
             err_console.print(
-                f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True
+                f"[bold red]{t('cli.error', _HELP)}:[/] {escape(message)}",
+                highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(code=1) from None
 
@@ -419,8 +425,23 @@ def detect(
 # --- end: detect ---
 
 
+def _lang(value: str | None) -> str:
+    """The ``--lang`` value: ``zh`` or ``en``; without it, the locale's."""
+    from clusterscape.i18n import normalise_lang
+
+    if value is None:
+        return default_lang()
+    try:
+        return normalise_lang(value)
+    except ValueError:
+        raise ClusterscapeError(t("cli.bad_lang", _HELP, value=value)) from None
+
+
+_LANG_HELP = t("cli.lang", _HELP)
+
+
 # --- command: run ---
-@app.command()
+@app.command(help=t("cli.run_help", _HELP))
 @friendly_errors
 def run(
     establishments: str | None = typer.Option(
@@ -478,14 +499,11 @@ def run(
         help="Classify again an input that already has sector, is_creative and function columns "
         "(by default they are kept).",
     ),
-    out: Path = typer.Option(
-        Path("out/ningbo"), "--out", "-o", help="Output directory (replaced atomically)."
-    ),
-    seed: int | None = typer.Option(None, "--seed", help="Seed for every random step (default 0)."),
-    scenario: str | None = typer.Option(
-        None, "--scenario", help="Built-in study only: planted or null."
-    ),
-    pdf: bool = typer.Option(False, "--pdf", help="Also write report.pdf (weasyprint)."),
+    out: Path = typer.Option(Path("out/ningbo"), "--out", "-o", help=t("cli.out", _HELP)),
+    seed: int | None = typer.Option(None, "--seed", help=t("cli.seed", _HELP)),
+    scenario: str | None = typer.Option(None, "--scenario", help=t("cli.scenario", _HELP)),
+    pdf: bool = typer.Option(False, "--pdf", help=t("cli.pdf", _HELP)),
+    lang: str | None = typer.Option(None, "--lang", help=_LANG_HELP),
     write_postgis: str | None = typer.Option(
         None,
         "--write-postgis",
@@ -509,7 +527,7 @@ def run(
     by: str | None = typer.Option(
         None, "--by", help="With --engine dask: 'city' profiles every city of the table."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=t("cli.quiet", _HELP)),
 ) -> None:
     """Run a whole study: load, classify, detect, measure, type, urban structure, effects, write."""
     import time
@@ -523,6 +541,7 @@ def run(
         raise ClusterscapeError("--overwrite and --append go with --write-postgis.")
     if by is not None and (by != "city" or engine != "dask"):
         raise ClusterscapeError("--by takes 'city' and needs --engine dask.")
+    code = _lang(lang)
     datum, crs = _datum_option(datum, crs)
     overrides: dict[str, Any] = {
         "engine": engine if engine != "local" else None,
@@ -554,8 +573,10 @@ def run(
             started[step] = time.perf_counter()
             console.print(f"[cyan]▶[/] {step}…", highlight=False)
         else:
+            seconds = f"{time.perf_counter() - started[step]:.1f}"
             console.print(
-                f"[green]✓[/] {step} ({time.perf_counter() - started[step]:.1f} s)", highlight=False
+                f"[green]✓[/] {t('cli.step_done', code, step=step, seconds=seconds)}",
+                highlight=False,
             )
 
     t0 = time.perf_counter()
@@ -570,7 +591,7 @@ def run(
         return
     result = run_study(cfg, progress=progress)
     progress("write", "start")
-    write_study(result, out, pdf=pdf)
+    write_study(result, out, pdf=pdf, lang=code)
     progress("write", "done")
     if write_postgis:
         from clusterscape.io.postgis import write_postgis as _write_pg
@@ -581,17 +602,25 @@ def run(
         written = _write_pg(tables, write_postgis, schema=schema, if_exists=mode)
         progress("postgis", "done")
         if not quiet:
-            console.print(f"PostGIS: wrote {len(written)} tables into schema {schema}.")
+            console.print(t("cli.postgis", code, n=len(written), schema=schema))
     if not quiet:
         s = result.summary
         label = (
-            "[bold yellow]SYNTHETIC firms[/] — a demonstration, not findings"
+            f"[bold yellow]{t('cli.synthetic', code)}[/]"
             if s.get("synthetic")
-            else "user data"
+            else t("cli.user_data", code)
         )
         console.print(
-            f"\n{label}: {s['input']['n_accepted']:,} establishments ({s['input']['n_rejected']:,} rejected), "
-            f"{s.get('clusters', 0)} clusters, {time.perf_counter() - t0:.1f} s."
+            "\n"
+            + t(
+                "cli.summary",
+                code,
+                label=label,
+                n_accepted=f"{s['input']['n_accepted']:,}",
+                n_rejected=f"{s['input']['n_rejected']:,}",
+                clusters=s.get("clusters", 0),
+                seconds=f"{time.perf_counter() - t0:.1f}",
+            )
         )
         why_none = (s.get("detect") or {}).get("empty_reason")
         if why_none:
@@ -599,18 +628,20 @@ def run(
         classified = s.get("classify", {})
         if classified.get("source"):
             console.print(
-                f"Classification: {classified['source']}; "
-                f"{classified.get('n_creative', 0):,} creative establishments.",
+                t(
+                    "cli.classification",
+                    code,
+                    source=classified["source"],
+                    n_creative=f"{classified.get('n_creative', 0):,}",
+                ),
                 highlight=False,
                 markup=False,
                 soft_wrap=True,
             )
         report = out / "report.html"
         if report.exists():
-            console.print(f"Report: [bold]{report}[/]")
-        console.print(
-            f"Dashboard: [bold]clusterscape serve {out}[/] then open http://127.0.0.1:8000/"
-        )
+            console.print(t("cli.report_at", code, path=f"[bold]{report}[/]"))
+        console.print(t("cli.dashboard", code, out=f"[bold]{out}[/]"))
 
 
 def _step_overrides(
@@ -640,27 +671,32 @@ def _step_overrides(
 
 
 # --- command: report ---
-@app.command()
+@app.command(help=t("cli.report_help", _HELP))
 @friendly_errors
 def report(
-    out_dir: Path = typer.Argument(..., help="A directory written by `clusterscape run`."),
-    pdf: bool = typer.Option(False, "--pdf", help="Also write report.pdf (weasyprint)."),
+    out_dir: Path = typer.Argument(..., help=t("cli.out_dir", _HELP)),
+    pdf: bool = typer.Option(False, "--pdf", help=t("cli.pdf", _HELP)),
+    lang: str | None = typer.Option(None, "--lang", help=_LANG_HELP),
 ) -> None:
     """Redraw the figures and rewrite report.html (and report.pdf) from saved results."""
     from clusterscape.report import write_report
 
+    code = _lang(lang)
     try:
-        path = write_report(out_dir, pdf=pdf)
+        path = write_report(out_dir, pdf=pdf, lang=code)
     except (ClusterscapeError, OSError, ValueError):
         raise
     except Exception as exc:  # a file that parses but holds nonsense (missing columns, ...)
         if _STATE["debug"]:
             raise
-        raise ClusterscapeError(
-            f"report: {out_dir} looks damaged ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:200]}); re-run `clusterscape run --out {out_dir}`."
-        ) from None
-    console.print(f"Report: [bold]{path}[/]" + (f" and {path.with_suffix('.pdf')}" if pdf else ""))
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        raise ClusterscapeError(t("cli.damaged", code, out=out_dir, error=error)) from None
+    shown = f"[bold]{path}[/]"
+    console.print(
+        t("cli.report_and_pdf", code, path=shown, pdf=path.with_suffix(".pdf"))
+        if pdf
+        else t("cli.report_at", code, path=shown)
+    )
 
 
 # --- end: report ---
@@ -692,10 +728,10 @@ def fetch_osm_command(
 
 
 # --- command: serve ---
-@app.command()
+@app.command(help=t("cli.serve_help", _HELP))
 @friendly_errors
 def serve(
-    out_dir: Path = typer.Argument(..., help="A directory written by `clusterscape run`."),
+    out_dir: Path = typer.Argument(..., help=t("cli.out_dir", _HELP)),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Interface to bind (loopback by default)."
     ),
@@ -711,6 +747,7 @@ def serve(
         help="Also accept this name in the Host header (repeatable), e.g. the machine's name when "
         "binding a network interface. 127.0.0.1, localhost, ::1 and --host are always accepted.",
     ),
+    lang: str | None = typer.Option(None, "--lang", help=t("cli.lang_serve", _HELP)),
 ) -> None:
     """Serve a saved study as a read-only dashboard (map, clusters, figures, OpenAPI at /openapi.json)."""
     import uvicorn
@@ -719,7 +756,9 @@ def serve(
 
     wildcard = host.strip("[]") in {"0.0.0.0", "::", ""}
     names = [*(allow_host or []), *([] if wildcard else [host.strip("[]")])]
+    code = _lang(lang)
     web_app = create_app(out_dir, tile_url=tile_url, allowed_hosts=names)
+    web_app.state.lang = code  # the dashboard's language (its own message table)
     if wildcard:
         console.print(
             f"[bold yellow]warning:[/] binding {host} serves this study to every network this "
@@ -729,8 +768,7 @@ def serve(
         )
     shown = f"[{host}]" if ":" in host else host
     console.print(
-        f"Serving {out_dir} at [bold]http://{shown}:{port}/[/] (OpenAPI at /openapi.json). "
-        "Ctrl+C stops.",
+        t("cli.serving", code, out=out_dir, host=f"[bold]{shown}", port=f"{port}[/]"),
         highlight=False,
     )
     uvicorn.run(

@@ -30,7 +30,7 @@ from clusterscape.i18n import (
 )
 from clusterscape.i18n.numbers import cell, count, is_missing, number, p_rule
 from clusterscape.report.figures import CJK_FONT, FORM_COLOURS, Figure, make_figures
-from clusterscape.results import SavedStudy, load_study
+from clusterscape.results import SavedStudy, load_study, write_columns_zh
 
 __all__ = ["CJK_FONT", "load_study", "write_report"]
 
@@ -582,7 +582,8 @@ def write_report(out_dir: str | Path, *, pdf: bool = False, lang: str = "en") ->
         Also write ``report.pdf`` (needs weasyprint); wide tables are set on landscape pages.
     lang : {"en", "zh"}, default "en"
         Language of every sentence, table header and figure label (``zh-CN`` and the like are
-        accepted). Numbers are the same in both; CSV/GPKG column names stay English.
+        accepted). Numbers are the same in both; CSV/GPKG column names stay English, and
+        ``zh`` adds ``columns_zh.csv`` (their Chinese names).
 
     Returns
     -------
@@ -601,6 +602,8 @@ def write_report(out_dir: str | Path, *, pdf: bool = False, lang: str = "en") ->
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+    if code == "zh":
+        write_columns_zh(study.root)
     if pdf:
         try:
             import weasyprint
