@@ -52,17 +52,18 @@ def _float(value: Any) -> float | None:
 
 
 def number(value: Any, digits: int = 0, lang: str | None = None) -> str:
-    """A measured quantity with ``digits`` decimals, thousands grouped (1,234.5 in both languages).
+    """A measured quantity with ``digits`` decimals, thousands grouped (Chinese: from 10,000).
 
     Examples
     --------
-    >>> number(1234.56, 1), number(None)
-    ('1,234.6', '–')
+    >>> number(1234.56, 1, "en"), number(1234.56, 1, "zh"), number(None)
+    ('1,234.6', '1234.6', '–')
     """
     v = _float(value)
     if v is None:
         return DASH if is_missing(value) else str(value)
-    text = f"{v:,.{digits}f}"
+    grouped = abs(v) >= 1e4 or (lang or current_lang()) != "zh"  # Chinese: 2000米, 1.2万
+    text = f"{v:,.{digits}f}" if grouped else f"{v:.{digits}f}"
     return "0" if text.strip("-0.,") == "" and digits == 0 else text
 
 

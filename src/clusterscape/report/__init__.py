@@ -34,17 +34,11 @@ from clusterscape.results import SavedStudy, load_study, write_columns_zh
 
 __all__ = ["CJK_FONT", "load_study", "write_report"]
 
-SECTIONS = (
-    "minute",
-    "data",
-    "economy",
-    "clusters",
-    "concentration",
-    "urban",
-    "effects",
-    "hotspots",
-    "recipe",
-    "methods",
+#: The report's sections in order: the ``[report.section]`` keys of the catalogue.
+SECTIONS = tuple(
+    key.removeprefix("report.section.")
+    for key in messages("en")
+    if key.startswith("report.section.")
 )
 
 #: The methods paragraphs (catalogue keys ``report.methods.*``) after the datum sentence.
@@ -445,7 +439,7 @@ def _render_html(study: SavedStudy, figures: list[Figure]) -> str:
     rejected = study.table("rejected")
     reasons = (
         [
-            (term(k), count(v))
+            (term(k), cell(v, "n"))
             for k, v in rejected["reason"]
             .astype(str)
             .str.split(":")
@@ -531,7 +525,7 @@ def _render_html(study: SavedStudy, figures: list[Figure]) -> str:
         ),
         rejected_reasons=reasons,
         sectors=[
-            (term(k), count(v))
+            (term(k), cell(v, "n"))
             for k, v in sorted(
                 (s.get("classify", {}).get("by_sector") or {}).items(), key=lambda kv: -kv[1]
             )

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from clusterscape.i18n import t, term
-from clusterscape.i18n.numbers import number, p_rule, share, year
+from clusterscape.i18n.numbers import count, number, p_rule, share, year
 from clusterscape.report.figures import Figure, _basemap, _zoom_to
 from clusterscape.results import SavedStudy
 
@@ -167,7 +167,7 @@ def fig_lisa_map(study: SavedStudy, path: Path) -> Figure | None:
         t(
             "figure.lisa_caption",
             cell=number(info.get("cell_m")),
-            permutations=number(info.get("permutations")),
+            permutations=count(info.get("permutations")),
         ),
         "recipe-lisa",
     )
@@ -225,7 +225,7 @@ def recipe_context(study: SavedStudy) -> dict[str, Any]:
         text["kde"].append(
             t(
                 "recipe.ann",
-                n=number(ann.get("n")),
+                n=count(ann.get("n")),
                 observed=number(ann.get("observed_m")),
                 expected=number(ann.get("expected_m")),
                 area=number(ann.get("area_km2")),
@@ -244,7 +244,7 @@ def recipe_context(study: SavedStudy) -> dict[str, Any]:
                 "recipe.kde",
                 peak=number(kde.get("max_per_km2"), 1),
                 share=share(frac, digits=0),
-                cells=number(kde.get("cells_total")),
+                cells=count(kde.get("cells_total")),
                 radius=number(kde.get("radius_m")),
                 tail=t("recipe.kde_small") if frac < 0.5 else t("recipe.kde_end"),
             )
@@ -255,7 +255,7 @@ def recipe_context(study: SavedStudy) -> dict[str, Any]:
         text["ellipse"].append(
             t(
                 "recipe.ellipse",
-                n=number(ell.get("n")),
+                n=count(ell.get("n")),
                 lon=f"{float(ell['centre_lon']):.3f}",
                 lat=f"{float(ell['centre_lat']):.3f}",
                 rotation=number(ell.get("rotation_deg")),
@@ -293,13 +293,13 @@ def recipe_context(study: SavedStudy) -> dict[str, Any]:
         text["lisa"].append(
             t(
                 "recipe.moran",
-                n_cells=number(mor.get("n_cells")),
+                n_cells=count(mor.get("n_cells")),
                 cell=number(mor.get("cell_m")),
                 I=f"{float(mor['I']):.3f}",
                 expected=f"{float(mor['expected']):.4f}",
                 z=number(mor.get("z_norm"), 1),
                 p=p_rule(mor.get("p_sim")),
-                permutations=number(mor.get("permutations")),
+                permutations=count(mor.get("permutations")),
                 verdict=t("recipe.moran_pos")
                 if significant and positive
                 else t("recipe.moran_neg")
@@ -326,7 +326,7 @@ def recipe_context(study: SavedStudy) -> dict[str, Any]:
         text["geodetector"].append(
             t(
                 "recipe.geodetector",
-                n_cells=number(gd.get("n_cells")),
+                n_cells=count(gd.get("n_cells")),
                 top=term(top["factor"]),
                 q=f"{float(top['q']):.3f}",
                 p=p_rule(top["p_value"]),
