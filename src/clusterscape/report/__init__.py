@@ -425,12 +425,14 @@ def _render_html(study: SavedStudy, figures: list[Figure]) -> str:
         by_section.setdefault(f.section, []).append(f)
     fig_dir = study.root / "figures"
 
+    gap = "" if current_lang() == "zh" else " "  # no space after a Chinese full stop
+
     def figure(section: str) -> Markup:
         parts = []
         for f in by_section.get(section, []):
             parts.append(
                 f'<figure><img alt="{html.escape(f.title)}" src="{_img(fig_dir / f.name)}">'
-                f"<figcaption><b>{html.escape(_sentence(f.title))}</b> "
+                f"<figcaption><b>{html.escape(_sentence(f.title))}</b>{gap}"
                 f"{html.escape(f.caption)}</figcaption></figure>"
             )
         return Markup("".join(parts))
@@ -516,9 +518,10 @@ def _render_html(study: SavedStudy, figures: list[Figure]) -> str:
         minute=_minute(study),
         data_line=t(
             "report.data.rows",
-            n_rows=count(s.get("input", {}).get("n_rows")),
-            n_accepted=count(s.get("input", {}).get("n_accepted")),
-            n_rejected=count(s.get("input", {}).get("n_rejected")),
+            # exact here (rows read = accepted + rejected), grouped from 10,000 in Chinese
+            n_rows=number(s.get("input", {}).get("n_rows")),
+            n_accepted=number(s.get("input", {}).get("n_accepted")),
+            n_rejected=number(s.get("input", {}).get("n_rejected")),
             crs_source=term(crs.get("source", "?")),
             crs_metric=crs.get("metric", "?"),
             source=term(s.get("input", {}).get("source", "")) or "–",
