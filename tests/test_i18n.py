@@ -378,3 +378,32 @@ def test_catalogue_module_is_the_only_source_of_report_sentences() -> None:
     allowed = {k for k in hits if '"""' in k or "--pdf needs weasyprint" in k}
     assert set(hits) - allowed == set()
     assert i18n.LANGS == ("en", "zh")
+
+
+def test_cli_help_in_the_locale_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import clusterscape.cli as cli
+
+    texts = {}
+    for locale in ("zh_CN.UTF-8", "C.UTF-8"):
+        monkeypatch.setenv("LC_ALL", locale)
+        module = importlib.reload(cli)
+        texts[locale] = {
+            name: CliRunner()
+            .invoke(module.app, [*name.split(), "--help"], terminal_width=200)
+            .output
+            for name in ("run", "report", "serve", "validate", "detect")
+        }
+    importlib.reload(cli)
+    zh, en = texts["zh_CN.UTF-8"], texts["C.UTF-8"]
+    assert (
+        "运行完整研究" in zh["run"]
+        and "--lang" in zh["run"]
+        and "报告和提示信息的语言" in zh["run"]
+    )
+    assert "Run a whole study" in en["run"] and "Language of the report" in en["run"]
+    click_own = ("Show this message", "Usage:")  # Click's own words around the help
+    for name, text in zh.items():
+        runs = [r for r in ENGLISH_RUN.findall(text) if not any(c in r for c in click_own)]
+        assert runs == [], (name, runs)

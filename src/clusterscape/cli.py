@@ -44,9 +44,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    debug: bool = typer.Option(False, "--debug", help=t("cli.opt.main.debug", _HELP)),
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        False, "--version", callback=_version, is_eager=True, help=t("cli.opt.main.version", _HELP)
     ),
 ) -> None:
     """clusterscape: creative clusters, their forms, and what they do to the city."""
@@ -104,36 +104,34 @@ FileArg = Annotated[
     str,
     typer.Argument(
         metavar="FILE",
-        help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet, an .osm.pbf extract "
-        "or a PostGIS URL postgresql://user@host/db?table=NAME.",
+        help=t("cli.opt.filearg.arg", _HELP),
     ),
 ]
 DatumOpt = Annotated[
     str | None,
     typer.Option(
         "--datum",
-        help="Datum of longitude/latitude: wgs84 (default), gcj02 (Amap, Tencent) or bd09 (Baidu).",
+        help=t("cli.opt.datumopt.datum", _HELP),
     ),
 ]
 CrsOpt = Annotated[
     str | None,
     typer.Option(
         "--crs",
-        help="Projected CRS of x/y columns, e.g. EPSG:32651 (a datum name here is deprecated: "
-        "use --datum).",
+        help=t("cli.opt.crsopt.crs", _HELP),
     ),
 ]
 ColumnsOpt = Annotated[
     str | None,
-    typer.Option("--columns", help="Override header mapping, e.g. lon=经度,lat=纬度,id=编号."),
+    typer.Option("--columns", help=t("cli.opt.columnsopt.columns", _HELP)),
 ]
 LayerOpt = Annotated[
     str | None,
-    typer.Option("--layer", help="GeoPackage/GeoJSON layer to read (name or 0-based number)."),
+    typer.Option("--layer", help=t("cli.opt.layeropt.layer", _HELP)),
 ]
 SheetOpt = Annotated[
     str | None,
-    typer.Option("--sheet", help="Excel sheet to read (name or 0-based number)."),
+    typer.Option("--sheet", help=t("cli.opt.sheetopt.sheet", _HELP)),
 ]
 
 
@@ -216,7 +214,7 @@ def _read(
 
 
 # --- command: validate ---
-@app.command("validate")
+@app.command("validate", help=t("cli.validate_help", _HELP))
 @friendly_errors
 def validate(
     file: FileArg,
@@ -225,7 +223,7 @@ def validate(
     columns: ColumnsOpt = None,
     layer: LayerOpt = None,
     sheet: SheetOpt = None,
-    out: Path = typer.Option(Path("."), "--out", help="Directory for rejected.csv and notes.csv."),
+    out: Path = typer.Option(Path("."), "--out", help=t("cli.opt.validate.out", _HELP)),
 ) -> None:
     """Read FILE as establishments and report what was accepted, rejected and noted.
 
@@ -286,7 +284,7 @@ def validate(
 
 
 # --- command: classify ---
-@app.command("classify")
+@app.command("classify", help=t("cli.classify_help", _HELP))
 @friendly_errors
 def classify(
     file: FileArg,
@@ -298,15 +296,15 @@ def classify(
     code_system: str = typer.Option(
         "gbt4754",
         "--code-system",
-        help="Classification of the code column: gbt4754, uksic2007, isic4 or naics2017.",
+        help=t("cli.opt.classify.code_system", _HELP),
     ),
     taxonomy: Path | None = typer.Option(
-        None, "--taxonomy", help="TOML/CSV file of overrides merged onto the shipped code lists."
+        None, "--taxonomy", help=t("cli.opt.classify.taxonomy", _HELP)
     ),
     out: Path | None = typer.Option(
         None,
         "--out",
-        help="Write the classified table here (.parquet GeoParquet, .gpkg or .csv by suffix).",
+        help=t("cli.opt.classify.out", _HELP),
     ),
 ) -> None:
     """Classify FILE into creative sectors and urban functions; print counts by each."""
@@ -350,7 +348,7 @@ def classify(
 
 
 # --- command: detect ---
-@app.command("detect")
+@app.command("detect", help=t("cli.detect_help", _HELP))
 @friendly_errors
 def detect(
     file: FileArg,
@@ -359,19 +357,19 @@ def detect(
     columns: ColumnsOpt = None,
     layer: LayerOpt = None,
     sheet: SheetOpt = None,
-    out: Path = typer.Option(Path("."), "--out", help="Directory for clusters.csv/.gpkg."),
-    method: str = typer.Option("hdbscan", "--method", help="hdbscan or dbscan."),
+    out: Path = typer.Option(Path("."), "--out", help=t("cli.opt.detect.out", _HELP)),
+    method: str = typer.Option("hdbscan", "--method", help=t("cli.opt.detect.method", _HELP)),
     min_cluster_size: int | None = typer.Option(
         None,
         "--min-cluster-size",
-        help="Smallest cluster (default: round(sqrt(n)/2) clipped to 5..15 for n points).",
+        help=t("cli.opt.detect.min_cluster_size", _HELP),
     ),
     eps_m: float | None = typer.Option(
         None,
         "--eps-m",
-        help="DBSCAN search distance in metres (default: 5 % of random points would be core).",
+        help=t("cli.opt.detect.eps_m", _HELP),
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the resampling and CSR tests."),
+    seed: int = typer.Option(0, "--seed", help=t("cli.opt.detect.seed", _HELP)),
 ) -> None:
     """Find density clusters in FILE; write DIR/clusters.csv and DIR/clusters.gpkg.
 
@@ -448,56 +446,38 @@ def run(
         None,
         "--establishments",
         "-e",
-        help="Firm/POI table (CSV, Excel, GeoJSON, GPKG, Parquet) or a PostGIS URL "
-        "postgresql://user@host/db?table=NAME (or ?query=SELECT...). Without it, the built-in Ningbo study runs (real geography, synthetic firms).",
+        help=t("cli.opt.run.establishments", _HELP),
     ),
-    datum: str | None = typer.Option(
-        None, "--datum", help="Datum of the input: wgs84, gcj02 (Amap, Tencent) or bd09 (Baidu)."
-    ),
-    crs: str | None = typer.Option(
-        None, "--crs", help="Deprecated spelling of --datum (a warning is printed)."
-    ),
-    columns: str | None = typer.Option(
-        None, "--columns", help="Column mapping, e.g. name=名称,lon=经度,lat=纬度."
-    ),
-    boundary: str | None = typer.Option(
-        None, "--boundary", help="Study-area polygons (same --datum)."
-    ),
-    parks: str | None = typer.Option(
-        None, "--parks", help="Parks registry: name, lon, lat, opened, ..."
-    ),
-    landuse: str | None = typer.Option(
-        None, "--landuse", help="Land-use polygons (former industrial sites)."
-    ),
+    datum: str | None = typer.Option(None, "--datum", help=t("cli.opt.run.datum", _HELP)),
+    crs: str | None = typer.Option(None, "--crs", help=t("cli.opt.run.crs", _HELP)),
+    columns: str | None = typer.Option(None, "--columns", help=t("cli.opt.run.columns", _HELP)),
+    boundary: str | None = typer.Option(None, "--boundary", help=t("cli.opt.run.boundary", _HELP)),
+    parks: str | None = typer.Option(None, "--parks", help=t("cli.opt.run.parks", _HELP)),
+    landuse: str | None = typer.Option(None, "--landuse", help=t("cli.opt.run.landuse", _HELP)),
     factors: str | None = typer.Option(
         None,
         "--factors",
-        help="Factor layer(s) for GeoDetector: points/lines/polygons with a 'factor' column "
-        "(distance to each), or numeric columns on polygons or a lon/lat table of cells "
-        "(docs/outputs.md).",
+        help=t("cli.opt.run.factors", _HELP),
     ),
     config: Path | None = typer.Option(
         None,
         "--config",
-        help="study.toml: \\[study] keys (the options above) and step options in \\[classify], "
-        "\\[detect], \\[measure], \\[urban.zones], \\[urban.centres], \\[effects] and \\[methods]; see the README. "
-        "Command-line options win over the file.",
+        help=t("cli.opt.run.config", _HELP),
     ),
     taxonomy: Path | None = typer.Option(
         None,
         "--taxonomy",
-        help="TOML/CSV file of overrides merged onto the shipped code lists (as in classify).",
+        help=t("cli.opt.run.taxonomy", _HELP),
     ),
     min_cluster_size: int | None = typer.Option(
         None,
         "--min-cluster-size",
-        help="Smallest cluster (default: data-aware, see detect; \\[detect] min_cluster_size).",
+        help=t("cli.opt.run.min_cluster_size", _HELP),
     ),
     reclassify: bool = typer.Option(
         False,
         "--reclassify",
-        help="Classify again an input that already has sector, is_creative and function columns "
-        "(by default they are kept).",
+        help=t("cli.opt.run.reclassify", _HELP),
     ),
     out: Path = typer.Option(Path("out/ningbo"), "--out", "-o", help=t("cli.out", _HELP)),
     seed: int | None = typer.Option(None, "--seed", help=t("cli.seed", _HELP)),
@@ -507,26 +487,18 @@ def run(
     write_postgis: str | None = typer.Option(
         None,
         "--write-postgis",
-        help="Also write the result layers to this PostGIS URL (postgresql://...).",
+        help=t("cli.opt.run.write_postgis", _HELP),
     ),
-    schema: str = typer.Option("clusterscape", "--schema", help="Schema for --write-postgis."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="With --write-postgis: replace tables that already exist."
-    ),
-    append: bool = typer.Option(
-        False, "--append", help="With --write-postgis: append rows to tables that already exist."
-    ),
-    engine: str = typer.Option(
-        "local", "--engine", help="local (one process) or dask (a dask cluster)."
-    ),
+    schema: str = typer.Option("clusterscape", "--schema", help=t("cli.opt.run.schema", _HELP)),
+    overwrite: bool = typer.Option(False, "--overwrite", help=t("cli.opt.run.overwrite", _HELP)),
+    append: bool = typer.Option(False, "--append", help=t("cli.opt.run.append", _HELP)),
+    engine: str = typer.Option("local", "--engine", help=t("cli.opt.run.engine", _HELP)),
     scheduler: str | None = typer.Option(
         None,
         "--scheduler",
-        help="Dask scheduler address (tcp://host:8786); default: a LocalCluster.",
+        help=t("cli.opt.run.scheduler", _HELP),
     ),
-    by: str | None = typer.Option(
-        None, "--by", help="With --engine dask: 'city' profiles every city of the table."
-    ),
+    by: str | None = typer.Option(None, "--by", help=t("cli.opt.run.by", _HELP)),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=t("cli.quiet", _HELP)),
 ) -> None:
     """Run a whole study: load, classify, detect, measure, type, urban structure, effects, write."""
@@ -703,15 +675,11 @@ def report(
 
 
 # --- command: fetch-osm ---
-@app.command("fetch-osm")
+@app.command("fetch-osm", help=t("cli.fetch_osm_help", _HELP))
 @friendly_errors
 def fetch_osm_command(
-    place: str = typer.Option(
-        ..., "--place", help='Place name for Overpass/Nominatim, e.g. "Ningbo, China".'
-    ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Output file (.parquet, .gpkg, .geojson or .csv)."
-    ),
+    place: str = typer.Option(..., "--place", help=t("cli.opt.fetch_osm_command.place", _HELP)),
+    out: Path = typer.Option(..., "--out", "-o", help=t("cli.opt.fetch_osm_command.out", _HELP)),
 ) -> None:
     """Download a place's POIs from OpenStreetMap (needs network) as an establishments table."""
     from clusterscape.io.establishments import write_layer
@@ -732,20 +700,17 @@ def fetch_osm_command(
 @friendly_errors
 def serve(
     out_dir: Path = typer.Argument(..., help=t("cli.out_dir", _HELP)),
-    host: str = typer.Option(
-        "127.0.0.1", "--host", help="Interface to bind (loopback by default)."
-    ),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
+    host: str = typer.Option("127.0.0.1", "--host", help=t("cli.opt.serve.host", _HELP)),
+    port: int = typer.Option(8000, "--port", help=t("cli.opt.serve.port", _HELP)),
     tile_url: str | None = typer.Option(
         None,
         "--tile-url",
-        help="Optional XYZ raster tile URL for a basemap (the default needs no network).",
+        help=t("cli.opt.serve.tile_url", _HELP),
     ),
     allow_host: list[str] | None = typer.Option(
         None,
         "--allow-host",
-        help="Also accept this name in the Host header (repeatable), e.g. the machine's name when "
-        "binding a network interface. 127.0.0.1, localhost, ::1 and --host are always accepted.",
+        help=t("cli.opt.serve.allow_host", _HELP),
     ),
     lang: str | None = typer.Option(None, "--lang", help=t("cli.lang_serve", _HELP)),
 ) -> None:
