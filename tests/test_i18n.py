@@ -259,6 +259,10 @@ def test_two_verdicts_are_explained_where_both_appear(ningbo_reports: dict[str, 
     assert f"{n_sig} of {len(clusters)} clusters pass" in en
     assert "完全空间随机" in zh and "随机标记检验" in zh
     assert f"{len(clusters)}个集群中有{n_sig}个通过" in zh
+    for lang in ("en", "zh"):  # said again where the concentration verdicts are shown
+        page = (ningbo_reports[lang] / "report.html").read_text(encoding="utf-8")
+        section = page[page.index('id="concentration"') : page.index('id="urban"')]
+        assert 'id="two-tests"' in section, lang
 
 
 def test_columns_zh_dictionary(ningbo_reports: dict[str, Path]) -> None:

@@ -240,31 +240,44 @@ def validate(
     result = _read(file, datum, crs, columns, layer, sheet)
     est = result.establishments
     table = Table(title=f"clusterscape validate: {_source_name(file)}", show_header=True)
-    table.add_column("item")
-    table.add_column("value", overflow="fold")
-    table.add_row("rows read", f"{result.n_rows:,}")
-    table.add_row("accepted", f"[green]{len(est):,}[/]")
-    table.add_row("rejected", f"[red]{len(result.rejected):,}[/]" if len(result.rejected) else "0")
+    table.add_column(t("cli.msg.item", _HELP))
+    table.add_column(t("cli.msg.value", _HELP), overflow="fold")
+    table.add_row(t("cli.msg.rows_read", _HELP), f"{result.n_rows:,}")
+    table.add_row(t("cli.msg.accepted", _HELP), f"[green]{len(est):,}[/]")
+    table.add_row(
+        t("cli.msg.rejected", _HELP),
+        f"[red]{len(result.rejected):,}[/]" if len(result.rejected) else "0",
+    )
     for kind, count in result.reason_counts().items():
         table.add_row(f"  {kind}", f"{count:,}")
     table.add_row(
-        "fields noted", f"{len(result.notes):,}" + (" (see notes.csv)" if len(result.notes) else "")
+        t("cli.msg.fields_noted", _HELP),
+        f"{len(result.notes):,}" + (t("cli.msg.see_notes", _HELP) if len(result.notes) else ""),
     )
-    table.add_row("exact duplicate rows", f"{result.duplicates:,}")
+    table.add_row(t("cli.msg.duplicates", _HELP), f"{result.duplicates:,}")
     n_dup_ids = int((result.notes["field"] == "id").sum()) if len(result.notes) else 0
-    table.add_row("duplicate ids (kept as id#row)", f"{n_dup_ids:,}")
+    table.add_row(t("cli.msg.duplicate_ids", _HELP), f"{n_dup_ids:,}")
     for kind, count in dict(result.skipped).items():
-        table.add_row(f"  skipped: {kind}", f"{count:,}")
-    table.add_row("source CRS", f"{result.source_crs} -> EPSG:4326")
+        table.add_row("  " + t("cli.msg.skipped", _HELP, kind=kind), f"{count:,}")
+    table.add_row(t("cli.msg.source_crs", _HELP), f"{result.source_crs} -> EPSG:4326")
     if len(est):
         minx, miny, maxx, maxy = est.total_bounds
-        table.add_row("bounding box", f"lon {minx:.5f} .. {maxx:.5f}, lat {miny:.5f} .. {maxy:.5f}")
+        table.add_row(
+            t("cli.msg.bbox", _HELP), f"lon {minx:.5f} .. {maxx:.5f}, lat {miny:.5f} .. {maxy:.5f}"
+        )
     else:
-        table.add_row("bounding box", "(no accepted rows)")
-    table.add_row("columns", ", ".join(f"{k}<-{v}" for k, v in result.columns.items()) or "(none)")
+        table.add_row(t("cli.msg.bbox", _HELP), t("cli.msg.no_rows", _HELP))
+    table.add_row(
+        t("cli.msg.columns", _HELP),
+        ", ".join(f"{k}<-{v}" for k, v in result.columns.items()) or t("cli.msg.none", _HELP),
+    )
     console.print(table)
     for note in result.messages:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[yellow]{t('cli.msg.note', _HELP)}:[/] {escape(note)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     target = out / "rejected.csv"
     write_tables(
         out,
@@ -274,7 +287,7 @@ def validate(
         },
     )
     console.print(
-        f"rejected rows written to {target}, field notes to {out / 'notes.csv'}",
+        t("cli.msg.validate_written", _HELP, target=target, notes=out / "notes.csv"),
         highlight=False,
         soft_wrap=True,
     )
@@ -321,27 +334,39 @@ def classify(
     est = classify_establishments(result.establishments, code_system=code_system, taxonomy=taxonomy)
     n = len(est)
     console.print(
-        f"{_source_name(file)}: {n:,} establishments classified ({len(result.rejected):,} rows rejected "
-        "while reading; see `clusterscape validate`).",
+        t(
+            "cli.msg.classified",
+            _HELP,
+            source=_source_name(file),
+            n=f"{n:,}",
+            rejected=f"{len(result.rejected):,}",
+        ),
         highlight=False,
         soft_wrap=True,
     )
-    for column, title in (("sector", "creative sector"), ("function", "urban function")):
-        counts = est[column].replace("", "(not creative)").value_counts(sort=True)
-        table = Table(title=f"by {title}", show_header=True)
+    for column, title in (
+        ("sector", t("cli.msg.by_sector", _HELP)),
+        ("function", t("cli.msg.by_function", _HELP)),
+    ):
+        counts = est[column].replace("", t("cli.msg.not_creative", _HELP)).value_counts(sort=True)
+        table = Table(title=title, show_header=True)
         table.add_column(column)
         table.add_column("n", justify="right")
-        table.add_column("share", justify="right")
+        table.add_column(t("cli.msg.share", _HELP), justify="right")
         for value, count in counts.items():
             table.add_row(str(value), f"{int(count):,}", f"{count / max(n, 1):.1%}")
         console.print(table)
     graded = est["hotel_grade"].dropna()
     if len(graded):
         stars = ", ".join(f"{g}★ {c}" for g, c in graded.value_counts().sort_index().items())
-        console.print(f"hotels with a known grade: {stars}", highlight=False)
+        console.print(t("cli.msg.graded", _HELP, stars=stars), highlight=False)
     if out is not None:
         written = write_layer(est, out)
-        console.print(f"classified table written to {written}", highlight=False, soft_wrap=True)
+        console.print(
+            t("cli.msg.classified_written", _HELP, path=written),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # --- end: classify ---
@@ -409,10 +434,16 @@ def detect(
     write_clusters(out, table, clusters, members)
     n_sig = int(clusters["significant"].sum()) if len(clusters) else 0
     console.print(
-        f"{len(est):,} establishments ({len(loaded.rejected):,} rejected rows), "
-        f"{len(clusters)} clusters ({n_sig} significant against CSR), "
-        f"{int((result.labels == -1).sum()):,} noise; written to {out}/clusters.csv and "
-        f"{out}/clusters.gpkg",
+        t(
+            "cli.msg.detected",
+            _HELP,
+            n=f"{len(est):,}",
+            rejected=f"{len(loaded.rejected):,}",
+            clusters=len(clusters),
+            n_sig=n_sig,
+            noise=f"{int((result.labels == -1).sum()):,}",
+            out=out,
+        ),
         highlight=False,
         soft_wrap=True,
     )
@@ -687,9 +718,7 @@ def fetch_osm_command(
 
     est = fetch_osm(place)
     write_layer(est, out)
-    console.print(
-        f"Wrote {len(est):,} OSM features to [bold]{out}[/] (WGS-84; run with --datum wgs84)."
-    )
+    console.print(t("cli.msg.osm_written", _HELP, n=f"{len(est):,}", out=out))
 
 
 # --- end: fetch-osm ---

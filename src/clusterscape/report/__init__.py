@@ -208,7 +208,7 @@ def _minute(study: SavedStudy) -> list[str]:
         )
     )
     table = study.table("clusters")
-    n_sig: int | None = None
+    n_sig = _n_significant(table)
     if table is not None and len(table):
         forms = table["form"].value_counts().to_dict() if "form" in table.columns else {}
         form_text = (
@@ -234,8 +234,6 @@ def _minute(study: SavedStudy) -> list[str]:
             )
             for _, r in typed.sort_values("n_creative", ascending=False).iterrows()
         )
-        if "significant" in table.columns:
-            n_sig = int(table["significant"].map(_is_true).sum())
         sig_text = t("report.minute.significant", n=n_sig) if n_sig is not None else ""
         lines.append(
             t("report.minute.clusters", n=len(table), significant=sig_text, forms=form_text)
@@ -270,7 +268,6 @@ def _minute(study: SavedStudy) -> list[str]:
     large = s.get("large_scale")
     if isinstance(large, dict) and "verdict" in large:
         lines.append(t("report.minute.large", verdict=term(large["verdict"])))
-    csr_clustered = None
     for row in s.get("measure", {}).get("statistics", [])[:4]:
         pv = row.get("p_value")
         has_p = isinstance(pv, (int, float)) and pv == pv
@@ -291,12 +288,9 @@ def _minute(study: SavedStudy) -> list[str]:
             lines.append(t("report.minute.statistic", p=p_rule(pv), **fields))
         else:
             lines.append(t("report.minute.statistic_nop", **fields))
-        if str(row.get("null", "")).startswith("CSR") and row.get("verdict") == "clustered":
-            csr_clustered = fields["statistic"]
-    if csr_clustered and n_sig is not None and table is not None and n_sig < len(table):
-        lines.append(
-            t("report.minute.two_tests", statistic=csr_clustered, n_sig=n_sig, n=len(table))
-        )
+    two = _two_tests(study)
+    if two:
+        lines.append(two)
     lines.extend(_effect_lines(s))
     if s.get("synthetic"):
         lines.append(t("report.minute.synthetic"))
@@ -306,6 +300,34 @@ def _minute(study: SavedStudy) -> list[str]:
             lines.append(t("report.minute.osm"))
         lines.append(t("report.minute.limits"))
     return lines
+
+
+def _n_significant(table: pd.DataFrame | None) -> int | None:
+    """Clusters significant under random labelling (None without the column)."""
+    if table is None or not len(table) or "significant" not in table.columns:
+        return None
+    return int(table["significant"].map(_is_true).sum())
+
+
+def _two_tests(study: SavedStudy) -> str:
+    """Why L (against CSR) can say clustered while clusters fail random labelling; "" if moot.
+
+    Said wherever both verdicts appear (the one-minute summary and the concentration section):
+    when a CSR statistic finds clustering and some clusters are not significant.
+    """
+    table = study.table("clusters")
+    n_sig = _n_significant(table)
+    if table is None or n_sig is None or n_sig >= len(table):
+        return ""
+    for row in (study.summary.get("measure") or {}).get("statistics", []) or []:
+        if str(row.get("null", "")).startswith("CSR") and row.get("verdict") == "clustered":
+            return t(
+                "report.minute.two_tests",
+                statistic=term(row.get("statistic")),
+                n_sig=n_sig,
+                n=len(table),
+            )
+    return ""
 
 
 def _effect_lines(s: dict[str, Any]) -> list[str]:
@@ -539,6 +561,7 @@ def _render_html(study: SavedStudy, figures: list[Figure]) -> str:
         ),
         clusters_html=_table(study.table("clusters"), cluster_cols, why=_clusters_none(s)),
         cards=_cards(study.table("clusters")),
+        two_tests=_two_tests(study),
         concentration_html=_table(
             study.table("concentration"),
             why=_why(s, "measure", str((s.get("measure") or {}).get("status", "not run"))),
