@@ -153,7 +153,14 @@ def fig_lisa_map(study: SavedStudy, path: Path) -> Figure | None:
         if len(part):
             part.plot(ax=ax, color=colour, linewidth=0)
         handles.append(
-            plt.Line2D([], [], marker="s", ls="", color=colour, label=f"{quad} ({len(part)})")
+            plt.Line2D(
+                [],
+                [],
+                marker="s",
+                ls="",
+                color=colour,
+                label=t("figure.lisa_item", quad=term(quad), n=len(part)),
+            )
         )
     ax.legend(handles=handles, loc="lower right", fontsize=8, title=t("figure.lisa_legend"))
     _zoom_to(ax, sig if len(sig) else cells, pad=0.3)
