@@ -44,6 +44,9 @@ DATUM_METHODS = {
     "iterative inverse; distances in the local UTM zone ({metric}).",
     "bd09": "Coordinates: BD-09 (Baidu) converted to WGS-84 with the public forward formula and an "
     "iterative inverse; distances in the local UTM zone ({metric}).",
+    "bd09mc": "Coordinates: BD-09MC (Baidu Mercator metres) converted to BD-09 with Baidu's band "
+    "tables, then to WGS-84 with the public forward formula and an iterative inverse; distances in "
+    "the local UTM zone ({metric}).",
 }
 
 METHODS = (
