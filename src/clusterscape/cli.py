@@ -691,6 +691,76 @@ def fetch_osm_command(
 # --- end: fetch-osm ---
 
 
+# --- command: fetch-amap ---
+@app.command("fetch-amap")
+@friendly_errors
+def fetch_amap_command(
+    boundary: Path = typer.Option(..., "--boundary", help="Study-area polygons (--datum)."),
+    types: str = typer.Option(
+        ..., "--types", help="Amap type codes, '|' or ',' separated, e.g. 141201|170000."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="JSON Lines of responses; the same --out resumes a crawl."
+    ),
+    key: str | None = typer.Option(
+        None,
+        "--key",
+        envvar="AMAP_KEY",
+        show_envvar=True,
+        help="Amap Web Service key (never written to any output); or set AMAP_KEY.",
+    ),
+    endpoint: str = typer.Option(
+        "https://restapi.amap.com/v3/place/polygon",
+        "--endpoint",
+        help="Polygon-search URL (v3 or .../v5/place/polygon).",
+    ),
+    cap: int = typer.Option(900, "--cap", help="Split a tile whose count reaches this."),
+    page_size: int = typer.Option(25, "--page-size", help="POIs per page (Amap: at most 25)."),
+    qps: float = typer.Option(3.0, "--qps", help="Calls per second at most."),
+    min_tile: float = typer.Option(
+        0.0005, "--min-tile", help="Smallest tile side in degrees (0.0005 is about 50 m)."
+    ),
+    max_calls: int | None = typer.Option(
+        None, "--max-calls", help="Stop after this many calls (run again to go on)."
+    ),
+    retries: int = typer.Option(6, "--retries", help="Retries per call (back-off doubles)."),
+    backoff: float = typer.Option(1.0, "--backoff", help="First back-off in seconds."),
+    datum: str | None = typer.Option(
+        None, "--datum", help="Datum of the boundary's degrees (default wgs84)."
+    ),
+) -> None:
+    """Fetch Amap POIs over a boundary: quadtree of polygon queries, resumable, key never saved."""
+    from clusterscape.io.crawl import crawl_amap
+
+    if not key:
+        raise ClusterscapeError("fetch-amap: give the Amap key with --key or AMAP_KEY.")
+    report = crawl_amap(
+        key,
+        boundary,
+        types,
+        out,
+        endpoint=endpoint,
+        cap=cap,
+        page_size=page_size,
+        qps=qps,
+        min_tile=min_tile,
+        datum=datum,
+        max_calls=max_calls,
+        retries=retries,
+        backoff=backoff,
+        log=lambda line: err_console.print(line, highlight=False, markup=False),
+    )
+    console.print(
+        f"Wrote [bold]{report.out}[/] (manifest {report.manifest.name}): {report.summary()}",
+        highlight=False,
+    )
+    if not report.complete:
+        console.print(f"Run the same command again to resume ({report.tiles_pending} tiles left).")
+
+
+# --- end: fetch-amap ---
+
+
 # --- command: serve ---
 @app.command()
 @friendly_errors
