@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import shapely
 from shapely.geometry import box
 
@@ -155,7 +154,8 @@ def _tile(root: list[float], tid: str) -> _Tile:
 
 def _boundary_gcj(boundary: Any, datum: str | None) -> shapely.Geometry:
     """The boundary as one GCJ-02 (multi)polygon."""
-    from clusterscape.coords import convert, normalise_datum
+    from clusterscape.coords import normalise_datum
+    from clusterscape.io.layers import convert_geometry
 
     if isinstance(boundary, (str, os.PathLike)):
         from clusterscape.io.layers import read_boundary
@@ -171,14 +171,7 @@ def _boundary_gcj(boundary: Any, datum: str | None) -> shapely.Geometry:
         geom, src = gs.union_all(), normalise_datum(datum or "wgs84", caller="crawl_amap")
     if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise InvalidInputError(f"{_CALLER}: the boundary holds no polygon.")
-    if src == "gcj02":
-        return geom
-
-    def to_gcj(xy: np.ndarray) -> np.ndarray:
-        lon, lat = convert(xy[:, 0], xy[:, 1], src=src, dst="gcj02")
-        return np.column_stack([lon, lat])
-
-    return shapely.transform(geom, to_gcj)
+    return convert_geometry(geom, src=src, dst="gcj02", caller="crawl_amap")
 
 
 def _api_version(endpoint: str) -> str:
