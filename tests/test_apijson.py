@@ -298,7 +298,11 @@ def test_jsonl_pages_with_repeats_and_a_cut_line(tmp_path: Path) -> None:
     assert res.skipped["unreadable line"] == 1
     assert any("line 4: not valid JSON" in m for m in res.messages)
     note = res.notes[res.notes["id"] == "B0FFHJ3M5B"]
-    assert len(note) == 1 and "also in response 2, response 3" in note["note"].iloc[0]
+    assert (
+        len(note) == 1
+        and note["field"].iloc[0] == "row"
+        and "also in response 2, response 3" in note["note"].iloc[0]
+    )
     assert (est.set_index("id").loc["B0FFHJ3M5B", "response"]) == 1
 
 
@@ -409,3 +413,15 @@ def test_read_establishments_datum_bd09mc(tmp_path: Path) -> None:
     assert np.abs(a.geometry.y.to_numpy() - b.geometry.y.to_numpy()).max() < 1e-9
     with pytest.raises(InvalidInputError, match="look like degrees; pass datum='bd09'"):
         read_establishments(ll, datum="bd09mc")
+
+
+def test_api_rows_write_to_parquet_and_gpkg(tmp_path: Path) -> None:
+    from clusterscape.io import write_layer
+
+    for name, doc in (("a.json", [AMAP_V3, AMAP_V5]), ("b.json", BAIDU_V2)):
+        est = read_establishments(_dump(tmp_path, name, doc)).establishments
+        for suffix in (".parquet", ".gpkg"):
+            out = tmp_path / f"{name}{suffix}"
+            write_layer(est, out)
+            back = read_establishments(out)
+            assert sorted(back.establishments["id"]) == sorted(est["id"])

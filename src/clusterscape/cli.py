@@ -106,7 +106,8 @@ DatumOpt = Annotated[
     str | None,
     typer.Option(
         "--datum",
-        help="Datum of longitude/latitude: wgs84 (default), gcj02 (Amap, Tencent) or bd09 (Baidu).",
+        help="Datum of longitude/latitude: wgs84 (default), gcj02 (Amap, Tencent), bd09 (Baidu) "
+        "or bd09mc (Baidu Mercator metres); Amap/Baidu API responses default to their own.",
     ),
 ]
 CrsOpt = Annotated[
@@ -431,7 +432,10 @@ def run(
         "postgresql://user@host/db?table=NAME (or ?query=SELECT...). Without it, the built-in Ningbo study runs (real geography, synthetic firms).",
     ),
     datum: str | None = typer.Option(
-        None, "--datum", help="Datum of the input: wgs84, gcj02 (Amap, Tencent) or bd09 (Baidu)."
+        None,
+        "--datum",
+        help="Datum of the input: wgs84, gcj02 (Amap, Tencent), bd09 (Baidu) or bd09mc (Baidu "
+        "Mercator metres).",
     ),
     crs: str | None = typer.Option(
         None, "--crs", help="Deprecated spelling of --datum (a warning is printed)."

@@ -21,7 +21,8 @@ response (Amap ``status`` ``"0"`` with ``info``/``infocode``, Baidu non-zero ``s
 line that is not JSON or not a place response is named in ``messages`` and counted in
 ``skipped``; when nothing but errors is read, the file is refused in one line naming the first
 error. A POI repeated across pages or responses (same provider id) is kept once: the kept row
-gets a note naming the other responses, and the repeats are counted in ``skipped``.
+gets a note (``field == "row"``) naming the other responses, and the repeats are counted in
+``skipped``.
 """
 
 from __future__ import annotations
@@ -85,13 +86,14 @@ class _Collected:
 
 
 def _scalar(value: Any) -> Any:
-    """A cell value: Amap's ``[]`` for empty is blank, other lists joined, dicts as JSON."""
+    """A cell's text: Amap's ``[]`` for empty is blank, other lists joined, dicts as JSON."""
     if isinstance(value, list):
         parts = [str(v) for v in value if v not in (None, "", [])]
         return ";".join(parts) if parts else None
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return value
+    # text throughout, so a column never mixes numbers and text (writers need one type)
+    return None if value is None else str(value)
 
 
 def _amap_row(poi: dict[str, Any]) -> dict[str, Any]:
@@ -367,7 +369,6 @@ def read_api_responses(
         messages.append(
             f"coordinates read as {_LABEL[use]}, the datum of {name} place-search responses, "
             "and converted to WGS-84"
-            + (f" (datum={datum!r} is not what this API returns; ignored)" if given else "")
         )
     else:
         use = given or "wgs84"
@@ -435,7 +436,7 @@ def _repeat_notes(
             (
                 row,
                 str(ids[row]),
-                "id",
+                "row",
                 str(rows[row - 1]["id"]),
                 f"the same {_PROVIDER_NAME.get(str(rows[row - 1]['provider']), '')} POI is also in "
                 f"{where}{more}; kept once (from {first})",
