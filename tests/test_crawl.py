@@ -247,7 +247,7 @@ def test_crawl_covers_the_area_splits_saturated_tiles_and_reads_back(
     tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path
 ) -> None:
     service, url = fake
-    service.faults = {2: "500", 5: "10004", 9: "garbage"}
+    service.faults = {2: "500", 5: "10004", 9: "garbage", 12: "10003"}
     out = tmp_path / "amap.jsonl"
     logs: list[str] = []
     rep = _crawl(out, boundary, url, logs=logs)
@@ -259,6 +259,8 @@ def test_crawl_covers_the_area_splits_saturated_tiles_and_reads_back(
     _check_complete(out, service)
     # every split tile had a count at the cap; every leaf fits (or is the saturated one)
     man = json.loads(out.with_name(out.name + ".manifest.json").read_text())
+    assert man["report"]["tiles_saturated"] == 1 and man["report"]["pois"] == rep.pois
+    assert man["summary"]["pending"] == 0 and man["calls"] == rep.calls
     states = Counter(t["state"] for t in man["tiles"].values())
     assert states["split"] == rep.tiles_split and states["done"] == rep.tiles_done
     assert all(t["total"] < 100 for t in man["tiles"].values() if t["state"] == "done")
@@ -332,12 +334,12 @@ def test_daily_quota_stops_cleanly_then_resumes(
     tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path
 ) -> None:
     service, url = fake
-    service.faults = {k: "10003" for k in range(4, 4 + 7)}  # the first try and all 6 retries
+    service.faults = {k: "10003" for k in range(4, 4 + 3)}  # the first try and both retries
     out = tmp_path / "amap.jsonl"
     logs: list[str] = []
     rep = _crawl(out, boundary, url, logs=logs)
     assert not rep.complete and "daily quota" in rep.stopped and "10003" in rep.stopped
-    assert rep.calls == 10
+    assert rep.calls == 6
     rep2 = _crawl(out, boundary, url)
     assert rep2.complete
     _check_complete(out, service)
@@ -398,3 +400,25 @@ def test_cli_fetch_amap(tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Pa
     bad = runner.invoke(app, other)
     assert bad.exit_code == 1 and "INVALID_USER_KEY" in bad.output
     _no_key(tmp_path, [], result.output, again.output)
+
+
+def test_cli_stops_early_with_code_3_and_resumes(
+    tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path
+) -> None:
+    service, url = fake
+    out = tmp_path / "cli.jsonl"
+    args = [
+        "fetch-amap", "--boundary", str(boundary), "--types", "141000",
+        "--endpoint", url + "/v3/place/polygon", "--cap", "100", "--page-size", "20",
+        "--qps", "0", "--min-tile", "0.002", "--out", str(out),
+    ]  # fmt: skip
+    first = runner.invoke(app, [*args, "--max-calls", "7"], env={"AMAP_KEY": KEY})
+    assert first.exit_code == 3 and "incomplete" in first.output and "resume" in first.output
+    rest = runner.invoke(app, args, env={"AMAP_KEY": KEY})
+    assert rest.exit_code == 0 and "complete." in rest.output
+    _check_complete(out, service)
+    # no request made twice over the two runs (no faults here, so no retries)
+    assert max(Counter(json.dumps(c, sort_keys=True) for c in service.calls).values()) == 1
+    nokey = runner.invoke(app, args, env={"AMAP_KEY": ""})
+    assert nokey.exit_code == 1 and "--key or AMAP_KEY" in nokey.output
+    _no_key(tmp_path, [], first.output, rest.output)

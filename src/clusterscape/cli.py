@@ -760,6 +760,7 @@ def fetch_amap_command(
     )
     if not report.complete:
         console.print(f"Run the same command again to resume ({report.tiles_pending} tiles left).")
+        raise typer.Exit(code=3)  # stopped early (quota, --max-calls): resumable, not an error
 
 
 # --- end: fetch-amap ---

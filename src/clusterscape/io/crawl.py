@@ -19,14 +19,15 @@ output as GCJ-02 and keeps a POI on two tiles' shared edge once.
 Calls are spaced to at most ``qps`` a second. HTTP 5xx and 429, time-outs, connection errors,
 unreadable bodies and Amap's rate infocodes (10004 too frequent, 10014/10019/10020/10021 QPS
 limits, 10015 gateway time-out, 10016 server busy, 20003 unknown error) are retried with
-exponential back-off; daily-quota infocodes (10003, 10044, 10045) are retried the same way and
-then stop the crawl cleanly for a later resume; any other error (a wrong key 10001, a service
+exponential back-off; daily-quota infocodes (10003, 10044, 10045) are retried twice and then
+stop the crawl cleanly for a later resume (Amap resets the daily quota at midnight); any other error (a wrong key 10001, a service
 not enabled 10002, bad parameters 20000...) stops it with the error. The key is removed from
 every message, file and log line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -58,6 +59,8 @@ RETRY_INFOCODES = frozenset(
 #: Amap infocodes of an exhausted daily quota: retried, then the crawl stops for a later resume.
 QUOTA_INFOCODES = frozenset({"10003", "10044", "10045"})
 _MAX_BACKOFF = 60.0
+#: Retries on a daily-quota infocode before the crawl stops (the quota resets at midnight).
+_QUOTA_RETRIES = 2
 
 
 class CrawlError(ClusterscapeError, RuntimeError):
@@ -238,52 +241,54 @@ class _Client:
         """The decoded response of a successful call (status "1")."""
         query = urllib.parse.urlencode({**params, "key": self.key})
         url = f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
-        problem, infocode = "", ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                delay = min(self.backoff * 2 ** (attempt - 1), _MAX_BACKOFF)
-                self.log(f"retry {attempt}/{self.retries} in {delay:.2g} s after {problem}")
-                self.sleep(delay)
-            infocode = ""
-            try:
-                code, body = self._get(url)
-            except TimeoutError as exc:
-                problem = f"a time-out ({self._redact(str(exc)) or 'no answer'})"
-                continue
-            except (urllib.error.URLError, ConnectionError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                problem = f"a connection error ({self._redact(str(reason))})"
-                continue
-            if code >= 500 or code == 429:
-                problem = f"HTTP {code}"
-                continue
-            if code >= 400:
-                raise CrawlError(
-                    f"{_CALLER}: HTTP {code} from {_safe_endpoint(endpoint, self.key)}; check "
-                    "--endpoint."
-                )
-            try:
-                doc = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                problem = "a body that is not JSON"
-                continue
-            if not isinstance(doc, dict):
-                problem = "a body that is not a JSON object"
-                continue
-            status, infocode = str(doc.get("status", "")), str(doc.get("infocode", ""))
-            if status == "1":
+        attempt = 0
+        while True:
+            doc, problem, infocode = self._try(url, endpoint)
+            if doc is not None:
                 return doc
-            info = self._redact(str(doc.get("info", "")))
-            problem = f"Amap error {info} (infocode {infocode})"
-            if infocode in RETRY_INFOCODES or infocode in QUOTA_INFOCODES:
-                continue
-            raise CrawlError(
-                f"{_CALLER}: {problem}; the crawl stopped (check the key, that the Web Service "
-                "API is enabled for it, and --types)."
-            )
-        if infocode in QUOTA_INFOCODES:
+            quota = infocode in QUOTA_INFOCODES
+            if attempt >= (min(self.retries, _QUOTA_RETRIES) if quota else self.retries):
+                break
+            attempt += 1
+            delay = min(self.backoff * 2 ** (attempt - 1), _MAX_BACKOFF)
+            self.log(f"retry {attempt}/{self.retries} in {delay:.2g} s after {problem}")
+            self.sleep(delay)
+        if quota:
             raise _Stop(f"the daily quota is used up ({problem}); run again later to resume")
-        raise _Stop(f"{problem} persisted after {self.retries} retries; run again to resume")
+        raise _Stop(f"{problem} persisted after {attempt} retries; run again to resume")
+
+    def _try(self, url: str, endpoint: str) -> tuple[dict[str, Any] | None, str, str]:
+        """(response, "", "") on success, else (None, the problem, Amap's infocode or "")."""
+        try:
+            code, body = self._get(url)
+        except TimeoutError as exc:
+            return None, f"a time-out ({self._redact(str(exc)) or 'no answer'})", ""
+        except (urllib.error.URLError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return None, f"a connection error ({self._redact(str(reason))})", ""
+        if code >= 500 or code == 429:
+            return None, f"HTTP {code}", ""
+        if code >= 400:
+            raise CrawlError(
+                f"{_CALLER}: HTTP {code} from {_safe_endpoint(endpoint, self.key)}; check "
+                "--endpoint."
+            )
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None, "a body that is not JSON", ""
+        if not isinstance(doc, dict):
+            return None, "a body that is not a JSON object", ""
+        status, infocode = str(doc.get("status", "")), str(doc.get("infocode", ""))
+        if status == "1":
+            return doc, "", ""
+        problem = f"Amap error {self._redact(str(doc.get('info', '')))} (infocode {infocode})"
+        if infocode in RETRY_INFOCODES or infocode in QUOTA_INFOCODES:
+            return None, problem, infocode
+        raise CrawlError(
+            f"{_CALLER}: {problem}; the crawl stopped (check the key, that the Web Service "
+            "API is enabled for it, and --types)."
+        )
 
 
 def _load_manifest(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
@@ -498,8 +503,12 @@ def crawl_amap(
     except BaseException:  # interrupted (Ctrl-C): what was fetched is kept for a resume
         _save_manifest(man_p, _count(man, client))
         raise
-    _save_manifest(man_p, _count(man, client))
-    return _report(man, out_p, man_p, client.calls, ids, stopped)
+    report = _report(_count(man, client), out_p, man_p, client.calls, ids, stopped)
+    man["report"] = {
+        k: v for k, v in dataclasses.asdict(report).items() if k not in ("out", "manifest")
+    }
+    _save_manifest(man_p, man)
+    return report
 
 
 def _count(man: dict[str, Any], client: _Client) -> dict[str, Any]:
