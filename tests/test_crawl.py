@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -96,6 +97,8 @@ class FakeAmap:
             self.calls.append({k: v for k, v in q.items() if k != "key"})
             n = len(self.calls)
             fault = self.faults.get(n)
+        if fault == "slow":  # longer than the client's time-out
+            time.sleep(0.8)
         if fault == "500":
             return 500, b"<html>internal error</html>"
         if fault == "garbage":
@@ -150,11 +153,14 @@ def fake() -> Iterator[tuple[FakeAmap, str]]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             code, body = service.answer(parts.path, dict(parse_qsl(parts.query)))
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+                pass
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -422,3 +428,14 @@ def test_cli_stops_early_with_code_3_and_resumes(
     nokey = runner.invoke(app, args, env={"AMAP_KEY": ""})
     assert nokey.exit_code == 1 and "--key or AMAP_KEY" in nokey.output
     _no_key(tmp_path, [], first.output, rest.output)
+
+
+def test_time_out_is_retried(tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path) -> None:
+    service, url = fake
+    service.faults = {1: "slow"}
+    logs: list[str] = []
+    rep = _crawl(tmp_path / "t.jsonl", boundary, url, timeout=0.3, max_calls=4, logs=logs)
+    assert rep.calls == 4 and "call budget" in rep.stopped
+    assert any("time-out" in line for line in logs), logs
+    # the slow first call was asked again: the probe of the root tile, then its children
+    assert service.calls[0] == service.calls[1]

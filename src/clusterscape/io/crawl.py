@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import http.client
 import json
 import math
 import os
@@ -263,7 +264,7 @@ class _Client:
             code, body = self._get(url)
         except TimeoutError as exc:
             return None, f"a time-out ({self._redact(str(exc)) or 'no answer'})", ""
-        except (urllib.error.URLError, ConnectionError, OSError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             return None, f"a connection error ({self._redact(str(reason))})", ""
         if code >= 500 or code == 429:
