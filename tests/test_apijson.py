@@ -425,3 +425,17 @@ def test_api_rows_write_to_parquet_and_gpkg(tmp_path: Path) -> None:
             write_layer(est, out)
             back = read_establishments(out)
             assert sorted(back.establishments["id"]) == sorted(est["id"])
+
+
+def test_baidu_city_list_is_not_pois(tmp_path: Path) -> None:
+    cities = {
+        "status": 0,
+        "message": "ok",
+        "result_type": "city_type",
+        "results": [{"name": "宁波市", "num": 120}, {"name": "杭州市", "num": 310}],
+    }
+    p = _lines(tmp_path, "c.jsonl", [cities, BAIDU_V2])
+    res = read_establishments(p)
+    assert len(res.establishments) == 2 and res.rejected.empty
+    assert res.skipped["Baidu city list"] == 1
+    assert any("city_type" in m for m in res.messages)

@@ -191,6 +191,13 @@ def _collect(resp: Any, where: str, got: _Collected, meta: dict[str, Any]) -> No
         got.messages.append(f"{where}: {err}; no POIs read from it")
         got.skip("error response")
         return
+    if provider == "baidu" and resp.get("result_type") == "city_type":
+        got.messages.append(
+            f"{where}: a Baidu city list (result_type 'city_type': matches counted by city, no "
+            "POIs); query within one city (region=..., city_limit=true) to get POIs"
+        )
+        got.skip("Baidu city list")
+        return
     got.providers[provider] = got.providers.get(provider, 0) + 1
     if provider == "amap":
         pois = resp.get("pois") or []

@@ -891,7 +891,7 @@ def _notes(
         hint = "bd09"
     elif re.search(r"wgs", heads):
         hint = "wgs84"
-    if hint is not None and hint != datum:
+    if hint is not None and hint != datum and (hint, datum) != ("bd09", "bd09mc"):
         notes.append(
             f"the coordinate columns look like {hint.upper()} (headers {heads.strip()!r}) but "
             f"were read as {datum.upper()}; if they are {hint.upper()}, pass datum='{hint}' "
