@@ -47,6 +47,7 @@ JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 #: The datum each provider's API returns by default.
 PROVIDER_DATUM = {"amap": "gcj02", "baidu": "bd09"}
 _PROVIDER_NAME = {"amap": "Amap", "baidu": "Baidu"}
+_REPEATED = "repeated POI (same provider id in another page or response)"
 _LABEL = {"wgs84": "WGS-84", "gcj02": "GCJ-02", "bd09": "BD-09", "bd09mc": "BD-09MC"}
 #: Keys of an Amap POI read into named columns (the rest are kept as they are).
 _AMAP_SKIP = frozenset({"photos", "children", "indoor_data"})
@@ -258,6 +259,10 @@ def _read_responses(path: Path) -> _Collected:
                 got.skip("unreadable line")
                 continue
             _collect(resp, f"line {i}", got, _request_meta(resp, i))
+            req = resp.get("_request") if isinstance(resp, dict) else None
+            if isinstance(req, dict) and isinstance(req.get("repeats"), list) and req["repeats"]:
+                # left out by fetch-amap: already written from a neighbouring tile
+                got.skip(_REPEATED, len(req["repeats"]))
         return got
     try:
         doc = json.loads(text)
@@ -347,7 +352,7 @@ def read_api_responses(
     rows = [got.rows[i] for i in keep]
     n_rep = sum(len(v) for v in repeats.values())
     if n_rep:
-        got.skip("repeated POI (same provider id in another page or response)", n_rep)
+        got.skip(_REPEATED, n_rep)
     providers = sorted(got.providers) or ["amap"]
     provider = providers[0]
     name = " and ".join(_PROVIDER_NAME[q] for q in providers)

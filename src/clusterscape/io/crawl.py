@@ -14,7 +14,8 @@ JSON line, with a ``_request`` object naming the tile, page and query (never the
 the pages fetched and the calls made; it is rewritten atomically after every call. A second
 call with the same ``out`` resumes where the first stopped (interrupted, out of quota, or
 ``max_calls`` reached) without fetching a page twice. :func:`read_establishments` reads the
-output as GCJ-02 and keeps a POI on two tiles' shared edge once.
+output as GCJ-02. A POI on the edge two tiles share is written once: the second response's
+line lists it in ``_request["repeats"]`` instead.
 
 Calls are spaced to at most ``qps`` a second. HTTP 5xx and 429, time-outs, connection errors,
 unreadable bodies and Amap's rate infocodes (10004 too frequent, 10014/10019/10020/10021 QPS
@@ -619,13 +620,30 @@ def _split(
 
 
 def _write(fh: Any, doc: dict[str, Any], key: str, ids: set[str]) -> None:
+    """Append one response line; POIs already written (on a shared tile edge) are left out.
+
+    The ids left out are listed in ``_request["repeats"]``, so the file holds each POI once and
+    says what it dropped.
+    """
+    pois = doc.get("pois")
+    if isinstance(pois, list):
+        fresh, repeats = [], []
+        for poi in pois:
+            pid = str(poi.get("id") or "") if isinstance(poi, dict) else ""
+            if pid and pid in ids:
+                repeats.append(pid)
+                continue
+            fresh.append(poi)
+            if pid:
+                ids.add(pid)
+        if repeats:
+            doc = {**doc, "pois": fresh, "_request": {**doc["_request"], "repeats": repeats}}
     line = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     if key in line:  # never write the key, even if a server echoed it back
         line = line.replace(key, REDACTED)
     fh.write(line + "\n")
     fh.flush()
     os.fsync(fh.fileno())
-    ids.update(str(p.get("id")) for p in doc.get("pois") or [] if p.get("id"))
 
 
 def _report(
