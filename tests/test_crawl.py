@@ -444,3 +444,28 @@ def test_time_out_is_retried(tmp_path: Path, fake: tuple[FakeAmap, str], boundar
     assert any("time-out" in line for line in logs), logs
     # the slow first call was asked again: the probe of the root tile, then its children
     assert service.calls[0] == service.calls[1]
+
+
+def test_resume_from_a_manifest_far_behind_the_output(
+    tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path
+) -> None:
+    service, url = fake
+    out = tmp_path / "amap.jsonl"
+    _crawl(out, boundary, url, max_calls=4)
+    man_p = out.with_name(out.name + ".manifest.json")
+    early = man_p.read_text()
+    _crawl(out, boundary, url, max_calls=40)  # splits and pages the manifest of 4 calls lacks
+    n_before = len(_lines(out))
+    man_p.write_text(early)
+    done = _crawl(out, boundary, url)
+    assert done.complete
+    _check_complete(out, service)
+    # the 40 calls' pages were taken from the output, not fetched again
+    written = Counter((d["_request"]["polygon"], str(d["_request"]["page"])) for d in _lines(out))
+    assert max(written.values()) == 1 and len(written) >= n_before
+    asked = Counter((c["polygon"], c["page"]) for c in service.calls)
+    assert all(asked[k] == 1 for k in written)
+    # and the splits it lacked were seen in the output: no tile was probed again either, except
+    # the probes made after the early manifest that led to no written page yet
+    probes_again = [k for k, n in asked.items() if n > 1]
+    assert len(probes_again) <= 1, probes_again

@@ -11,7 +11,9 @@ beyond the cap are missing). Within a tile every page is fetched (v3 ``page``/``
 Each response of a tile that is fetched (not one that is split) is appended to ``out`` as one
 JSON line, with a ``_request`` object naming the tile, page and query (never the key), and
 ``<out>.manifest.json`` records every tile (``done``, ``pending``, ``split``, ``saturated``),
-the pages fetched and the calls made; it is rewritten atomically after every call. A second
+the pages fetched and the calls made; it is rewritten atomically at most once a second and at
+the end (a manifest that lags behind the output is brought up to date from the output's
+``_request`` objects on resume). A second
 call with the same ``out`` resumes where the first stopped (interrupted, out of quota, or
 ``max_calls`` reached) without fetching a page twice. :func:`read_establishments` reads the
 output as GCJ-02. A POI on the edge two tiles share is written once: the second response's
@@ -322,6 +324,16 @@ def _save_manifest(path: Path, man: dict[str, Any]) -> None:
 
 
 _STATES = ("pending", "done", "split", "saturated")
+_SAVE_EVERY = 1.0  # seconds between manifest saves during a crawl (and always at its end)
+_LAST_SAVE: dict[Path, float] = {}
+
+
+def _save_soon(path: Path, man: dict[str, Any]) -> None:
+    """Save the manifest if the last save is over ``_SAVE_EVERY`` seconds old."""
+    now = time.monotonic()
+    if now - _LAST_SAVE.get(path, -math.inf) >= _SAVE_EVERY:
+        _save_manifest(path, man)
+        _LAST_SAVE[path] = now
 
 
 def _scan_output(out: Path) -> tuple[list[dict[str, Any]], set[str]]:
@@ -349,19 +361,50 @@ def _scan_output(out: Path) -> tuple[list[dict[str, Any]], set[str]]:
     return requests, ids
 
 
-def _reconcile(man: dict[str, Any], requests: list[dict[str, Any]]) -> None:
-    """Pages in ``out`` that the manifest missed (cut between the two writes) count as done."""
+def _reconcile(man: dict[str, Any], requests: list[dict[str, Any]], geom: shapely.Geometry) -> None:
+    """Bring a manifest that lags behind ``out`` up to date (it is saved at most once a second).
+
+    A page in ``out`` counts as fetched; a tile in ``out`` that the manifest does not know
+    means its ancestors were split. A tile whose last page shows it complete is settled.
+    """
+    tiles = man["tiles"]
+    settings = man["settings"]
+    touched: dict[str, int] = {}
     for req in requests:
-        tile = man["tiles"].get(str(req.get("tile")))
-        if tile is None or tile["state"] in ("split",):
+        tid = str(req.get("tile", ""))
+        if not tid.startswith("0") or not tid.isdigit():
+            continue
+        for k in range(1, len(tid)):  # ancestors first: each must be split
+            anc = tid[:k]
+            if tiles.get(anc, {}).get("state") != "split":
+                _split(man, anc, geom, lambda _m: None, "seen split in the output")
+        tile = tiles.setdefault(tid, _new_tile())
+        if tile["state"] == "split":
             continue
         page = int(req.get("page", 0))
-        if page not in tile["pages"]:
-            tile["pages"].append(page)
-            tile["pages"].sort()
-            if "total" in req and tile.get("total") is None:
-                tile["total"] = int(req["total"])
-            tile["n"] = tile.get("n", 0) + int(req.get("n", 0))
+        if page in tile["pages"]:
+            continue
+        tile["pages"] = sorted([*tile["pages"], page])
+        if "total" in req and tile.get("total") is None:
+            tile["total"] = int(req["total"])
+        tile["n"] = tile.get("n", 0) + int(req.get("n", 0))
+        if page == max(tile["pages"]):
+            touched[tid] = int(req.get("n", 0))
+    for tid, last_n in touched.items():
+        tile = tiles[tid]
+        if tile["state"] != "pending":
+            continue
+        page, total = max(tile["pages"]), tile.get("total")
+        full = (
+            settings["api"] == "v3" and total is not None and page * settings["page_size"] >= total
+        )
+        if full or last_n < settings["page_size"]:
+            seen = total if settings["api"] == "v3" and total is not None else tile["n"]
+            tile["state"] = "saturated" if seen >= settings["cap"] else "done"
+
+
+def _new_tile() -> dict[str, Any]:
+    return {"state": "pending", "pages": [], "total": None, "n": 0}
 
 
 def crawl_amap(
@@ -474,11 +517,11 @@ def crawl_amap(
             "version": _VERSION,
             "settings": settings,
             "root": [x0, y0, size],
-            "tiles": {"0": {"state": "pending", "pages": [], "total": None, "n": 0}},
+            "tiles": {"0": _new_tile()},
             "calls": 0,
         }
     else:
-        _reconcile(man, requests)
+        _reconcile(man, requests, geom)
     client = _Client(
         key,
         qps=qps,
@@ -588,11 +631,11 @@ def _run(
             ):
                 state["state"] = "saturated" if (want or 0) >= cap else "done"
                 break
-            _save_manifest(man_p, _count(man, client))
+            _save_soon(man_p, _count(man, client))
             page += 1
         if state["state"] == "saturated":
             say(f"tile {tid} is still at the cap at the minimum tile size; POIs may be missing")
-        _save_manifest(man_p, _count(man, client))
+        _save_soon(man_p, _count(man, client))
 
 
 def _int(value: Any) -> int | None:
@@ -614,7 +657,7 @@ def _split(
     for q in range(4):
         child = _tile(man["root"], tid + str(q))
         if geom.intersects(box(*child.bounds)):
-            man["tiles"][child.id] = {"state": "pending", "pages": [], "total": None, "n": 0}
+            man["tiles"].setdefault(child.id, _new_tile())
             kids += 1
     say(f"tile {tid} split into {kids} ({why})")
 
