@@ -333,9 +333,9 @@ def test_resume_after_interruption_fetches_nothing_twice(
 def test_resume_refuses_other_options(
     tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path
 ) -> None:
-    _service, url = fake
     out = tmp_path / "amap.jsonl"
-    _crawl(out, boundary, url, max_calls=3)
+    _crawl(out, boundary, fake[1], max_calls=3)
+    url = fake[1]
     with pytest.raises(InvalidInputError, match=r"was made with types='141000\|170000'"):
         crawl_amap(KEY, boundary, "050000", out, endpoint=url + "/v3/place/polygon", cap=100,
                    page_size=20, min_tile=0.002, sleep=lambda _s: None)  # fmt: skip
