@@ -16,6 +16,8 @@ without fetching a page twice; the key is in no file, log line or error; the out
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -76,6 +78,7 @@ class FakeAmap:
         self.xy = np.array([(p["lon"], p["lat"]) for p in self.pois])
         self.cap = cap
         self.faults: dict[int, str] = {}
+        self.kill_at: tuple[int, int] | None = None  # (call number, pid to SIGKILL)
         self.calls: list[dict[str, str]] = []
         self.ok: list[tuple[str, str, str]] = []  # (version, polygon, page) answered with data
         self.lock = threading.Lock()
@@ -97,6 +100,9 @@ class FakeAmap:
             self.calls.append({k: v for k, v in q.items() if k != "key"})
             n = len(self.calls)
             fault = self.faults.get(n)
+            if self.kill_at is not None and n == self.kill_at[0]:
+                os.kill(self.kill_at[1], signal.SIGKILL)
+                time.sleep(0.2)
         if fault == "slow":  # longer than the client's time-out
             time.sleep(0.8)
         if fault == "500":
@@ -469,3 +475,37 @@ def test_resume_from_a_manifest_far_behind_the_output(
     # the probes made after the early manifest that led to no written page yet
     probes_again = [k for k, n in asked.items() if n > 1]
     assert len(probes_again) <= 1, probes_again
+
+
+def test_killed_process_resumes_without_refetching(
+    tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path
+) -> None:
+    """SIGKILL in the middle of a crawl (no clean-up at all), then the same command again."""
+    import subprocess
+    import sys
+
+    service, url = fake
+    out = tmp_path / "kill.jsonl"
+    args = [
+        "fetch-amap", "--boundary", str(boundary), "--types", "141000",
+        "--endpoint", url + "/v3/place/polygon", "--cap", "100", "--page-size", "20",
+        "--qps", "0", "--min-tile", "0.002", "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "AMAP_KEY": KEY, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clusterscape.cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    service.kill_at = (35, proc.pid)  # the fake kills the client while serving call 35
+    assert proc.wait(timeout=120) == -signal.SIGKILL
+    killed_calls = len(service.calls)
+    assert killed_calls >= 35
+    rest = runner.invoke(app, args, env={"AMAP_KEY": KEY})
+    assert rest.exit_code == 0, rest.output
+    _check_complete(out, service)
+    # only the call in flight when the process died is asked again
+    asked = Counter(json.dumps(c, sort_keys=True) for c in service.calls)
+    assert sum(n - 1 for n in asked.values()) <= 1
+    _no_key(tmp_path, [], rest.output)

@@ -520,6 +520,7 @@ def crawl_amap(
             "tiles": {"0": _new_tile()},
             "calls": 0,
         }
+        _save_manifest(man_p, man)  # before any call: an output never exists without it
     else:
         _reconcile(man, requests, geom)
     client = _Client(
