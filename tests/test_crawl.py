@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -398,14 +400,18 @@ def test_qps_is_respected(tmp_path: Path, fake: tuple[FakeAmap, str], boundary: 
     assert len(waits) == 5 and all(0.3 < w <= 0.5 for w in waits)
 
 
+def _cli_args(boundary: Path, url: str, out: Path, types: str) -> list[str]:
+    """The fetch-amap options of these tests (the fake's cap, small pages, no pauses)."""
+    return [
+        "--boundary", str(boundary), "--types", types, "--endpoint", url + "/v3/place/polygon",
+        "--cap", "100", "--page-size", "20", "--qps", "0", "--min-tile", "0.002", "--out", str(out),
+    ]  # fmt: skip
+
+
 def test_cli_fetch_amap(tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path) -> None:
     service, url = fake
     out = tmp_path / "cli.jsonl"
-    args = [
-        "fetch-amap", "--key", KEY, "--boundary", str(boundary), "--types", "141000,170000",
-        "--endpoint", url + "/v3/place/polygon", "--cap", "100", "--page-size", "20",
-        "--qps", "0", "--min-tile", "0.002", "--out", str(out),
-    ]  # fmt: skip
+    args = ["fetch-amap", "--key", KEY, *_cli_args(boundary, url, out, "141000,170000")]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "complete." in result.output and "1 tile(s) still at the cap" in result.output
@@ -424,11 +430,7 @@ def test_cli_stops_early_with_code_3_and_resumes(
 ) -> None:
     service, url = fake
     out = tmp_path / "cli.jsonl"
-    args = [
-        "fetch-amap", "--boundary", str(boundary), "--types", "141000",
-        "--endpoint", url + "/v3/place/polygon", "--cap", "100", "--page-size", "20",
-        "--qps", "0", "--min-tile", "0.002", "--out", str(out),
-    ]  # fmt: skip
+    args = ["fetch-amap", *_cli_args(boundary, url, out, "141000")]
     first = runner.invoke(app, [*args, "--max-calls", "7"], env={"AMAP_KEY": KEY})
     assert first.exit_code == 3 and "incomplete" in first.output and "resume" in first.output
     rest = runner.invoke(app, args, env={"AMAP_KEY": KEY})
@@ -481,16 +483,9 @@ def test_killed_process_resumes_without_refetching(
     tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path
 ) -> None:
     """SIGKILL in the middle of a crawl (no clean-up at all), then the same command again."""
-    import subprocess
-    import sys
-
-    service, url = fake
     out = tmp_path / "kill.jsonl"
-    args = [
-        "fetch-amap", "--boundary", str(boundary), "--types", "141000",
-        "--endpoint", url + "/v3/place/polygon", "--cap", "100", "--page-size", "20",
-        "--qps", "0", "--min-tile", "0.002", "--out", str(out),
-    ]  # fmt: skip
+    service, url = fake
+    args = ["fetch-amap", *_cli_args(boundary, url, out, "141000")]
     env = {**os.environ, "AMAP_KEY": KEY, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "clusterscape.cli", *args],
