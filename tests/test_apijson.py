@@ -439,3 +439,13 @@ def test_baidu_city_list_is_not_pois(tmp_path: Path) -> None:
     assert len(res.establishments) == 2 and res.rejected.empty
     assert res.skipped["Baidu city list"] == 1
     assert any("city_type" in m for m in res.messages)
+
+
+def test_dask_engine_refuses_bd09mc(tmp_path: Path) -> None:
+    pytest.importorskip("dask")
+    from clusterscape.study.dask import read_establishments_dask
+
+    p = tmp_path / "mc.csv"
+    pd.DataFrame({"name": ["a"], "x": [13532000.0], "y": [3460000.0]}).to_csv(p, index=False)
+    with pytest.raises(InvalidInputError, match="default engine only"):
+        read_establishments_dask(p, datum="bd09mc")
