@@ -449,3 +449,16 @@ def test_dask_engine_refuses_bd09mc(tmp_path: Path) -> None:
     pd.DataFrame({"name": ["a"], "x": [13532000.0], "y": [3460000.0]}).to_csv(p, index=False)
     with pytest.raises(InvalidInputError, match="default engine only"):
         read_establishments_dask(p, datum="bd09mc")
+
+
+def test_study_records_the_providers_datum(tmp_path: Path) -> None:
+    from clusterscape.study.config import StudyConfig
+    from clusterscape.study.run import _load
+
+    p = _dump(tmp_path, "resp.json", AMAP_V5)
+    loaded = _load(StudyConfig(establishments=str(p)))
+    # the run's datum (for boundary, parks, factors) stays wgs84; the establishments' is GCJ-02
+    assert loaded.source_crs == "wgs84" and loaded.read_datum == "gcj02"
+    csv = tmp_path / "plain.csv"
+    pd.DataFrame({"name": ["a"], "lng": [121.55], "lat": [29.87]}).to_csv(csv, index=False)
+    assert _load(StudyConfig(establishments=str(csv))).read_datum == ""
