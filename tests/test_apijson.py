@@ -462,3 +462,19 @@ def test_study_records_the_providers_datum(tmp_path: Path) -> None:
     csv = tmp_path / "plain.csv"
     pd.DataFrame({"name": ["a"], "lng": [121.55], "lat": [29.87]}).to_csv(csv, index=False)
     assert _load(StudyConfig(establishments=str(csv))).read_datum == ""
+
+
+def test_amap_location_as_object_or_list(tmp_path: Path) -> None:
+    pois = [
+        {
+            "id": "A1",
+            "name": "a",
+            "typecode": "140100",
+            "location": {"lng": 121.5722, "lat": 29.8855},
+        },
+        {"id": "A2", "name": "b", "typecode": "140100", "location": ["121.5722", "29.8855"]},
+        {"id": "A3", "name": "c", "typecode": "140100", "location": "121.5722,29.8855"},
+    ]
+    res = read_establishments(_dump(tmp_path, "o.json", {"status": "1", "pois": pois}))
+    assert len(res.establishments) == 3
+    assert _xy(res, "A1") == _xy(res, "A2") == _xy(res, "A3")

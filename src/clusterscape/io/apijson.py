@@ -97,6 +97,15 @@ def _scalar(value: Any) -> Any:
     return None if value is None else str(value)
 
 
+def _location(value: Any) -> Any:
+    """Amap's ``"lng,lat"``; a ``{"lng", "lat"}`` object (as SDKs write it) reads the same."""
+    if isinstance(value, dict):
+        lng = value.get("lng", value.get("lon", value.get("longitude")))
+        lat = value.get("lat", value.get("latitude"))
+        return None if lng is None and lat is None else f"{lng},{lat}"
+    return _scalar(value)
+
+
 def _amap_row(poi: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     typecode = _scalar(poi.get("typecode"))
@@ -110,7 +119,7 @@ def _amap_row(poi: dict[str, Any]) -> dict[str, Any]:
         code=codes.split("|")[0].strip(),
         codes=codes,
         types=kind,
-        location=_scalar(poi.get("location")),
+        location=_location(poi.get("location")),
     )
     for key, value in poi.items():
         if key in row or key in _AMAP_SKIP or key in ("typecode", "type"):
