@@ -81,6 +81,7 @@ class FakeAmap:
         self.cap = cap
         self.faults: dict[int, str] = {}
         self.kill_at: tuple[int, int] | None = None  # (call number, pid to SIGKILL)
+        self.no_count = False  # answer v3 without "count"
         self.calls: list[dict[str, str]] = []
         self.ok: list[tuple[str, str, str]] = []  # (version, polygon, page) answered with data
         self.lock = threading.Lock()
@@ -144,8 +145,12 @@ class FakeAmap:
         ]
         count = len(pois) if v5 else len(hits)
         with self.lock:
+            if self.no_count:
+                count = None
             self.ok.append(("v5" if v5 else "v3", q["polygon"], str(page)))
         doc = {"status": "1", "info": "OK", "infocode": "10000", "count": str(count), "pois": pois}
+        if count is None:
+            del doc["count"]
         return 200, _body(doc)
 
 
@@ -504,3 +509,14 @@ def test_killed_process_resumes_without_refetching(
     asked = Counter(json.dumps(c, sort_keys=True) for c in service.calls)
     assert sum(n - 1 for n in asked.values()) <= 1
     _no_key(tmp_path, [], rest.output)
+
+
+def test_v3_without_count_pages_to_the_cap(
+    tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path
+) -> None:
+    service, url = fake
+    service.no_count = True
+    out = tmp_path / "nc.jsonl"
+    rep = _crawl(out, boundary, url)
+    assert rep.complete and rep.tiles_saturated == 1 and rep.tiles_split >= 4
+    _check_complete(out, service)

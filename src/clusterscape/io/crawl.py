@@ -603,8 +603,10 @@ def _run(
             if api == "v3" and page == 1 and total is not None and total >= cap and not at_min:
                 _split(man, tid, geom, say, f"count {total} reaches the cap {cap}")
                 break
-            if api == "v5":
-                buffered.append({**doc, "_request": {**req, "api": "v5"}})
+            if api == "v3" and page == 1 and total is None:
+                state["no_count"] = True  # a v3 answer without a count: page to the cap, as v5
+            if api == "v5" or state.get("no_count"):
+                buffered.append({**doc, "_request": {**req, "api": api}})
                 seen = sum(int(b["_request"]["n"]) for b in buffered) + state.get("n", 0)
                 if seen >= cap and not at_min:
                     _split(man, tid, geom, say, f"{seen} POIs reach the cap {cap}")
