@@ -725,41 +725,45 @@ def fetch_osm_command(
 
 
 # --- command: fetch-amap ---
-@app.command("fetch-amap")
+@app.command("fetch-amap", help=t("cli.fetch_amap_help", _HELP))
 @friendly_errors
 def fetch_amap_command(
-    boundary: Path = typer.Option(..., "--boundary", help="Study-area polygons (--datum)."),
-    types: str = typer.Option(
-        ..., "--types", help="Amap type codes, '|' or ',' separated, e.g. 141201|170000."
+    boundary: Path = typer.Option(
+        ..., "--boundary", help=t("cli.opt.fetch_amap_command.boundary", _HELP)
     ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="JSON Lines of responses; the same --out resumes a crawl."
-    ),
+    types: str = typer.Option(..., "--types", help=t("cli.opt.fetch_amap_command.types", _HELP)),
+    out: Path = typer.Option(..., "--out", "-o", help=t("cli.opt.fetch_amap_command.out", _HELP)),
     key: str | None = typer.Option(
         None,
         "--key",
         envvar="AMAP_KEY",
         show_envvar=True,
-        help="Amap Web Service key (never written to any output); or set AMAP_KEY.",
+        help=t("cli.opt.fetch_amap_command.key", _HELP),
     ),
     endpoint: str = typer.Option(
         "https://restapi.amap.com/v3/place/polygon",
         "--endpoint",
-        help="Polygon-search URL (v3 or .../v5/place/polygon).",
+        help=t("cli.opt.fetch_amap_command.endpoint", _HELP),
     ),
-    cap: int = typer.Option(900, "--cap", help="Split a tile whose count reaches this."),
-    page_size: int = typer.Option(25, "--page-size", help="POIs per page (Amap: at most 25)."),
-    qps: float = typer.Option(3.0, "--qps", help="Calls per second at most."),
+    cap: int = typer.Option(900, "--cap", help=t("cli.opt.fetch_amap_command.cap", _HELP)),
+    page_size: int = typer.Option(
+        25, "--page-size", help=t("cli.opt.fetch_amap_command.page_size", _HELP)
+    ),
+    qps: float = typer.Option(3.0, "--qps", help=t("cli.opt.fetch_amap_command.qps", _HELP)),
     min_tile: float = typer.Option(
-        0.0005, "--min-tile", help="Smallest tile side in degrees (0.0005 is about 50 m)."
+        0.0005, "--min-tile", help=t("cli.opt.fetch_amap_command.min_tile", _HELP)
     ),
     max_calls: int | None = typer.Option(
-        None, "--max-calls", help="Stop after this many calls (run again to go on)."
+        None, "--max-calls", help=t("cli.opt.fetch_amap_command.max_calls", _HELP)
     ),
-    retries: int = typer.Option(6, "--retries", help="Retries per call (back-off doubles)."),
-    backoff: float = typer.Option(1.0, "--backoff", help="First back-off in seconds."),
+    retries: int = typer.Option(
+        6, "--retries", help=t("cli.opt.fetch_amap_command.retries", _HELP)
+    ),
+    backoff: float = typer.Option(
+        1.0, "--backoff", help=t("cli.opt.fetch_amap_command.backoff", _HELP)
+    ),
     datum: str | None = typer.Option(
-        None, "--datum", help="Datum of the boundary's degrees (default wgs84)."
+        None, "--datum", help=t("cli.opt.fetch_amap_command.datum", _HELP)
     ),
 ) -> None:
     """Fetch Amap POIs over a boundary: quadtree of polygon queries, resumable, key never saved."""
