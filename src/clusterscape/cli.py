@@ -703,7 +703,19 @@ def serve(
     tile_url: str | None = typer.Option(
         None,
         "--tile-url",
-        help="Optional XYZ raster tile URL for a basemap (the default needs no network).",
+        help="Optional XYZ raster tile URL for a basemap (older form of --basemap URL).",
+    ),
+    basemap: list[str] | None = typer.Option(
+        None,
+        "--basemap",
+        help="A basemap the page offers (repeatable; the first is shown): osm (WGS-84), amap "
+        "(Amap/AutoNavi, GCJ-02: the data are shifted to it, not the tiles) or an XYZ URL "
+        "template. Default: blank, no network.",
+    ),
+    basemap_datum: str = typer.Option(
+        "wgs84",
+        "--basemap-datum",
+        help="Datum of --basemap URLs: wgs84 (also Tianditu, CGCS2000) or gcj02.",
     ),
     allow_host: list[str] | None = typer.Option(
         None,
@@ -719,7 +731,13 @@ def serve(
 
     wildcard = host.strip("[]") in {"0.0.0.0", "::", ""}
     names = [*(allow_host or []), *([] if wildcard else [host.strip("[]")])]
-    web_app = create_app(out_dir, tile_url=tile_url, allowed_hosts=names)
+    web_app = create_app(
+        out_dir,
+        tile_url=tile_url,
+        basemaps=basemap or (),
+        basemap_datum=basemap_datum,
+        allowed_hosts=names,
+    )
     if wildcard:
         console.print(
             f"[bold yellow]warning:[/] binding {host} serves this study to every network this "
