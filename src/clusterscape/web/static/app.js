@@ -228,7 +228,7 @@ function styleEstablishments() {
   for (const [v, c] of pairs) item(c, v);
   item(OTHER_COLOUR, t("other"));
   item("#6baed6", t("group_of", { n: "N" }));
-  for (const [k, c] of Object.entries(AMENITY_COLOURS)) item(c, k);
+  for (const [k, c] of Object.entries(AMENITY_COLOURS)) item(c, t(k));
   // Swatch colours set through CSSOM (the CSP forbids inline style attributes).
   ul.querySelectorAll(".swatch").forEach((s) => { s.style.background = s.dataset.colour; });
 }
@@ -364,6 +364,7 @@ function togglePlay() {
 function select(id, { fly = false } = {}) {
   const c = id === null || id === undefined ? null : clusterById(id);
   state.selected = c ? Number(c.cluster_id) : null;
+  refreshSelectedFirms();
   renderCard();
   document.querySelectorAll("#cluster-table tbody tr").forEach((tr) => {
     const on = Number(tr.dataset.cluster) === state.selected;
@@ -376,7 +377,6 @@ function select(id, { fly = false } = {}) {
   if (state.map.getLayer("clusters-selected")) {
     state.map.setFilter("clusters-selected", ["==", ["get", "cluster_id"], state.selected === null ? -999999 : state.selected]);
   }
-  refreshSelectedFirms();
   if (fly && c && isFinite(c.lon) && isFinite(c.lat)) {
     const [lon, lat] = state.datum === "gcj02" ? clusterscapeCoords.wgs84ToGcj02(Number(c.lon), Number(c.lat)) : [Number(c.lon), Number(c.lat)];
     state.map.easeTo({ center: [lon, lat], duration: 0 });
@@ -391,6 +391,8 @@ function refreshSelectedFirms() {
     (f) => Number(f.properties.cluster) === state.selected && alive(f.properties, y, state.cumulative));
   state.counts.selectedFirms = firms.length;
   setSource("selected-firms", { type: "FeatureCollection", features: firms });
+  const note = document.getElementById("firm-count");
+  if (note) note.textContent = t("firms_highlighted", { n: fmt(firms.length) });
 }
 
 function renderCard() {
