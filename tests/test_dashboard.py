@@ -328,6 +328,15 @@ def test_clusters_export_as_csv_and_geojson(study: Path) -> None:
     assert features[0]["geometry"]["type"] == "Polygon"
     assert features[1]["properties"]["form"] == "new_park"
     assert client.get("/api/clusters").json() == results.records(stored)
+    # A card's download: one cluster.
+    one = client.get("/api/clusters?format=csv&cluster_id=1")
+    assert one.headers["content-disposition"] == 'attachment; filename="cluster_1.csv"'
+    pd.testing.assert_frame_equal(
+        pd.read_csv(io.StringIO(one.text)), stored[stored["cluster_id"] == 1].reset_index(drop=True)
+    )
+    one_geo = client.get("/api/clusters?format=geojson&cluster_id=0").json()["features"]
+    assert [f["properties"]["cluster_id"] for f in one_geo] == [0]
+    assert client.get("/api/clusters?cluster_id=1").json() == results.records(stored.iloc[[1]])
     assert client.get("/api/clusters?format=pdf").status_code == 422
 
 

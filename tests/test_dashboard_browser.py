@@ -370,6 +370,11 @@ def test_exports_download(page: Page, study: Path) -> None:
     assert name == "clusters.geojson" and b'"FeatureCollection"' in body
     name, body = download("#exports a[href='/api/tables/lifecycle?format=csv']")
     assert name == "lifecycle.csv" and body.startswith(b"track_id,year,cluster_id")
+    page.page.locator("#cluster-table tbody tr[data-cluster='1']").click()
+    name, body = download("#card a[href$='format=csv&cluster_id=1']")
+    assert name == "cluster_1.csv"
+    card_rows = pd.read_csv(io.BytesIO(body))
+    assert card_rows["cluster_id"].tolist() == [1] and card_rows["form"].tolist() == ["new_park"]
     name, body = download("#figure-grid a[download]")
     assert name == "clusters_map.png" and body[:8] == b"\x89PNG\r\n\x1a\n"
     name, body = download("#export-map")

@@ -429,8 +429,13 @@ def create_app(
             **_DAMAGED,
         },
     )
-    def clusters(format: str = Query("json", pattern=_FORMATS)) -> Response:
-        if format == "json":
+    def clusters(
+        format: str = Query("json", pattern=_FORMATS),
+        cluster_id: int | None = Query(
+            None, ge=-(2**31), le=2**31, description="Only this cluster (a card's download)."
+        ),
+    ) -> Response:
+        if format == "json" and cluster_id is None:
             content = cached(results.CLUSTERS, "clusters", build_clusters)
             return json_bytes(content if content is not None else b"[]")
         geo = None
@@ -440,7 +445,12 @@ def create_app(
                 "footprints",
                 lambda path: results.read_layer_page(path, "clusters", caller="serve"),
             )
-        return frame_response(read_csv(results.CLUSTERS), "clusters", format, geo)
+        frame = read_csv(results.CLUSTERS)
+        name = "clusters"
+        if cluster_id is not None and frame is not None and "cluster_id" in frame.columns:
+            frame = frame[pd.to_numeric(frame["cluster_id"], errors="coerce") == cluster_id]
+            name = f"cluster_{cluster_id}"
+        return frame_response(frame, name, format, geo)
 
     @app.get("/api/layers", summary="Names of the map layers in results.gpkg", responses=_DAMAGED)
     def layers() -> list[str]:

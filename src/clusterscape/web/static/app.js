@@ -420,8 +420,9 @@ function renderCard() {
   const clear = el("button", { type: "button" }, t("clear_selection"));
   clear.addEventListener("click", () => select(null));
   card.appendChild(clear);
-  const dl2 = el("a", { href: "/api/clusters?format=csv", download: "clusters.csv" }, t("export_clusters_csv"));
-  card.appendChild(dl2);
+  for (const f of ["csv", "geojson"]) {
+    card.appendChild(el("a", { href: `/api/clusters?format=${f}&cluster_id=${c.cluster_id}`, download: `cluster_${c.cluster_id}.${f}`, class: "card-dl" }, t(`export_card_${f}`)));
+  }
 }
 
 // --- table, with brushing -----------------------------------------------------------------------
