@@ -87,6 +87,19 @@ def _one_line(exc: BaseException) -> str:
     return text[:300] or type(exc).__name__
 
 
+def _size_of(value: Any) -> int:
+    """Bytes a cached value holds (roughly, for frames; 1 KiB for small objects)."""
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    usage = getattr(value, "memory_usage", None)
+    if callable(usage):
+        try:
+            return int(usage(index=True, deep=True).sum()) + 1024
+        except (TypeError, ValueError, AttributeError):
+            return 1024
+    return 1024
+
+
 class _Cache:
     """A byte-bounded LRU cache whose entries are built once even when requested concurrently."""
 
@@ -112,7 +125,7 @@ class _Cache:
             try:
                 value = build()
                 self.builds += 1
-                size = len(value) if isinstance(value, (bytes, str)) else 1024
+                size = _size_of(value)
                 with self._lock:
                     if size <= self.max_bytes:
                         self._data[key] = (value, size)
@@ -560,16 +573,19 @@ def create_app(
         return [n for n in names if _TABLE_NAME.fullmatch(n) and regular(f"{n}.csv")]
 
     def study_years() -> dict[str, int] | None:
-        frames = []
-        if "opened" in establishment_fields() or "closed" in establishment_fields():
-            cols: list[str] = [c for c in ("opened", "closed") if c in establishment_fields()]
-            frame = cached(results.GPKG, "years", lambda path: read_establishments(path, cols))
-            if frame is not None:
-                frames.append(frame)
+        # Only the (first, last) pair is cached, never the establishments' frame.
+        spans: list[pd.DataFrame] = []
+        cols: list[str] = [c for c in ("opened", "closed") if c in establishment_fields()]
+        if cols:
+            span = cached(
+                results.GPKG, "years", lambda path: years_of([read_establishments(path, cols)])
+            )
+            if span is not None:
+                spans.append(pd.DataFrame({"year": [span["first"], span["last"]]}))
         life = read_csv(LIFECYCLE)
         if life is not None:
-            frames.append(life)
-        return years_of(frames)
+            spans.append(life)
+        return years_of(spans)
 
     def gzip_response(request: Request, body: bytes, media: str, filename: str | None) -> Response:
         extra = {"cache-control": "no-cache", "vary": "accept-encoding"}

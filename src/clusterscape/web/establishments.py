@@ -50,28 +50,34 @@ def _xy(gdf: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.round(x, 6), np.round(y, 6)
 
 
+def _with_nulls(arr: np.ndarray, missing: np.ndarray) -> list[Any]:
+    out = arr.astype(object)
+    out[missing] = None
+    return list(out.tolist())
+
+
 def _plain(values: pd.Series) -> list[Any]:
     """A column as JSON-ready Python values (NaN/NA -> None; whole floats stay floats)."""
+    missing = values.isna().to_numpy(copy=True)
     if pd.api.types.is_bool_dtype(values.dtype):
-        return [None if pd.isna(v) else bool(v) for v in values]
+        return _with_nulls(values.fillna(False).to_numpy(dtype=bool), missing)
     if pd.api.types.is_integer_dtype(values.dtype):
-        return [None if pd.isna(v) else int(v) for v in values]
+        return _with_nulls(values.fillna(0).to_numpy(dtype=np.int64), missing)
     if pd.api.types.is_float_dtype(values.dtype):
         arr = values.to_numpy(dtype=float, na_value=np.nan)
-        return [
-            None if not np.isfinite(v) else (int(v) if v.is_integer() else float(v)) for v in arr
-        ]
-    return [None if pd.isna(v) else str(v) for v in values]
+        missing |= ~np.isfinite(arr)
+        whole = arr[~missing]
+        if np.array_equal(whole, np.round(whole)) and (np.abs(whole) < 2**53).all():
+            return _with_nulls(np.where(missing, 0, arr).astype(np.int64), missing)  # years
+        return _with_nulls(arr, missing)
+    return _with_nulls(values.astype(str).to_numpy(), missing)
 
 
 def _encoded(values: pd.Series) -> dict[str, list[Any]]:
     if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         return {"values": _plain(values)}
     codes, labels = pd.factorize(values.astype("string"), use_na_sentinel=True)
-    return {
-        "codes": [None if c < 0 else int(c) for c in codes],
-        "labels": [str(v) for v in labels],
-    }
+    return {"codes": _with_nulls(codes, codes < 0), "labels": [str(v) for v in labels]}
 
 
 def build_columns(gdf: Any, fields: list[str]) -> bytes:
@@ -90,8 +96,8 @@ def build_columns(gdf: Any, fields: list[str]) -> bytes:
     lon, lat = _xy(gdf)
     out = {
         "n": len(gdf),
-        "lon": [None if np.isnan(v) else float(v) for v in lon],
-        "lat": [None if np.isnan(v) else float(v) for v in lat],
+        "lon": _with_nulls(lon, np.isnan(lon)),
+        "lat": _with_nulls(lat, np.isnan(lat)),
         "columns": {f: _encoded(gdf[f]) for f in fields},
     }
     return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode()
