@@ -180,7 +180,7 @@ function alive(p, y, cumulative) {
 }
 
 function refreshEstablishments() {
-  if (!state.est || !state.map) return;
+  if (!state.est || !state.map || state.booting) return; // one refresh at the end of start-up
   const y = state.useTime ? state.year : null;
   const brushed = state.brushed.size ? state.brushed : null;
   const shown = [];
@@ -790,11 +790,14 @@ async function main() {
   state.cumulative = hash.get("cumulative") === "1";
   document.getElementById("cumulative").checked = state.cumulative;
   const year = hash.get("year");
+  state.booting = true;
   renderAll();
   for (const [name, on] of Object.entries(state.layers)) setLayerVisible(name, on);
   setBasemap(hash.get("basemap") || config.basemap);
   if (year !== null && config.years) setYear(Number(year));
   else setYear(state.year, { use: false });
+  state.booting = false;
+  refreshEstablishments();
   const sel = hash.get("cluster");
   const view = (hash.get("view") || "").split(",").map(Number);
   if (view.length === 3 && view.every(isFinite)) map.jumpTo({ center: [view[0], view[1]], zoom: view[2] });
