@@ -131,6 +131,10 @@ def test_cli_serve_basemap_options(study: Path, monkeypatch: pytest.MonkeyPatch)
         ("osm", "wgs84"),
         ("custom", "gcj02"),
     ]
+    assert config["lang"] in {"en", "zh"}
+    CliRunner().invoke(cli, ["serve", str(study), "--lang", "zh"])
+    zh = TestClient(seen["app"], base_url="http://127.0.0.1").get("/api/config").json()  # type: ignore[arg-type]
+    assert zh["lang"] == "zh"
     bad = CliRunner().invoke(cli, ["serve", str(study), "--basemap", "google"])
     assert bad.exit_code != 0 and "built-in name" in bad.output
 

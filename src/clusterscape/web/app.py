@@ -712,6 +712,7 @@ def create_app(
 
         return {
             "tile_url": tile_url,
+            "lang": "zh" if getattr(app.state, "lang", "en") == "zh" else "en",
             "basemaps": [b.to_json() for b in offered],
             "basemap": offered[1].name if len(offered) > 1 else "blank",
             "years": tolerant(study_years, None),

@@ -661,7 +661,8 @@ async function main() {
   ]);
   Object.assign(state, { messages, summary, clusters, config });
   const hash = readHash();
-  state.lang = hash.get("lang") === "zh" ? "zh" : "en";
+  const lang = hash.get("lang") || config.lang;
+  state.lang = lang === "zh" ? "zh" : "en";
   document.getElementById("lang").value = state.lang;
   applyStatic();
   if (summary.synthetic) document.getElementById("banner").hidden = false;
