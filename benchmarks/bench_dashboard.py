@@ -15,7 +15,6 @@ import gzip
 import os
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -88,60 +87,41 @@ def test_establishments_layer_at_scale(tmp_path: Path, n: int) -> None:
     assert response.json()["n"] == n
     if CHROMIUM is None:
         return
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-    from test_web import _free_port
+    from test_web import CHROMIUM_ARGS, serve_app
 
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--use-angle=swiftshader",
-                    "--enable-unsafe-swiftshader",
-                ],
-            )
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            t0 = time.perf_counter()
-            page.goto(f"http://127.0.0.1:{port}/#basemap=blank")
-            while not page.evaluate("!!(window.__clusterscape && window.__clusterscape.ready)"):
-                assert time.perf_counter() - t0 < 600
-                page.wait_for_timeout(200)
-            ready = time.perf_counter() - t0
-            page.check("#use-time")
-            t0 = time.perf_counter()
-            page.evaluate(
-                "(() => { const y = document.getElementById('year'); y.value = 2010;"
-                " y.dispatchEvent(new Event('input')); })()"
-            )
-            js_step = time.perf_counter() - t0
-            page.wait_for_timeout(50)
-            loaded = "(() => { const m = window.__clusterscape.map;"
-            loaded += " return m.isSourceLoaded('establishments') && m.loaded(); })()"
-            while not page.evaluate(loaded):
-                page.wait_for_timeout(100)
-            step = time.perf_counter() - t0
-            shown = page.evaluate("window.__clusterscape.counts.establishments")
-            heap = page.evaluate("performance.memory ? performance.memory.usedJSHeapSize : 0")
-            print(
-                f"[{n:,} points] page ready (all points in the clustered source) {ready:.1f} s; "
-                f"year step to 2010 ({shown:,} shown): filter {js_step:.1f} s, source re-clustered "
-                f"{step:.1f} s; JS heap {heap / 1e6:.0f} MB"
-            )
-            assert errors == []
-            browser.close()
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(app) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        t0 = time.perf_counter()
+        page.goto(f"{url}/#basemap=blank")
+        while not page.evaluate("!!(window.__clusterscape && window.__clusterscape.ready)"):
+            assert time.perf_counter() - t0 < 600
+            page.wait_for_timeout(200)
+        ready = time.perf_counter() - t0
+        page.check("#use-time")
+        t0 = time.perf_counter()
+        page.evaluate(
+            "(() => { const y = document.getElementById('year'); y.value = 2010;"
+            " y.dispatchEvent(new Event('input')); })()"
+        )
+        js_step = time.perf_counter() - t0
+        page.wait_for_timeout(50)
+        loaded = "(() => { const m = window.__clusterscape.map;"
+        loaded += " return m.isSourceLoaded('establishments') && m.loaded(); })()"
+        while not page.evaluate(loaded):
+            page.wait_for_timeout(100)
+        step = time.perf_counter() - t0
+        shown = page.evaluate("window.__clusterscape.counts.establishments")
+        heap = page.evaluate("performance.memory ? performance.memory.usedJSHeapSize : 0")
+        print(
+            f"[{n:,} points] page ready (all points in the clustered source) {ready:.1f} s; "
+            f"year step to 2010 ({shown:,} shown): filter {js_step:.1f} s, source re-clustered "
+            f"{step:.1f} s; JS heap {heap / 1e6:.0f} MB"
+        )
+        assert errors == []
+        browser.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,22 +24,11 @@ from clusterscape.coords import convert
 from clusterscape.web import create_app
 from clusterscape.web.app import VENDOR_DIR
 from study_fixture import dashboard_establishments, lifecycle_tables, make_dashboard_study
-from test_web import _free_port
+from test_web import CHROMIUM_ARGS, serve_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TILE_HOST = "https://tiles.example.test"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -58,19 +46,9 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(study: Path) -> Iterator[str]:
-    import uvicorn
-
     app = create_app(study, basemaps=[f"{TILE_HOST}/{{z}}/{{x}}/{{y}}.png"], basemap_datum="gcj02")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +56,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
