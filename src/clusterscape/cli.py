@@ -811,6 +811,16 @@ def serve(
         "--tile-url",
         help=t("cli.opt.serve.tile_url", _HELP),
     ),
+    basemap: list[str] | None = typer.Option(
+        None,
+        "--basemap",
+        help=t("cli.opt.serve.basemap", _HELP),
+    ),
+    basemap_datum: str = typer.Option(
+        "wgs84",
+        "--basemap-datum",
+        help=t("cli.opt.serve.basemap_datum", _HELP),
+    ),
     allow_host: list[str] | None = typer.Option(
         None,
         "--allow-host",
@@ -826,7 +836,13 @@ def serve(
     wildcard = host.strip("[]") in {"0.0.0.0", "::", ""}
     names = [*(allow_host or []), *([] if wildcard else [host.strip("[]")])]
     code = _lang(lang)
-    web_app = create_app(out_dir, tile_url=tile_url, allowed_hosts=names)
+    web_app = create_app(
+        out_dir,
+        tile_url=tile_url,
+        basemaps=basemap or (),
+        basemap_datum=basemap_datum,
+        allowed_hosts=names,
+    )
     web_app.state.lang = code  # the dashboard's language (its own message table)
     if wildcard:
         console.print(
