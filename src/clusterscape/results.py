@@ -44,6 +44,7 @@ __all__ = [
     "clusters_table",
     "dumps_json",
     "json_safe",
+    "layer_columns",
     "layer_counts",
     "load_study",
     "parse_summary",
@@ -695,20 +696,39 @@ def layer_counts(path: str | Path, *, caller: str = "report") -> dict[str, int]:
     return _layer_names(Path(path), caller=caller, counts=True)
 
 
+def layer_columns(path: str | Path, name: str, *, caller: str = "report") -> list[str]:
+    """Attribute column names of one layer of a study GeoPackage (the geometry not included).
+
+    Raises
+    ------
+    DamagedFileError
+        GDAL cannot open the file or the layer.
+    """
+    import pyogrio
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return [str(f) for f in pyogrio.read_info(Path(path), layer=name)["fields"]]
+    except Exception as exc:  # pyogrio raises its own DataSourceError family
+        raise DamagedFileError(Path(path), exc, caller=caller) from None
+
+
 def read_layer_page(
     path: str | Path,
     name: str,
     *,
     offset: int = 0,
     limit: int | None = None,
-    caller: str = "report",
     columns: Sequence[str] | None = None,
+    caller: str = "report",
     where: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Features ``offset`` to ``offset + limit`` of one layer (all with ``limit=None``), EPSG:4326.
 
-    ``columns`` (default all) and ``where`` (an OGR SQL filter such as ``"is_creative <> 0"``,
-    applied before ``offset``/``limit``) read only what the caller needs.
+    ``columns`` reads only those attribute columns (and the geometry); all by default.
+    ``where`` (an OGR SQL filter such as ``"is_creative <> 0"``, applied before
+    ``offset``/``limit``) reads only the matching features.
 
     Raises
     ------
@@ -795,12 +815,7 @@ class SavedStudy:
         """The attribute columns of a layer (empty when the study has no such layer)."""
         if name not in self.layer_names:
             return ()
-        import pyogrio
-
-        try:
-            return tuple(str(c) for c in pyogrio.read_info(self.root / GPKG, layer=name)["fields"])
-        except Exception as exc:  # pyogrio/GDAL errors of a damaged file
-            raise DamagedFileError(self.root / GPKG, exc, caller=self.caller) from None
+        return tuple(layer_columns(self.root / GPKG, name, caller=self.caller))
 
     @property
     def table_names(self) -> tuple[str, ...]:
