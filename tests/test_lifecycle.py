@@ -249,3 +249,17 @@ def test_bad_inputs_are_named():
         cluster_lifecycle(g.assign(opened=np.nan))
     with pytest.raises(InvalidInputError, match="whole years"):
         cluster_lifecycle(g.assign(opened=g["opened"] + 0.5))
+
+
+def test_study_config_lifecycle_options():
+    from clusterscape.study.config import StudyConfig
+
+    cfg = StudyConfig(lifecycle={"enabled": False, "threshold": 0.5, "persist": 3})
+    assert cfg.lifecycle.enabled is False
+    assert cfg.lifecycle.kwargs() == {"threshold": 0.5, "persist": 3}
+    with pytest.raises(InvalidInputError, match="lifecycle"):
+        StudyConfig(lifecycle={"threshold": 2.0})
+    with pytest.raises(InvalidInputError, match="lifecycle"):
+        StudyConfig(lifecycle={"match": "dice"})
+    with pytest.raises(InvalidInputError, match=r"persit|persist"):
+        StudyConfig(lifecycle={"persit": 2})

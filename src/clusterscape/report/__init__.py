@@ -32,6 +32,7 @@ SECTIONS = (
     ("urban", "Zones & centres"),
     ("effects", "Effects"),
     ("hotspots", "Emerging hot spots"),
+    ("lifecycle", "Through time"),
     ("recipe", "Published methods"),
     ("methods", "Methods"),
 )
@@ -393,8 +394,11 @@ def render_html(study: SavedStudy, figures: list[Figure]) -> str:
         for k, v in recipe.items()
         if k.startswith("recipe_") and (v is None or isinstance(v, pd.DataFrame))
     }
+    from clusterscape.report._lifecycle import lifecycle_context
+
     template = env.get_template("template.html.j2")
     return template.render(
+        **lifecycle_context(study),
         recipe_present=recipe["recipe_present"],
         recipe_text=recipe["recipe_text"],
         recipe_sources=recipe.get("recipe_sources", []),
