@@ -76,7 +76,7 @@ def fig_timeline(study: SavedStudy, path: Path) -> Figure | None:
     fig, ax = plt.subplots(figsize=(8, max(3.0, 0.28 * len(row) + 1.2)))
     top = float(clusters["n_creative"].max())
     for t, part in clusters.sort_values("year").groupby("track_id"):
-        y = np.full(len(part), row[int(t)]  # type: ignore[arg-type])
+        y = np.full(len(part), row[int(str(t))])
         widths = 0.5 + 6.0 * np.sqrt(part["n_creative"].to_numpy(float) / top)
         ax.scatter(part["year"], y, s=widths**2, color="#9ecae1", edgecolor="none", zorder=2)
         ax.plot(part["year"], y, color="#6baed6", linewidth=0.8, zorder=1)
