@@ -19,15 +19,9 @@ from clusterscape.results import SavedStudy
 
 __all__ = ["LIFECYCLE_FIGURES", "lifecycle_context"]
 
-#: marker, colour and label of each event kind on the timeline
-MARKERS = {
-    "birth": ("^", "#2ca02c", "birth"),
-    "death": ("X", "#222222", "death"),
-    "merge": (">", "#1f77b4", "merge"),
-    "split": ("<", "#ff7f0e", "split"),
-    "growth": ("+", "#2ca02c", "growth"),
-    "shrink": ("_", "#d62728", "shrink"),
-}
+#: marker and colour of each event kind on the timeline
+MARKERS = {"birth": ("^", "#2ca02c"), "death": ("X", "#222222"), "merge": (">", "#1f77b4"),
+           "split": ("<", "#ff7f0e"), "growth": ("+", "#2ca02c"), "shrink": ("_", "#d62728")}  # fmt: skip
 #: the story lists at most this many structural events (all are in the CSV)
 STORY_MAX = 14
 #: a registry park names an event's place when it lies within this distance (m)
@@ -80,13 +74,13 @@ def fig_timeline(study: SavedStudy, path: Path) -> Figure | None:
         widths = 0.5 + 6.0 * np.sqrt(part["n_creative"].to_numpy(float) / top)
         ax.scatter(part["year"], y, s=widths**2, color="#9ecae1", edgecolor="none", zorder=2)
         ax.plot(part["year"], y, color="#6baed6", linewidth=0.8, zorder=1)
-    for kind, (marker, colour, label) in MARKERS.items():
+    for kind, (marker, colour) in MARKERS.items():
         sel = events[events["event"] == kind]
         sel = sel[sel["track_id"].astype(int).isin(row)]
         if sel.empty:
             continue
         ys = [row[int(t)] for t in sel["track_id"]]
-        ax.scatter(sel["year"], ys, marker=marker, s=60, color=colour, label=label, zorder=4)
+        ax.scatter(sel["year"], ys, marker=marker, s=60, color=colour, label=kind, zorder=4)
         if kind in ("merge", "split"):  # join the tracks involved
             for _, e in sel.iterrows():
                 involved = [row[t] for t in _tracks(e["from_tracks"]) + _tracks(e["to_tracks"])
