@@ -263,3 +263,16 @@ def test_study_config_lifecycle_options():
         StudyConfig(lifecycle={"match": "dice"})
     with pytest.raises(InvalidInputError, match=r"persit|persist"):
         StudyConfig(lifecycle={"persit": 2})
+
+
+def test_dates_count_by_their_year():
+    g = _flicker_city()
+    kw = {"years": range(2005, 2016), "min_cluster_size": 10}
+    years = cluster_lifecycle(g, **kw)
+    stamps = g.assign(
+        opened=pd.to_datetime(g["opened"].astype(int).astype(str) + "-06-30"),
+        closed=[f"{int(c)}-03-01" if c == c else None for c in g["closed"]],
+    )
+    dated = cluster_lifecycle(stamps, **kw)
+    pd.testing.assert_frame_equal(years.clusters, dated.clusters)
+    assert dated.params["n_undated"] == 0

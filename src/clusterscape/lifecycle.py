@@ -594,7 +594,14 @@ def _check_int(value: Any, name: str, lo: int, caller: str) -> int:
 def _year_values(frame: Any, column: str, caller: str) -> np.ndarray:
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
-    values = pd.to_numeric(frame[column], errors="coerce").astype(float).to_numpy()
+    raw = frame[column]
+    if pd.api.types.is_datetime64_any_dtype(raw):  # dates: their year
+        return raw.dt.year.astype(float).to_numpy()
+    values = pd.to_numeric(raw, errors="coerce").astype(float).to_numpy().copy()
+    text = raw.notna().to_numpy() & np.isnan(values)
+    if text.any():  # "2012-05-01", "2012/5/1": the year of the date
+        dates = pd.to_datetime(raw[text].astype(str), errors="coerce", format="mixed")
+        values[text] = dates.dt.year.astype(float).to_numpy()
     bad = np.isfinite(values) & (values != np.round(values))
     if bad.any():
         raise InvalidInputError(
