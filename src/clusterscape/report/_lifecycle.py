@@ -247,6 +247,18 @@ def lifecycle_context(study: SavedStudy) -> dict[str, Any]:
             f"The largest cluster held {grown[first]} creative firms in {first} and "
             f"{largest[max(largest)]} in {max(largest)}."
         )
+    sens = study.table("lifecycle_sensitivity")
+    if sens is not None and len(sens) > 1:
+        kinds = ("birth", "merge", "split", "death")
+        text.append(
+            "Matching threshold: "
+            + "; ".join(
+                f"{float(r['threshold']):g} gives "
+                + ", ".join(f"{int(r[k])} {k}" for k in kinds if k in sens.columns)
+                for _, r in sens.iterrows()
+            )
+            + " (lifecycle_sensitivity.csv)."
+        )
     large = {int(y): int(n) for y, n in (block.get("n_large_per_year") or {}).items()}
     hit = sorted(y for y, n in large.items() if n > 0)
     text.append(
