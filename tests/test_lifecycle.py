@@ -276,3 +276,42 @@ def test_dates_count_by_their_year():
     dated = cluster_lifecycle(stamps, **kw)
     pd.testing.assert_frame_equal(years.clusters, dated.clusters)
     assert dated.params["n_undated"] == 0
+
+
+def _street(flicker: str) -> gpd.GeoDataFrame:
+    """A 1.6 km street of firms; its middle empties for 2010 only ("split") or, for a street
+    whose middle is empty, fills for 2010 only ("merge")."""
+    rng = np.random.default_rng(6)
+    bg = rng.uniform(0, 10000, (600, 2))
+    line = np.column_stack([rng.uniform(4200, 5800, 240), rng.normal(5000, 70, 240)])
+    mid = np.abs(line[:, 0] - 5000) < 300
+    fill = np.column_stack([rng.uniform(4700, 5300, 90), rng.normal(5000, 70, 90)])
+    if flicker == "split":  # the middle closes in 2010, new firms fill it in 2011
+        keep, opened_fill, closed_fill = line, 2011, np.nan
+        closed_line = np.where(mid, 2010.0, np.nan)
+    else:  # two halves; the middle fills in 2010 and closes in 2011
+        keep, opened_fill, closed_fill = line[~mid], 2010, 2011.0
+        closed_line = np.full(len(keep), np.nan)
+    xy = np.vstack([bg, keep, fill])
+    opened = np.r_[np.full(600 + len(keep), 2000), np.full(90, opened_fill)]
+    closed = np.r_[np.full(600, np.nan), closed_line, np.full(90, closed_fill)]
+    return gpd.GeoDataFrame(
+        {"opened": opened, "closed": closed},
+        geometry=gpd.points_from_xy(xy[:, 0] + X0, xy[:, 1] + Y0_M),
+        crs=32651,
+    )
+
+
+@pytest.mark.parametrize(
+    ("flicker", "seen"), [("split", ["split", "merge"]), ("merge", ["merge", "split"])]
+)
+def test_a_split_that_re_merges_next_year_is_no_event(flicker, seen):
+    g = _street(flicker)
+    kw = {"years": range(2005, 2016), "min_cluster_size": 10}
+    structural = ["birth", "merge", "split", "death"]
+    raw = cluster_lifecycle(g, persist=1, **kw).events
+    raw = raw[raw["event"].isin(structural)]
+    assert list(raw["event"]) == seen and list(raw["year"]) == [2010, 2011], raw
+    smooth = cluster_lifecycle(g, **kw)
+    assert not smooth.events["event"].isin(structural).any(), smooth.events
+    assert smooth.params["transient_tracks"] or flicker == "merge"

@@ -27,7 +27,8 @@ detection's concave hulls).
 (most creative firms) when it is that predecessor's largest linked successor; otherwise it
 starts a new track. Events (with the year of the snapshot where the change is seen):
 
-- ``birth``: a cluster with no predecessor (year: its first snapshot);
+- ``birth``: a cluster with no predecessor (year: its first snapshot; the clusters of the first
+  snapshot start tracks without a birth, which lies before the data);
 - ``death``: a cluster with no successor (year: the first snapshot without it);
 - ``merge``: a cluster with two or more predecessors (their tracks end in it; the largest
   predecessor's track continues);
@@ -43,9 +44,17 @@ they match by the rule above (members alive in both years, footprints as fallbac
 that vanishes for a year and comes back is not a death and a birth, a merge that splits again
 is not a merge and a split. A track that starts after the first snapshot and ends before the
 last one, seen in fewer than ``persist`` snapshots, is *transient*: its rows are kept (flagged)
-but it makes no event (a split that re-merges the next year is no split). Events in the last
-``persist - 1`` snapshots cannot be confirmed yet and are reported as seen. The events counted
-at other thresholds are in ``LifecycleResult.sensitivity``.
+but it makes no event (a split that re-merges the next year is no split). Births, deaths,
+merges and splits in the last ``persist - 1`` snapshots cannot be confirmed yet and are reported
+as seen; growth and shrink only once confirmed. The events counted at other thresholds are in
+``LifecycleResult.sensitivity``.
+
+**Significance.** Density-based detection finds clusters in random points too, and those come
+and go from year to year; only clusters denser than such noise are followed (``significance``,
+calibrated once on the final snapshot: see :func:`cluster_lifecycle`). The statistic is a
+cluster's *peak* density (median core density of its ``min_cluster_size`` densest members)
+over the snapshot's intensity, so a dense core that HDBSCAN returns inside a looser parent
+cluster in some year keeps its track.
 
 Every centroid is the mean of the cluster's members, given in WGS-84 (``lon``, ``lat``); an
 event's place is the centroid of the clusters on its "many" side (the predecessors of a merge,
