@@ -79,6 +79,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["EVENTS", "LifecycleResult", "cluster_lifecycle"]
 
+#: Smallest core distance (m) of the significance statistic: about the precision of a geocode.
+MIN_CORE_M = 1.0
 #: Event kinds, in the order they are counted.
 EVENTS = ("birth", "growth", "shrink", "merge", "split", "death")
 #: Columns of the per-year cluster table (``lifecycle.csv``); ``transient`` follows them.
@@ -183,7 +185,8 @@ def _peak_ratio(xy: np.ndarray, labels: np.ndarray, *, min_samples: int, top: in
     """Each cluster's peak density over the pattern's intensity (the significance statistic).
 
     The core density of a point is ``min_samples / (pi r^2)``, r the distance to its
-    ``min_samples``-th nearest point (itself included), as in
+    ``min_samples``-th nearest point (itself included, at least ``MIN_CORE_M``: firms registered
+    at one address would otherwise be infinitely dense), as in
     :func:`~clusterscape.detect.clusters.core_density`; a cluster's peak density is the median
     over its ``top`` densest members, so a dense core that HDBSCAN returns inside a larger,
     looser parent cluster keeps its density. Intensity: points per m² of the convex hull.
@@ -196,7 +199,7 @@ def _peak_ratio(xy: np.ndarray, labels: np.ndarray, *, min_samples: int, top: in
     kk = min(int(min_samples), len(xy))
     r = cKDTree(xy).query(xy, k=kk)[0]
     r = r if r.ndim == 1 else r[:, -1]
-    dens = kk / (np.pi * np.maximum(r, 1e-9) ** 2)
+    dens = kk / (np.pi * np.maximum(r, MIN_CORE_M) ** 2)
     members = np.flatnonzero(labels >= 0)
     order = members[np.lexsort((-dens[members], labels[members]))]
     starts = np.searchsorted(labels[order], np.arange(k))
@@ -217,8 +220,8 @@ def _null_ratio(
 
     The null patterns are uniform in the convex hull of ``xy`` (CSR) or, with ``population``,
     ``len(xy)`` locations drawn without replacement among all establishments alive (random
-    labelling); each is clustered as the data are and its densest cluster's
-    ``density_ratio`` (median core density over the pattern's intensity in its hull) kept.
+    labelling); each is clustered as the data are and the highest :func:`_peak_ratio` of its
+    clusters kept.
     """
     import geopandas as gpd
 
