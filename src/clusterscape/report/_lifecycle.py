@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from clusterscape.i18n import current_lang, t
 from clusterscape.report.figures import Figure
 from clusterscape.results import SavedStudy
 
@@ -22,6 +23,8 @@ __all__ = ["LIFECYCLE_FIGURES", "lifecycle_context"]
 #: marker and colour of each event kind on the timeline
 MARKERS = {"birth": ("^", "#2ca02c"), "death": ("X", "#222222"), "merge": (">", "#1f77b4"),
            "split": ("<", "#ff7f0e"), "growth": ("+", "#2ca02c"), "shrink": ("_", "#d62728")}  # fmt: skip
+#: the events told in the story (growth and shrink are counted only)
+STRUCTURAL = ("birth", "merge", "split", "death")
 #: the story lists at most this many structural events (all are in the CSV)
 STORY_MAX = 14
 #: a registry park names an event's place when it lies within this distance (m)
@@ -69,8 +72,8 @@ def fig_timeline(study: SavedStudy, path: Path) -> Figure | None:
     row = _track_order(clusters)
     fig, ax = plt.subplots(figsize=(8, max(3.0, 0.28 * len(row) + 1.2)))
     top = float(clusters["n_creative"].max())
-    for t, part in clusters.sort_values("year").groupby("track_id"):
-        y = np.full(len(part), row[int(str(t))])
+    for track, part in clusters.sort_values("year").groupby("track_id"):
+        y = np.full(len(part), row[int(str(track))])
         widths = 0.5 + 6.0 * np.sqrt(part["n_creative"].to_numpy(float) / top)
         ax.scatter(part["year"], y, s=widths**2, color="#9ecae1", edgecolor="none", zorder=2)
         ax.plot(part["year"], y, color="#6baed6", linewidth=0.8, zorder=1)
@@ -80,7 +83,8 @@ def fig_timeline(study: SavedStudy, path: Path) -> Figure | None:
         if sel.empty:
             continue
         ys = [row[int(t)] for t in sel["track_id"]]
-        ax.scatter(sel["year"], ys, marker=marker, s=60, color=colour, label=kind, zorder=4)
+        ax.scatter(sel["year"], ys, marker=marker, s=60, color=colour,
+                   label=t(f"lifecycle.kind.{kind}"), zorder=4)  # fmt: skip
         if kind in ("merge", "split"):  # join the tracks involved
             for _, e in sel.iterrows():
                 involved = [row[t] for t in _tracks(e["from_tracks"]) + _tracks(e["to_tracks"])
@@ -90,20 +94,14 @@ def fig_timeline(study: SavedStudy, path: Path) -> Figure | None:
                               linewidth=1.2, zorder=3)  # fmt: skip
     ax.set_yticks(range(len(row)))
     ax.set_yticklabels([str(t) for t in sorted(row, key=row.__getitem__)], fontsize=7)
-    ax.set_ylabel("track")
-    ax.set_xlabel("year")
-    ax.set_title("Creative clusters through time")
+    ax.set_ylabel(t("lifecycle.figure.track"))
+    ax.set_xlabel(t("lifecycle.figure.year"))
+    ax.set_title(t("lifecycle.figure.axes"))
     ax.legend(loc="upper left", fontsize=7, ncol=3, frameon=False)
     fig.savefig(path)
     plt.close(fig)
     return Figure(
-        path.name,
-        "Clusters through time",
-        "Each row is a track (one cluster followed from year to year); dot size grows with the "
-        "cluster's creative firms. Markers: birth, death, merge and split (vertical lines join "
-        "the tracks involved), growth and shrink. Transient tracks (seen too briefly to count) "
-        "are left out; all rows are in lifecycle.csv.",
-        "lifecycle",
+        path.name, t("lifecycle.figure.title"), t("lifecycle.figure.caption"), "lifecycle"
     )
 
 
@@ -150,7 +148,7 @@ def fig_years_map(study: SavedStudy, path: Path) -> Figure | None:
         ax.set_xlim(x0 - pad, x1 + pad)
         ax.set_ylim(y0 - pad, y1 + pad)
         ax.set_aspect(1.0 / np.cos(np.radians((y0 + y1) / 2)))
-        ax.set_title(f"{year}: {len(part)} clusters", fontsize=9)
+        ax.set_title(t("lifecycle.figure.panel", year=year, n=len(part)), fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.tick_params(labelsize=6)
@@ -158,9 +156,8 @@ def fig_years_map(study: SavedStudy, path: Path) -> Figure | None:
     plt.close(fig)
     return Figure(
         path.name,
-        "Clusters in chosen years",
-        f"Footprints of the clusters in {', '.join(map(str, years))}, coloured and labelled "
-        "by track (the same colour is the same cluster through the years).",
+        t("lifecycle.figure.years_title"),
+        t("lifecycle.figure.years_caption", years=t("report.item_sep").join(map(str, years))),
         "lifecycle",
     )
 
@@ -182,39 +179,47 @@ def _place(study: SavedStudy, lon: float, lat: float) -> str:
         metric = pt.estimate_utm_crs()
         d = parks.to_crs(metric).distance(pt.to_crs(metric).iloc[0])
         if float(d.min()) <= PARK_NAME_M:
-            return f"near {parks['name'].iloc[int(np.argmin(d.to_numpy()))]}"
+            return t("lifecycle.near", park=parks["name"].iloc[int(np.argmin(d.to_numpy()))])
     districts = study.layer("districts")
     if districts is not None and len(districts):
         hit = districts[districts.contains(pt.iloc[0])]
+        order = ("name_zh", "name_en") if current_lang() == "zh" else ("name_en", "name_zh")
         if len(hit):
-            name = next(
-                (str(hit[c].iloc[0]) for c in ("name_en", "name_zh") if c in hit.columns), ""
-            )
+            name = next((str(hit[c].iloc[0]) for c in order if c in hit.columns), "")
             if name:
-                return f"in {name}"
+                return t("lifecycle.in", district=name)
     return ""
 
 
 def _story(study: SavedStudy, events: pd.DataFrame) -> list[str]:
     lines = []
     structural = events[events["event"].isin(["birth", "merge", "split", "death"])]
+    sep = t("report.item_sep")
     for _, e in structural.head(STORY_MAX).iterrows():
-        where = _place(study, float(e["lon"]), float(e["lat"]))
-        at = f" at ({float(e['lon']):.3f}, {float(e['lat']):.3f})" + (f", {where}" if where else "")
-        kind, track = str(e["event"]), int(e["track_id"])
-        if kind == "birth":
-            lines.append(f"{int(e['year'])}: cluster {track} was born{at}.")
-        elif kind == "death":
-            lines.append(f"{int(e['year'])}: cluster {track} died{at} (last seen the year before).")
-        elif kind == "merge":
-            parts = ", ".join(str(t) for t in _tracks(e["from_tracks"]))
-            lines.append(f"{int(e['year'])}: clusters {parts} merged{at}; {track} continues.")
-        else:
-            parts = ", ".join(str(t) for t in _tracks(e["to_tracks"]))
-            lines.append(f"{int(e['year'])}: cluster {track} split into {parts}{at}.")
+        lon, lat = float(e["lon"]), float(e["lat"])
+        at = t("lifecycle.at", lon=f"{lon:.3f}", lat=f"{lat:.3f}") + _place(study, lon, lat)
+        kind = str(e["event"])
+        parts = sep.join(
+            str(x) for x in _tracks(e["to_tracks" if kind == "split" else "from_tracks"])
+        )
+        lines.append(
+            t(
+                f"lifecycle.{kind}",
+                year=int(e["year"]),
+                track=int(e["track_id"]),
+                at=at,
+                parts=parts,
+            )
+        )
     if len(structural) > STORY_MAX:
-        lines.append(f"… and {len(structural) - STORY_MAX} more events in lifecycle_events.csv.")
+        lines.append(t("lifecycle.more", n=len(structural) - STORY_MAX))
     return lines
+
+
+def _counts(row: Any, kinds: tuple[str, ...]) -> str:
+    return t("report.item_sep").join(
+        t("lifecycle.count", n=int(row.get(k, 0)), kind=t(f"lifecycle.kind.{k}")) for k in kinds
+    )
 
 
 def lifecycle_context(study: SavedStudy) -> dict[str, Any]:
@@ -230,41 +235,36 @@ def lifecycle_context(study: SavedStudy) -> dict[str, Any]:
     counts = block.get("events") or {}
     years = block.get("years") or []
     text = [
-        f"Creative clusters were detected on every yearly snapshot from {years[0]} to "
-        f"{years[-1]} (firms alive that year, the same detection parameters every year) and "
-        f"followed as {block.get('n_tracks')} tracks: "
-        + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("birth", "merge", "split", "death"))
-        + f" events, {counts.get('growth', 0)} growth and {counts.get('shrink', 0)} shrink "
-        f"(clusters linked by shared firms, overlap threshold {block.get('threshold')}; an "
-        f"event must persist {block.get('persist')} snapshots).",
+        t(
+            "lifecycle.overview",
+            first=years[0],
+            last=years[-1],
+            tracks=block.get("n_tracks"),
+            counts=_counts(counts, STRUCTURAL),
+            growth=counts.get("growth", 0),
+            shrink=counts.get("shrink", 0),
+            threshold=block.get("threshold"),
+            persist=block.get("persist"),
+        ),
         *_story(study, events),
     ]
     largest = {int(y): int(n) for y, n in (block.get("largest_per_year") or {}).items()}
     grown = {y: n for y, n in largest.items() if n > 0}
     if grown:
-        first = min(grown)
-        text.append(
-            f"The largest cluster held {grown[first]} creative firms in {first} and "
-            f"{largest[max(largest)]} in {max(largest)}."
-        )
+        y0, y1 = min(grown), max(largest)
+        text.append(t("lifecycle.largest", n0=grown[y0], y0=y0, n1=largest[y1], y1=y1))
     sens = study.table("lifecycle_sensitivity")
     if sens is not None and len(sens) > 1:
-        kinds = ("birth", "merge", "split", "death")
-        text.append(
-            "Matching threshold: "
-            + "; ".join(
-                f"{float(r['threshold']):g} gives "
-                + ", ".join(f"{int(r[k])} {k}" for k in kinds if k in sens.columns)
-                for _, r in sens.iterrows()
+        parts = t("report.list_sep").join(
+            t(
+                "lifecycle.threshold_part",
+                threshold=f"{float(r['threshold']):g}",
+                counts=_counts(r, STRUCTURAL),
             )
-            + " (lifecycle_sensitivity.csv)."
+            for _, r in sens.iterrows()
         )
+        text.append(t("lifecycle.threshold", parts=parts))
     large = {int(y): int(n) for y, n in (block.get("n_large_per_year") or {}).items()}
     hit = sorted(y for y, n in large.items() if n > 0)
-    text.append(
-        f"A large-scale cluster first met the thresholds in {hit[0]}."
-        if hit
-        else "No cluster met the large-scale thresholds in any year: the history shows "
-        "clusters being attempted, not yet a large-scale cluster."
-    )
+    text.append(t("lifecycle.large_first", year=hit[0]) if hit else t("lifecycle.large_none"))
     return {"lifecycle_present": True, "lifecycle_status": "", "lifecycle_text": text}
