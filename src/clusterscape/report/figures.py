@@ -470,12 +470,12 @@ def _fig_effects_for(amenity: str, study: SavedStudy, path: Path) -> Figure | No
 
 @contextmanager
 def _render_on_save_only() -> Iterator[None]:
-    """Each figure is rendered once, by ``savefig``.
+    """Each figure is rendered once, when it is saved (:func:`_save_png`).
 
     geopandas' ``plot`` ends with ``canvas.draw_idle()``, which on the non-interactive Agg
     backend renders the whole figure there and then: a map with a basemap and three layers was
-    rendered four times before being saved. Nothing reads those renderings (``savefig`` lays out
-    and renders afresh), so they are skipped; the PNG files are byte for byte the same.
+    rendered four times before being saved. Nothing reads those renderings (saving lays out and
+    renders afresh), so they are skipped; the PNG files are byte for byte the same.
     """
     original = FigureCanvasBase.draw_idle
     FigureCanvasBase.draw_idle = lambda self, *args, **kwargs: None  # type: ignore[method-assign]
