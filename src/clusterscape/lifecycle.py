@@ -181,6 +181,16 @@ def _detect(points: Any, det: Mapping[str, Any]) -> Any:
     )  # fmt: skip
 
 
+def _labels(xy: np.ndarray, det: Mapping[str, Any]) -> np.ndarray:
+    """Labels of :func:`_detect` without the cluster table (the null patterns need no more)."""
+    from clusterscape.detect.clusters import dbscan_labels, hdbscan_labels
+
+    mcs, ms = int(det["min_cluster_size"]), int(det["min_samples"])
+    if det["method"] == "hdbscan":
+        return hdbscan_labels(xy, min_cluster_size=mcs, min_samples=ms)[0]
+    return dbscan_labels(xy, eps_m=float(det["eps_m"]), min_samples=ms)[0]
+
+
 def _peak_ratio(xy: np.ndarray, labels: np.ndarray, *, min_samples: int, top: int) -> np.ndarray:
     """Each cluster's peak density over the pattern's intensity (the significance statistic).
 
@@ -213,9 +223,8 @@ def _peak_ratio(xy: np.ndarray, labels: np.ndarray, *, min_samples: int, top: in
 
 
 def _null_ratio(
-    xy: np.ndarray, population: np.ndarray | None, det: Mapping[str, Any], *, sims: int,
-    crs: Any,
-) -> float:  # fmt: skip
+    xy: np.ndarray, population: np.ndarray | None, det: Mapping[str, Any], *, sims: int
+) -> float:
     """Highest cluster density ratio reached by any of ``sims`` null patterns of ``len(xy)``.
 
     The null patterns are uniform in the convex hull of ``xy`` (CSR) or, with ``population``,
@@ -223,8 +232,6 @@ def _null_ratio(
     labelling); each is clustered as the data are and the highest :func:`_peak_ratio` of its
     clusters kept.
     """
-    import geopandas as gpd
-
     rng = np.random.default_rng(None if det["seed"] is None else int(det["seed"]) + 104729)
     hull = shapely.convex_hull(shapely.multipoints(xy))
     shapely.prepare(hull)
@@ -242,8 +249,7 @@ def _null_ratio(
                 got.append(cand)
                 have += len(cand)
             sim = np.vstack(got)[: len(xy)]
-        pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(sim[:, 0], sim[:, 1]), crs=crs)
-        labels = _detect(pts, det).labels.to_numpy()
+        labels = _labels(sim, det)
         ratio = _peak_ratio(sim, labels, min_samples=det["min_samples"],
                             top=det["min_cluster_size"])  # fmt: skip
         best = max(best, float(ratio.max()) if len(ratio) else 0.0)
@@ -803,7 +809,7 @@ def cluster_lifecycle(
             p_close = _year_values(everyone, "closed", caller)
             now = ~(p_open > span[-1]) & ~(p_close <= span[-1])  # undated rows count as alive
             pop = np.column_stack([everyone.geometry.x, everyone.geometry.y])[now]
-        floor = _null_ratio(final_xy, pop, det, sims=simulations, crs=gdf.crs)
+        floor = _null_ratio(final_xy, pop, det, sims=simulations)
     snaps = _snapshots(gdf, alive, span, det, floor)
     opts = {"match": match, "min_members": mcs, "persist": persist, "change": change}
     sens = []
