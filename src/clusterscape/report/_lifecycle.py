@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from clusterscape.i18n import current_lang, t
-from clusterscape.report.figures import Figure
+from clusterscape.report.figures import Figure, _finish_figure
 from clusterscape.results import SavedStudy
 
 __all__ = ["LIFECYCLE_FIGURES", "lifecycle_context"]
@@ -98,10 +98,8 @@ def fig_timeline(study: SavedStudy, path: Path) -> Figure | None:
     ax.set_xlabel(t("lifecycle.figure.year"))
     ax.set_title(t("lifecycle.figure.axes"))
     ax.legend(loc="upper left", fontsize=7, ncol=3, frameon=False)
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name, t("lifecycle.figure.title"), t("lifecycle.figure.caption"), "lifecycle"
+    return _finish_figure(
+        fig, path, t("lifecycle.figure.title"), t("lifecycle.figure.caption"), "lifecycle"
     )
 
 
@@ -152,10 +150,9 @@ def fig_years_map(study: SavedStudy, path: Path) -> Figure | None:
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.tick_params(labelsize=6)
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         t("lifecycle.figure.years_title"),
         t("lifecycle.figure.years_caption", years=t("report.item_sep").join(map(str, years))),
         "lifecycle",
