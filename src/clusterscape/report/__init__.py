@@ -524,8 +524,11 @@ def _render_html(study: SavedStudy, figures: list[Figure]) -> str:
     }
     crs = s.get("crs", {})
     datum = str(crs.get("source", "")).lower()
+    from clusterscape.report._lifecycle import lifecycle_context
+
     template = env.get_template("template.html.j2")
     return template.render(
+        **lifecycle_context(study),
         t=t,
         lang=current_lang(),
         recipe_present=recipe["recipe_present"],

@@ -459,6 +459,9 @@ def _make_figures(study: SavedStudy, figures_dir: Path) -> list[Figure]:
     from clusterscape.report._recipe import RECIPE_FIGURES  # the published-methods section
 
     makers.extend(RECIPE_FIGURES)
+    from clusterscape.report._lifecycle import LIFECYCLE_FIGURES  # clusters through time
+
+    makers.extend(LIFECYCLE_FIGURES)
     out: list[Figure] = []
     for name, maker in makers:
         fig = maker(study, figures_dir / name)
