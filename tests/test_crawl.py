@@ -5,6 +5,10 @@ polygon searches with Amap's semantics: v3 ``count`` is the number of matches ca
 ``cap``, pages of ``offset`` POIs (``page`` from 1) within the first ``cap``; v5 pages by
 ``page_num``/``page_size`` with ``count`` the page's length. It can be told to fail chosen
 calls (HTTP 500, infocodes 10004/10003, a body that is not JSON) and it logs every call.
+``forms`` makes it accept one polygon form only, as a service written from either half of
+Amap's documentation might: ``"ring"`` refuses two-pair rectangles and ``"rect"`` refuses
+rings, with the documented parameter error (status "0", infocode 20000 INVALID_PARAMS) or,
+with ``refusal="400"``, HTTP 400; a ring must be closed (first pair == last pair).
 
 Checked: every planted POI inside the boundary reaches the output exactly once (edge POIs, in
 two tiles, are read once by ``read_establishments``), except where the report says a tile is
@@ -32,6 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 import pytest
 import shapely
+from shapely import affinity
 from shapely.geometry import Point, Polygon, box
 from typer.testing import CliRunner
 
@@ -82,6 +87,9 @@ class FakeAmap:
         self.faults: dict[int, str] = {}
         self.kill_at: tuple[int, int] | None = None  # (call number, pid to SIGKILL)
         self.no_count = False  # answer v3 without "count"
+        self.forms = "both"  # or "ring" / "rect": the only polygon form accepted
+        self.refusal = "20000"  # how a refused form is answered: infocode 20000 or HTTP "400"
+        self.refused: list[str] = []  # polygons refused for their form
         self.calls: list[dict[str, str]] = []
         self.ok: list[tuple[str, str, str]] = []  # (version, polygon, page) answered with data
         self.lock = threading.Lock()
@@ -124,6 +132,16 @@ class FakeAmap:
             return 200, _body(
                 {"status": "0", "info": "MISSING_REQUIRED_PARAMS", "infocode": "20001"}
             )
+        pairs = q["polygon"].split("|")
+        ring = len(pairs) >= 4 and pairs[0] == pairs[-1]
+        if (self.forms == "ring" and not ring) or (self.forms == "rect" and len(pairs) != 2):
+            with self.lock:
+                self.refused.append(q["polygon"])
+            if self.refusal == "400":
+                return 400, b"<html>bad request</html>"
+            return 200, _body({"status": "0", "info": "INVALID_PARAMS", "infocode": "20000"})
+        if int(q.get("offset", q.get("page_size", "20"))) > 25:  # Amap's documented maximum
+            return 200, _body({"status": "0", "info": "INVALID_PARAMS", "infocode": "20000"})
         hits = self._inside(q["polygon"])[: self.cap]
         v5 = "/v5/" in path
         size = int(q.get("page_size" if v5 else "offset", "20"))
@@ -233,13 +251,13 @@ def _lines(out: Path) -> list[dict[str, Any]]:
 
 def _on_an_edge(lon: float, lat: float, polygons: list[str]) -> bool:
     for poly in polygons:
-        (xa, ya), (xb, yb) = (tuple(map(float, p.split(","))) for p in poly.split("|"))
-        if (
-            box(min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb)).boundary.distance(
-                Point(lon, lat)
-            )
-            < 1e-9
-        ):
+        pts = [tuple(map(float, p.split(","))) for p in poly.split("|")]
+        if len(pts) == 2:
+            (xa, ya), (xb, yb) = pts
+            shape = box(min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
+        else:
+            shape = Polygon(pts)
+        if shape.boundary.distance(Point(lon, lat)) < 1e-9:
             return True
     return False
 
@@ -520,3 +538,127 @@ def test_v3_without_count_pages_to_the_cap(
     rep = _crawl(out, boundary, url)
     assert rep.complete and rep.tiles_saturated == 1 and rep.tiles_split >= 4
     _check_complete(out, service)
+
+
+# ---------------------------------------------------------------- the polygon form
+
+
+def _manifest(out: Path) -> dict[str, Any]:
+    return json.loads(out.with_name(out.name + ".manifest.json").read_text(encoding="utf-8"))
+
+
+def _is_ring(polygon: str) -> bool:
+    pairs = polygon.split("|")
+    return len(pairs) == 5 and pairs[0] == pairs[-1] and len(set(pairs)) == 4
+
+
+@pytest.mark.parametrize(("refusal", "old_manifest"), [("20000", False), ("400", True)])
+def test_auto_switches_to_rings_on_a_ring_only_service_and_resumes_with_them(
+    tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path, refusal: str, old_manifest: bool
+) -> None:
+    service, url = fake
+    service.forms, service.refusal = "ring", refusal
+    out = tmp_path / "ring.jsonl"
+    logs: list[str] = []
+    first = _crawl(out, boundary, url, max_calls=12, logs=logs)
+    assert not first.complete and first.polygon_form == "ring"
+    # one rectangle asked, refused, asked again as a ring: no other call was refused
+    assert len(service.refused) == 1 and service.refused[0].count("|") == 1
+    assert service.calls[1]["polygon"] == "|".join(
+        ["{0},{1}", "{2},{1}", "{2},{3}", "{0},{3}", "{0},{1}"]
+    ).format(*_corners(service.calls[0]["polygon"]))
+    man = _manifest(out)
+    assert man["polygon"]["form"] == "ring" and man["polygon"]["switched"]["tile"] == "0"
+    assert any("closed ring" in line and "tile 0" in line for line in logs)
+    if old_manifest:  # a manifest without the form (older runs): the rings in the output tell
+        man_p = out.with_name(out.name + ".manifest.json")
+        man_p.write_text(json.dumps({k: v for k, v in man.items() if k != "polygon"}))
+    # the resume keeps rings: not one rectangle more
+    second = _crawl(out, boundary, url, logs=logs)
+    assert second.complete and second.polygon_form == "ring"
+    assert len(service.refused) == 1
+    assert all(_is_ring(c["polygon"]) for c in service.calls[1:])
+    _check_complete(out, service)  # every POI inside the area once, no page twice
+    assert all(_is_ring(d["_request"]["polygon"]) for d in _lines(out))
+    assert set(read_establishments(out).establishments["id"]) >= _inside_ids() - SATURATED
+    assert _manifest(out)["polygon"]["form"] == "ring"
+    _no_key(tmp_path, logs, first.stopped)
+
+
+def _corners(rect: str) -> list[str]:
+    """x0, y0, x1, y1 (as sent, 6 decimals) of a rectangle given as upper-left|lower-right."""
+    (xa, ya), (xb, yb) = (p.split(",") for p in rect.split("|"))
+    return [xa, yb, xb, ya]
+
+
+def test_auto_keeps_rectangles_on_a_rect_only_service(
+    tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path
+) -> None:
+    service, url = fake
+    service.forms = "rect"
+    out = tmp_path / "rect.jsonl"
+    first = _crawl(out, boundary, url, max_calls=10)
+    assert _manifest(out)["polygon"] == {"mode": "auto", "form": "rect"}
+    rep = _crawl(out, boundary, url)
+    assert rep.complete and rep.polygon_form == "rect" and service.refused == []
+    assert all(c["polygon"].count("|") == 1 for c in service.calls)
+    _check_complete(out, service)
+    assert (
+        _manifest(out)["polygon"]["form"] == "rect" and "switched" not in _manifest(out)["polygon"]
+    )
+    # asked for rings explicitly, the same service refuses them: the error names the option
+    with pytest.raises(CrawlError, match=r"INVALID_PARAMS.*--polygon-form"):
+        _crawl(tmp_path / "ring.jsonl", boundary, url, polygon_form="ring")
+    assert len(service.refused) == 1 and _is_ring(service.refused[0])
+    _no_key(tmp_path, [], first.stopped)
+
+
+def test_an_empty_tile_is_no_refusal(tmp_path: Path, fake: tuple[FakeAmap, str]) -> None:
+    service, url = fake
+    service.forms = "rect"
+    far = affinity.translate(AREA_WGS, xoff=2.0)  # no POI planted there
+    rep = crawl_amap(KEY, far, "141000", tmp_path / "e.jsonl", endpoint=url + "/v3/place/polygon",
+                     cap=100, page_size=20, qps=0, min_tile=0.002, sleep=lambda _s: None)  # fmt: skip
+    assert rep.complete and rep.pois == 0 and rep.calls == 1 and rep.polygon_form == "rect"
+    assert service.calls[0]["polygon"].count("|") == 1 and service.refused == []
+
+
+def test_refused_in_both_forms_is_an_error(
+    tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path
+) -> None:
+    service, url = fake
+    service.forms = "ring"
+    # a page size above Amap's 25 is refused whatever the polygon: one ring retry, then the error
+    with pytest.raises(CrawlError, match=r"INVALID_PARAMS.*rectangle and as a closed ring"):
+        crawl_amap(KEY, boundary, "141000", tmp_path / "x.jsonl",
+                   endpoint=url + "/v3/place/polygon", page_size=30, sleep=lambda _s: None)  # fmt: skip
+    assert len(service.calls) == 2
+    assert service.calls[0]["polygon"].count("|") == 1 and _is_ring(service.calls[1]["polygon"])
+    assert _manifest(tmp_path / "x.jsonl")["polygon"]["form"] == "rect"
+
+
+def test_polygon_form_is_checked(tmp_path: Path, boundary: Path) -> None:
+    with pytest.raises(InvalidInputError, match="auto, rect or ring"):
+        crawl_amap(KEY, boundary, "141000", tmp_path / "x.jsonl", polygon_form="square")
+
+
+def test_cli_polygon_form_and_chinese_lines(
+    tmp_path: Path, fake: tuple[FakeAmap, str], boundary: Path
+) -> None:
+    service, url = fake
+    service.forms = "ring"
+    args = ["fetch-amap", "--key", KEY, *_cli_args(boundary, url, tmp_path / "c.jsonl", "141000")]
+    result = runner.invoke(app, [*args, "--polygon-form", "ring"])
+    assert result.exit_code == 0, result.output
+    assert "polygon form: ring" in result.output and service.refused == []
+    bad = runner.invoke(app, [*args, "--polygon-form", "square"])
+    assert bad.exit_code == 1 and "auto, rect or ring" in bad.output
+    # the log lines and the summary in Chinese
+    service.faults = {len(service.calls) + 1: "500"}
+    logs: list[str] = []
+    rep = _crawl(tmp_path / "zh.jsonl", boundary, url, lang="zh", logs=logs)
+    assert any(line.startswith("第 1/6 次重试") and "HTTP 500" in line for line in logs)
+    assert any(line.startswith("网格 0：矩形写法的多边形被拒") for line in logs)
+    assert rep.summary("zh").startswith("已完成。") and "多边形写法：ring" in rep.summary("zh")
+    assert rep.summary("en").startswith("complete.")
+    _no_key(tmp_path, logs, result.output)

@@ -765,8 +765,13 @@ def fetch_amap_command(
     datum: str | None = typer.Option(
         None, "--datum", help=t("cli.opt.fetch_amap_command.datum", _HELP)
     ),
+    polygon_form: str = typer.Option(
+        "auto", "--polygon-form", help=t("cli.opt.fetch_amap_command.polygon_form", _HELP)
+    ),
 ) -> None:
     """Fetch Amap POIs over a boundary: quadtree of polygon queries, resumable, key never saved."""
+    from rich.markup import escape
+
     from clusterscape.io.crawl import crawl_amap
 
     if not key:
@@ -785,14 +790,17 @@ def fetch_amap_command(
         max_calls=max_calls,
         retries=retries,
         backoff=backoff,
+        polygon_form=polygon_form,
+        lang=_HELP,
         log=lambda line: err_console.print(line, highlight=False, markup=False),
     )
     console.print(
-        f"Wrote [bold]{report.out}[/] (manifest {report.manifest.name}): {report.summary()}",
+        t("cli.msg.amap_written", _HELP, out=escape(str(report.out)),
+          manifest=escape(report.manifest.name), summary=escape(report.summary(_HELP))),
         highlight=False,
-    )
+    )  # fmt: skip
     if not report.complete:
-        console.print(f"Run the same command again to resume ({report.tiles_pending} tiles left).")
+        console.print(t("cli.msg.amap_resume", _HELP, n=report.tiles_pending))
         raise typer.Exit(code=3)  # stopped early (quota, --max-calls): resumable, not an error
 
 

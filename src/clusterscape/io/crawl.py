@@ -26,6 +26,14 @@ exponential back-off; daily-quota infocodes (10003, 10044, 10045) are retried tw
 stop the crawl cleanly for a later resume (Amap resets the daily quota at midnight); any other error (a wrong key 10001, a service
 not enabled 10002, bad parameters 20000...) stops it with the error. The key is removed from
 every message, file and log line.
+
+Amap takes a tile's ``polygon`` in two forms: a rectangle (upper-left|lower-right corners) or
+a closed ring (first pair repeated last). ``polygon_form="auto"`` sends rectangles and, when the
+first call of a tile is refused as a parameter error (infocode 20000 INVALID_PARAMS or 20001
+MISSING_REQUIRED_PARAMS, or HTTP 400), asks it again once as a ring and keeps rings for the
+rest of the crawl; the form in use is recorded in the manifest, so a resume goes on with it.
+An empty answer is not a refusal (an empty tile is normal). Log lines and the summary are in
+``lang`` (the i18n catalogue, keys ``crawl.*``).
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ import shapely
 from shapely.geometry import box
 
 from clusterscape.errors import ClusterscapeError, InvalidInputError
+from clusterscape.i18n import current_lang, normalise_lang, t
 from clusterscape.io._redact import REDACTED, redact_text
 
 __all__ = ["DEFAULT_ENDPOINT", "CrawlError", "CrawlReport", "crawl_amap"]
@@ -65,10 +74,22 @@ QUOTA_INFOCODES = frozenset({"10003", "10044", "10045"})
 _MAX_BACKOFF = 60.0
 #: Retries on a daily-quota infocode before the crawl stops (the quota resets at midnight).
 _QUOTA_RETRIES = 2
+#: Amap infocodes of a refused parameter (INVALID_PARAMS, MISSING_REQUIRED_PARAMS): with
+#: ``polygon_form="auto"`` the first call of a tile is asked again with a closed ring.
+PARAM_INFOCODES = frozenset({"20000", "20001"})
+POLYGON_FORMS = ("auto", "rect", "ring")
 
 
 class CrawlError(ClusterscapeError, RuntimeError):
     """The crawl stopped on an error that retrying cannot fix (the manifest is saved)."""
+
+
+class _ParamError(CrawlError):
+    """A call refused as a parameter error (infocode 20000/20001 or HTTP 400)."""
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -94,6 +115,8 @@ class CrawlReport:
         Distinct POI ids in ``out``.
     stopped : str
         Why the run stopped before the end ("" when complete).
+    polygon_form : str
+        The polygon form the crawl sends (``rect`` or ``ring``).
     """
 
     out: Path
@@ -109,20 +132,30 @@ class CrawlReport:
     responses: int
     pois: int
     stopped: str = ""
+    polygon_form: str = "rect"
 
-    def summary(self) -> str:
-        """One paragraph for a person: coverage, calls, what is left."""
-        head = "complete" if self.complete else f"incomplete: {self.stopped}"
-        sat = (
-            f"; {self.tiles_saturated} tile(s) still at the cap at the minimum tile size (POIs "
-            "beyond the cap missing there; lower --min-tile to split further)"
-            if self.tiles_saturated
-            else ""
+    def summary(self, lang: str | None = None) -> str:
+        """One paragraph for a person: coverage, calls, what is left (in ``lang``)."""
+        code = normalise_lang(lang) if lang else current_lang()
+        head = (
+            t("crawl.complete", code)
+            if self.complete
+            else t("crawl.incomplete", code, why=self.stopped)
         )
-        return (
-            f"{head}. {self.pois:,} distinct POIs in {self.responses:,} responses; tiles: "
-            f"{self.tiles_done} done, {self.tiles_split} split, {self.tiles_pending} pending"
-            f"{sat}; calls: {self.calls} this run, {self.calls_total} in all."
+        sat = t("crawl.saturated", code, n=self.tiles_saturated) if self.tiles_saturated else ""
+        return t(
+            "crawl.summary",
+            code,
+            head=head,
+            pois=f"{self.pois:,}",
+            responses=f"{self.responses:,}",
+            done=self.tiles_done,
+            split=self.tiles_split,
+            pending=self.tiles_pending,
+            saturated=sat,
+            calls=self.calls,
+            calls_total=self.calls_total,
+            form=self.polygon_form,
         )
 
 
@@ -141,9 +174,16 @@ class _Tile:
     def bounds(self) -> tuple[float, float, float, float]:
         return self.minx, self.miny, self.minx + self.size, self.miny + self.size
 
-    def polygon_param(self) -> str:
-        """Amap's rectangle form: upper-left and lower-right corners, 6 decimals."""
+    def polygon_param(self, form: str = "rect") -> str:
+        """Amap's ``polygon`` for this tile, 6 decimals.
+
+        ``rect`` gives the upper-left and lower-right corners, ``ring`` the closed ring SW, SE,
+        NE, NW, SW (five pairs, the first repeated last).
+        """
         x0, y0, x1, y1 = self.bounds
+        if form == "ring":
+            ring = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
+            return "|".join(f"{x:.6f},{y:.6f}" for x, y in ring)
         return f"{x0:.6f},{y1:.6f}|{x1:.6f},{y0:.6f}"
 
 
@@ -210,8 +250,10 @@ class _Client:
         max_calls: int | None,
         sleep: Callable[[float], None],
         log: Callable[[str], None],
+        lang: str = "en",
     ) -> None:
         self.key = key
+        self.lang = lang
         self.interval = 1.0 / qps if qps > 0 else 0.0
         self.retries = retries
         self.backoff = backoff
@@ -228,7 +270,7 @@ class _Client:
 
     def _get(self, url: str) -> tuple[int, bytes]:
         if self.max_calls is not None and self.calls >= self.max_calls:
-            raise _Stop(f"the call budget (max_calls={self.max_calls}) is spent")
+            raise _Stop(t("crawl.budget", self.lang, max_calls=self.max_calls))
         wait = self._last + self.interval - time.monotonic()
         if wait > 0:
             self.sleep(wait)
@@ -255,40 +297,50 @@ class _Client:
                 break
             attempt += 1
             delay = min(self.backoff * 2 ** (attempt - 1), _MAX_BACKOFF)
-            self.log(f"retry {attempt}/{self.retries} in {delay:.2g} s after {problem}")
+            fill = {"attempt": attempt, "retries": self.retries, "delay": f"{delay:.2g}"}
+            self.log(t("crawl.retry", self.lang, problem=problem, **fill))
             self.sleep(delay)
         if quota:
-            raise _Stop(f"the daily quota is used up ({problem}); run again later to resume")
-        raise _Stop(f"{problem} persisted after {attempt} retries; run again to resume")
+            raise _Stop(t("crawl.quota", self.lang, problem=problem))
+        raise _Stop(t("crawl.persisted", self.lang, problem=problem, attempts=attempt))
 
     def _try(self, url: str, endpoint: str) -> tuple[dict[str, Any] | None, str, str]:
         """(response, "", "") on success, else (None, the problem, Amap's infocode or "")."""
+        lang = self.lang
         try:
             code, body = self._get(url)
         except TimeoutError as exc:
-            return None, f"a time-out ({self._redact(str(exc)) or 'no answer'})", ""
+            why = self._redact(str(exc)) or t("crawl.problem.no_answer", lang)
+            return None, t("crawl.problem.timeout", lang, why=why), ""
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return None, f"a connection error ({self._redact(str(reason))})", ""
+            reason = self._redact(str(getattr(exc, "reason", exc)))
+            return None, t("crawl.problem.connection", lang, why=reason), ""
         if code >= 500 or code == 429:
             return None, f"HTTP {code}", ""
         if code >= 400:
-            raise CrawlError(
-                f"{_CALLER}: HTTP {code} from {_safe_endpoint(endpoint, self.key)}; check "
-                "--endpoint."
-            )
+            where = f"{_CALLER}: HTTP {code} from {_safe_endpoint(endpoint, self.key)}"
+            if code == 400:
+                raise _ParamError(f"{where}; check --endpoint and --polygon-form.", f"HTTP {code}")
+            raise CrawlError(f"{where}; check --endpoint.")
         try:
             doc = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return None, "a body that is not JSON", ""
+            return None, t("crawl.problem.not_json", lang), ""
         if not isinstance(doc, dict):
-            return None, "a body that is not a JSON object", ""
+            return None, t("crawl.problem.not_object", lang), ""
         status, infocode = str(doc.get("status", "")), str(doc.get("infocode", ""))
         if status == "1":
             return doc, "", ""
-        problem = f"Amap error {self._redact(str(doc.get('info', '')))} (infocode {infocode})"
+        info = self._redact(str(doc.get("info", "")))
+        problem = t("crawl.problem.amap", lang, info=info, infocode=infocode)
         if infocode in RETRY_INFOCODES or infocode in QUOTA_INFOCODES:
             return None, problem, infocode
+        if infocode in PARAM_INFOCODES:
+            raise _ParamError(
+                f"{_CALLER}: {problem}; the crawl stopped (check --types, --page-size and "
+                "--polygon-form).",
+                problem,
+            )
         raise CrawlError(
             f"{_CALLER}: {problem}; the crawl stopped (check the key, that the Web Service "
             "API is enabled for it, and --types)."
@@ -425,6 +477,8 @@ def crawl_amap(
     backoff: float = 1.0,
     timeout: float = 15.0,
     extensions: str = "base",
+    polygon_form: str = "auto",
+    lang: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] | None = None,
 ) -> CrawlReport:
@@ -462,6 +516,12 @@ def crawl_amap(
         and the HTTP time-out in seconds.
     extensions : str
         v3 ``extensions`` (``"base"`` or ``"all"``); ignored for v5.
+    polygon_form : {"auto", "rect", "ring"}
+        How a tile is sent: ``rect`` (two corners), ``ring`` (closed ring of five pairs), or
+        ``auto`` (rectangles, switching to rings for good when the first call of a tile is
+        refused as a parameter error). A resume with ``auto`` keeps the manifest's form.
+    lang : str, optional
+        Language of the log lines and stop reasons (``en``/``zh``; default: the current one).
     sleep, log : callable, optional
         The pause function (tests pass a fake) and a line logger.
 
@@ -487,6 +547,12 @@ def crawl_amap(
         raise InvalidInputError(
             f"{_CALLER}: cap, page size, max pages and min tile must be positive."
         )
+    mode = str(polygon_form).strip().lower()
+    if mode not in POLYGON_FORMS:
+        raise InvalidInputError(
+            f"{_CALLER}: --polygon-form is {polygon_form!r}; choose auto, rect or ring."
+        )
+    code = normalise_lang(lang) if lang else current_lang()
     say = log or (lambda _msg: None)
     out_p = Path(out)
     man_p = out_p.with_name(out_p.name + ".manifest.json")
@@ -519,10 +585,12 @@ def crawl_amap(
             "root": [x0, y0, size],
             "tiles": {"0": _new_tile()},
             "calls": 0,
+            "polygon": _polygon_state(None, mode, []),
         }
         _save_manifest(man_p, man)  # before any call: an output never exists without it
     else:
         _reconcile(man, requests, geom)
+    man["polygon"] = _polygon_state(man.get("polygon"), mode, requests)
     client = _Client(
         key,
         qps=qps,
@@ -532,6 +600,7 @@ def crawl_amap(
         max_calls=max_calls,
         sleep=sleep,
         log=lambda m: say(redact_text(m, secrets=[key])),
+        lang=code,
     )
     client.before = int(man.get("calls", 0))
     out_p.parent.mkdir(parents=True, exist_ok=True)
@@ -542,7 +611,7 @@ def crawl_amap(
                  int(max_pages), extensions, say)  # fmt: skip
     except _Stop as stop:
         stopped = str(stop)
-        say(f"stopped: {stopped}")
+        say(t("crawl.stopped", code, why=stopped))
     except CrawlError:
         _save_manifest(man_p, _count(man, client))
         raise
@@ -550,11 +619,64 @@ def crawl_amap(
         _save_manifest(man_p, _count(man, client))
         raise
     report = _report(_count(man, client), out_p, man_p, client.calls, ids, stopped)
+    report = dataclasses.replace(report, polygon_form=man["polygon"]["form"])
     man["report"] = {
         k: v for k, v in dataclasses.asdict(report).items() if k not in ("out", "manifest")
     }
     _save_manifest(man_p, man)
     return report
+
+
+def _polygon_state(
+    saved: dict[str, Any] | None, mode: str, requests: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The manifest's ``polygon`` entry: the form asked for (``mode``) and the form in use.
+
+    ``auto`` goes on with the form of an earlier run: the manifest's, or ``ring`` when the
+    output already holds a ring (a manifest saved before the switch); a new crawl starts with
+    ``rect``. ``rect`` and ``ring`` are used as given.
+    """
+    state = dict(saved) if isinstance(saved, dict) else {}
+    if mode != "auto":
+        form = mode
+    elif state.get("form") in ("rect", "ring"):
+        form = state["form"]
+    else:
+        form = "rect"
+    rings = any(str(r.get("polygon", "")).count("|") >= 4 for r in requests)
+    if mode == "auto" and form == "rect" and rings:
+        form = "ring"
+    state.update(mode=mode, form=form)
+    return state
+
+
+def _fetch_page(
+    poly: dict[str, Any],
+    client: _Client,
+    endpoint: str,
+    params: dict[str, str],
+    first: _Tile | None,
+) -> dict[str, Any]:
+    """One data call; in ``auto`` form a tile's refused ``first`` call is asked again as a ring.
+
+    On success the ring is kept for the rest of the crawl (``poly["form"]``, the manifest's
+    ``polygon``; a resume also sees it in the output's ``_request.polygon``);
+    ``params["polygon"]`` is the polygon that was answered.
+    """
+    try:
+        return client.fetch(endpoint, params)
+    except _ParamError as exc:
+        if first is None or poly["mode"] != "auto" or poly["form"] != "rect":
+            raise
+        problem = exc.problem
+    client.log(t("crawl.ring", client.lang, tile=first.id, problem=problem))
+    params["polygon"] = first.polygon_param("ring")
+    try:
+        doc = client.fetch(endpoint, params)
+    except _ParamError as exc:
+        raise CrawlError(f"{exc} (refused as a rectangle and as a closed ring)") from None
+    poly.update(form="ring", switched={"tile": first.id, "why": problem})
+    return doc
 
 
 def _count(man: dict[str, Any], client: _Client) -> dict[str, Any]:
@@ -588,12 +710,16 @@ def _run(
         buffered: list[dict[str, Any]] = []  # v5: pages held until the tile's size is known
         page = max(state["pages"], default=0) + 1
         while True:
-            params = {"polygon": tile.polygon_param(), "types": settings["types"]}
+            params = {
+                "polygon": tile.polygon_param(man["polygon"]["form"]),
+                "types": settings["types"],
+            }
             if api == "v5":
                 params.update(page_size=str(page_size), page_num=str(page))
             else:
                 params.update(offset=str(page_size), page=str(page), extensions=extensions)
-            doc = client.fetch(endpoint, params)
+            first = tile if page == 1 else None
+            doc = _fetch_page(man["polygon"], client, endpoint, params, first)
             pois = doc.get("pois") or []
             n = len(pois) if isinstance(pois, list) else 0
             total = _int(doc.get("count")) if api == "v3" and page == 1 else None
@@ -601,7 +727,8 @@ def _run(
             if total is not None:
                 req["total"] = total
             if api == "v3" and page == 1 and total is not None and total >= cap and not at_min:
-                _split(man, tid, geom, say, f"count {total} reaches the cap {cap}")
+                why = t("crawl.why_count", client.lang, total=total, cap=cap)
+                _split(man, tid, geom, say, why, client.lang)
                 break
             if api == "v3" and page == 1 and total is None:
                 state["no_count"] = True  # a v3 answer without a count: page to the cap, as v5
@@ -609,7 +736,8 @@ def _run(
                 buffered.append({**doc, "_request": {**req, "api": api}})
                 seen = sum(int(b["_request"]["n"]) for b in buffered) + state.get("n", 0)
                 if seen >= cap and not at_min:
-                    _split(man, tid, geom, say, f"{seen} POIs reach the cap {cap}")
+                    why = t("crawl.why_seen", client.lang, seen=seen, cap=cap)
+                    _split(man, tid, geom, say, why, client.lang)
                     break
                 last = n < page_size or page >= max_pages
                 if last:
@@ -637,7 +765,7 @@ def _run(
             _save_soon(man_p, _count(man, client))
             page += 1
         if state["state"] == "saturated":
-            say(f"tile {tid} is still at the cap at the minimum tile size; POIs may be missing")
+            say(t("crawl.tile_saturated", client.lang, tile=tid))
         _save_soon(man_p, _count(man, client))
 
 
@@ -654,6 +782,7 @@ def _split(
     geom: shapely.Geometry,
     say: Callable[[str], None],
     why: str,
+    lang: str = "en",
 ) -> None:
     man["tiles"][tid] = {"state": "split", "pages": [], "total": None, "n": 0, "why": why}
     kids = 0
@@ -662,7 +791,7 @@ def _split(
         if geom.intersects(box(*child.bounds)):
             man["tiles"].setdefault(child.id, _new_tile())
             kids += 1
-    say(f"tile {tid} split into {kids} ({why})")
+    say(t("crawl.split", lang, tile=tid, kids=kids, why=why))
 
 
 def _write(fh: Any, doc: dict[str, Any], key: str, ids: set[str]) -> None:
