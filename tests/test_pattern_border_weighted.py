@@ -1,6 +1,6 @@
 """The weighted border-correction kernel (Kinhom's hot loop) gives pair_hist's numbers exactly.
 
-``_kfunc._border_hist_weighted`` replaces ``sqrt`` and a search of ``r`` by a squared-distance
+``_kernels.pair_hist(mode=MODE_BORDER_SQ)`` replaces ``sqrt`` and a search of ``r`` by a squared-distance
 threshold table and skips pairs neither end point can count; it must return the very bits of the
 general kernel ``_kernels.pair_hist(mode=MODE_BORDER)`` (same pairs, same float additions in
 the same order), on polygon windows (spatstat's whist/Kount rule) and on rectangles with an even
@@ -15,11 +15,7 @@ import pytest
 from shapely.geometry import Polygon, box
 
 from clusterscape.measure.pattern import _kernels as kern
-from clusterscape.measure.pattern._kfunc import (
-    _border_hist_weighted,
-    _krect_step,
-    _weighted_numerator,
-)
+from clusterscape.measure.pattern._kfunc import _krect_step, _weighted_numerator
 from clusterscape.measure.pattern._window import as_window
 
 L_SHAPE = Polygon([(0, 0), (3000, 0), (3000, 1200), (1300, 1200), (1300, 2500), (0, 2500)])
@@ -83,7 +79,10 @@ def test_weighted_border_kernel_equals_pair_hist_bit_for_bit(geom, r):
         x, y, start, strip_of, b, tops, uu, rr, kern.MODE_BORDER, edges,
         xmax - xmin, ymax - ymin, rstep, nchunks,
     )  # fmt: skip
-    got = _border_hist_weighted(x, y, start, strip_of, b, tops, uu, rr, rstep, nchunks)
+    got = kern.pair_hist(
+        x, y, start, strip_of, b, tops, uu, rr, kern.MODE_BORDER_SQ, edges,
+        xmax - xmin, ymax - ymin, rstep, nchunks,
+    )  # fmt: skip
     assert np.cumsum(ref)[-1] != 0.0  # the case does count pairs
     np.testing.assert_array_equal(got, ref)
 

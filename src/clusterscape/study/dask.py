@@ -34,7 +34,6 @@ __all__ = [
     "PartitionedResult",
     "dask_client",
     "gi_star_tiled",
-    "load_classified",
     "prepare_partitioned",
     "profile_cities",
     "read_establishments_dask",
@@ -1037,22 +1036,3 @@ def read_establishments_dask(
         duplicates=settled.duplicates,
         source_rows=ok["row"].to_numpy(dtype=np.int64),
     )
-
-
-def load_classified(
-    source: str | Path,
-    *,
-    datum: str | None = None,
-    crs: str | None = None,
-    columns: Mapping[str, str] | None = None,
-    blocksize: str = "64MB",
-) -> tuple[Any, pd.DataFrame, int]:
-    """Read, validate, convert and classify through the dask graph; gather the result.
-
-    Returns ``(establishments, rejected, n_rows)`` of :func:`read_establishments_dask`: a
-    GeoDataFrame in EPSG:4326 with the canonical and classification columns, the rejected
-    rows (``row, id, reason``) and the number of rows read.
-    """
-    datum = resolve_datum(datum, crs, caller="run --engine dask")
-    res = read_establishments_dask(source, datum=datum, columns=columns, blocksize=blocksize)
-    return res.establishments, res.rejected, res.n_rows

@@ -20,6 +20,9 @@ MODE_NONE = 0
 MODE_BORDER = 1
 MODE_ISO = 2
 MODE_TRANS_RECT = 3
+#: the border correction in squared-distance arithmetic (:func:`pair_hist`; same bits as
+#: ``MODE_BORDER``, which it falls back to when :func:`bin_table` cannot be built)
+MODE_BORDER_SQ = 4
 #: Kernel mode of each edge-correction name (``MODE_TRANS_RECT`` is the translation correction of
 #: a rectangular window).
 MODES = {
@@ -203,6 +206,75 @@ def strip_range(
     return lo + np.searchsorted(x[lo:hi], xi - rmax), hi
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def strip_partners(
+    x: np.ndarray,
+    y: np.ndarray,
+    i: int,
+    s: int,
+    strip_start: np.ndarray,
+    reach: float,
+    lim: float,
+    js: np.ndarray,
+    d2s: np.ndarray,
+) -> int:
+    """The strip scan: partners j of row ``i`` (strip ``s``) with squared distance <= ``lim``.
+
+    Every kernel that visits each pair closer than ``reach`` once (:func:`pair_hist`,
+    :func:`_hist_one`, ``_kd._pair_grid``) runs this scan and then does its own work per pair:
+    the partners go to ``js[:cnt]`` and their squared distances to ``d2s[:cnt]`` (buffers of at
+    least n rows), in scan order (the order in which the kernels add up their sums);
+    returns ``cnt``. ``lim`` <= reach² (the Krect rule d < rmax passes the double below rmax²).
+    """
+    xi = x[i]
+    yi = y[i]
+    cnt = 0
+    for part in range(2):
+        lo, hi = strip_range(x, xi, i, s, part, strip_start, reach)
+        for j in range(lo, hi):
+            dx = x[j] - xi
+            if dx > reach:
+                break
+            dy = y[j] - yi
+            d2 = dx * dx + dy * dy
+            if d2 > lim:
+                continue
+            js[cnt] = j
+            d2s[cnt] = d2
+            cnt += 1
+    return cnt
+
+
+@numba.njit(cache=True, nogil=True)
+def strip_limit(rmax: float, rstep: float) -> float:
+    """Largest squared distance a pair may have: rmax², or for Krect (rstep > 0, d < rmax
+    strictly) the double just below it."""
+    rmax2 = rmax * rmax
+    return np.nextafter(rmax2, -np.inf) if rstep > 0.0 else rmax2
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_border_sq(h, i, j, d2, bsq, tops, u, thr, lut, scale):
+    """Border pair in squared-distance arithmetic (see :func:`pair_hist`): the same bins and
+    float additions, in the same order, as :func:`_add_pair` with ``MODE_BORDER``."""
+    bi = bsq[i]
+    bj = bsq[j]
+    if d2 > bi and d2 > bj:  # no end point can count the pair
+        return
+    k = lut[int(d2 * scale)]
+    if d2 > thr[k]:
+        k += 1
+    w = u[i] * u[j]
+    ti = tops[i]
+    if d2 <= bi and k <= ti:
+        h[k] += w
+        h[ti + 1] -= w
+    tj = tops[j]
+    if d2 <= bj and k <= tj:
+        h[k] += w
+        h[tj + 1] -= w
+
+
 @numba.njit(cache=True, parallel=True)
 def pair_hist(
     x: np.ndarray,
@@ -229,33 +301,38 @@ def pair_hist(
     at each ``r`` (for ``mode = MODE_BORDER`` a difference array whose cumulative sum is the
     reduced-sample numerator). ``tops`` are the per-point border indices of
     :func:`border_tops`; ``u`` are per-point weights (1 for K, 1/λ for Kinhom): the pair
-    weight is ``u_i * u_j * e_ij``.
+    weight is ``u_i * u_j * e_ij``. ``mode = MODE_BORDER_SQ`` is the border correction in
+    squared-distance arithmetic, used when :func:`bin_table` can be built (the same pairs, bins and float additions in the same
+    order, so the same bits: the bin is read from the table instead of ``sqrt`` and a search of
+    ``r``, and d <= b_i is d² <= ``_sq_below(b_i)``, exact for a correctly rounded sqrt).
     """
     n = x.shape[0]
     m = r.shape[0]
     rmax = r[m - 1]
-    rmax2 = rmax * rmax
-    krect = rstep > 0.0
+    lim = strip_limit(rmax, rstep)
+    thr, lut, scale = bin_table(r, rstep)
+    table = mode == MODE_BORDER_SQ and lut.shape[0] > 0
+    if mode == MODE_BORDER_SQ:
+        mode = MODE_BORDER
+    bsq = np.empty(n if table else 0)
+    for i in range(bsq.shape[0]):
+        bsq[i] = _sq_below(b[i])
     acc = np.zeros((nchunks, m + 17))  # padded rows: no false sharing between threads
     for c in numba.prange(nchunks):
         h = acc[c]
+        js = np.empty(n, np.int64)
+        d2s = np.empty(n)
         for i in range(c, n, nchunks):
-            xi = x[i]
-            yi = y[i]
-            s = strip_of[i]
-            for part in range(2):
-                lo, hi = strip_range(x, xi, i, s, part, strip_start, rmax)
-                for j in range(lo, hi):
-                    dx = x[j] - xi
-                    if dx > rmax:
-                        break
-                    dy = y[j] - yi
-                    d2 = dx * dx + dy * dy
-                    if d2 > rmax2 or (krect and d2 >= rmax2):  # Krect: d < rmax strictly
-                        continue
+            cnt = strip_partners(x, y, i, strip_of[i], strip_start, rmax, lim, js, d2s)
+            for q in range(cnt):
+                j = js[q]
+                if table:
+                    _add_border_sq(h, i, j, d2s[q], bsq, tops, u, thr, lut, scale)
+                else:
                     _add_pair(
-                        h, i, j, dx, dy, d2, x, y, b, tops, u, r, mode, edges, rect_w, rect_h, rstep
-                    )
+                        h, i, j, x[j] - x[i], y[j] - y[i], d2s[q], x, y, b, tops, u, r, mode,
+                        edges, rect_w, rect_h, rstep,
+                    )  # fmt: skip
     tot = np.zeros(m + 17)
     for c in range(nchunks):
         tot += acc[c]
@@ -428,7 +505,7 @@ def _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, border, h):
     nstrips = start.shape[0] - 1
     rmax = r[m - 1]
     rmax2 = rmax * rmax
-    rlim = np.nextafter(rmax2, -np.inf) if rstep > 0.0 else rmax2  # Krect: d < rmax strictly
+    rlim = strip_limit(rmax, rstep)  # Krect: d < rmax strictly
     thr, lut, scale = bin_table(r, rstep)
     if lut.shape[0] == 0:  # thresholds too close for a table: the caller uses the sqrt path
         return False
@@ -473,6 +550,23 @@ def _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, border, h):
 
 
 @numba.njit(cache=True, nogil=True)
+def _strip_rows(x0, y0, b0, r, rstep, width, x, y, b, tops, strip_of):
+    """Fill x, y, b, tops (:func:`border_top`) and strip_of in the strip order of height
+    ``width`` (:func:`_strip_sort`); return the strip starts."""
+    order, start = _strip_sort(x0, y0, width)
+    for k in range(start.shape[0] - 1):
+        for q in range(start[k], start[k + 1]):
+            strip_of[q] = k
+    for q in range(x0.shape[0]):
+        i = order[q]
+        x[q] = x0[i]
+        y[q] = y0[i]
+        b[q] = b0[i]
+        tops[q] = border_top(r, b0[i], rstep)
+    return start
+
+
+@numba.njit(cache=True, nogil=True)
 def _hist_one(
     x0: np.ndarray,
     y0: np.ndarray,
@@ -495,30 +589,18 @@ def _hist_one(
     n = x0.shape[0]
     m = r.shape[0]
     rmax = r[m - 1]
-    rmax2 = rmax * rmax
-    krect = rstep > 0.0
     fast = (mode == MODE_BORDER) | (mode == MODE_NONE)
     nsub = 2 if fast else 1  # thinner strips: fewer candidate pairs
-    order, start = _strip_sort(x0, y0, rmax / nsub)
-    nstrips = start.shape[0] - 1
     x = np.empty(n)
     y = np.empty(n)
     b = np.empty(n)
     tops = np.empty(n, np.int64)
     strip_of = np.empty(n, np.int64)
     ones = np.ones(n)
-    for k in range(nstrips):
-        for q in range(start[k], start[k + 1]):
-            strip_of[q] = k
+    start = _strip_rows(x0, y0, b0, r, rstep, rmax / nsub, x, y, b, tops, strip_of)
     ntop = np.zeros(m + 1, np.int64)
     for q in range(n):
-        i = order[q]
-        x[q] = x0[i]
-        y[q] = y0[i]
-        b[q] = b0[i]
-        t = border_top(r, b0[i], rstep)
-        tops[q] = t
-        ntop[t + 1] += 1  # t >= -1
+        ntop[tops[q] + 1] += 1  # tops >= -1
     # counts[k] = #{i : tops_i >= k}
     acc = 0
     for k in range(m, 0, -1):
@@ -529,36 +611,19 @@ def _hist_one(
     if fast:
         done = _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, mode == MODE_BORDER, h)
         if not done:  # unusual r: regroup in strips of height rmax for the general sweep
-            order, start = _strip_sort(x0, y0, rmax)
-            nstrips = start.shape[0] - 1
-            for k in range(nstrips):
-                for q in range(start[k], start[k + 1]):
-                    strip_of[q] = k
-            for q in range(n):
-                i = order[q]
-                x[q] = x0[i]
-                y[q] = y0[i]
-                b[q] = b0[i]
-                tops[q] = border_top(r, b0[i], rstep)
+            start = _strip_rows(x0, y0, b0, r, rstep, rmax, x, y, b, tops, strip_of)
     if not done:
+        js = np.empty(n, np.int64)
+        d2s = np.empty(n)
+        lim = strip_limit(rmax, rstep)
         for i in range(n):
-            xi = x[i]
-            yi = y[i]
-            s = strip_of[i]
-            for part in range(2):
-                lo, hi = strip_range(x, xi, i, s, part, start, rmax)
-                for j in range(lo, hi):
-                    dx = x[j] - xi
-                    if dx > rmax:
-                        break
-                    dy = y[j] - yi
-                    d2 = dx * dx + dy * dy
-                    if d2 > rmax2 or (krect and d2 >= rmax2):  # Krect: d < rmax strictly
-                        continue
-                    _add_pair(
-                        h, i, j, dx, dy, d2, x, y, b, tops, ones, r, mode, edges, rect_w, rect_h,
-                        rstep,
-                    )  # fmt: skip
+            cnt = strip_partners(x, y, i, strip_of[i], start, rmax, lim, js, d2s)
+            for q in range(cnt):
+                j = js[q]
+                _add_pair(
+                    h, i, j, x[j] - x[i], y[j] - y[i], d2s[q], x, y, b, tops, ones, r, mode,
+                    edges, rect_w, rect_h, rstep,
+                )  # fmt: skip
     tot = 0.0
     for k in range(m):
         tot += h[k]
