@@ -1,10 +1,11 @@
 """The strip-scan pair kernels on the default run's workload (built-in Ningbo).
 
 Run: ``.venv/bin/pytest benchmarks/bench_kernels.py -m bench -s``. Times (best of 3, wall and
-process CPU) the three users of the one strip scan (``_kernels.strip_partners``): the weighted
-border numerator of Kinhom (``pair_hist`` with ``MODE_BORDER_SQ``: the default run's 100 calls
-on 2,000 points), the isotropic K numerator and the binned Kd pair grid; and prints a checksum
-of each result, so that two versions of the kernels can be compared number for number.
+process CPU) the users of the one strip scan (``_kernels.scan_rows``): the weighted border
+numerator of Kinhom (``pair_hist`` with ``MODE_BORDER_SQ``, 20 of the default run's 100 calls
+on 2,000 points), the isotropic K numerator, the binned Kd pair grid and the unweighted border
+counts of the L envelope (``pair_hist_batch``, one pattern a thread); and prints a checksum of
+each result, so that two versions of the kernels can be compared number for number.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from clusterscape import coords, datasets
+from clusterscape.measure.pattern import _kernels as kern
 from clusterscape.measure.pattern._kd import _kd_core
 from clusterscape.measure.pattern._kfunc import _weighted_numerator
 from clusterscape.measure.pattern._window import as_window
@@ -46,10 +48,21 @@ def test_strip_scan_kernels(timed, load_note):
     def kd():
         return _kd_core(big, np.ones(len(big)), np.linspace(0, 5000, 101), 150.0, True)
 
-    kinhom(), iso(), kd()  # compile / load the cache
+    csr = np.stack([xy[np.random.default_rng(s).choice(len(xy), 3000, replace=False)]
+                    for s in range(20)])  # fmt: skip
+    bcsr = np.stack([win.boundary_distance(p) for p in csr])
+
+    def batch():  # the L envelope's kernel: unweighted border counts, one pattern a thread
+        return kern.pair_hist_batch(
+            np.ascontiguousarray(csr[:, :, 0]), np.ascontiguousarray(csr[:, :, 1]), bcsr, r,
+            kern.MODE_BORDER, win.edges, 0.0, 0.0, 0.0,
+        )[0]  # fmt: skip
+
+    kinhom(), iso(), kd(), batch()  # compile / load the cache
     print(f"\n{load_note}")
     for name, fn in (("Kinhom border x20 (2,000 pts)", kinhom), ("isotropic K (2,000 pts)", iso),
-                     ("Kd binned (20,000 pts)", kd)):  # fmt: skip
+                     ("Kd binned (20,000 pts)", kd),
+                     ("L envelope counts x20 (3,000 pts)", batch)):  # fmt: skip
         wall, cpu = timed(fn)
         out = np.asarray(fn(), dtype=float)
         print(f"{name}: wall {wall:.3f} s, CPU {cpu:.3f} s, checksum {out.sum()!r}")

@@ -18,7 +18,8 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -471,12 +472,21 @@ def write_study(
     pathlib.Path
         ``out_dir``.
     """
+    with _swapped_in(out_dir) as tmp:
+        write_study_files(result, tmp, report=report, pdf=pdf)
+    return Path(out_dir)
+
+
+@contextmanager
+def _swapped_in(out_dir: str | Path) -> Iterator[Path]:
+    """A fresh run directory that replaces ``out_dir`` atomically when the block ends.
+
+    See :func:`clusterscape.io.writers.atomic_directory`.
+    """
     from clusterscape.io.writers import atomic_directory
 
-    out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
-        write_study_files(result, tmp, report=report, pdf=pdf)
-    return out_dir
+    with atomic_directory(Path(out_dir)) as tmp:
+        yield Path(tmp)
 
 
 def write_city_study(
@@ -508,18 +518,14 @@ def write_city_study(
     pathlib.Path
         ``out_dir``.
     """
-    from clusterscape.io.writers import atomic_directory
-
-    out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
-        tmp = Path(tmp)
+    with _swapped_in(out_dir) as tmp:
         _write_table(comparison, tmp / "city_comparison.csv")
         for name, tables in per_city.items():
             for city, table in tables.items():
                 _write_table(table, tmp / f"{name}_{_safe_name(city)}.csv")
         _write_table(rejected, tmp / "rejected.csv")
         _write_summary(summary, tmp / SUMMARY)
-    return out_dir
+    return Path(out_dir)
 
 
 def _safe_name(city: str) -> str:

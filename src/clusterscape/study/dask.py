@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clusterscape._validation import import_optional
 from clusterscape.coords import convert, local_metric_crs, resolve_datum
-from clusterscape.errors import InvalidInputError, MissingDependencyError
+from clusterscape.errors import InvalidInputError
 
 __all__ = [
     "PartitionedResult",
@@ -55,14 +56,11 @@ CANONICAL = (
 _KEEP = ("id", "name", "category", "code", "typecode", "opened", "closed", "employees", "city")
 
 
+_NEEDS_DASK = "--engine dask needs: pip install 'clusterscape[dask]'"
+
+
 def _require_dask() -> Any:
-    try:
-        import dask.dataframe as dd
-    except ImportError as exc:  # pragma: no cover - in the dask extra
-        raise MissingDependencyError(
-            "--engine dask needs: pip install 'clusterscape[dask]'"
-        ) from exc
-    return dd
+    return import_optional("dask.dataframe", needs=_NEEDS_DASK)[0]
 
 
 @contextmanager
@@ -70,12 +68,8 @@ def dask_client(
     scheduler: str | None = None, *, n_workers: int = 2, memory_limit: str = "4GB"
 ) -> Iterator[Any]:
     """A ``distributed.Client``: to ``scheduler`` if given, else to a fresh ``LocalCluster``."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:  # pragma: no cover
-        raise MissingDependencyError(
-            "--engine dask needs: pip install 'clusterscape[dask]'"
-        ) from exc
+    (distributed,) = import_optional("distributed", needs=_NEEDS_DASK)
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
     if scheduler:
         client = Client(scheduler)
         try:

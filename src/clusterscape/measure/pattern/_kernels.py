@@ -207,6 +207,25 @@ def strip_range(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def scan_rows(x, y, xi, yi, lo, hi, reach, lim, js, d2s, cnt):
+    """The strip scan over rows ``lo:hi`` (sorted by x) for a point at (xi, yi): appends the
+    rows j with squared distance <= ``lim`` to ``js`` and ``d2s`` from index ``cnt`` on,
+    stopping at the first ``x_j − xi > reach``; returns the new count."""
+    for j in range(lo, hi):
+        dx = x[j] - xi
+        if dx > reach:
+            break
+        dy = y[j] - yi
+        d2 = dx * dx + dy * dy
+        if d2 > lim:
+            continue
+        js[cnt] = j
+        d2s[cnt] = d2
+        cnt += 1
+    return cnt
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def strip_partners(
     x: np.ndarray,
     y: np.ndarray,
@@ -218,30 +237,19 @@ def strip_partners(
     js: np.ndarray,
     d2s: np.ndarray,
 ) -> int:
-    """The strip scan: partners j of row ``i`` (strip ``s``) with squared distance <= ``lim``.
+    """Partners j of row ``i`` (strip ``s``) with squared distance <= ``lim``.
 
     Every kernel that visits each pair closer than ``reach`` once (:func:`pair_hist`,
-    :func:`_hist_one`, ``_kd._pair_grid``) runs this scan and then does its own work per pair:
-    the partners go to ``js[:cnt]`` and their squared distances to ``d2s[:cnt]`` (buffers of at
-    least n rows), in scan order (the order in which the kernels add up their sums);
-    returns ``cnt``. ``lim`` <= reach² (the Krect rule d < rmax passes the double below rmax²).
+    :func:`_hist_one`, ``_kd._pair_grid``) runs this scan (:func:`scan_rows` over the two parts
+    of :func:`strip_range`) and then does its own work per pair: the partners go to
+    ``js[:cnt]`` and their squared distances to ``d2s[:cnt]`` (buffers of at least n rows), in
+    scan order (the order in which the kernels add up their sums); returns ``cnt``. ``lim`` <=
+    reach² (the Krect rule d < rmax passes the double below rmax²).
     """
-    xi = x[i]
-    yi = y[i]
     cnt = 0
     for part in range(2):
-        lo, hi = strip_range(x, xi, i, s, part, strip_start, reach)
-        for j in range(lo, hi):
-            dx = x[j] - xi
-            if dx > reach:
-                break
-            dy = y[j] - yi
-            d2 = dx * dx + dy * dy
-            if d2 > lim:
-                continue
-            js[cnt] = j
-            d2s[cnt] = d2
-            cnt += 1
+        lo, hi = strip_range(x, x[i], i, s, part, strip_start, reach)
+        cnt = scan_rows(x, y, x[i], y[i], lo, hi, reach, lim, js, d2s, cnt)
     return cnt
 
 
@@ -468,33 +476,6 @@ def bin_table(r: np.ndarray, rstep: float) -> tuple[np.ndarray, np.ndarray, floa
     return thr, lut, scale
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _count_scan(x, y, bsq, tops, lo, hi, xi, yi, bsqi, ti, thr, lut, scale, reach, rlim, h, cnt):
-    """Pairs of point i with rows lo:hi (x sorted, scanned while x_j − x_i <= reach) for the
-    unweighted "none" (tops is None-like: bsq < 0 disables) and "border" estimators, in exact
-    squared-distance arithmetic: d2 must satisfy d2 <= rlim (the largest d2 counted), the bin is
-    read from the threshold table and d <= b_i is d2 <= bsq_i. Returns i's pair count."""
-    ci = 0
-    for j in range(lo, hi):
-        dx = x[j] - xi
-        if dx > reach:
-            break
-        dy = y[j] - yi
-        d2 = dx * dx + dy * dy
-        if d2 > rlim:
-            continue
-        k = lut[int(d2 * scale)]
-        if d2 > thr[k]:
-            k += 1
-        if d2 <= bsqi and k <= ti:
-            h[k] += 1
-            ci += 1
-        if d2 <= bsq[j] and k <= tops[j]:
-            h[k] += 1
-            cnt[j] += 1
-    return ci
-
-
 @numba.njit(cache=True, nogil=True)
 def _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, border, h):
     """Unweighted "none"/"border" histogram (difference form for border, as :func:`pair_hist`),
@@ -521,24 +502,35 @@ def _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, border, h):
         tt[i] = tops[i] if border else m - 1
     cnt = np.zeros(n, np.int64)
     hi_ = np.zeros(h.shape[0], np.int64)
+    js = np.empty(n, np.int64)
+    d2s = np.empty(n)
     for i in range(n):
         xi = x[i]
         yi = y[i]
         s = strip_of[i]
-        ci = _count_scan(
-            x, y, bsq, tt, i + 1, start[s + 1], xi, yi, bsq[i], tt[i], thr, lut, scale,
-            rmax, rlim, hi_, cnt,
-        )  # fmt: skip
+        np_ = scan_rows(x, y, xi, yi, i + 1, start[s + 1], rmax, rlim, js, d2s, 0)
         for q in range(1, nsub + 1):
             if s + q >= nstrips:
                 break
             lo = start[s + q]
             hi = start[s + q + 1]
             j0 = lo + np.searchsorted(x[lo:hi], xi - reach[q])
-            ci += _count_scan(
-                x, y, bsq, tt, j0, hi, xi, yi, bsq[i], tt[i], thr, lut, scale,
-                reach[q], rlim, hi_, cnt,
-            )  # fmt: skip
+            np_ = scan_rows(x, y, xi, yi, j0, hi, reach[q], rlim, js, d2s, np_)
+        bsqi = bsq[i]
+        ti = tt[i]
+        ci = 0
+        for p in range(np_):
+            j = js[p]
+            d2 = d2s[p]
+            k = lut[int(d2 * scale)]
+            if d2 > thr[k]:
+                k += 1
+            if d2 <= bsqi and k <= ti:
+                hi_[k] += 1
+                ci += 1
+            if d2 <= bsq[j] and k <= tt[j]:
+                hi_[k] += 1
+                cnt[j] += 1
         cnt[i] += ci
     if border:
         for i in range(n):
