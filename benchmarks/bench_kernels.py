@@ -35,7 +35,7 @@ def _workload():
 
 def test_strip_scan_kernels(timed, load_note):
     win, xy, subsets, u = _workload()
-    r = np.linspace(0.0, 1500.0, 513)
+    r = np.linspace(0.0, 1500.0, 129)  # the default run's grid size (spatstat rmax rule)
 
     def kinhom():
         return [_weighted_numerator(p, win, r, "border", u)[0] for p in subsets]

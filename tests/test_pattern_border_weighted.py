@@ -111,3 +111,34 @@ def test_weighted_numerator_falls_back_when_no_threshold_table():
     )
     np.testing.assert_allclose(num, brute, rtol=1e-12)
     np.testing.assert_allclose(counts, [(u * (b >= rk)).sum() for rk in r], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("r", "rstep"),
+    [
+        (np.linspace(0.0, 700.0, 57), 0.0),
+        (np.linspace(0.0, 1500.0, 129), 0.0),  # the default run's grid size
+        (np.linspace(0.0, 450.0, 46), 10.0),  # Krect
+        (np.array([0.0, 35.0, 90.0, 160.0, 333.3, 500.0, 812.0]), 0.0),
+        (np.array([3.0, 35.0, 90.0]), 0.0),  # no r at 0
+    ],
+)
+def test_bin_table_reads_the_bin_of_every_squared_distance(r, rstep):
+    """The threshold table gives _bin's bin for every d²: the table cell's count plus one
+    comparison, at and next to every threshold and at random distances."""
+    thr, lut, scale = kern.bin_table(r, rstep)
+    assert lut.shape[0] > 0
+    # lut[c] = number of thresholds in cells before c (a threshold below 0 counts everywhere)
+    cells = np.where(thr[:-1] < 0, -1, np.minimum((thr[:-1] * scale).astype(np.int64), len(lut)))
+    np.testing.assert_array_equal(lut, [(cells < c).sum() for c in range(len(lut))])
+    rmax2 = r[-1] ** 2
+    t = thr[:-1][thr[:-1] >= 0]
+    d2 = np.concatenate(
+        [t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf),
+         np.random.default_rng(0).uniform(0, rmax2, 5000), [0.0, rmax2]]
+    )  # fmt: skip
+    d2 = d2[(d2 >= 0) & (d2 <= rmax2)]
+    for v in d2:
+        k = lut[int(v * scale)]
+        k += v > thr[k]
+        assert k == kern._bin(r, np.sqrt(v), rstep), v

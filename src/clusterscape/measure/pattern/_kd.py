@@ -106,12 +106,13 @@ def _pair_grid(x, y, strip_start, strip_of, w, dmax, delta, ngrid, nchunks):
         d2s = np.empty(n)
         for i in range(c, n, nchunks):
             cnt = strip_partners(x, y, i, strip_of[i], strip_start, dmax, dmax2, js, d2s)
+            for q in range(cnt):  # distances in grid steps, in a loop of its own (SIMD)
+                d2s[q] = math.sqrt(d2s[q]) / delta
             for q in range(cnt):
-                j = js[q]
-                t = math.sqrt(d2s[q]) / delta
+                t = d2s[q]
                 k = int(t)
                 f = t - k
-                ww = w[i] * w[j]
+                ww = w[i] * w[js[q]]
                 h[k] += ww * (1.0 - f)
                 h[k + 1] += ww * f
     tot = np.zeros(ngrid + 18)

@@ -466,13 +466,15 @@ def bin_table(r: np.ndarray, rstep: float) -> tuple[np.ndarray, np.ndarray, floa
         ck[k] = -1 if thr[k] < 0.0 else min(int(thr[k] * scale), ncell + 2)
         if k > 0 and ck[k] >= 0 and ck[k] <= ck[k - 1]:
             return thr, empty, 0.0  # two thresholds in one cell
-    lut = np.zeros(ncell + 2, np.int64)
+    # lut[c] = #{k : ck[k] < c}, by a running count of the cells (O(ncell + m))
+    at = np.zeros(ncell + 4, np.int64)
+    for k in range(m - 1):
+        at[ck[k] + 1] += 1  # ck[k] + 1 in 0..ncell + 3
+    lut = np.empty(ncell + 2, np.int64)
+    run = 0
     for c in range(ncell + 2):
-        cnt = 0
-        for k in range(m - 1):
-            if ck[k] < c:
-                cnt += 1
-        lut[c] = cnt
+        run += at[c]  # thresholds in cells < c (cell -1 included)
+        lut[c] = run
     return thr, lut, scale
 
 
