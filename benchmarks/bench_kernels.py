@@ -1,6 +1,6 @@
 """The strip-scan pair kernels on the default run's workload (built-in Ningbo).
 
-Run: ``.venv/bin/pytest benchmarks/bench_kernels.py -m bench -s``. Times (best of 3, wall and
+Run: ``.venv/bin/pytest benchmarks/bench_kernels.py -m bench -s``. Times (best of 5, wall and
 process CPU) the users of the one strip scan (``_kernels.scan_rows``): the weighted border
 numerator of Kinhom (``pair_hist`` with ``MODE_BORDER_SQ``, 20 of the default run's 100 calls
 on 2,000 points), the isotropic K numerator, the binned Kd pair grid and the unweighted border
@@ -15,6 +15,7 @@ import pytest
 
 from clusterscape import coords, datasets
 from clusterscape.measure.pattern import _kernels as kern
+from clusterscape.measure.pattern._envelope import _default_r
 from clusterscape.measure.pattern._kd import _kd_core
 from clusterscape.measure.pattern._kfunc import _weighted_numerator
 from clusterscape.measure.pattern._window import as_window
@@ -35,7 +36,7 @@ def _workload():
 
 def test_strip_scan_kernels(timed, load_note):
     win, xy, subsets, u = _workload()
-    r = np.linspace(0.0, 1500.0, 129)  # the default run's grid size (spatstat rmax rule)
+    r = _default_r(win, 3000, None, caller="bench", nr=129)  # the default run's L/Kinhom r
 
     def kinhom():
         return [_weighted_numerator(p, win, r, "border", u)[0] for p in subsets]
@@ -59,10 +60,10 @@ def test_strip_scan_kernels(timed, load_note):
         )[0]  # fmt: skip
 
     kinhom(), iso(), kd(), batch()  # compile / load the cache
-    print(f"\n{load_note}")
+    print(f"\n{load_note}; r up to {r[-1]:.0f} m")
     for name, fn in (("Kinhom border x20 (2,000 pts)", kinhom), ("isotropic K (2,000 pts)", iso),
                      ("Kd binned (20,000 pts)", kd),
                      ("L envelope counts x20 (3,000 pts)", batch)):  # fmt: skip
-        wall, cpu = timed(fn)
+        wall, cpu = timed(fn, repeat=5)
         out = np.asarray(fn(), dtype=float)
         print(f"{name}: wall {wall:.3f} s, CPU {cpu:.3f} s, checksum {out.sum()!r}")
