@@ -100,12 +100,13 @@ def _pair_grid(x, y, strip_start, strip_of, w, dmax, delta, ngrid, nchunks):
     n = x.shape[0]
     acc = np.zeros((nchunks, ngrid + 18))
     dmax2 = dmax * dmax
+    cap = np.full(n, np.inf)
     for c in numba.prange(nchunks):
         h = acc[c]
         js = np.empty(n, np.int64)
         d2s = np.empty(n)
         for i in range(c, n, nchunks):
-            cnt = strip_partners(x, y, i, strip_of[i], strip_start, dmax, dmax2, js, d2s)
+            cnt = strip_partners(x, y, i, strip_of[i], strip_start, dmax, dmax2, cap, js, d2s)
             for q in range(cnt):  # distances in grid steps, in a loop of its own (SIMD)
                 d2s[q] = math.sqrt(d2s[q]) / delta
             for q in range(cnt):

@@ -207,17 +207,19 @@ def strip_range(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def scan_rows(x, y, xi, yi, lo, hi, reach, lim, js, d2s, cnt):
+def scan_rows(x, y, xi, yi, lo, hi, reach, lim, capi, cap, js, d2s, cnt):
     """The strip scan over rows ``lo:hi`` (sorted by x) for a point at (xi, yi): appends the
-    rows j with squared distance <= ``lim`` to ``js`` and ``d2s`` from index ``cnt`` on,
-    stopping at the first ``x_j − xi > reach``; returns the new count."""
+    rows j with squared distance d2 <= ``lim`` and d2 <= max(``capi``, ``cap[j]``) to ``js``
+    and ``d2s`` from index ``cnt`` on, stopping at the first ``x_j − xi > reach``; returns the
+    new count. ``cap`` (squared border distances, or inf) drops the pairs that neither end
+    point can count under the border correction before any work is done on them."""
     for j in range(lo, hi):
         dx = x[j] - xi
         if dx > reach:
             break
         dy = y[j] - yi
         d2 = dx * dx + dy * dy
-        if d2 > lim:
+        if d2 > lim or (d2 > capi and d2 > cap[j]):
             continue
         js[cnt] = j
         d2s[cnt] = d2
@@ -234,6 +236,7 @@ def strip_partners(
     strip_start: np.ndarray,
     reach: float,
     lim: float,
+    cap: np.ndarray,
     js: np.ndarray,
     d2s: np.ndarray,
 ) -> int:
@@ -242,14 +245,14 @@ def strip_partners(
     Every kernel that visits each pair closer than ``reach`` once (:func:`pair_hist`,
     :func:`_hist_one`, ``_kd._pair_grid``) runs this scan (:func:`scan_rows` over the two parts
     of :func:`strip_range`) and then does its own work per pair: the partners go to
-    ``js[:cnt]`` and their squared distances to ``d2s[:cnt]`` (buffers of at least n rows), in
-    scan order (the order in which the kernels add up their sums); returns ``cnt``. ``lim`` <=
+    ``js[:cnt]`` and their squared distances to ``d2s[:cnt]`` (buffers of at least n rows; pairs
+    beyond both end points' ``cap`` are left out, see :func:`scan_rows`), in scan order (the order in which the kernels add up their sums); returns ``cnt``. ``lim`` <=
     reach² (the Krect rule d < rmax passes the double below rmax²).
     """
     cnt = 0
     for part in range(2):
         lo, hi = strip_range(x, x[i], i, s, part, strip_start, reach)
-        cnt = scan_rows(x, y, x[i], y[i], lo, hi, reach, lim, js, d2s, cnt)
+        cnt = scan_rows(x, y, x[i], y[i], lo, hi, reach, lim, cap[i], cap, js, d2s, cnt)
     return cnt
 
 
@@ -264,11 +267,10 @@ def strip_limit(rmax: float, rstep: float) -> float:
 @numba.njit(cache=True, nogil=True, inline="always")
 def _add_border_sq(h, i, j, d2, bsq, tops, u, thr, lut, scale):
     """Border pair in squared-distance arithmetic (see :func:`pair_hist`): the same bins and
-    float additions, in the same order, as :func:`_add_pair` with ``MODE_BORDER``."""
+    float additions, in the same order, as :func:`_add_pair` with ``MODE_BORDER`` (the pairs
+    that no end point can count are left out by the scan, with ``bsq`` as its cap)."""
     bi = bsq[i]
     bj = bsq[j]
-    if d2 > bi and d2 > bj:  # no end point can count the pair
-        return
     k = lut[int(d2 * scale)]
     if d2 > thr[k]:
         k += 1
@@ -322,16 +324,17 @@ def pair_hist(
     table = mode == MODE_BORDER_SQ and lut.shape[0] > 0
     if mode == MODE_BORDER_SQ:
         mode = MODE_BORDER
-    bsq = np.empty(n if table else 0)
-    for i in range(bsq.shape[0]):
-        bsq[i] = _sq_below(b[i])
+    bsq = np.full(n, np.inf)  # the scan's cap: no pair is left out but with the table
+    if table:
+        for i in range(n):
+            bsq[i] = _sq_below(b[i])
     acc = np.zeros((nchunks, m + 17))  # padded rows: no false sharing between threads
     for c in numba.prange(nchunks):
         h = acc[c]
         js = np.empty(n, np.int64)
         d2s = np.empty(n)
         for i in range(c, n, nchunks):
-            cnt = strip_partners(x, y, i, strip_of[i], strip_start, rmax, lim, js, d2s)
+            cnt = strip_partners(x, y, i, strip_of[i], strip_start, rmax, lim, bsq, js, d2s)
             for q in range(cnt):
                 j = js[q]
                 if table:
@@ -510,14 +513,14 @@ def _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, border, h):
         xi = x[i]
         yi = y[i]
         s = strip_of[i]
-        np_ = scan_rows(x, y, xi, yi, i + 1, start[s + 1], rmax, rlim, js, d2s, 0)
+        np_ = scan_rows(x, y, xi, yi, i + 1, start[s + 1], rmax, rlim, bsq[i], bsq, js, d2s, 0)
         for q in range(1, nsub + 1):
             if s + q >= nstrips:
                 break
             lo = start[s + q]
             hi = start[s + q + 1]
             j0 = lo + np.searchsorted(x[lo:hi], xi - reach[q])
-            np_ = scan_rows(x, y, xi, yi, j0, hi, reach[q], rlim, js, d2s, np_)
+            np_ = scan_rows(x, y, xi, yi, j0, hi, reach[q], rlim, bsq[i], bsq, js, d2s, np_)
         bsqi = bsq[i]
         ti = tt[i]
         ci = 0
@@ -610,8 +613,9 @@ def _hist_one(
         js = np.empty(n, np.int64)
         d2s = np.empty(n)
         lim = strip_limit(rmax, rstep)
+        cap = np.full(n, np.inf)
         for i in range(n):
-            cnt = strip_partners(x, y, i, strip_of[i], start, rmax, lim, js, d2s)
+            cnt = strip_partners(x, y, i, strip_of[i], start, rmax, lim, cap, js, d2s)
             for q in range(cnt):
                 j = js[q]
                 _add_pair(
