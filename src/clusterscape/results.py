@@ -19,7 +19,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +45,7 @@ __all__ = [
     "clusters_table",
     "dumps_json",
     "json_safe",
+    "layer_columns",
     "layer_counts",
     "load_study",
     "parse_summary",
@@ -150,8 +151,9 @@ FILES: tuple[StudyFile, ...] = (
     StudyFile(
         GPKG,
         "gpkg",
-        "load, detect, urban, effects, methods",
-        "map layers in EPSG:4326 (layers with no rows are not written)",
+        "load, detect, urban, effects, lifecycle, methods",
+        "map layers in EPSG:4326 (layers with no rows are not written); ``lifecycle``: the "
+        "clusters' footprints per snapshot year with track_id",
         ("establishments", "clusters"),
     ),
     StudyFile("concentration.csv", "csv", "measure", "one row per concentration statistic"),
@@ -164,6 +166,34 @@ FILES: tuple[StudyFile, ...] = (
     StudyFile("distance_decay_{amenity}.csv", "csv", "effects", "amenity density by distance"),
     StudyFile("amenity_colocation.csv", "csv", "effects", "co-location quotient per amenity"),
     StudyFile("cluster_sizes.csv", "csv", "effects", "cluster size distribution"),
+    StudyFile(
+        "lifecycle.csv",
+        "csv",
+        "lifecycle",
+        "creative clusters of every yearly snapshot with the track each belongs to",
+        ("track_id", "year", "cluster_id", "n_creative", "area_m2", "lon", "lat"),
+    ),
+    StudyFile(
+        "lifecycle_events.csv",
+        "csv",
+        "lifecycle",
+        "birth, growth, shrink, merge, split and death of the tracks, with year and place",
+        ("year", "event", "track_id", "from_tracks", "to_tracks", "lon", "lat"),
+    ),
+    StudyFile(
+        "lifecycle_sizes.csv",
+        "csv",
+        "lifecycle",
+        "the cluster size distribution of every snapshot year (largest cluster, n large-scale)",
+        ("year", "n_alive", "n_clusters", "largest_n"),
+    ),
+    StudyFile(
+        "lifecycle_sensitivity.csv",
+        "csv",
+        "lifecycle",
+        "events of each kind at each matching threshold tried",
+        ("threshold", "birth", "growth", "shrink", "merge", "split", "death", "n_tracks"),
+    ),
     StudyFile("nearest_neighbour.csv", "csv", "methods", "average nearest neighbour test"),
     StudyFile("ellipse_path.csv", "csv", "methods", "standard deviational ellipses by period"),
     StudyFile("kernel_density.csv", "csv", "methods", "kernel density cells (non-zero)"),
@@ -698,15 +728,39 @@ def layer_counts(path: str | Path, *, caller: str = "report") -> dict[str, int]:
     return _layer_names(Path(path), caller=caller, counts=True)
 
 
+def layer_columns(path: str | Path, name: str, *, caller: str = "report") -> list[str]:
+    """Attribute column names of one layer of a study GeoPackage (the geometry not included).
+
+    Raises
+    ------
+    DamagedFileError
+        GDAL cannot open the file or the layer.
+    """
+    import pyogrio
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return [str(f) for f in pyogrio.read_info(Path(path), layer=name)["fields"]]
+    except Exception as exc:  # pyogrio raises its own DataSourceError family
+        raise DamagedFileError(Path(path), exc, caller=caller) from None
+
+
 def read_layer_page(
     path: str | Path,
     name: str,
     *,
     offset: int = 0,
     limit: int | None = None,
+    columns: Sequence[str] | None = None,
     caller: str = "report",
+    where: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Features ``offset`` to ``offset + limit`` of one layer (all with ``limit=None``), EPSG:4326.
+
+    ``columns`` reads only those attribute columns (and the geometry); all by default.
+    ``where`` (an OGR SQL filter such as ``"is_creative <> 0"``, applied before
+    ``offset``/``limit``) reads only the matching features.
 
     Raises
     ------
@@ -714,14 +768,22 @@ def read_layer_page(
         The layer cannot be read.
     """
     path = Path(path)
+    subset: dict[str, Any] = {"columns": list(columns) if columns is not None else None}
+    if where is not None:
+        subset["where"] = where
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             if limit is None and offset == 0:
-                gdf = gpd.read_file(path, layer=name, engine="pyogrio", use_arrow=True)
+                gdf = gpd.read_file(path, layer=name, engine="pyogrio", use_arrow=True, **subset)
             else:
                 gdf = gpd.read_file(
-                    path, layer=name, engine="pyogrio", skip_features=offset, max_features=limit
+                    path,
+                    layer=name,
+                    engine="pyogrio",
+                    skip_features=offset,
+                    max_features=limit,
+                    **subset,
                 )
         if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
             gdf = gdf.to_crs(LAYER_CRS)
@@ -773,7 +835,7 @@ class SavedStudy:
     layer_names: tuple[str, ...] = ()
     caller: str = "report"
     _tables: dict[str, pd.DataFrame | None] = field(default_factory=dict, repr=False, compare=False)
-    _layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False, compare=False)
+    _layers: dict[Any, gpd.GeoDataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def table(self, name: str) -> pd.DataFrame | None:
         """``NAME.csv`` (None when missing or empty)."""
@@ -781,13 +843,30 @@ class SavedStudy:
             self._tables[name] = read_table(self.root / f"{name}.csv", caller=self.caller)
         return self._tables[name]
 
-    def layer(self, name: str) -> gpd.GeoDataFrame | None:
-        """A layer of ``results.gpkg`` in EPSG:4326 (None when the study has no such layer)."""
+    def layer(
+        self, name: str, *, columns: Sequence[str] | None = None, where: str | None = None
+    ) -> gpd.GeoDataFrame | None:
+        """A layer of ``results.gpkg`` in EPSG:4326 (None when the study has no such layer).
+
+        ``columns`` and ``where`` (OGR SQL) read a part of it, as :func:`read_layer_page`;
+        each distinct request is read once.
+        """
         if name not in self.layer_names:
             return None
-        if name not in self._layers:
-            self._layers[name] = read_layer_page(self.root / GPKG, name, caller=self.caller)
-        return self._layers[name]
+        key: Any = (
+            name if columns is None and where is None else (name, tuple(columns or ()), where)
+        )
+        if key not in self._layers:
+            self._layers[key] = read_layer_page(
+                self.root / GPKG, name, caller=self.caller, columns=columns, where=where
+            )
+        return self._layers[key]
+
+    def layer_columns(self, name: str) -> tuple[str, ...]:
+        """The attribute columns of a layer (empty when the study has no such layer)."""
+        if name not in self.layer_names:
+            return ()
+        return tuple(layer_columns(self.root / GPKG, name, caller=self.caller))
 
     @property
     def table_names(self) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ import shapely
 from pyproj import Transformer
 
 from clusterscape._validation import check_choice
-from clusterscape.datasets import _synthetic
+from clusterscape.datasets import _history, _synthetic
 from clusterscape.datasets._context import NINGBO_LAYERS, load_ningbo_layer, ningbo_universities
 from clusterscape.errors import InvalidInputError
 
@@ -223,7 +223,11 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
           ``amenity_effect_mall``) and ``function`` / ``sector_hint`` as generated;
         - ``amenity_effects``: per amenity ``radius_m``, ``per_cluster``, ``lag_years``,
           ``profile`` and ``present`` (True only in ``"planted"``);
-        - ``params``: every parameter of the generator (see ``docs/ningbo.md``).
+        - ``params``: every parameter of the generator (see ``docs/ningbo.md``);
+        - ``history``: the planted history of the clusters through time
+          (``data/planted_history.toml``): one row per event, ``kind, year, site, lon, lat``
+          (a park born after it opened, two clusters that merge, one that splits, one that
+          dies); its firms have ``role = "history_member"``.
 
     Notes
     -----
@@ -253,7 +257,9 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
     pop = _synthetic.generate(
         scenario=scenario, seed=int(seed), region_m=region_m, anchors=anchors, project=_to_metric
     )
-    t = pop.table
+    t, history = _history.plant(  # the planted history of the clusters (appended rows)
+        pop.table, seed=int(seed), region_m=region_m, project=_to_metric, rows=_synthetic._rows
+    )
 
     # district of every row (the region lies inside the union of districts, so every row has one)
     x, y = t["x"], t["y"]
@@ -340,6 +346,7 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
             "landuse_planted": _string(lu["planted_cluster"]),
             "amenity_effects": MappingProxyType(effects),
             "params": MappingProxyType(_synthetic.parameters()),
+            "history": history,
         }
     )
     return StudyInputs(

@@ -3,7 +3,8 @@
 ``establishments`` validates firm/POI tables as they come (every row accepted or rejected with a
 reason, bad fields noted); ``layers`` reads boundaries, park registries and land use in the
 user's datum; ``osm`` reads ``.osm.pbf`` extracts and Overpass; ``postgis`` reads and writes a
-database; ``source.read_source`` picks the reader for a file, extract or database URL; ``writers`` writes layers and directories atomically.
+database; ``source.read_source`` picks the reader for a file, extract or database URL; ``writers`` writes layers and directories atomically;
+``apijson`` reads Amap/Baidu place-search responses; ``crawl`` fetches Amap POIs over an area.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from clusterscape import _lazy_exports
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
+        "clusterscape.io.apijson": "read_api_responses",
+        "clusterscape.io.crawl": "CrawlError CrawlReport crawl_amap",
         "clusterscape.io.establishments": (
             "CANONICAL NOTE_COLUMNS LoadResult empty_notes read_establishments validate_table"
         ),

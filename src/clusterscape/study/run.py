@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from clusterscape.coords import local_metric_crs, normalise_datum
+from clusterscape.coords import is_datum_name, local_metric_crs, normalise_datum
 from clusterscape.errors import InvalidInputError
 from clusterscape.io.layers import read_boundary, read_landuse, read_parks
 from clusterscape.results import clusters_table as _clusters_table
@@ -53,6 +53,9 @@ class StudyInputs:
     notes: pd.DataFrame | None = None
     duplicates: int = 0
     messages: tuple[str, ...] = ()
+    #: the datum the establishments were read in when the reader chose it (API responses carry
+    #: their provider's), else "" (the run's datum, ``source_crs``)
+    read_datum: str = ""
 
     def __getitem__(self, key: str) -> Any:
         """Read the attribute ``key`` (``inputs["rejected"]`` is ``inputs.rejected``)."""
@@ -159,7 +162,14 @@ def _load(config: StudyConfig) -> StudyInputs:
         truth=None,
         synthetic=bool(est["synthetic"].any()) if "synthetic" in est.columns else False,
         source_crs=datum,
+        read_datum=_read_datum(loaded, datum),
     )
+
+
+def _read_datum(loaded: Any, datum: str) -> str:
+    """The reader's datum when it differs from the run's (Amap responses are GCJ-02), else ""."""
+    got = str(getattr(loaded, "source_crs", datum))
+    return got if got != datum and is_datum_name(got) else ""
 
 
 def _reject_outside(
@@ -292,7 +302,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
 
     The steps, in order: ``load`` (inputs), ``classify``, ``detect``, ``measure`` (skipped for
     a creative-only registry), then, when clusters were found, ``typology``; ``urban``;
-    ``effects`` when clusters were found; and ``methods`` (the published-study chain). Every option was checked when ``config`` was built.
+    ``effects`` when clusters were found; ``lifecycle`` (clusters through time, when the
+    firms have founding years); and ``methods`` (the published-study chain). Every option was checked when ``config`` was built.
     """
     progress = progress or _noop
     _preflight(config)
@@ -324,6 +335,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     if run.has_clusters:
         with _step(progress, "effects"):
             _effects(run)
+    with _step(progress, "lifecycle"):
+        _lifecycle(run)
     with _step(progress, "methods"):
         _methods(run)
     _finish(run)
@@ -356,7 +369,10 @@ def _start(config: StudyConfig, inputs: StudyInputs) -> _Run:
             "duplicates": int(inputs.duplicates),
             "messages": list(inputs.messages),
         },
-        "crs": {"source": inputs.source_crs, "metric": f"EPSG:{metric.to_epsg()}"},
+        "crs": {
+            "source": inputs.read_datum or inputs.source_crs,
+            "metric": f"EPSG:{metric.to_epsg()}",
+        },
     }
     result = StudyResult(
         config=config,
@@ -716,6 +732,63 @@ def _finish(run: _Run) -> None:
         run.result.tables["clusters"] = table.join(extra, on="cluster_id")
     run.result.establishments = run.est
     run.result.layers["establishments"] = run.est
+
+
+#: the lifecycle runs when at least this share of the creative firms has an ``opened`` year
+LIFECYCLE_MIN_DATED = 0.5
+
+
+def _lifecycle(run: _Run) -> None:
+    """Step: creative clusters through time (tracks and events), when the firms have years."""
+    from clusterscape.lifecycle import cluster_lifecycle
+
+    est_m = run.est_m
+    assert est_m is not None
+    opts = run.config.lifecycle
+    skipped = run.summary.setdefault("skipped", {})
+    if not opts.enabled:
+        run.summary["lifecycle"] = {"status": "skipped: [lifecycle] enabled = false"}
+        skipped["lifecycle"] = run.summary["lifecycle"]["status"]
+        return
+    creative = est_m[est_m["is_creative"]]
+    years = (
+        pd.to_numeric(creative["opened"], errors="coerce")
+        if "opened" in creative.columns
+        else pd.Series(dtype=float)
+    )
+    share = float(years.notna().mean()) if len(creative) else 0.0
+    if share < LIFECYCLE_MIN_DATED or years.nunique() < 2:
+        why = (
+            f"skipped: {share:.0%} of the {len(creative):,} creative firms have an opening "
+            f"year (needs {LIFECYCLE_MIN_DATED:.0%} and two or more years); give 'opened' "
+            "(成立日期) to follow the clusters through time"
+        )
+        run.summary["lifecycle"] = {"status": why}
+        skipped["lifecycle"] = why
+        return
+    kwargs: dict[str, Any] = {"seed": run.config.seed, **opts.kwargs()}
+    det = run.config.detect
+    if det.method is not None:
+        kwargs.setdefault("method", det.method)
+    if det.min_cluster_size is not None:
+        kwargs.setdefault("min_cluster_size", det.min_cluster_size)
+    try:
+        res = cluster_lifecycle(est_m, **kwargs)
+    except InvalidInputError as exc:  # too few firms in every year: say so, keep the run
+        run.summary["lifecycle"] = {"status": f"skipped: {exc}"}
+        skipped["lifecycle"] = run.summary["lifecycle"]["status"]
+        return
+    run.result.tables["lifecycle"] = res.clusters
+    run.result.tables["lifecycle_events"] = res.events
+    run.result.tables["lifecycle_sizes"] = res.sizes
+    run.result.tables["lifecycle_sensitivity"] = res.sensitivity
+    run.result.layers["lifecycle"] = res.footprints
+    keep = ("years", "method", "min_cluster_size", "significance", "n_undated")
+    run.summary["lifecycle"] = {
+        "status": "computed",
+        **_jsonable(res.summary()),
+        "params": {k: _jsonable(res.params[k]) for k in keep},
+    }
 
 
 def _methods(run: _Run) -> None:
