@@ -5,7 +5,9 @@ Library errors become one red line and exit code 1; ``--debug`` shows the traceb
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -213,16 +215,70 @@ def _read(
             bar["p"].stop()
 
 
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """FILE and the shared reading options of a command that reads one establishments file."""
+
+    file: str
+    datum: str | None = None
+    crs: str | None = None
+    columns: str | None = None
+    layer: str | None = None
+    sheet: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The source as shown on the terminal."""
+        return _source_name(self.file)
+
+    def read(self) -> Any:
+        """The :class:`LoadResult` of the file (a progress bar on slow reads)."""
+        return _read(self.file, self.datum, self.crs, self.columns, self.layer, self.sheet)
+
+
+#: the parameters every file-reading command takes first, in this order
+_SOURCE_PARAMETERS = [
+    inspect.Parameter(
+        name,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=inspect.Parameter.empty if name == "file" else None,
+        annotation=annotation,
+    )
+    for name, annotation in (
+        ("file", FileArg),
+        ("datum", DatumOpt),
+        ("crs", CrsOpt),
+        ("columns", ColumnsOpt),
+        ("layer", LayerOpt),
+        ("sheet", SheetOpt),
+    )
+]
+
+
+def _reads_file(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``command(source: _Source, ...)`` the FILE argument and the reading options.
+
+    The command line shows FILE, --datum, --crs, --columns, --layer and --sheet before the
+    command's own options; the command gets them as one :class:`_Source`.
+    """
+    sig = inspect.signature(command, eval_str=True)
+    own = [p for name, p in sig.parameters.items() if name != "source"]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        source = _Source(**{p.name: kwargs.pop(p.name) for p in _SOURCE_PARAMETERS})
+        return command(source, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=[*_SOURCE_PARAMETERS, *own])  # type: ignore[attr-defined]
+    return wrapper
+
+
 # --- command: validate ---
 @app.command("validate", help=t("cli.validate_help", _HELP))
 @friendly_errors
+@_reads_file
 def validate(
-    file: FileArg,
-    datum: DatumOpt = None,
-    crs: CrsOpt = None,
-    columns: ColumnsOpt = None,
-    layer: LayerOpt = None,
-    sheet: SheetOpt = None,
+    source: _Source,
     out: Path = typer.Option(Path("."), "--out", help=t("cli.opt.validate.out", _HELP)),
 ) -> None:
     """Read FILE as establishments and report what was accepted, rejected and noted.
@@ -237,9 +293,9 @@ def validate(
 
     if out.exists() and not out.is_dir():
         raise ClusterscapeError(f"--out {out} is a file; give a directory for rejected.csv.")
-    result = _read(file, datum, crs, columns, layer, sheet)
+    result = source.read()
     est = result.establishments
-    table = Table(title=f"clusterscape validate: {_source_name(file)}", show_header=True)
+    table = Table(title=f"clusterscape validate: {source.name}", show_header=True)
     table.add_column(t("cli.msg.item", _HELP))
     table.add_column(t("cli.msg.value", _HELP), overflow="fold")
     table.add_row(t("cli.msg.rows_read", _HELP), f"{result.n_rows:,}")
@@ -299,13 +355,9 @@ def validate(
 # --- command: classify ---
 @app.command("classify", help=t("cli.classify_help", _HELP))
 @friendly_errors
+@_reads_file
 def classify(
-    file: FileArg,
-    datum: DatumOpt = None,
-    crs: CrsOpt = None,
-    columns: ColumnsOpt = None,
-    layer: LayerOpt = None,
-    sheet: SheetOpt = None,
+    source: _Source,
     code_system: str = typer.Option(
         "gbt4754",
         "--code-system",
@@ -330,14 +382,14 @@ def classify(
         raise ClusterscapeError(
             f"--out {out.name}: unsupported suffix {out.suffix!r}; use .parquet, .gpkg or .csv."
         )
-    result = _read(file, datum, crs, columns, layer, sheet)
+    result = source.read()
     est = classify_establishments(result.establishments, code_system=code_system, taxonomy=taxonomy)
     n = len(est)
     console.print(
         t(
             "cli.msg.classified",
             _HELP,
-            source=_source_name(file),
+            source=source.name,
             n=f"{n:,}",
             rejected=f"{len(result.rejected):,}",
         ),
@@ -375,13 +427,9 @@ def classify(
 # --- command: detect ---
 @app.command("detect", help=t("cli.detect_help", _HELP))
 @friendly_errors
+@_reads_file
 def detect(
-    file: FileArg,
-    datum: DatumOpt = None,
-    crs: CrsOpt = None,
-    columns: ColumnsOpt = None,
-    layer: LayerOpt = None,
-    sheet: SheetOpt = None,
+    source: _Source,
     out: Path = typer.Option(Path("."), "--out", help=t("cli.opt.detect.out", _HELP)),
     method: str = typer.Option("hdbscan", "--method", help=t("cli.opt.detect.method", _HELP)),
     min_cluster_size: int | None = typer.Option(
@@ -411,7 +459,7 @@ def detect(
     from clusterscape.detect.clusters import detect_clusters
     from clusterscape.results import clusters_table, write_clusters
 
-    loaded = _read(file, datum, crs, columns, layer, sheet)
+    loaded = source.read()
     population = loaded.establishments
     keep = np.ones(len(population), dtype=bool)
     if "is_creative" in population.columns:

@@ -19,10 +19,11 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import geopandas as gpd
 import numpy as np
@@ -561,24 +562,30 @@ def write_study(
     out_dir : path
         The output directory; it becomes a link to a complete run directory only when all is
         written (:func:`clusterscape.io.writers.atomic_directory`: lock, no gap, cleanup).
-    report : bool, default True
-        Also draw the figures and write ``report.html``.
-    pdf : bool, default False
-        Also write ``report.pdf`` (needs weasyprint).
-    lang : {"en", "zh"}, default "en"
-        Language of the report; ``zh`` also writes ``columns_zh.csv``.
+    report, pdf, lang
+        As in :func:`write_study_files` (here ``report`` defaults to True): the figures and
+        ``report.html``, ``report.pdf``, and the report's language.
 
     Returns
     -------
     pathlib.Path
         ``out_dir``.
     """
+    with _swapped_in(out_dir) as tmp:
+        write_study_files(result, tmp, report=report, pdf=pdf, lang=lang)
+    return Path(out_dir)
+
+
+@contextmanager
+def _swapped_in(out_dir: str | Path) -> Iterator[Path]:
+    """A fresh run directory that replaces ``out_dir`` atomically when the block ends.
+
+    See :func:`clusterscape.io.writers.atomic_directory`.
+    """
     from clusterscape.io.writers import atomic_directory
 
-    out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
-        write_study_files(result, tmp, report=report, pdf=pdf, lang=lang)
-    return out_dir
+    with atomic_directory(Path(out_dir)) as tmp:
+        yield Path(tmp)
 
 
 def write_city_study(
@@ -610,18 +617,14 @@ def write_city_study(
     pathlib.Path
         ``out_dir``.
     """
-    from clusterscape.io.writers import atomic_directory
-
-    out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
-        tmp = Path(tmp)
+    with _swapped_in(out_dir) as tmp:
         _write_table(comparison, tmp / "city_comparison.csv")
         for name, tables in per_city.items():
             for city, table in tables.items():
                 _write_table(table, tmp / f"{name}_{_safe_name(city)}.csv")
         _write_table(rejected, tmp / "rejected.csv")
         _write_summary(summary, tmp / SUMMARY)
-    return out_dir
+    return Path(out_dir)
 
 
 def _safe_name(city: str) -> str:
@@ -789,6 +792,25 @@ def read_layer_page(
     return gdf
 
 
+_T = TypeVar("_T")
+
+
+class _Part(Generic[_T]):
+    """A named table or layer of a :class:`SavedStudy`, read by ``read(study, name)``."""
+
+    def __init__(self, read: Callable[[SavedStudy, str], _T], name: str, doc: str) -> None:
+        self.read = read
+        self.name = name
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Part[_T]: ...
+    @overload
+    def __get__(self, obj: SavedStudy, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: SavedStudy | None, owner: type | None = None) -> _T | _Part[_T]:
+        return self if obj is None else self.read(obj, self.name)
+
+
 @dataclass(frozen=True, slots=True)
 class SavedStudy:
     """A study directory opened by :func:`load_study`; tables and layers are read on request.
@@ -867,40 +889,16 @@ class SavedStudy:
             return ()
         return tuple(sorted(p for p in folder.glob("*.png") if p.is_file()))
 
-    @property
-    def clusters(self) -> pd.DataFrame | None:
-        """``clusters.csv``."""
-        return self.table("clusters")
-
-    @property
-    def rejected(self) -> pd.DataFrame | None:
-        """``rejected.csv``."""
-        return self.table("rejected")
-
-    @property
-    def notes(self) -> pd.DataFrame | None:
-        """``notes.csv``."""
-        return self.table("notes")
-
-    @property
-    def establishments(self) -> gpd.GeoDataFrame | None:
-        """The ``establishments`` layer (can be large: read only when asked for)."""
-        return self.layer("establishments")
-
-    @property
-    def footprints(self) -> gpd.GeoDataFrame | None:
-        """The ``clusters`` layer (cluster footprints)."""
-        return self.layer("clusters")
-
-    @property
-    def zones(self) -> gpd.GeoDataFrame | None:
-        """The ``functional_zones`` layer."""
-        return self.layer("functional_zones")
-
-    @property
-    def centres(self) -> gpd.GeoDataFrame | None:
-        """The ``centres`` layer."""
-        return self.layer("centres")
+    # the named parts: attribute = _Part(reader, table or layer name, docstring)
+    clusters = _Part(table, "clusters", "``clusters.csv``.")
+    rejected = _Part(table, "rejected", "``rejected.csv``.")
+    notes = _Part(table, "notes", "``notes.csv``.")
+    establishments = _Part(
+        layer, "establishments", "The ``establishments`` layer (large: read when asked for)."
+    )
+    footprints = _Part(layer, "clusters", "The ``clusters`` layer (cluster footprints).")
+    zones = _Part(layer, "functional_zones", "The ``functional_zones`` layer.")
+    centres = _Part(layer, "centres", "The ``centres`` layer.")
 
 
 def load_study(out_dir: str | Path, *, caller: str = "report") -> SavedStudy:
