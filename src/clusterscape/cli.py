@@ -485,6 +485,12 @@ def run(
     scenario: str | None = typer.Option(
         None, "--scenario", help="Built-in study only: planted or null."
     ),
+    stack: str | None = typer.Option(
+        None,
+        "--stack",
+        help="Rows stacked at one coordinate: keep, collapse (one point per location) or "
+        "weight (\\[study] stack).",
+    ),
     pdf: bool = typer.Option(False, "--pdf", help="Also write report.pdf (weasyprint)."),
     write_postgis: str | None = typer.Option(
         None,
@@ -537,6 +543,7 @@ def run(
         "factors": factors,
         "seed": seed,
         "scenario": scenario,
+        "stack": stack,
     }
     if config is not None:
         cfg = StudyConfig.from_toml(config, **overrides)
