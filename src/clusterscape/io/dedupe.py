@@ -7,7 +7,9 @@ same branch under two ids). :func:`find_duplicates` links two rows when
    repeated id removed; generated ``row-N`` ids never match) or the same ``uscc``;
 2. ``name+address``: the same normalised name and the same normalised address, at most
    ``address_m`` (default 2,000 m, so two geocoders of one address still match) apart;
-3. ``name+distance``: the same normalised name at most ``name_m`` (default 50 m) apart.
+3. ``name+distance``: the same normalised name at most ``name_m`` (default 50 m) apart, unless
+   both rows have addresses and they differ; the rows of a name spread over more than 1 km
+   (a chain's outlets across the city) need ``chain_m`` (default 10 m).
 
 Linked rows form groups; the first row of a group in table order is kept and every other row
 is reported with the rule and distance of the link that brought it in
@@ -66,6 +68,8 @@ DUPLICATE_COLUMNS = (
     "dropped_row",
 )
 STACK_MODES = ("keep", "collapse", "weight")
+#: a name whose rows spread wider than this (m, bounding-box diagonal) is a chain's (``chain_m``)
+CHAIN_SPAN_M = 1000.0
 _EARTH_M = 6_371_008.8
 _PUNCT = re.compile(r"[\s\u3000·•.,，。、;；:：'\"‘’“”()（）\[\]【】{}<>《》\-_/\\|#&@!！?？*+~]+")
 _PREFIX = re.compile(r"^(?:中国|浙江省|浙江|宁波市|宁波)+")
@@ -144,6 +148,7 @@ def find_duplicates(
     *,
     name_m: float = 50.0,
     address_m: float = 2000.0,
+    chain_m: float = 10.0,
     address: str | None = None,
 ) -> pd.DataFrame:
     """Rows that list an establishment already listed (see the module docstring for the rules).
@@ -157,6 +162,10 @@ def find_duplicates(
         Largest distance (m) between two rows of the same normalised name.
     address_m : float, default 2000
         Largest distance (m) between two rows of the same normalised name and address.
+    chain_m : float, default 10
+        Largest distance (m) under ``name+distance`` for a name whose rows spread over more
+        than ``CHAIN_SPAN_M`` (1 km): a chain's outlets (R-Kioski, 中国石化) may stand 30 m
+        apart.
     address : str, optional
         The address column; by default the first of ``address, 地址, 注册地址, 企业地址, 住所,
         经营地址, 通信地址`` present.
@@ -180,14 +189,16 @@ def find_duplicates(
     [['a', 'b', 'name+distance']]
     """
     gdf = _check_points(establishments, "find_duplicates")
-    for label, v in (("name_m", name_m), ("address_m", address_m)):
+    for label, v in (("name_m", name_m), ("address_m", address_m), ("chain_m", chain_m)):
         if not (np.isfinite(v) and v >= 0):
             raise InvalidInputError(f"find_duplicates: {label} must be >= 0 m, got {v!r}.")
     n = len(gdf)
     xy = _metres(gdf)
     edges: list[tuple[np.ndarray, np.ndarray, str]] = []
 
-    def same_key(keys: np.ndarray, rule: str, limit: float | None) -> None:
+    def same_key(
+        keys: np.ndarray, rule: str, limit: float | None, apart: np.ndarray | None = None
+    ) -> None:
         key = pd.Series(keys)
         ok = key.ne("") & key.notna()
         dup = ok & key.duplicated(keep=False)
@@ -206,8 +217,16 @@ def find_duplicates(
                 a_all.append(np.full(len(group) - 1, group[0]))
                 b_all.append(group[1:])
                 continue
-            tree = cKDTree(xy[group])
-            pairs = tree.query_pairs(limit, output_type="ndarray")
+            radius = limit
+            if apart is not None and len(group) > 2:
+                # a name whose rows spread over more than CHAIN_SPAN_M is a chain's (outlets
+                # across the city): two of its rows are one only within chain_m
+                span = np.hypot(*(xy[group].max(axis=0) - xy[group].min(axis=0)))
+                radius = min(limit, chain_m) if span > CHAIN_SPAN_M else limit
+            pairs = cKDTree(xy[group]).query_pairs(radius, output_type="ndarray")
+            if apart is not None and len(pairs):  # two different addresses are two places
+                aa, ab = apart[group[pairs[:, 0]]], apart[group[pairs[:, 1]]]
+                pairs = pairs[(aa == "") | (ab == "") | (aa == ab)]
             if len(pairs):
                 a_all.append(group[pairs[:, 0]])
                 b_all.append(group[pairs[:, 1]])
@@ -232,7 +251,9 @@ def find_duplicates(
             key_addr = np.array([normalise_address(v) if v else "" for v in addr], dtype=object)
             both = np.where((key_name != "") & (key_addr != ""), key_name + "\x00" + key_addr, "")
             same_key(both, "name+address", address_m)
-        same_key(key_name, "name+distance", name_m)
+        else:
+            key_addr = np.full(len(key_name), "", dtype=object)
+        same_key(key_name, "name+distance", name_m, key_addr)
     return _groups_to_table(gdf, xy, edges, n)
 
 
