@@ -214,8 +214,8 @@ def test_a_stack_makes_a_cluster_only_when_kept(stack: str) -> None:
 
 
 def test_run_merges_duplicates_and_counts_stacks(tmp_path: Path) -> None:
-    from clusterscape.study.run import _load, _mark_stacks
     from clusterscape.study.config import StudyConfig
+    from clusterscape.study.run import _load, _mark_stacks
 
     rng = np.random.default_rng(0)
     n = 60
