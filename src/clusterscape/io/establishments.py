@@ -1229,7 +1229,7 @@ def validate_table(
         frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
     mapping = _map_columns(frame, columns, path)
     raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, path)
-    return _assemble(
+    result = _assemble(
         frame,
         mapping,
         raw_lon,
@@ -1243,6 +1243,7 @@ def validate_table(
         unique_ids=duplicates,
         exact_duplicates=duplicates,
     )
+    return apply_registry(result, frame, mapping)
 
 
 def duplicate_id_label(old_id: str, row: int) -> str:

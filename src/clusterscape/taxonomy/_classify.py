@@ -242,6 +242,19 @@ def _string_column(values: np.ndarray, ids: np.ndarray) -> pd.api.extensions.Ext
     return pd.array(np.asarray(uniq, dtype=object), dtype="string").take(codes[ids])
 
 
+def _keyword_ids(tax: Taxonomy, labels: _Labels, prefix: str) -> np.ndarray:
+    """Label id of each keyword (index + 1; 0 = none), its rule named ``prefix + keyword``."""
+    kw = tax.keywords
+    return np.array(
+        [0]
+        + [
+            labels.add(sec, fun, prefix + word, "strong", np.nan)
+            for word, sec, fun in zip(kw.index, kw["sector"], kw["function"], strict=True)
+        ],
+        dtype=np.int64,
+    )
+
+
 # Boilerplate of business scopes: the licensing clause and the item headings.
 _SCOPE_BOILERPLATE = re.compile(
     r"[(（][^()（）]*(?:依法须经批准|凭营业执照|许可证件|审批结果|不含|除外)[^()（）]*[)）]"
@@ -425,14 +438,7 @@ def classify_establishments(
         best = np.full(len(texts_u), -1, dtype=np.int64)
         best[wanted] = tax.keyword_matcher.best(texts_u[wanted].tolist())
         kw = tax.keywords
-        kw_ids = np.array(
-            [0]
-            + [
-                labels.add(sec, fun, "keyword:" + word, "strong", np.nan)
-                for word, sec, fun in zip(kw.index, kw["sector"], kw["function"], strict=True)
-            ],
-            dtype=np.int64,
-        )
+        kw_ids = _keyword_ids(tax, labels, "keyword:")
         kw_prio = np.concatenate([[np.iinfo(np.int64).min], kw["priority"].to_numpy(np.int64)])
         row_best = best[pair_codes] + 1
         apply(kw_ids[row_best], kw_prio[row_best] > bar)
@@ -444,15 +450,7 @@ def classify_establishments(
         wanted = _distinct(scope.codes[todo], len(scope.uniques))
         hit = np.full(len(scope.uniques), -1, dtype=np.int64)
         hit[wanted] = scope_keywords(scope.uniques[wanted].tolist(), tax)
-        kw = tax.keywords
-        scope_ids = np.array(
-            [0]
-            + [
-                labels.add(sec, fun, "scope:keyword:" + word, "strong", np.nan)
-                for word, sec, fun in zip(kw.index, kw["sector"], kw["function"], strict=True)
-            ],
-            dtype=np.int64,
-        )
+        scope_ids = _keyword_ids(tax, labels, "scope:keyword:")
         row_hit = hit[scope.codes] + 1
         apply(scope_ids[row_hit], row_hit > 0)
 
