@@ -118,7 +118,11 @@ def test_chains_and_different_addresses_are_not_merged() -> None:
 
 def test_uscc_duplicates_and_empty_input() -> None:
     firms = _firms(
-        [("a", "甲", "", 121.5, 29.8), ("b", "乙", "", 121.9, 29.9), ("c", "丙", "", 121.7, 29.7)]
+        [
+            ("a", "甲", "", 121.5, 29.8),
+            ("b", "甲有限公司", "", 121.9, 29.9),
+            ("c", "丙", "", 121.7, 29.7),
+        ]
     ).assign(uscc=["914403001922038216", "914403001922038216", ""])
     dups = find_duplicates(firms)
     assert dups[["kept_id", "dropped_id", "rule"]].to_numpy().tolist() == [["a", "b", "uscc"]]
@@ -239,3 +243,15 @@ def test_run_merges_duplicates_and_counts_stacks(tmp_path: Path) -> None:
     assert est["stacked"].iloc[10:15].tolist() == [5] * 5 and info["largest"] == 5
     keep = _load(StudyConfig(establishments=str(p), duplicates="keep"))
     assert len(keep.establishments) == n + 1 and keep.merged is None
+
+
+def test_a_shared_id_with_two_names_is_a_typo() -> None:
+    firms = _firms(
+        [
+            ("F4", "甲设计", "", 121.50, 29.80),
+            ("F4#6", "乙广告", "", 121.51, 29.81),  # same id, another firm
+            ("F4#9", "甲设计有限公司", "", 121.52, 29.82),  # same id, same firm, 2.9 km
+        ]
+    )
+    got = find_duplicates(firms)[["kept_id", "dropped_id", "rule"]].to_numpy().tolist()
+    assert got == [["F4", "F4#9", "id"]]

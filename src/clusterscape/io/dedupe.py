@@ -4,7 +4,9 @@
 same branch under two ids). :func:`find_duplicates` links two rows when
 
 1. ``id``: they have the same provider id (``id`` with the reader's ``#<row>`` suffix for a
-   repeated id removed; generated ``row-N`` ids never match) or the same ``uscc``;
+   repeated id removed; generated ``row-N`` ids never match) or the same ``uscc`` (rule
+   ``uscc``), unless the rows sharing it carry different normalised names (an id typo: then
+   only rows of the same name are linked);
 2. ``name+address``: the same normalised name and the same normalised address, at most
    ``address_m`` (default 2,000 m, so two geocoders of one address still match) apart;
 3. ``name+distance``: the same normalised name at most ``name_m`` (default 50 m) apart, unless
@@ -182,8 +184,8 @@ def find_duplicates(
     --------
     >>> import geopandas as gpd
     >>> firms = gpd.GeoDataFrame(
-    ...     {"id": ["a", "b", "c"], "name": ["甬江设计有限公司", "宁波甬江设计", "甬江设计"]},
-    ...     geometry=gpd.points_from_xy([121.55, 121.5503, 121.60], [29.87, 29.87, 29.87]),
+    ...     {"id": ["a", "b", "c"], "name": ["甬江设计有限公司", "宁波甬江设计", "甬江广告"]},
+    ...     geometry=gpd.points_from_xy([121.55, 121.5503, 121.5501], [29.87, 29.87, 29.87]),
     ...     crs="EPSG:4326")
     >>> find_duplicates(firms)[["kept_id", "dropped_id", "rule"]].to_numpy().tolist()
     [['a', 'b', 'name+distance']]
@@ -233,17 +235,22 @@ def find_duplicates(
         if a_all:
             edges.append((np.concatenate(a_all), np.concatenate(b_all), rule))
 
+    names = _text_column(gdf, ("name",))
+    key_name = (
+        np.array([normalise_name(v) if v else "" for v in names], dtype=object)
+        if names is not None
+        else np.full(n, "", dtype=object)
+    )
+    # an id shared by rows of two different names is a typo, not one firm: the key gets the name
     ids = gdf["id"].astype("string").fillna("").to_numpy(dtype=object) if "id" in gdf else None
     if ids is not None:
         provider = pd.Series(ids).str.replace(r"#\d+$", "", regex=True)
         provider = provider.mask(provider.str.fullmatch(r"row-\d+"), "")
-        same_key(provider.to_numpy(dtype=object), "id", None)
+        same_key(_with_name(provider.to_numpy(dtype=object), key_name), "id", None)
     if "uscc" in gdf.columns:
         uscc = gdf["uscc"].astype("string").fillna("").str.upper().to_numpy(dtype=object)
-        same_key(uscc, "uscc", None)
-    names = _text_column(gdf, ("name",))
+        same_key(_with_name(uscc, key_name), "uscc", None)
     if names is not None:
-        key_name = np.array([normalise_name(v) if v else "" for v in names], dtype=object)
         addr = _text_column(gdf, (address,) if address else _ADDRESS_COLUMNS)
         if address and addr is None:
             raise InvalidInputError(f"find_duplicates: no column {address!r}.")
@@ -255,6 +262,21 @@ def find_duplicates(
             key_addr = np.full(len(key_name), "", dtype=object)
         same_key(key_name, "name+distance", name_m, key_addr)
     return _groups_to_table(gdf, xy, edges, n)
+
+
+def _with_name(keys: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """``key + name`` where the rows of a key name one firm (or none); else the key alone.
+
+    Rows sharing a key whose non-blank names differ get the name in the key, so they link only
+    to rows of their own name (or, when blank-named, to nothing but each other).
+    """
+    frame = pd.DataFrame({"k": keys, "n": names})
+    named = frame[(frame["k"] != "") & (frame["n"] != "")]
+    mixed = named.groupby("k")["n"].nunique()
+    clash = frame["k"].isin(mixed.index[mixed > 1]).to_numpy()
+    out = np.asarray(keys, dtype=object).copy()
+    out[clash] = frame["k"].to_numpy(dtype=object)[clash] + "\x00" + names[clash]
+    return out
 
 
 def _groups_to_table(
