@@ -255,3 +255,37 @@ def test_a_shared_id_with_two_names_is_a_typo() -> None:
     )
     got = find_duplicates(firms)[["kept_id", "dropped_id", "rule"]].to_numpy().tolist()
     assert got == [["F4", "F4#9", "id"]]
+
+
+def test_study_stack_option_reaches_detect_and_measure(tmp_path: Path) -> None:
+    """run_study on a file with 150 creative rows at one address among 450 spread rows."""
+    from clusterscape.errors import InvalidInputError
+    from clusterscape.study.config import StudyConfig
+    from clusterscape.study.run import run_study
+
+    with pytest.raises(InvalidInputError, match="stack"):
+        StudyConfig(stack="sum")
+    rng = np.random.default_rng(0)
+    n = 600
+    lon, lat = 121.5 + rng.uniform(0, 0.1, n), 29.8 + rng.uniform(0, 0.1, n)
+    kind = rng.choice(["设计", "贸易", "餐饮"], n, p=[0.3, 0.4, 0.3])
+    kind[:150] = "设计"
+    lon[:150], lat[:150] = 121.55, 29.85
+    rows = [f"甬{i}{kind[i]}有限公司,{lon[i]:.7f},{lat[i]:.7f}" for i in range(n)]
+    p = tmp_path / "firms.csv"
+    p.write_text("名称,经度,纬度\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    fast = {"measure": {"nsim": 19}, "detect": {"csr_simulations": 19, "stability_draws": 0}}
+    out = {}
+    for stack in ("keep", "collapse"):
+        res = run_study(StudyConfig(establishments=str(p), stack=stack, **fast))  # type: ignore[arg-type]
+        conc = res.tables["concentration"].set_index("statistic")
+        out[stack] = (conc.iloc[0]["verdict"], res.summary["detect"]["n_points"], res)
+    assert out["keep"][:2] == ("clustered", int((kind == "设计").sum()))
+    assert out["collapse"][:2] == ("no departure", int((kind == "设计").sum()) - 149)
+    kept = out["keep"][2]
+    assert (
+        kept.summary["stacks"]["largest"] == 150 and "collapse" in kept.summary["stacks"]["message"]
+    )
+    collapsed = out["collapse"][2].establishments
+    assert collapsed["stacked"].iloc[:150].eq(150).all()
+    assert collapsed["cluster"].iloc[:150].nunique() == 1  # the stack's rows share one label
