@@ -49,7 +49,8 @@ def test_names_that_match(a: str, b: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("a", "b"), [("宁波银行股份有限公司", "中国银行股份有限公司"), ("甬江设计", "甬江广告")]
+    ("a", "b"),
+    [("宁波银行股份有限公司", "中国银行股份有限公司"), ("甬江设计", "甬江广告"), ("Tesco", "Tes")],
 )
 def test_names_that_differ(a: str, b: str) -> None:
     assert normalise_name(a) != normalise_name(b)

@@ -76,8 +76,11 @@ _EARTH_M = 6_371_008.8
 _PUNCT = re.compile(r"[\s\u3000·•.,，。、;；:：'\"‘’“”()（）\[\]【】{}<>《》\-_/\\|#&@!！?？*+~]+")
 _PREFIX = re.compile(r"^(?:中国|浙江省|浙江|宁波市|宁波)+")
 _SUFFIX = re.compile(
-    r"(?:股份有限公司|有限责任公司|有限公司|股份公司|分公司|总公司|集团|公司|有限|股份|"
-    r"coltd|co|ltd|limited|inc|llc|corp|corporation|company)$"
+    r"(?:股份有限公司|有限责任公司|有限公司|股份公司|分公司|总公司|集团|公司|有限|股份)$"
+)
+# Latin legal forms only as words of their own (Tesco and Interasco keep their "co")
+_LATIN_SUFFIX = re.compile(
+    r"(?:^|[\s,.])(?:co|ltd|limited|inc|llc|corp|corporation|company|gmbh|plc)\.?[\s,.]*$"
 )
 #: a region prefix is removed only when at least this many characters remain
 _MIN_REST = 4
@@ -88,6 +91,15 @@ def _fold(text: str) -> str:
     return _PUNCT.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
+def _strip_all(pattern: re.Pattern[str], text: str) -> str:
+    """``text`` with ``pattern`` removed from its end as often as it matches (never to "")."""
+    while True:
+        stripped = pattern.sub("", text)
+        if stripped == text or not stripped:
+            return text
+        text = stripped
+
+
 def normalise_name(name: str) -> str:
     """The comparison key of a firm name (see the module docstring).
 
@@ -96,12 +108,8 @@ def normalise_name(name: str) -> str:
     >>> normalise_name("宁波市 甬江设计（工作室）有限公司"), normalise_name("甬江设计工作室")
     ('甬江设计工作室', '甬江设计工作室')
     """
-    t = _fold(name)
-    while True:
-        stripped = _SUFFIX.sub("", t)
-        if stripped == t or not stripped:
-            break
-        t = stripped
+    t = _strip_all(_LATIN_SUFFIX, unicodedata.normalize("NFKC", name).lower().strip())
+    t = _strip_all(_SUFFIX, _fold(t))
     rest = _PREFIX.sub("", t)
     return rest if len(rest) >= _MIN_REST else t  # 宁波银行 stays itself, not 银行
 
