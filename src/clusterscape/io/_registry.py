@@ -341,6 +341,7 @@ _SECTIONS = {
     "M": (73, 75), "N": (76, 79), "O": (80, 82), "P": (83, 83), "Q": (84, 85), "R": (86, 90),
     "S": (91, 97), "T": (98, 98),
 }  # fmt: skip
+_CODE_HINT = r"^\s*[A-Ta-t]\s*\d{2,4}|^\s*\d{2,4}\s*[\u3400-\u9fff]"
 _CODE_RE = re.compile(r"^\s*([A-Ta-t])?\s*(\d{2,4})\s*([\u3400-\u9fff].*)?$")
 
 
@@ -403,12 +404,15 @@ def apply_registry(
     have = [str(c) for c in frame.columns if c != "geometry"]
     cols = {k: _find(have, k, _norm_header) for k in REGISTRY_ALIASES}
     wanted = ("uscc", "status", "capital", "scope")
-    code_col = mapping.get("code")
-    if not any(cols[k] for k in wanted) and code_col is None:
+    cand = np.zeros(len(est), dtype=bool)
+    if "code" in mapping:  # a section letter or a title after the digits: "C3919 其他计算机制造"
+        codes = est["code"].astype("string").fillna("")
+        cand = codes.str.contains(_CODE_HINT, regex=True).to_numpy(dtype=bool)
+    if not any(cols[k] for k in wanted) and not cand.any():
         return result
     if rows is None or len(rows) != len(est):  # pragma: no cover - every table reader sets it
         return result
-    raw = frame.loc[rows]
+    raw = frame.loc[rows, list(dict.fromkeys(c for c in cols.values() if c))]
     ids = est["id"].astype(str).to_numpy()
     notes: list[tuple[int, str, str, str, str]] = []
 
@@ -419,16 +423,14 @@ def apply_registry(
     new: dict[str, object] = {}
     drop: list[str] = []
 
-    if code_col is not None:
-        codes = _text(raw[code_col]).to_numpy()
-        parsed = [parse_industry_code(c) if c and not c.isdigit() else (c, "") for c in codes]
-        if any(c != p for c, (p, _) in zip(codes, parsed, strict=True) if p):
-            out["code"] = pd.array(
-                [p or c for c, (p, _) in zip(codes, parsed, strict=True)], dtype="string"
-            )
-        for p, (_, why) in enumerate(parsed):
+    if cand.any():
+        values = codes.to_numpy(dtype=object).copy()
+        for p in np.flatnonzero(cand).tolist():
+            code, why = parse_industry_code(values[p])
             if why:
-                note(p, "code", codes[p], why)
+                note(p, "code", values[p], why)
+            values[p] = code or values[p]
+        out["code"] = pd.array(values, dtype="string")
 
     district: list[str | None] = [None] * len(est)
     if cols["district"]:
