@@ -282,3 +282,21 @@ def test_scope_only_where_code_and_name_are_silent() -> None:
         pd.DataFrame({"name": ["甲"], "scope": ["日用百货销售；软件开发"]})
     )
     assert first["is_creative"].tolist() == [False]
+
+
+def test_vectorised_check_agrees_with_the_reference() -> None:
+    import numpy as np
+
+    from clusterscape.io._registry import _uscc_valid
+
+    rng = np.random.default_rng(0)
+    alphabet = [*"0123456789ABCDEFGHJKLMNPQRTUWXY", "I", "O", "Z"]
+    codes = [*VALID, None, "", "91350100M000100Y4"]
+    for code in VALID:  # one change anywhere
+        for _ in range(30):
+            i = int(rng.integers(18))
+            codes.append(code[:i] + str(rng.choice(alphabet)) + code[i + 1 :])
+    got = _uscc_valid(np.array(codes, dtype=object))
+    want = [bool(c) and uscc_problem(c) == "" for c in codes]
+    assert got.tolist() == want
+    assert sum(want) > len(VALID)  # some changes hit the same character

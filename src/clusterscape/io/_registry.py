@@ -27,8 +27,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -111,6 +111,24 @@ def uscc_problem(code: str) -> str:
     if expected != c[17]:
         return f"check digit {c[17]!r} does not match (expected {expected!r})"
     return ""
+
+
+_USCC_LUT = np.full(256, 99, dtype=np.int64)
+_USCC_LUT[np.frombuffer(_USCC_ALPHABET.encode("ascii"), dtype=np.uint8)] = np.arange(31)
+
+
+def _uscc_valid(codes: np.ndarray) -> np.ndarray:
+    """Whether each code (object array, None = blank) is valid; vectorised :func:`uscc_problem`."""
+    text = pd.Series(codes, dtype="string")
+    pattern = r"[0-9A-HJ-NP-RTUW-Y]{2}\d{6}[0-9A-HJ-NP-RTUW-Y]{10}"
+    cand: np.ndarray = text.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+    out = np.zeros(len(codes), dtype=bool)
+    if cand.any():
+        raw = "".join(text[cand].tolist()).encode("ascii")
+        values = _USCC_LUT[np.frombuffer(raw, dtype=np.uint8).reshape(-1, 18)]
+        total = values[:, :17] @ np.asarray(_USCC_WEIGHTS, dtype=np.int64)
+        out[cand] = (31 - total % 31) % 31 == values[:, 17]
+    return out
 
 
 # Administrative codes (GB/T 2260) of Ningbo's districts as they are today, and the codes of
@@ -389,6 +407,15 @@ def _text(values: pd.Series) -> pd.Series:
     return s.mask(s.str.lower().isin(_PLACEHOLDERS), "").astype(object)
 
 
+def _by_value(values: Any, parse: Callable[[str], Any]) -> np.ndarray:
+    """``parse`` of every non-blank value, computed once per distinct value (None for blanks)."""
+    codes, uniq = pd.factorize(np.asarray(values, dtype=object))
+    done = np.empty(len(uniq) + 1, dtype=object)  # the last slot: missing values
+    for i, u in enumerate(uniq):
+        done[i] = parse(u) if u != "" else None
+    return done[codes]
+
+
 def apply_registry(
     result: LoadResult, frame: pd.DataFrame, mapping: Mapping[str, str]
 ) -> LoadResult:
@@ -432,79 +459,77 @@ def apply_registry(
             values[p] = code or values[p]
         out["code"] = pd.array(values, dtype="string")
 
-    district: list[str | None] = [None] * len(est)
+    district = np.full(len(est), None, dtype=object)
     if cols["district"]:
-        district = [_district_name(v) if v else None for v in _text(raw[cols["district"]])]
+        district = _by_value(_text(raw[cols["district"]]), _district_name)
     elif cols["address"]:
-        district = [_address_district(v) if v else None for v in _text(raw[cols["address"]])]
+        district = _by_value(_text(raw[cols["address"]]), _address_district)
 
     if cols["uscc"]:
-        text = _text(raw[cols["uscc"]])
-        uscc = [unicodedata.normalize("NFKC", v).replace(" ", "").upper() for v in text]
-        for p, code in enumerate(uscc):
-            if not code:
-                continue
-            why = uscc_problem(code)
-            if why:
-                note(p, "uscc", text.iloc[p], f"invalid credit code ({why}); kept")
+        text = _text(raw[cols["uscc"]]).to_numpy(dtype=object)
+        uscc = _by_value(text, lambda v: unicodedata.normalize("NFKC", v).replace(" ", "").upper())
+        problem = np.full(len(uscc), None, dtype=object)
+        bad = (text != "") & ~_uscc_valid(uscc)
+        problem[bad] = _by_value(uscc[bad], uscc_problem)
+        for p in np.flatnonzero(text != "").tolist():
+            if problem[p]:
+                note(p, "uscc", text[p], f"invalid credit code ({problem[p]}); kept")
             elif district[p]:
-                why = _admin_note(code[2:8], str(district[p]))
+                why = _admin_note(uscc[p][2:8], str(district[p]))
                 if why:
-                    note(p, "uscc", code, why)
-        new["uscc"] = pd.array([c or pd.NA for c in uscc], dtype="string")
+                    note(p, "uscc", uscc[p], why)
+        new["uscc"] = pd.array(uscc, dtype="string")
         if cols["uscc"] != mapping.get("id"):
             drop.append(cols["uscc"])
 
     if cols["status"]:
-        status_raw = _text(raw[cols["status"]])
-        status = [parse_status(v) if v else None for v in status_raw]
-        for p, (v, s) in enumerate(zip(status_raw, status, strict=True)):
-            if v and s is None:
-                note(
-                    p, "status", v, "status not recognised; status left blank (kept in status_raw)"
-                )
+        status_raw = _text(raw[cols["status"]]).to_numpy(dtype=object)
+        status = _by_value(status_raw, parse_status)
+        for p in np.flatnonzero((status_raw != "") & pd.isna(status)).tolist():
+            note(
+                p,
+                "status",
+                status_raw[p],
+                "status not recognised; status left blank (kept in status_raw)",
+            )
         new["status"] = pd.array(status, dtype="string")
-        new["status_raw"] = pd.array([v or pd.NA for v in status_raw], dtype="string")
+        new["status_raw"] = pd.array(
+            [v if v != "" else None for v in status_raw.tolist()], dtype="string"
+        )
         drop.append(cols["status"])
-        closed = out["closed"].astype("Int64").copy()
-        other = {
-            k: c
-            for k in ("revoked", "deregistered")
-            if (c := cols[k]) and c != mapping.get("closed")
+        closed = out["closed"].astype("Int64").to_numpy(dtype=object, na_value=None)
+        ended = pd.Series(status).isin(CLOSED_STATUSES).to_numpy() & pd.isna(closed)
+        # a revoked firm's year is its 吊销日期 first, any other closed firm's its 注销日期 first
+        revoked = status == "revoked"
+        years = {
+            key: _parse_years(raw[c])[0].to_numpy(dtype=object, na_value=None)
+            for key in ("revoked", "deregistered")
+            if (c := cols[key]) is not None and c != mapping.get("closed")
         }
-        extra = {k: _parse_years(raw[c])[0].reset_index(drop=True) for k, c in other.items()}
-        for p, s in enumerate(status):
-            if s not in CLOSED_STATUSES or not pd.isna(closed.iloc[p]):
-                continue
-            key = "revoked" if s == "revoked" else "deregistered"
-            for k in (key, *(x for x in extra if x != key)):
-                if k in extra and not pd.isna(extra[k].iloc[p]):
-                    closed.iloc[p] = extra[k].iloc[p]
-                    break
-            else:
-                note(
-                    p,
-                    "closed",
-                    "",
-                    f"status '{status_raw.iloc[p]}' but no closing date; closed left blank",
-                )
-        out["closed"] = closed
+        for primary in (True, False):
+            for key, year in years.items():
+                own = revoked if key == "revoked" else ~revoked
+                fill = ended & (own if primary else ~own) & ~pd.isna(year) & pd.isna(closed)
+                closed[fill] = year[fill]
+        for p in np.flatnonzero(ended & pd.isna(closed)).tolist():
+            note(
+                p, "closed", "", f"status '{status_raw[p]}' but no closing date; closed left blank"
+            )
+        out["closed"] = pd.array(closed, dtype="Int64")
 
     if cols["capital"]:
         head = cols["capital"]
         unit = 1e4 if "万" in head else 1.0
-        cap_txt = _text(raw[head])
-        parsed_cap = [parse_capital(v, unit=unit) if v else None for v in cap_txt]
-        amount = np.array([c.amount if c and c.amount is not None else np.nan for c in parsed_cap])
-        cny = np.array([c.cny if c and c.cny is not None else np.nan for c in parsed_cap])
-        for p, cap in enumerate(parsed_cap):
-            if cap is not None and cap.note:
-                note(p, "capital", cap_txt.iloc[p], cap.note)
-        new["capital_cny"] = pd.array(cny, dtype="Float64")
-        new["capital"] = pd.array(amount, dtype="Float64")
-        new["capital_currency"] = pd.array(
-            [c.currency if c else None for c in parsed_cap], dtype="string"
-        )
+        cap_txt = _text(raw[head]).to_numpy(dtype=object)
+        caps = _by_value(cap_txt, lambda v: parse_capital(v, unit=unit))
+        blank = Capital(None, None, None)
+        caps = np.array([c if c is not None else blank for c in caps], dtype=object)
+        for p in np.flatnonzero(cap_txt != "").tolist():
+            if caps[p].note:
+                note(p, "capital", cap_txt[p], caps[p].note)
+        new["capital_cny"] = pd.array([c.cny for c in caps], dtype="Float64")
+        new["capital"] = pd.array([c.amount for c in caps], dtype="Float64")
+        new["capital_currency"] = pd.array([c.currency for c in caps], dtype="string")
         drop.append(head)
 
     if cols["scope"]:
