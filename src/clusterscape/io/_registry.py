@@ -407,6 +407,11 @@ def _text(values: pd.Series) -> pd.Series:
     return s.mask(s.str.lower().isin(_PLACEHOLDERS), "").astype(object)
 
 
+def _object_years(years: pd.Series) -> np.ndarray:
+    """An Int64 year column as an object array of ints and ``None``."""
+    return np.asarray(years.astype(object).where(years.notna(), None), dtype=object)
+
+
 def _by_value(values: Any, parse: Callable[[str], Any]) -> np.ndarray:
     """``parse`` of every non-blank value, computed once per distinct value (None for blanks)."""
     codes, uniq = pd.factorize(np.asarray(values, dtype=object))
@@ -502,7 +507,7 @@ def apply_registry(
         # a revoked firm's year is its 吊销日期 first, any other closed firm's its 注销日期 first
         revoked = status == "revoked"
         years = {
-            key: _parse_years(raw[c])[0].to_numpy(dtype=object, na_value=None)
+            key: _object_years(_parse_years(raw[c])[0])
             for key in ("revoked", "deregistered")
             if (c := cols[key]) is not None and c != mapping.get("closed")
         }
