@@ -726,6 +726,81 @@ def fetch_osm_command(
 # --- end: fetch-osm ---
 
 
+# --- command: fetch-amap ---
+@app.command("fetch-amap", help=t("cli.fetch_amap_help", _HELP))
+@friendly_errors
+def fetch_amap_command(
+    boundary: Path = typer.Option(
+        ..., "--boundary", help=t("cli.opt.fetch_amap_command.boundary", _HELP)
+    ),
+    types: str = typer.Option(..., "--types", help=t("cli.opt.fetch_amap_command.types", _HELP)),
+    out: Path = typer.Option(..., "--out", "-o", help=t("cli.opt.fetch_amap_command.out", _HELP)),
+    key: str | None = typer.Option(
+        None,
+        "--key",
+        envvar="AMAP_KEY",
+        show_envvar=True,
+        help=t("cli.opt.fetch_amap_command.key", _HELP),
+    ),
+    endpoint: str = typer.Option(
+        "https://restapi.amap.com/v3/place/polygon",
+        "--endpoint",
+        help=t("cli.opt.fetch_amap_command.endpoint", _HELP),
+    ),
+    cap: int = typer.Option(900, "--cap", help=t("cli.opt.fetch_amap_command.cap", _HELP)),
+    page_size: int = typer.Option(
+        25, "--page-size", help=t("cli.opt.fetch_amap_command.page_size", _HELP)
+    ),
+    qps: float = typer.Option(3.0, "--qps", help=t("cli.opt.fetch_amap_command.qps", _HELP)),
+    min_tile: float = typer.Option(
+        0.0005, "--min-tile", help=t("cli.opt.fetch_amap_command.min_tile", _HELP)
+    ),
+    max_calls: int | None = typer.Option(
+        None, "--max-calls", help=t("cli.opt.fetch_amap_command.max_calls", _HELP)
+    ),
+    retries: int = typer.Option(
+        6, "--retries", help=t("cli.opt.fetch_amap_command.retries", _HELP)
+    ),
+    backoff: float = typer.Option(
+        1.0, "--backoff", help=t("cli.opt.fetch_amap_command.backoff", _HELP)
+    ),
+    datum: str | None = typer.Option(
+        None, "--datum", help=t("cli.opt.fetch_amap_command.datum", _HELP)
+    ),
+) -> None:
+    """Fetch Amap POIs over a boundary: quadtree of polygon queries, resumable, key never saved."""
+    from clusterscape.io.crawl import crawl_amap
+
+    if not key:
+        raise ClusterscapeError("fetch-amap: give the Amap key with --key or AMAP_KEY.")
+    report = crawl_amap(
+        key,
+        boundary,
+        types,
+        out,
+        endpoint=endpoint,
+        cap=cap,
+        page_size=page_size,
+        qps=qps,
+        min_tile=min_tile,
+        datum=datum,
+        max_calls=max_calls,
+        retries=retries,
+        backoff=backoff,
+        log=lambda line: err_console.print(line, highlight=False, markup=False),
+    )
+    console.print(
+        f"Wrote [bold]{report.out}[/] (manifest {report.manifest.name}): {report.summary()}",
+        highlight=False,
+    )
+    if not report.complete:
+        console.print(f"Run the same command again to resume ({report.tiles_pending} tiles left).")
+        raise typer.Exit(code=3)  # stopped early (quota, --max-calls): resumable, not an error
+
+
+# --- end: fetch-amap ---
+
+
 # --- command: serve ---
 @app.command(help=t("cli.serve_help", _HELP))
 @friendly_errors
@@ -737,6 +812,16 @@ def serve(
         None,
         "--tile-url",
         help=t("cli.opt.serve.tile_url", _HELP),
+    ),
+    basemap: list[str] | None = typer.Option(
+        None,
+        "--basemap",
+        help=t("cli.opt.serve.basemap", _HELP),
+    ),
+    basemap_datum: str = typer.Option(
+        "wgs84",
+        "--basemap-datum",
+        help=t("cli.opt.serve.basemap_datum", _HELP),
     ),
     allow_host: list[str] | None = typer.Option(
         None,
@@ -753,7 +838,13 @@ def serve(
     wildcard = host.strip("[]") in {"0.0.0.0", "::", ""}
     names = [*(allow_host or []), *([] if wildcard else [host.strip("[]")])]
     code = _lang(lang)
-    web_app = create_app(out_dir, tile_url=tile_url, allowed_hosts=names)
+    web_app = create_app(
+        out_dir,
+        tile_url=tile_url,
+        basemaps=basemap or (),
+        basemap_datum=basemap_datum,
+        allowed_hosts=names,
+    )
     web_app.state.lang = code  # the dashboard's language (its own message table)
     if wildcard:
         console.print(

@@ -44,6 +44,7 @@ __all__ = [
     "clusters_table",
     "dumps_json",
     "json_safe",
+    "layer_columns",
     "layer_counts",
     "load_study",
     "parse_summary",
@@ -703,15 +704,36 @@ def layer_counts(path: str | Path, *, caller: str = "report") -> dict[str, int]:
     return _layer_names(Path(path), caller=caller, counts=True)
 
 
+def layer_columns(path: str | Path, name: str, *, caller: str = "report") -> list[str]:
+    """Attribute column names of one layer of a study GeoPackage (the geometry not included).
+
+    Raises
+    ------
+    DamagedFileError
+        GDAL cannot open the file or the layer.
+    """
+    import pyogrio
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return [str(f) for f in pyogrio.read_info(Path(path), layer=name)["fields"]]
+    except Exception as exc:  # pyogrio raises its own DataSourceError family
+        raise DamagedFileError(Path(path), exc, caller=caller) from None
+
+
 def read_layer_page(
     path: str | Path,
     name: str,
     *,
     offset: int = 0,
     limit: int | None = None,
+    columns: list[str] | None = None,
     caller: str = "report",
 ) -> gpd.GeoDataFrame:
     """Features ``offset`` to ``offset + limit`` of one layer (all with ``limit=None``), EPSG:4326.
+
+    ``columns`` reads only those attribute columns (and the geometry); all by default.
 
     Raises
     ------
@@ -723,10 +745,17 @@ def read_layer_page(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             if limit is None and offset == 0:
-                gdf = gpd.read_file(path, layer=name, engine="pyogrio", use_arrow=True)
+                gdf = gpd.read_file(
+                    path, layer=name, engine="pyogrio", use_arrow=True, columns=columns
+                )
             else:
                 gdf = gpd.read_file(
-                    path, layer=name, engine="pyogrio", skip_features=offset, max_features=limit
+                    path,
+                    layer=name,
+                    engine="pyogrio",
+                    skip_features=offset,
+                    max_features=limit,
+                    columns=columns,
                 )
         if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
             gdf = gdf.to_crs(LAYER_CRS)

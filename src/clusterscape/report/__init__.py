@@ -581,7 +581,7 @@ def _render_html(study: SavedStudy, figures: list[Figure]) -> str:
         ),
         methods=(
             t(
-                f"report.methods.{datum if datum in ('gcj02', 'bd09') else 'wgs84'}",
+                f"report.methods.{datum if datum in ('gcj02', 'bd09', 'bd09mc') else 'wgs84'}",
                 metric=crs.get("metric", "?"),
             ),
             *(t(f"report.methods.{key}") for key in METHODS),

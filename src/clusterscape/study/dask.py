@@ -587,6 +587,11 @@ def prepare_partitioned(
     its local metric CRS is chosen exactly as :func:`clusterscape.coords.to_local_metric` would. ``datum`` is the degree datum (WGS-84 by default; ``crs=<datum>`` is deprecated).
     """
     datum = resolve_datum(datum, crs, caller="run --engine dask")
+    if datum == "bd09mc":
+        raise InvalidInputError(
+            "run --engine dask: datum='bd09mc' (Baidu Mercator metres) is read by the default "
+            "engine only; run without --engine dask, or convert the file to BD-09 degrees first."
+        )
     if "city" not in ddf.columns:
         ddf = ddf.assign(city="")
 

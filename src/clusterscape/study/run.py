@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from clusterscape.coords import local_metric_crs, normalise_datum
+from clusterscape.coords import is_datum_name, local_metric_crs, normalise_datum
 from clusterscape.errors import InvalidInputError
 from clusterscape.io.layers import read_boundary, read_landuse, read_parks
 from clusterscape.results import clusters_table as _clusters_table
@@ -54,6 +54,9 @@ class StudyInputs:
     duplicates: int = 0
     messages: tuple[str, ...] = ()
     merged: pd.DataFrame | None = None
+    #: the datum the establishments were read in when the reader chose it (API responses carry
+    #: their provider's), else "" (the run's datum, ``source_crs``)
+    read_datum: str = ""
 
     def __getitem__(self, key: str) -> Any:
         """Read the attribute ``key`` (``inputs["rejected"]`` is ``inputs.rejected``)."""
@@ -162,6 +165,7 @@ def _load(config: StudyConfig) -> StudyInputs:
         truth=None,
         synthetic=bool(est["synthetic"].any()) if "synthetic" in est.columns else False,
         source_crs=datum,
+        read_datum=_read_datum(loaded, datum),
     )
 
 
@@ -188,6 +192,12 @@ def _merge_duplicates(
         )
         source_rows = rows[keep]
     return kept, dups, source_rows
+
+
+def _read_datum(loaded: Any, datum: str) -> str:
+    """The reader's datum when it differs from the run's (Amap responses are GCJ-02), else ""."""
+    got = str(getattr(loaded, "source_crs", datum))
+    return got if got != datum and is_datum_name(got) else ""
 
 
 def _reject_outside(
@@ -385,7 +395,10 @@ def _start(config: StudyConfig, inputs: StudyInputs) -> _Run:
             "n_merged": len(inputs.merged) if inputs.merged is not None else 0,
             "messages": list(inputs.messages),
         },
-        "crs": {"source": inputs.source_crs, "metric": f"EPSG:{metric.to_epsg()}"},
+        "crs": {
+            "source": inputs.read_datum or inputs.source_crs,
+            "metric": f"EPSG:{metric.to_epsg()}",
+        },
         "stacks": stacks,
     }
     result = StudyResult(
