@@ -561,6 +561,7 @@ def run(
     out: Path = typer.Option(Path("out/ningbo"), "--out", "-o", help=t("cli.out", _HELP)),
     seed: int | None = typer.Option(None, "--seed", help=t("cli.seed", _HELP)),
     scenario: str | None = typer.Option(None, "--scenario", help=t("cli.scenario", _HELP)),
+    stack: str | None = typer.Option(None, "--stack", help=t("cli.stack", _HELP)),
     pdf: bool = typer.Option(False, "--pdf", help=t("cli.pdf", _HELP)),
     lang: str | None = typer.Option(None, "--lang", help=_LANG_HELP),
     write_postgis: str | None = typer.Option(
@@ -607,6 +608,7 @@ def run(
         "factors": factors,
         "seed": seed,
         "scenario": scenario,
+        "stack": stack,
     }
     if config is not None:
         cfg = StudyConfig.from_toml(config, **overrides)

@@ -141,6 +141,14 @@ FILES: tuple[StudyFile, ...] = (
         ("row", "id", "field", "value", "note"),
     ),
     StudyFile(
+        "duplicates.csv",
+        "csv",
+        "load",
+        "every accepted row merged into another as a duplicate (user files, [study] "
+        'duplicates = "drop"), with the row kept, the rule and the distance',
+        ("kept_id", "dropped_id", "matched_id", "rule", "distance_m", "kept_row", "dropped_row"),
+    ),
+    StudyFile(
         CLUSTERS,
         "csv",
         "detect",

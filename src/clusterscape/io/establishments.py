@@ -33,6 +33,7 @@ import pyproj
 from clusterscape.coords import DATUMS, METRIC_DATUMS, convert, resolve_datum, split_datum_crs
 from clusterscape.errors import CRSError, InvalidInputError
 from clusterscape.io import _text
+from clusterscape.io._registry import apply_registry
 from clusterscape.io.writers import atomic_directory, atomic_write, write_layer
 
 __all__ = [
@@ -70,7 +71,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "industry", "osm_tags", "tags", "osm_query_tags"
     ),
     "code": (
-        "code", "行业代码", "行业编码", "国民经济行业代码", "industry_code", "gb_code", "gbt4754", "sic",
+        "code", "行业代码", "行业编码", "国民经济行业代码", "国标行业", "国标行业代码", "industry_code", "gb_code", "gbt4754", "sic",
         "nace", "typecode", "类型编码"
     ),
     "lon": (
@@ -1154,6 +1155,7 @@ def _validate(
         source_crs=source_crs,
         path=p,
     )
+    result = apply_registry(result, frame, mapping)  # registry exports: uscc, status, capital
     if progress is not None:
         progress("validating", max(len(frame), 1), max(len(frame), 1))
     return dataclasses.replace(result, messages=notes) if notes else result
@@ -1242,7 +1244,7 @@ def validate_table(
         frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
     mapping = _map_columns(frame, columns, path)
     raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, path)
-    return _assemble(
+    result = _assemble(
         frame,
         mapping,
         raw_lon,
@@ -1256,6 +1258,7 @@ def validate_table(
         unique_ids=duplicates,
         exact_duplicates=duplicates,
     )
+    return apply_registry(result, frame, mapping)
 
 
 def duplicate_id_label(old_id: str, row: int) -> str:

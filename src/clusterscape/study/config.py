@@ -456,6 +456,13 @@ class StudyConfig(_Options):
     ``gcj02`` (Amap, Tencent) or ``bd09`` (Baidu). ``crs`` is its deprecated spelling: a datum
     given as ``crs`` is moved to ``datum`` with a :class:`DeprecationWarning` (and ``crs`` is
     left None); it will be removed in the next release.
+
+    ``duplicates`` (user files): ``"drop"`` (default) merges the rows
+    :func:`clusterscape.io.dedupe.find_duplicates` finds, listing them in ``duplicates.csv``;
+    ``"keep"`` keeps them. ``stack`` decides what the clustering and the concentration
+    statistics see of many rows at one coordinate (within 1 m): ``"keep"`` (default) every row,
+    ``"collapse"`` one point per location, ``"weight"`` one point per location whose row count
+    is the detection weight (see :func:`clusterscape.io.dedupe.stack_view`).
     """
 
     section: typing.ClassVar[str] = "study"
@@ -472,6 +479,8 @@ class StudyConfig(_Options):
     scenario: str = option("planted", choices=("planted", "null"))
     engine: str = option("local", choices=("local", "dask"))
     scheduler: str | None = option()
+    duplicates: str = option("drop", choices=("drop", "keep"))
+    stack: str = option("keep", choices=("keep", "collapse", "weight"))
     classify: ClassifyOptions = field(default_factory=ClassifyOptions)
     detect: DetectOptions = field(default_factory=DetectOptions)
     measure: MeasureOptions = field(default_factory=MeasureOptions)
