@@ -182,18 +182,33 @@ def test_a_stack_drives_l_only_when_kept(stack: str) -> None:
 
     gdf = _planted_stack(5)
     creative = gdf[gdf["is_creative"]]
-    c = creative.iloc[stack_view(creative, stack).rows]
+    view = stack_view(creative, stack)
+    c = creative.iloc[view.rows]
     p = gdf.iloc[stack_view(gdf, stack).rows]
+    cxy = np.column_stack([c.geometry.x, c.geometry.y])
     conc = concentration_table(
-        np.column_stack([c.geometry.x, c.geometry.y]),
+        cxy,
         np.column_stack([p.geometry.x, p.geometry.y]),
         box(0, 0, 4000, 4000),
         nsim=19,
         seed=1,
+        creative_weights=view.weights if stack == "weight" else None,
     )
     row = conc[conc["statistic"].str.startswith("L (Besag)")].iloc[0]
     assert row["verdict"] == ("clustered" if stack == "keep" else "no departure")
     assert row["n_used"] == (600 if stack == "keep" else 301)
+    if stack == "weight":  # the weights reach the L curve: it is the multiset L, not collapse's
+        from clusterscape.measure.pattern import l_function
+
+        curves = conc.attrs["curves"]
+        obs = curves[curves["statistic"].str.startswith("L (Besag)")]
+        want = l_function(
+            cxy, box(0, 0, 4000, 4000), obs["r_m"], correction="border", weights=view.weights
+        )
+        plain = l_function(cxy, box(0, 0, 4000, 4000), obs["r_m"], correction="border")
+        np.testing.assert_allclose(obs["observed"], want, rtol=1e-12)
+        assert np.nanmax(np.abs(want - plain)) > 1.0  # metres: the 300-row stack counts
+        assert "multiset" in row["note"]
 
 
 @pytest.mark.parametrize("stack", ["keep", "collapse"])
@@ -277,7 +292,7 @@ def test_study_stack_option_reaches_detect_and_measure(tmp_path: Path) -> None:
     p.write_text("名称,经度,纬度\n" + "\n".join(rows) + "\n", encoding="utf-8")
     fast = {"measure": {"nsim": 19}, "detect": {"csr_simulations": 19, "stability_draws": 0}}
     out = {}
-    for stack in ("keep", "collapse"):
+    for stack in ("keep", "collapse", "weight"):
         res = run_study(StudyConfig(establishments=str(p), stack=stack, **fast))  # type: ignore[arg-type]
         conc = res.tables["concentration"].set_index("statistic")
         out[stack] = (conc.iloc[0]["verdict"], res.summary["detect"]["n_points"], res)
@@ -287,6 +302,12 @@ def test_study_stack_option_reaches_detect_and_measure(tmp_path: Path) -> None:
     assert (
         kept.summary["stacks"]["largest"] == 150 and "collapse" in kept.summary["stacks"]["message"]
     )
+    assert out["weight"][:2] == out["collapse"][:2]
+    weighted = out["weight"][2]
+    assert weighted.summary["measure"]["stack"] == "weight"
+    assert "multiset" in weighted.summary["measure"]["stack_note"]
+    notes = weighted.tables["concentration"].set_index("statistic")["note"]
+    assert "multiset" in notes.iloc[0] and "Kemp" in notes.iloc[1] and "once" in notes.iloc[2]
     collapsed = out["collapse"][2].establishments
     assert collapsed["stacked"].iloc[:150].eq(150).all()
     assert collapsed["cluster"].iloc[:150].nunique() == 1  # the stack's rows share one label

@@ -297,3 +297,56 @@ def test_kcross_border_amacrine_fine_grid():
     idx = np.searchsorted(rf, r - 1e-12)
     np.testing.assert_array_equal(pattern.k_cross(xi, xj, win, r, correction="border"),
                                   ours[idx])  # fmt: skip
+
+
+def _expanded_k_by_hand(xy, w, win, r, correction):
+    """Plain K of the expanded pattern (location i repeated w_i times) with the pairs inside a
+    stack removed, by brute force over the expanded points (rectangle window)."""
+    xmin, ymin, xmax, ymax = win
+    area = (xmax - xmin) * (ymax - ymin)
+    pts = np.repeat(xy, w, axis=0)
+    stack = np.repeat(np.arange(len(xy)), w)
+    big_n = len(pts)
+    out = []
+    for rk in r:
+        num = 0.0
+        elig = 0.0
+        for a in range(big_n):
+            b_a = min(pts[a, 0] - xmin, xmax - pts[a, 0], pts[a, 1] - ymin, ymax - pts[a, 1])
+            if correction == "border" and b_a < rk:
+                continue
+            others = stack != stack[a]
+            elig += others.sum()  # ordered pairs (a, b) from another stack
+            d = np.hypot(*(pts[others] - pts[a]).T)
+            dx, dy = np.abs((pts[others] - pts[a]).T)
+            e = (
+                area / ((xmax - xmin - dx) * (ymax - ymin - dy))
+                if correction == "translate"
+                else np.ones(len(d))
+            )
+            num += float((e * (d < rk)).sum()) if rk > 0 else float((e * (d <= 0)).sum())
+        out.append(area * num / elig if elig else np.nan)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("correction", ["none", "translate", "border"])
+def test_weighted_k_is_the_expanded_k_without_stack_pairs(correction: str) -> None:
+    """A multiset of 7 locations (sizes 1-4): the weighted K equals, by hand, the K of the 17
+    expanded points counting only the pairs between different stacks (their number as the
+    pair count), to 1e-12."""
+    from clusterscape.measure.pattern import k_function
+
+    xy = np.array(
+        [[10, 10], [30, 70], [55, 40], [80, 85], [20, 45], [70, 15], [52, 44]], dtype=float
+    )
+    w = np.array([1, 4, 2, 1, 3, 2, 4])
+    win = (0.0, 0.0, 100.0, 100.0)
+    r = np.array([0.0, 5.0, 20.0, 35.0, 50.0])  # uneven grid: the exact (not Krect) rules
+    got = k_function(xy, box(*win), r, correction=correction, weights=w)
+    want = _expanded_k_by_hand(xy, w, win, r, correction)
+    np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+    # unit weights: Kest itself (border: n/(n-1) times it, the documented difference)
+    ones = k_function(xy, box(*win), r, correction=correction, weights=np.ones(7))
+    plain = k_function(xy, box(*win), r, correction=correction)
+    factor = 7 / 6 if correction == "border" else 1.0
+    np.testing.assert_allclose(ones, plain * factor, rtol=1e-12, equal_nan=True)

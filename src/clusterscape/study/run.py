@@ -422,6 +422,15 @@ def _start(config: StudyConfig, inputs: StudyInputs) -> _Run:
     return _Run(config=config, inputs=inputs, result=result, metric=metric, est=est)
 
 
+#: what ``stack = "weight"`` means for each statistic (summary.json ``measure.stack_note``)
+STACK_WEIGHT_NOTE = (
+    "L: multiset K (pairs between different stacks weighted by their row counts, pairs inside "
+    "a stack excluded) against CSR of the stack locations with their sizes kept; Kd: pairs "
+    "weighted by row counts (Kemp), sizes shuffled over the drawn sites; CLQ and L_inhom: "
+    "each stack counted once (as collapse); clustering: one point per stack, cluster totals "
+    "count every row"
+)
+
 #: a stack this large under ``stack="keep"`` earns a message in the summary
 BIG_STACK = 20
 
@@ -586,19 +595,23 @@ def _measure(run: _Run) -> None:
     from clusterscape.io.dedupe import stack_view
 
     creative = est_m[est_m["is_creative"]]
-    creative = creative.iloc[stack_view(creative, run.config.stack).rows]
+    view = stack_view(creative, run.config.stack)
+    creative = creative.iloc[view.rows]
     population = est_m.iloc[stack_view(est_m, run.config.stack).rows]
     conc = concentration_table(  # r_max: the window rules
         np.column_stack([creative.geometry.x, creative.geometry.y]),
         np.column_stack([population.geometry.x, population.geometry.y]),
         run.window,
         seed=run.config.seed,
+        creative_weights=view.weights if view.mode == "weight" else None,
         **run.config.measure.kwargs(),
     )
     run.result.tables["concentration"] = conc
     if isinstance(conc.attrs.get("curves"), pd.DataFrame):
         run.result.tables["concentration_curves"] = conc.attrs["curves"]
-    run.summary["measure"] = {"statistics": _records(conc)}
+    run.summary["measure"] = {"statistics": _records(conc), "stack": view.mode}
+    if view.mode == "weight":
+        run.summary["measure"]["stack_note"] = STACK_WEIGHT_NOTE
 
 
 def _typology(run: _Run) -> None:

@@ -90,10 +90,16 @@ def _krect_step(win: Window, r: np.ndarray) -> float:
 
 
 def _weighted_numerator(
-    pts: np.ndarray, win: Window, r: np.ndarray, correction: str, u: np.ndarray
+    pts: np.ndarray,
+    win: Window,
+    r: np.ndarray,
+    correction: str,
+    u: np.ndarray,
+    count_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Numerator of K at each r (sum over ordered pairs) and, for the border correction, the
-    weighted count Σ u_i of the points that count at each r (else zeros)."""
+    """Numerator of K at each r (sum over ordered pairs of u_i u_j e_ij) and the weighted count
+    Σ c_i of the points that count at each r under the border rule (c = ``count_weights``,
+    default u)."""
     rstep = _krect_step(win, r)
     if rstep > 0:  # spatstat shifts the window to the origin in Krect
         pts = pts - np.array(win.bounds[:2])
@@ -105,7 +111,8 @@ def _weighted_numerator(
         b = win.boundary_distance(pts)
         edges = win.edges
     tops = kern.border_tops(r, np.ascontiguousarray(b), rstep)
-    counts = ((np.arange(len(r))[:, None] <= tops[None, :]) * u[None, :]).sum(axis=1)
+    cw = u if count_weights is None else count_weights
+    counts = ((np.arange(len(r))[:, None] <= tops[None, :]) * cw[None, :]).sum(axis=1)
     if correction == "translate" and not win.is_rect:
         return _translate_poly_numerator(pts, win, r, u), counts
     order, start, strip_of = kern.strip_order(pts[:, 0], pts[:, 1], float(r[-1]))
@@ -160,6 +167,44 @@ def _translate_poly_numerator(
     return np.cumsum(np.bincount(k, weights=w, minlength=len(r)))
 
 
+def _weighted_k(
+    pts: np.ndarray, win: Window, r: np.ndarray, correction: str, w: np.ndarray
+) -> np.ndarray:
+    """K of a multiset: distinct locations ``pts`` with integer multiplicities ``w``.
+
+    The K of the expanded pattern (location i repeated w_i times) without the pairs inside a
+    stack: with N = Σ w_i, the ordered pairs between different stacks number N² − Σ w_i², and
+
+    * none / isotropic / translate: K(r) = |W| Σ_i Σ_{j≠i} w_i w_j e_ij 1{d_ij < r} / (N² − Σ w_i²),
+      which is spatstat ``Kmark(X, f = function(m1, m2) m1 * m2)`` (mark-weighted K, normalised
+      by the mean of f over pairs); with unit weights it is ``Kest``;
+    * border: K(r) = |W| Σ_{i: b_i >= r} Σ_{j≠i} w_i w_j 1{d_ij < r} / Σ_{i: b_i >= r} w_i (N − w_i)
+      (each of the w_i points of an eligible stack expects (N − w_i) πr²/|W| others from other
+      stacks); with unit weights this is n/(n − 1) times the spatstat border estimate
+      (λ = (n − 1)/|W| instead of n/|W|).
+
+    Under CSR of the stack locations, independent of the stack sizes, K(r) = πr², however large
+    a single stack is. Inputs are not re-validated.
+    """
+    total = float(w.sum())
+    num, counts = _weighted_numerator(pts, win, r, correction, w, count_weights=w * (total - w))
+    if correction == "border":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts > 0, win.area_m2 * num / counts, np.nan)
+    pairs = total**2 - float((w**2).sum())
+    return np.asarray(num * win.area_m2 / pairs) if pairs > 0 else np.full(len(r), np.nan)
+
+
+def _check_weights(weights: Any, n: int, *, caller: str) -> np.ndarray:
+    w = np.asarray(weights, dtype=float).ravel()
+    if w.shape != (n,) or not np.isfinite(w).all() or (w <= 0).any():
+        raise InvalidInputError(
+            f"{caller}: weights must be one finite value > 0 per point (e.g. the number of rows "
+            f"stacked at each location), got shape {w.shape} for {n} points."
+        )
+    return w
+
+
 def k_function(
     xy: PointsLike,
     window: WindowLike,
@@ -168,6 +213,7 @@ def k_function(
     correction: str | None = None,
     method: str = "exact",
     cell: float | None = None,
+    weights: ArrayLike | None = None,
 ) -> np.ndarray:
     """Ripley's K function of a point pattern in a polygon window (spatstat ``Kest``).
 
@@ -197,6 +243,10 @@ def k_function(
     cell : float, optional
         Pixel side (m) for ``method="fft"``; default r[-1] / 64 (enlarged if the window would
         need more than 4,096 pixels a side).
+    weights : array of float, optional
+        Multiplicity of each point (e.g. the rows stacked at one address, ``stack="weight"``):
+        the K of the expanded pattern without the pairs inside a stack (see
+        ``_weighted_k``; ``method="exact"`` only).
 
     Returns
     -------
@@ -216,10 +266,14 @@ def k_function(
     caller = "pattern.k_function"
     check_choice(method, {"exact", "fft"}, "method", caller=caller)
     if method == "fft":
+        if weights is not None:
+            raise InvalidInputError(f"{caller}: weights need method='exact'.")
         return _k_fft_checked(xy, window, r, correction, cell, caller=caller)
     pts, win, rr = _prepare(xy, window, r, correction or "isotropic", caller=caller)
     correction = correction or "isotropic"
     n = len(pts)
+    if weights is not None:
+        return _weighted_k(pts, win, rr, correction, _check_weights(weights, n, caller=caller))
     num, counts = _weighted_numerator(pts, win, rr, correction, np.ones(n))
     if correction == "border":
         denom = (n / win.area_m2) * counts
@@ -251,6 +305,7 @@ class KOptions(TypedDict, total=False):
     correction: str | None
     method: str
     cell: float | None
+    weights: ArrayLike | None
 
 
 def l_function(

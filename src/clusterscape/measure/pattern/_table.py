@@ -13,8 +13,8 @@ from clusterscape.measure.pattern._colocation import colocation_matrix
 from clusterscape.measure.pattern._envelope import envelope
 from clusterscape.measure.pattern._kd import kd_envelope
 from clusterscape.measure.pattern._kfft import _coverage
-from clusterscape.measure.pattern._kfunc import _weighted_numerator
-from clusterscape.measure.pattern._window import Window, as_window
+from clusterscape.measure.pattern._kfunc import _check_weights, _weighted_k, _weighted_numerator
+from clusterscape.measure.pattern._window import Window, as_window, simulate_csr
 
 __all__ = ["concentration_table"]
 
@@ -129,6 +129,19 @@ def _kinhom_border(pts: np.ndarray, win: Window, r: np.ndarray, lam: np.ndarray)
     return np.asarray(k)
 
 
+def _weighted_l_envelope(
+    pts: np.ndarray, w: np.ndarray, win: Window, r: np.ndarray, nsim: int, rng: Any
+) -> Any:
+    """Border L of the multiset (stack locations ``pts``, sizes ``w``) and its CSR simulations:
+    the stack locations uniform in the window, each keeping its size."""
+    from types import SimpleNamespace
+
+    sims = simulate_csr(win, len(pts), nsim=nsim, seed=int(rng.integers(2**31)))
+    obs = _l_of(_weighted_k(pts, win, r, "border", w))
+    curves = np.vstack([_l_of(_weighted_k(s, win, r, "border", w)) for s in sims])
+    return SimpleNamespace(obs=obs, sims=curves, theo=r.copy())
+
+
 def _l_of(k: np.ndarray) -> np.ndarray:
     return np.asarray(np.sqrt(np.clip(k, 0, None) / np.pi))
 
@@ -141,6 +154,7 @@ def concentration_table(
     r_max_m: float | None = None,
     nsim: int = 99,
     seed: int | None = 0,
+    creative_weights: Any = None,
 ) -> pd.DataFrame:
     """Do creative establishments concentrate? One row per statistic, each against its null.
 
@@ -189,6 +203,14 @@ def concentration_table(
     nsim : int, default 99
         Simulations / permutations per statistic.
     seed : int or None, default 0
+    creative_weights : array of float, optional
+        Rows stacked at each creative location (``stack="weight"``: ``creative_xy`` holds one
+        point per stack). The L row is then the K of the multiset (pairs i ≠ j weighted
+        w_i w_j, pairs inside a stack excluded, intensity from the total weight; see
+        ``pattern.k_function(weights=...)``) against CSR of the stack locations with the
+        sizes kept; Kd is the weighted (Kemp) version, the sizes shuffled over the drawn
+        sites. CLQ and L_inhom have no weighted form here and use the stack locations once
+        (as ``stack="collapse"``), said in their ``note``.
 
     Returns
     -------
@@ -209,15 +231,21 @@ def concentration_table(
         check_positive(r_max_m, "r_max_m", caller=caller)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, object]] = []
+    n = len(cre)
+    wts = None if creative_weights is None else _check_weights(creative_weights, n, caller=caller)
+    collapsed = "" if wts is None else "; stacks counted once (no weighted form)"
 
     # --- L with CSR envelope (points outside the window are an input error, not dropped)
-    n = len(cre)
-    use = cre if n <= MAX_L_POINTS else cre[rng.choice(n, MAX_L_POINTS, replace=False)]
+    pick_l = None if n <= MAX_L_POINTS else rng.choice(n, MAX_L_POINTS, replace=False)
+    use = cre if pick_l is None else cre[pick_l]
     r = _default_r(win, len(use), r_max_m, caller=caller, nr=129)
     r_l = float(r[-1])
-    env = envelope(
-        use, win, r, fun="L", correction="border", nsim=nsim, seed=int(rng.integers(2**31))
-    )
+    if wts is None:
+        env = envelope(
+            use, win, r, fun="L", correction="border", nsim=nsim, seed=int(rng.integers(2**31))
+        )
+    else:
+        env = _weighted_l_envelope(use, wts if pick_l is None else wts[pick_l], win, r, nsim, rng)
     p_l, lo_l, hi_l, verdict, _t = _mad_band(env.obs, env.sims, env.theo)
     side = env.obs > hi_l if verdict == "clustered" else env.obs < lo_l
     lo, hi = _range(r, side & (verdict != "no departure"))
@@ -234,7 +262,8 @@ def concentration_table(
             "n_total": n,
             "nsim": nsim,
             "note": f"value = max(L(r) - r) in m over r <= {r_l:.0f} m; p = MAD test from "
-            "L(r) = r; band = its global envelope",
+            "L(r) = r; band = its global envelope"
+            + ("" if wts is None else "; stacks weighted by their rows (multiset K)"),
         }
     )
 
@@ -247,10 +276,13 @@ def concentration_table(
     r_kd = float(r_max_m) if r_max_m is not None else _window_diameter(win) / 3.0
     rk = np.linspace(0.0, r_kd, 65)
     bw = _bandwidth(cre, r_kd, int(rng.integers(2**31)))  # full sample, not the subsample
-    cases = cre if n <= MAX_KD_POINTS else cre[rng.choice(n, MAX_KD_POINTS, replace=False)]
+    pick_kd = None if n <= MAX_KD_POINTS else rng.choice(n, MAX_KD_POINTS, replace=False)
+    cases = cre if pick_kd is None else cre[pick_kd]
+    kd_w = None if wts is None else (wts if pick_kd is None else wts[pick_kd])
     res = kd_envelope(
-        cases, pop, rk, nsim=nsim, seed=int(rng.integers(2**31)), binned=True, bandwidth_m=bw
-    )
+        cases, pop, rk, nsim=nsim, seed=int(rng.integers(2**31)), binned=True, bandwidth_m=bw,
+        weights=kd_w,
+    )  # fmt: skip
     mask = res.localisation > 0 if res.verdict == "clustered" else res.dispersion > 0
     lo, hi = _range(rk, mask)
     rows.append(
@@ -266,7 +298,8 @@ def concentration_table(
             "n_total": n,
             "nsim": nsim,
             "note": f"value = localisation index Gamma (1/m summed over r <= {r_kd:.0f} m); "
-            f"bandwidth {res.bandwidth_m:.0f} m (full sample); p = global rank envelope test",
+            f"bandwidth {res.bandwidth_m:.0f} m (full sample); p = global rank envelope test"
+            + ("" if wts is None else "; pairs weighted by stack rows (Kemp)"),
         }
     )
 
@@ -291,7 +324,8 @@ def concentration_table(
             "n_used": n,
             "n_total": n,
             "nsim": nsim,
-            "note": "nearest-neighbour co-location quotient; ties split equally; p two-sided",
+            "note": "nearest-neighbour co-location quotient; ties split equally; p two-sided"
+            + collapsed,
         }
     )
     # --- inhomogeneous L: intensity of all establishments, random labelling envelope
@@ -331,7 +365,7 @@ def concentration_table(
             "nsim": nsim,
             "note": "value = max(L_inhom(r) - mean L_inhom(r)) in m; intensity = "
             f"kernel density of all establishments (sigma {r_l:.0f} m) x creative share; "
-            "p = MAD test from the mean curve; band = its global envelope",
+            "p = MAD test from the mean curve; band = its global envelope" + collapsed,
         }
     )
 
