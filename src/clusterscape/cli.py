@@ -443,6 +443,7 @@ def detect(
         help=t("cli.opt.detect.eps_m", _HELP),
     ),
     seed: int = typer.Option(0, "--seed", help=t("cli.opt.detect.seed", _HELP)),
+    stack: str = typer.Option("keep", "--stack", help=t("cli.opt.detect.stack", _HELP)),
 ) -> None:
     """Find density clusters in FILE; write DIR/clusters.csv and DIR/clusters.gpkg.
 
@@ -452,12 +453,17 @@ def detect(
     district, dominant_sector``, then the detection measures); ``n_establishments`` counts every
     row of FILE inside the footprint. The GeoPackage holds the layers ``clusters`` (footprints)
     and ``establishments`` (the clustered rows, with ``cluster`` and ``probability``), both in
-    WGS-84 as in ``run``'s ``results.gpkg``.
+    WGS-84 as in ``run``'s ``results.gpkg``. ``--stack collapse|weight`` clusters one point
+    per address (rows within 1 m) as ``run`` does; a stack's rows share its label.
     """
     import numpy as np
 
-    from clusterscape.detect.clusters import detect_clusters
+    from clusterscape._validation import check_choice
+    from clusterscape.io.dedupe import STACK_MODES
     from clusterscape.results import clusters_table, write_clusters
+    from clusterscape.study.run import detect_stacked
+
+    check_choice(stack, set(STACK_MODES), "--stack", caller="detect")
 
     loaded = source.read()
     population = loaded.establishments
@@ -470,14 +476,14 @@ def detect(
             text = flag.astype("string").str.strip().str.lower()
             keep = text.isin(["true", "1", "yes", "y", "t"]).fillna(False).to_numpy(dtype=bool)
     est = population[keep]
-    result = detect_clusters(
-        est, method=method, min_cluster_size=min_cluster_size, eps_m=eps_m, seed=seed
+    result, row_labels, row_prob, _view = detect_stacked(
+        est, stack, method=method, min_cluster_size=min_cluster_size, eps_m=eps_m, seed=seed
     )
     clusters = result.clusters
-    members = est.assign(cluster=result.labels, probability=result.probabilities)
+    members = est.assign(cluster=row_labels, probability=row_prob)
     # clusters.csv as `run` writes it: n_establishments counts every row inside a footprint.
     labels = np.full(len(population), -1, dtype=int)
-    labels[keep] = result.labels.to_numpy()
+    labels[keep] = row_labels
     table = clusters_table(population.to_crs(clusters.crs).assign(cluster=labels), clusters)
     write_clusters(out, table, clusters, members)
     n_sig = int(clusters["significant"].sum()) if len(clusters) else 0
@@ -489,7 +495,7 @@ def detect(
             rejected=f"{len(loaded.rejected):,}",
             clusters=len(clusters),
             n_sig=n_sig,
-            noise=f"{int((result.labels == -1).sum()):,}",
+            noise=f"{int((row_labels == -1).sum()):,}",
             out=out,
         ),
         highlight=False,

@@ -95,6 +95,7 @@ def published_recipe(
     permutations: int = 999,
     seed: int | None = 0,
     fdr: bool = False,
+    weight: str | None = None,
 ) -> RecipeResult:
     """Run ANN, SDE per year, kernel density, Moran/LISA on cells and GeoDetector on ``points``.
 
@@ -118,6 +119,11 @@ def published_recipe(
     seed : int or None, default 0
     fdr : bool, default False
         Benjamini–Hochberg labels for the LISA.
+    weight : str, optional
+        Column of ``points`` with a count per point (e.g. ``stack_rows``, the rows stacked at
+        one address under ``stack="weight"``): the ellipse, the kernel density (ArcGIS
+        population field) and the cell counts of Moran/LISA count each point that many
+        times; ANN, which has no weighted form, sees each point once.
 
     Returns
     -------
@@ -135,8 +141,15 @@ def published_recipe(
     window = None
     if area is not None:
         window = to_local_metric(area).to_crs(crs).union_all()
+    wts = None
+    if weight is not None:
+        wts = pd.to_numeric(metric[weight], errors="coerce").to_numpy(dtype=float)
+        if not (np.isfinite(wts).all() and (wts >= 0).all()):
+            raise InvalidInputError(
+                f"{caller}: weight column {weight!r} must hold a finite count >= 0 on every row."
+            )
     ann = average_nearest_neighbour(xy, window=window)
-    ellipse = standard_deviational_ellipse(xy)
+    ellipse = standard_deviational_ellipse(xy, weights=wts)
 
     path = pd.DataFrame()
     if year is not None and year in metric.columns:
@@ -154,13 +167,13 @@ def published_recipe(
         xmin, ymin, xmax, ymax = window.bounds
     else:
         (xmin, ymin), (xmax, ymax) = xy.min(axis=0), xy.max(axis=0)
-    kde = kernel_density(xy, preset="arcgis", extent=(xmin, ymin, xmax, ymax))
+    kde = kernel_density(xy, weights=wts, preset="arcgis", extent=(xmin, ymin, xmax, ymax))
 
     n_cols = max(1, int(np.ceil((xmax - xmin) / cell_m)))
     n_rows = max(1, int(np.ceil((ymax - ymin) / cell_m)))
     c = np.clip(((xy[:, 0] - xmin) // cell_m).astype(np.int64), 0, n_cols - 1)
     r = np.clip(((xy[:, 1] - ymin) // cell_m).astype(np.int64), 0, n_rows - 1)
-    counts = np.bincount(r * n_cols + c, minlength=n_rows * n_cols).astype(float)
+    counts = np.bincount(r * n_cols + c, weights=wts, minlength=n_rows * n_cols).astype(float)
     rr, cc = np.divmod(np.arange(n_rows * n_cols), n_cols)
     cx, cy = xmin + (cc + 0.5) * cell_m, ymin + (rr + 0.5) * cell_m
     if window is not None:
@@ -313,6 +326,7 @@ def recipe_step(
     cell_m: float = 1000.0,
     permutations: int = 999,
     seed: int | None = 0,
+    weight: str | None = None,
 ) -> RecipeStep:
     """The published-study chain as a pipeline step, with factors from the study's own layers.
 
@@ -348,6 +362,8 @@ def recipe_step(
     cell_m : float, default 1000
     permutations : int, default 999
     seed : int or None, default 0
+    weight : str, optional
+        Count column of the creative rows (see :func:`published_recipe`).
 
     Returns
     -------
@@ -381,6 +397,7 @@ def recipe_step(
             cell_m=cell_m,
             permutations=permutations,
             seed=seed,
+            weight=weight,
         )
     except InvalidInputError as exc:
         reason = _status(exc)
@@ -812,6 +829,7 @@ def study_methods(
     datum: str | None = None,
     crs: str | None = None,
     seed: int | None = 0,
+    weight: str | None = None,
     **options: object,
 ) -> RecipeStep:
     """:func:`recipe_step` with the study's layers, as ``clusterscape run`` calls it.
@@ -820,7 +838,8 @@ def study_methods(
     the package: universities and colleges among the schools, and the commercial/mall polygons.
     ``factors_file`` is read with :func:`clusterscape.explain.factors.read_factor_file`; a file
     that cannot be read is recorded (``summary["factors_file"]``) and the step goes on without
-    it, read in ``datum`` (WGS-84 by default; ``crs=<datum>`` is deprecated). ``options``:
+    it, read in ``datum`` (WGS-84 by default; ``crs=<datum>`` is deprecated). ``weight``: the
+    creative rows' count column (``stack="weight"``). ``options``:
     ``cell_m``, ``permutations``, ``year`` (the ``[methods]`` table of ``study.toml``).
     """
     from clusterscape.coords import resolve_datum
@@ -870,6 +889,7 @@ def study_methods(
         commercial=commercial,
         user_factors=user,
         seed=seed,
+        weight=weight,
         **options,  # type: ignore[arg-type]
     )
     if file_status:

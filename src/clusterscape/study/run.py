@@ -529,38 +529,33 @@ def _project(run: _Run) -> None:
 
 def _detect(run: _Run) -> None:
     """Step: density clusters of the creative establishments, their table and layer."""
-    from clusterscape.detect.clusters import detect_clusters
-
     est, est_m = run.est, run.est_m
     assert est_m is not None
     from clusterscape.io.dedupe import stack_view
 
     creative_all = est_m[est_m["is_creative"]]
-    view = stack_view(creative_all, run.config.stack)
-    creative = creative_all.iloc[view.rows]
     # min_cluster_size: the data-aware default of detect_clusters unless configured
     det_opts: dict[str, Any] = {"method": "hdbscan"}
     det_opts.update(run.config.detect.kwargs())
-    if view.mode == "weight" and "weight" not in det_opts:
-        creative = creative.assign(stack_rows=view.weights)
-        det_opts["weight"] = "stack_rows"  # cluster totals count every stacked row
     # significance by random labelling among all establishments (not CSR in the hull)
     if not bool(est_m["is_creative"].all()):
         pop = stack_view(est_m, run.config.stack)
         det_opts["population"] = est_m.iloc[pop.rows]
     try:
-        detected = detect_clusters(creative, seed=run.config.seed, **det_opts)
+        detected, row_labels, _prob, view = detect_stacked(
+            creative_all, run.config.stack, seed=run.config.seed, **det_opts
+        )
     except InvalidInputError as exc:
         if "needs at least" not in str(exc):
             raise
+        n_used = len(stack_view(creative_all, run.config.stack).rows)
         raise InvalidInputError(
-            f"run: clustering needs more creative establishments than the {len(creative):,} "
+            f"run: clustering needs more creative establishments than the {n_used:,} "
             f"found among {len(est_m):,} accepted rows ({exc}); check the code/category "
             "columns with `clusterscape classify FILE`."
         ) from None
     labels = pd.Series(-1, index=est.index, name="cluster", dtype=int)
-    used = detected.labels.reindex(creative.index).fillna(-1).to_numpy(dtype=int)
-    labels.loc[creative_all.index] = view.spread(used)  # a stack's rows share its label
+    labels.loc[creative_all.index] = row_labels  # a stack's rows share its label
     run.est = est.assign(cluster=labels)
     run.est_m = est_m.assign(cluster=labels)
     run.clusters_m = detected.clusters
@@ -568,7 +563,7 @@ def _detect(run: _Run) -> None:
     run.summary["detect"] = {k: _jsonable(v) for k, v in detected.params.items()}
     run.summary["detect"]["n_noise"] = int((labels.loc[creative_all.index] < 0).sum())
     run.summary["detect"]["stack"] = view.mode
-    run.summary["detect"]["n_points"] = len(creative)
+    run.summary["detect"]["n_points"] = len(view.rows)
     if not len(detected.clusters):
         why = str(detected.params["empty_reason"])
         run.summary["detect"]["status"] = why
@@ -584,6 +579,34 @@ def _detect(run: _Run) -> None:
         run.est_m, detected.clusters, run.inputs.districts
     )
     run.result.layers["clusters"] = detected.clusters.to_crs("EPSG:4326")
+
+
+def detect_stacked(
+    points: gpd.GeoDataFrame, stack: str, *, seed: int | None, **options: Any
+) -> tuple[Any, np.ndarray, np.ndarray, Any]:
+    """:func:`~clusterscape.detect.clusters.detect_clusters` under a stack mode.
+
+    ``collapse`` and ``weight`` cluster one point per stack (:func:`clusterscape.io.dedupe.
+    stack_view`); with ``weight`` (and no ``weight`` option given) the stack sizes are the
+    detection weight, so cluster totals count every stacked row. Returns the detection, the
+    label and membership probability of every row of ``points`` (a stack's rows share them)
+    and the stack view.
+    """
+    from clusterscape.detect.clusters import detect_clusters
+    from clusterscape.io.dedupe import stack_view
+
+    view = stack_view(points, stack)
+    used = points.iloc[view.rows]
+    if view.mode == "weight" and "weight" not in options:
+        used = used.assign(stack_rows=view.weights)
+        options = {**options, "weight": "stack_rows"}
+    detected = detect_clusters(used, seed=seed, **options)
+    lab = detected.labels.reindex(used.index).fillna(-1).to_numpy(dtype=int)
+    given = detected.probabilities
+    prob = (
+        np.zeros(len(used)) if given is None else given.reindex(used.index).fillna(0.0).to_numpy()
+    )
+    return detected, view.spread(lab), view.spread(prob), view
 
 
 def _measure(run: _Run) -> None:
@@ -886,9 +909,11 @@ def _methods(run: _Run) -> None:
     from clusterscape.measure.recipe import study_methods
 
     assert run.est_m is not None
+    points, weight = _stacked_points(run.est_m, run.config.stack)
     methods = study_methods(
-        run.est_m,
+        points,
         window=run.window,
+        weight=weight,
         centres=run.result.layers.get("centres"),
         parks=run.inputs.parks,
         landuse=run.inputs.landuse,
@@ -900,7 +925,40 @@ def _methods(run: _Run) -> None:
     )
     run.result.tables.update(methods.tables)
     run.result.layers.update(methods.layers)
-    run.summary["methods"] = dict(methods.summary)
+    run.summary["methods"] = {**methods.summary, "stack": run.config.stack}
+    if run.config.stack != "keep":
+        run.summary["methods"]["stack_note"] = METHODS_STACK_NOTE[run.config.stack]
+
+
+#: what ``stack`` means in the methods step (summary.json ``methods.stack_note``)
+METHODS_STACK_NOTE = {
+    "collapse": "one point per stack (within 1 m) for ANN, ellipse, kernel density, Moran/LISA "
+    "and GeoDetector; the other establishments collapsed alike",
+    "weight": "ANN sees one point per stack (no weighted form); the all-points ellipse, the "
+    "kernel density and the Moran/LISA/GeoDetector cell counts weight each stack by its rows",
+}
+
+
+def _stacked_points(est_m: gpd.GeoDataFrame, mode: str) -> tuple[gpd.GeoDataFrame, str | None]:
+    """The establishments a method sees under ``stack`` and the weight column (or None).
+
+    Creative and other rows are collapsed to one per stack separately (``collapse``/``weight``);
+    with ``weight`` the creative rows carry their stack size in ``stack_rows``.
+    """
+    from clusterscape.io.dedupe import stack_view
+
+    if mode == "keep":
+        return est_m, None
+    flag = est_m["is_creative"].fillna(False).to_numpy(dtype=bool)
+    parts = []
+    for sel in (flag, ~flag):
+        sub = est_m[sel]
+        view = stack_view(sub, mode) if len(sub) else None
+        if view is None:
+            continue
+        parts.append(sub.iloc[view.rows].assign(stack_rows=view.weights))
+    out = gpd.GeoDataFrame(pd.concat(parts), crs=est_m.crs)
+    return out, ("stack_rows" if mode == "weight" else None)
 
 
 def _redact(source: str | None) -> str | None:
