@@ -258,11 +258,13 @@ def parse_status(text: str) -> str | None:
 # Registered capital
 # ----------------------------------------------------------------------------------------------
 
-#: Date of :data:`CAPITAL_RATES`.
+#: Reference date of :data:`CAPITAL_RATES` (approximate: see below).
 RATES_DATE = "2024-12-31"
-#: Yuan per unit of foreign currency: the People's Bank of China central parity rates of
-#: 31 December 2024 (rounded; JPY and KRW per single unit). A fixed table, so a study is
-#: reproducible; capital is a registration figure, not a market value.
+#: Yuan per unit of foreign currency: APPROXIMATE reference rates near the end of 2024
+#: (about the level of the People's Bank of China central parity then, rounded, not checked
+#: against the official release; JPY and KRW per single unit). Expect errors of a few per
+#: cent. A fixed table, so a study is reproducible; capital is a registration figure, not a
+#: market value. Override: ``parse_capital(text, rates=...)``.
 # fmt: off
 CAPITAL_RATES: Mapping[str, float] = {
     "CNY": 1.0, "USD": 7.1884, "HKD": 0.92604, "EUR": 7.5257, "GBP": 9.0765, "JPY": 0.046233,
