@@ -300,3 +300,31 @@ def test_vectorised_check_agrees_with_the_reference() -> None:
     want = [bool(c) and uscc_problem(c) == "" for c in codes]
     assert got.tolist() == want
     assert sum(want) > len(VALID)  # some changes hit the same character
+
+
+def test_capital_rates_override(tmp_path: Path) -> None:
+    """[study] capital_rates replaces the built-in approximate rate: 20万美元 at USD = 7.30 is
+    1,460,000 yuan (by hand), at the built-in table 200,000 × CAPITAL_RATES["USD"]; yuan rows
+    do not move; a bad table is one clear config error."""
+    from clusterscape.errors import InvalidInputError
+    from clusterscape.io import CAPITAL_RATES, convert_capital
+    from clusterscape.study.config import StudyConfig
+    from clusterscape.study.run import _load
+
+    rows = [
+        "甲设计有限公司,,存续,20万美元,2015,,,工业设计,,海曙区,121.55,29.87",
+        "乙设计有限公司,,存续,500万元人民币,2015,,,工业设计,,海曙区,121.56,29.88",
+    ]
+    p = _registry_file(tmp_path, rows)
+    base = _load(StudyConfig(establishments=str(p))).establishments
+    assert base["capital_cny"].tolist() == pytest.approx([2e5 * CAPITAL_RATES["USD"], 5e6])
+    cfg = StudyConfig(establishments=str(p), capital_rates={"usd": 7.30})
+    assert cfg.capital_rates == {"USD": 7.30}
+    got = _load(cfg).establishments
+    assert got["capital_cny"].tolist() == pytest.approx([1_460_000.0, 5e6])
+    assert got["capital"].tolist() == base["capital"].tolist()
+    plain = pd.DataFrame({"x": [1]})
+    assert convert_capital(plain, {"USD": 7.3}) is plain
+    for bad in ({"USD": 0}, {"USD": "7.3"}, ["USD", 7.3]):
+        with pytest.raises(InvalidInputError, match="capital_rates"):
+            StudyConfig(capital_rates=bad)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from clusterscape import _lazy_exports
 __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
-        "clusterscape.io._registry": "CAPITAL_RATES parse_capital parse_status uscc_problem",
+        "clusterscape.io._registry": "CAPITAL_RATES convert_capital parse_capital parse_status uscc_problem",
         "clusterscape.io.dedupe": (
             "drop_duplicates find_duplicates geocode_coarse normalise_address normalise_name "
             "stack_groups stack_view"

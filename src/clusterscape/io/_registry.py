@@ -41,6 +41,7 @@ __all__ = [
     "RATES_DATE",
     "STATUSES",
     "admin_code_districts",
+    "convert_capital",
     "parse_capital",
     "parse_status",
     "uscc_problem",
@@ -363,6 +364,26 @@ _SECTIONS = {
 }  # fmt: skip
 _CODE_HINT = r"^\s*[A-Ta-t]\s*\d{2,4}|^\s*\d{2,4}\s*[\u3400-\u9fff]"
 _CODE_RE = re.compile(r"^\s*([A-Ta-t])?\s*(\d{2,4})\s*([\u3400-\u9fff].*)?$")
+
+
+def convert_capital(establishments: Any, rates: Mapping[str, float]) -> Any:
+    """``capital_cny`` again from ``capital`` and ``capital_currency`` with other rates.
+
+    ``rates`` (yuan per unit, ISO codes) replace the entries of :data:`CAPITAL_RATES` they
+    name; a currency in neither table keeps a blank ``capital_cny``. A table without the
+    capital columns is returned unchanged.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"capital": [20e4, 5e6], "capital_currency": ["USD", "CNY"]})
+    >>> convert_capital(t, {"USD": 7.3})["capital_cny"].tolist()
+    [1460000.0, 5000000.0]
+    """
+    if not {"capital", "capital_currency"} <= set(establishments.columns):
+        return establishments
+    table = {**CAPITAL_RATES, **{str(k).upper(): float(v) for k, v in rates.items()}}
+    rate = establishments["capital_currency"].astype("string").map(table).astype(float)
+    amount = pd.to_numeric(establishments["capital"], errors="coerce")
+    return establishments.assign(capital_cny=(amount * rate).to_numpy(dtype=float))
 
 
 def parse_industry_code(text: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ Adding a step: write its options dataclass (fields with :func:`option`), then ad
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 import types
 import typing
@@ -463,6 +464,10 @@ class StudyConfig(_Options):
     statistics see of many rows at one coordinate (within 1 m): ``"keep"`` (default) every row,
     ``"collapse"`` one point per location, ``"weight"`` one point per location whose row count
     is the detection weight (see :func:`clusterscape.io.dedupe.stack_view`).
+
+    ``capital_rates`` (``[study.capital_rates]``, e.g. ``USD = 7.30``): yuan per unit of a
+    currency, replacing that entry of the built-in approximate table
+    :data:`clusterscape.io.CAPITAL_RATES` when ``capital_cny`` is computed.
     """
 
     section: typing.ClassVar[str] = "study"
@@ -471,6 +476,7 @@ class StudyConfig(_Options):
     datum: str = option("wgs84")
     crs: str | None = option()
     columns: Mapping[str, str] | None = None
+    capital_rates: Mapping[str, float] | None = None
     boundary: str | None = option(path=True)
     parks: str | None = option(path=True)
     landuse: str | None = option(path=True)
@@ -501,6 +507,8 @@ class StudyConfig(_Options):
                 value = options_from_mapping(nested[f.name], value)
             elif f.name == "columns":
                 value = _check_columns(value)
+            elif f.name == "capital_rates":
+                value = _check_rates(value)
             else:
                 value = _check_value("study", f.name, value, hints[f.name], f.metadata)
             object.__setattr__(self, f.name, value)
@@ -574,6 +582,27 @@ def _prefixed(source: str, exc: InvalidInputError) -> InvalidInputError:
     if text.startswith("config "):
         text = text[len("config ") :]
     return InvalidInputError(f"{source}: {text}")
+
+
+def _check_rates(value: Any) -> Mapping[str, float] | None:
+    """``capital_rates``: yuan per unit of each ISO currency code, each > 0."""
+    if value is None:
+        return None
+    ok = isinstance(value, Mapping) and all(
+        isinstance(k, str)
+        and isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and v > 0
+        for k, v in value.items()
+    )
+    if not ok:
+        raise _fail(
+            "study",
+            "capital_rates",
+            f"expected a table of ISO code = yuan per unit (e.g. USD = 7.2), got {value!r}",
+        )
+    return {str(k).upper(): float(v) for k, v in value.items()}
 
 
 def _check_columns(value: Any) -> Mapping[str, str] | None:

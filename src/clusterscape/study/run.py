@@ -21,6 +21,7 @@ import pandas as pd
 
 from clusterscape.coords import is_datum_name, local_metric_crs, normalise_datum
 from clusterscape.errors import InvalidInputError
+from clusterscape.io._registry import RATES_DATE
 from clusterscape.io.layers import read_boundary, read_landuse, read_parks
 from clusterscape.results import clusters_table as _clusters_table
 from clusterscape.results import json_safe as _jsonable
@@ -141,6 +142,10 @@ def _load(config: StudyConfig) -> StudyInputs:
     boundary = read_boundary(config.boundary, datum=datum) if config.boundary else None
     rejected = loaded.rejected
     source_rows = getattr(loaded, "source_rows", None)
+    if config.capital_rates:
+        from clusterscape.io import convert_capital
+
+        est = convert_capital(est, config.capital_rates)
     est, merged, source_rows = _merge_duplicates(est, source_rows, config.duplicates)
     if boundary is None:
         est, rejected = _reject_far_outliers(est, rejected, source_rows)
@@ -403,6 +408,11 @@ def _start(config: StudyConfig, inputs: StudyInputs) -> _Run:
             "metric": f"EPSG:{metric.to_epsg()}",
         },
         "stacks": stacks,
+        "capital_rates": (
+            {"source": "[study] capital_rates over the built-in table", **config.capital_rates}
+            if config.capital_rates
+            else {"source": "built-in approximate reference rates", "date": RATES_DATE}
+        ),
     }
     result = StudyResult(
         config=config,
