@@ -34,7 +34,7 @@ import shapely
 from pyproj import Transformer
 
 from clusterscape._validation import check_choice
-from clusterscape.datasets import _synthetic
+from clusterscape.datasets import _geography, _synthetic
 from clusterscape.datasets._context import NINGBO_LAYERS, load_ningbo_layer, ningbo_universities
 from clusterscape.errors import InvalidInputError
 
@@ -47,6 +47,7 @@ __all__ = [
     "ningbo_anchors",
     "ningbo_boundaries",
     "ningbo_universities",
+    "parameters",
 ]
 
 SCENARIOS = ("planted", "null")
@@ -160,7 +161,7 @@ def _parks_frame(anchors: Mapping[str, Mapping[str, Any]]) -> gpd.GeoDataFrame:
         {
             "name": pd.array([r["name"] for r in rows], dtype="string"),
             "name_en": pd.array([r["name_en"] for r in rows], dtype="string"),
-            "opened": pd.array([r["opened"] for r in rows], dtype="Int64"),
+            "opened": pd.array([r.get("opened") for r in rows], dtype="Int64"),
             "government_support": np.array([bool(r["government_support"]) for r in rows]),
             "former_use": pd.array([r["former_use"] for r in rows], dtype="string"),
             "form": pd.array([r["form"] for r in rows], dtype="string"),
@@ -176,7 +177,8 @@ def _parks_frame(anchors: Mapping[str, Mapping[str, Any]]) -> gpd.GeoDataFrame:
         synthetic=False,
         source="data/ningbo_anchors.toml (facts with sources)",
         note="three parks are placed approximately (location); opening years other than "
-        "Hefeng's are planted for the synthetic study (opened_source)",
+        "Hefeng's are planted for the synthetic study (opened_source); parks with no "
+        "opening year are real places with no planted cluster",
     )
     return gdf
 
@@ -187,6 +189,45 @@ def _metric_geoms_to_wgs(geoms: Any) -> gpd.GeoSeries:
 
 def _string(values: Any) -> Any:
     return pd.array(np.asarray(values, dtype=object), dtype="string")
+
+
+def parameters(*, show: bool = False) -> pd.DataFrame:
+    """The functional geography of the built-in study: one row per documented profile.
+
+    The synthetic establishments of :func:`ningbo` are drawn zone by zone: offices and finance
+    in the three business cores, industry and logistics in the port and development zones,
+    education around the universities and the Yinzhou Higher Education Park (``kind``); malls,
+    hospitals and schools at their real OpenStreetMap places, and every function's remaining
+    rows in the GeoNames towns between (see ``docs/ningbo.md``).
+
+    Parameters
+    ----------
+    show : bool
+        Also print the table (profile, kind, centre, radius, rows, function shares, source).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``profile, kind, lon, lat`` (WGS-84 centre), ``radius_m`` (86 % of the profile's rows
+        lie within it: Gaussian, sd = radius / 2), ``n_rows`` (rows of the default population
+        before they are capped at the city totals), ``functions`` (shares of those rows) and
+        ``source`` (where the location comes from). ``attrs["synthetic"]`` is True: the places
+        are real, the rows drawn there are not.
+
+    Examples
+    --------
+    >>> table = parameters()
+    >>> sorted(table["kind"].unique())
+    ['business_core', 'education', 'industry']
+    >>> table.loc[table["kind"] == "business_core", "profile"].str.split(" ").str[0].tolist()
+    ['Sanjiangkou', 'Yinzhou', 'Eastern']
+    """
+    table = _geography.profile_table(_synthetic.N_BACKGROUND)
+    table.attrs.update(synthetic=True, notice=NOTICE)
+    if show:
+        with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+            print(table.to_string(index=False))
+    return table
 
 
 def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
@@ -340,6 +381,7 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
             "landuse_planted": _string(lu["planted_cluster"]),
             "amenity_effects": MappingProxyType(effects),
             "params": MappingProxyType(_synthetic.parameters()),
+            "held_out": _geography.held_out(),
         }
     )
     return StudyInputs(
