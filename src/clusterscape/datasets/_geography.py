@@ -52,9 +52,9 @@ RETAIL_M2_PER_ROW = 700.0
 RETAIL_MIN_ROWS, RETAIL_MAX_ROWS = 5, 150
 RETAIL_FRONTAGE_M = 60.0
 CLINICS_PER_HOSPITAL = 25
-CLINIC_SD_M = 500.0
-TRAINING_PER_SCHOOL = 4
-TRAINING_SD_M = 350.0
+CLINIC_SD_M = 400.0
+TRAINING_PER_SCHOOL = 5
+TRAINING_SD_M = 250.0
 #: every HOLDOUT_EVERY-th OSM hospital and (non-university) school, in file order, is held out
 HOLDOUT_EVERY = 5
 #: share of the residential-between rows spread over the GeoNames places (Clark b = TOWN_B_KM)
@@ -251,7 +251,7 @@ PROFILES: tuple[Profile, ...] = (
     ),
 )
 #: share of the background rows of each OSM university's campus profile (radius 700 m)
-UNIVERSITY_SHARE = 0.0009
+UNIVERSITY_SHARE = 0.0006
 UNIVERSITY_RADIUS_M = 700.0
 
 

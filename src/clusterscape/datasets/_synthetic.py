@@ -579,14 +579,20 @@ def _background(
     """The ``N_BACKGROUND`` rows in their functional geography (``_geography``)."""
     target = _targets(N_BACKGROUND)
     demands = _place_demands(project, N_BACKGROUND)
-    wanted = {f: 0 for f in target}
+    # The exact real places come first; the rows drawn around them and in the profiles share
+    # what is left of each city total (scaled down together only if they would exceed it).
+    exact = {f: 0 for f in target}
+    drawn = {f: 0 for f in target}
     for d in demands:
-        wanted[d.function] += d.count
+        (exact if d.xy is not None else drawn)[d.function] += d.count
+    total = dict(target)
     blocks = []
-    for d in demands:  # scale down where the places want more than the city total (small tests)
+    for d in demands:
         k = d.count
-        if wanted[d.function] > target[d.function]:
-            k = int(k * target[d.function] / wanted[d.function])
+        room = total[d.function] - (0 if d.xy is not None else exact[d.function])
+        wanted = exact[d.function] if d.xy is not None else drawn[d.function]
+        if wanted > room:
+            k = int(k * max(room, 0) / wanted)
         if k <= 0:
             continue
         if d.xy is not None:
