@@ -38,14 +38,8 @@ from clusterscape.taxonomy import classify_establishments
 from clusterscape.urban import functional_zones
 
 METRIC = "EPSG:32651"
-SHARED_PARKS = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "ningbo"
-    / "creative_parks"
-    / "ningbo_creative_parks.csv"
-)
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "ningbo"
+SHARED_PARKS = SHARED / "creative_parks" / "ningbo_creative_parks.csv"
 MAIN = (
     "office_business",
     "finance",
@@ -101,7 +95,7 @@ def test_main_labels_are_spatially_coherent(zones: gpd.GeoDataFrame) -> None:
     for f in MAIN:
         y = (cells["lead"] == f).to_numpy(dtype=float)
         assert y.sum() >= 30, (f, y.sum())  # every main function names a few dozen cells
-        np.random.seed(0)  # esda draws its permutations from NumPy's global state
+        np.random.seed(0)  # noqa: NPY002 - esda draws its permutations from the global state
         mi = esda.Moran(y, w, permutations=999)
         assert mi.I > 0.05 and mi.p_sim < 0.01, (f, mi.I, mi.p_sim)
         control = esda.Moran(rng.permutation(y), w, permutations=999)
@@ -110,8 +104,8 @@ def test_main_labels_are_spatially_coherent(zones: gpd.GeoDataFrame) -> None:
 
 def test_industry_cells_lie_in_the_port_and_development_zones(zones: gpd.GeoDataFrame) -> None:
     """Thresholds: >= 60 % of the industry- and logistics-led cells within a zone's radius and
-    >= 85 % within the radius + 1 km (seed 0: 71 % / 94 % industry, 74 % / 94 % logistics),
-    against under 5 % of all non-sparse cells within radius + 1 km."""
+    >= 90 % within the radius + 1 km (seed 0: 68 % / 98 % industry, 79 % / 98 % logistics),
+    against under 30 % of all non-sparse cells within radius + 1 km (seed 0: 21 %)."""
     pts, radius = _profile_points("industry")
     centre = zones.geometry.centroid
     excess = np.min(
@@ -121,21 +115,22 @@ def test_industry_cells_lie_in_the_port_and_development_zones(zones: gpd.GeoData
         sel = (zones["lead"] == f).to_numpy()
         assert sel.sum() >= 100, f
         assert np.mean(excess[sel] <= 0) >= 0.60, (f, np.mean(excess[sel] <= 0))
-        assert np.mean(excess[sel] <= 1000) >= 0.85, (f, np.mean(excess[sel] <= 1000))
+        assert np.mean(excess[sel] <= 1000) >= 0.90, (f, np.mean(excess[sel] <= 1000))
     base = np.mean(excess[(zones["label"] != "sparse").to_numpy()] <= 1000)
     assert base < 0.30, base
 
 
 def test_office_and_finance_cells_lie_near_the_business_cores(zones: gpd.GeoDataFrame) -> None:
-    """Thresholds: >= 65 % of the office- or finance-led cells within 3 km of Tianyi Square, the
-    Southern Business District or the Eastern New Town (seed 0: 76 %), and every such cell
-    named by >= 20 of its offices or banks (an office district, not three firms in a village)."""
+    """Thresholds: >= 90 % of the office- or finance-led cells within 3 km of Tianyi Square, the
+    Southern Business District or the Eastern New Town (seed 0: all 85), and every such cell
+    named by >= 20 of its offices or banks (an office district, not three firms in a village);
+    under 10 % of all non-sparse cells lie that close."""
     pts, _ = _profile_points("business_core")
     centre = zones.geometry.centroid
     d = np.min([centre.distance(p).to_numpy() for p in pts], axis=0)
     sel = zones["lead"].isin(["office_business", "finance"]).to_numpy()
     assert sel.sum() >= 60
-    assert np.mean(d[sel] <= 3000) >= 0.65, np.mean(d[sel] <= 3000)
+    assert np.mean(d[sel] <= 3000) >= 0.90, np.mean(d[sel] <= 3000)
     strong = sel & (zones["label_support"].to_numpy() >= 20)
     assert strong.sum() >= 30 and (d[strong] <= 3000).all(), d[strong].max()
     assert np.mean(d[(zones["label"] != "sparse").to_numpy()] <= 3000) < 0.1

@@ -285,18 +285,20 @@ def _layers() -> dict[str, pd.DataFrame]:
 def profiles() -> tuple[Profile, ...]:
     """:data:`PROFILES` plus one campus profile per OSM university (``ningbo_universities``)."""
     uni = _layers()["universities"]
+    lon = uni["centroid_lon"].to_numpy(dtype=float)
+    lat = uni["centroid_lat"].to_numpy(dtype=float)
     extra = tuple(
         Profile(
-            f"{r.name} campus",
+            f"{name} campus",
             "education",
-            float(r.centroid_lon),
-            float(r.centroid_lat),
+            float(x),
+            float(y),
             UNIVERSITY_RADIUS_M,
             UNIVERSITY_SHARE,
             _CAMPUS,
-            f"centroid of {r.name}, {_OSM}",
+            f"centroid of {name}, {_OSM}",
         )
-        for r in uni.itertuples()
+        for name, x, y in zip(uni["name"].astype(str), lon, lat, strict=True)
     )
     return PROFILES + extra
 
@@ -335,7 +337,7 @@ def profile_table(n_background: int) -> pd.DataFrame:
             "lon": p.lon,
             "lat": p.lat,
             "radius_m": p.radius_m,
-            "n_rows": int(round(p.share * n_background)),
+            "n_rows": round(p.share * n_background),
             "functions": ", ".join(f"{k} {v:.2f}" for k, v in p.functions.items()),
             "source": p.source,
         }

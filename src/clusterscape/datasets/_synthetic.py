@@ -529,7 +529,7 @@ def _place_demands(project: Projector, n_total: int) -> list[_Demand]:
         prop = _gauss(cx, cy, _geography.SD_PER_RADIUS * p.radius_m)
         for f, share in p.functions.items():
             tpl = campus if f == "education" else None
-            out.append(_Demand(f, int(round(n * share)), prop, templates=tpl, what=p.name))
+            out.append(_Demand(f, round(n * share), prop, templates=tpl, what=p.name))
     return out
 
 
@@ -559,7 +559,9 @@ def _between(
         elif i == len(CENTRES):
             b_m = _geography.TOWN_B_KM * 1000.0
 
-            def prop(r: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+            def prop(
+                r: np.random.Generator, m: int, b_m: float = b_m
+            ) -> tuple[np.ndarray, np.ndarray]:
                 j = r.integers(0, len(towns_xy), m)
                 rad, t = r.gamma(2.0, b_m, m), r.uniform(0.0, 2.0 * np.pi, m)
                 return towns_xy[j, 0] + rad * np.cos(t), towns_xy[j, 1] + rad * np.sin(t)
