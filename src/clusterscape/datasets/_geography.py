@@ -108,9 +108,9 @@ class Profile:
 _CBD = {
     "office_business": 0.55,
     "finance": 0.12,
-    "catering": 0.10,
+    "catering": 0.13,
     "retail": 0.08,
-    "hotel": 0.05,
+    "hotel": 0.02,
     "other": 0.03,
     "public_admin": 0.03,
     "leisure_culture": 0.02,
