@@ -264,12 +264,18 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
           ``amenity_effect_mall``) and ``function`` / ``sector_hint`` as generated;
         - ``amenity_effects``: per amenity ``radius_m``, ``per_cluster``, ``lag_years``,
           ``profile`` and ``present`` (True only in ``"planted"``);
-        - ``params``: every parameter of the generator (see ``docs/ningbo.md``).
+        - ``params``: every parameter of the generator (see ``docs/ningbo.md``);
+        - ``held_out``: the real hospitals and schools left out of the generator (``kind, name,
+          lon, lat``), to check the zones against places the generator never saw.
 
     Notes
     -----
-    Background density: Clark's (1951) negative exponential around 14 real centres plus a
-    uniform share, rejection-sampled inside the city outline. See ``docs/ningbo.md`` for every
+    Background: a functional geography (:func:`parameters`): malls, shops, general hospitals and
+    schools at their OpenStreetMap places (every fifth hospital and school held out, listed in
+    ``truth["held_out"]``), offices and finance in the three business cores, industry and
+    logistics in the port and development zones, campuses at the universities, and the rest in
+    14 GeoNames towns (Clark's 1951 negative exponential), the GeoNames places and a uniform
+    share, rejection-sampled inside the city outline. See ``docs/ningbo.md`` for every
     parameter and ``clusterscape.datasets._synthetic`` for the generator.
 
     Examples

@@ -7,12 +7,16 @@ and copied into ``truth["params"]``.
 
 Layers of the population (all coordinates drawn in UTM 51N metres, EPSG:32651):
 
-1. **Background** (``N_BACKGROUND`` rows): a polycentric city. Each centre has a negative-
-   exponential density ``lambda(r) ~ exp(-r / b)`` (Clark 1951, *JRSS A* 114(4):490–496), sampled
-   as ``r ~ Gamma(2, b)`` with a uniform angle; ``UNIFORM_WEIGHT`` of the rows are spread uniformly
-   over the whole city (villages, rural firms). Points outside the city are rejected and redrawn.
-   Function mix: ``FUNCTION_MIX`` (industry and logistics boosted by ``industrial_factor`` at port
-   and industrial centres); about 2.5 % of the rows are creative firms scattered with the city.
+1. **Background** (``N_BACKGROUND`` rows): a functional geography (``_geography``). Every
+   function's city total is ``FUNCTION_MIX`` x ``N_BACKGROUND``; malls, shops, general hospitals
+   and schools are drawn at their real OpenStreetMap places (a fifth of the hospitals and schools
+   held out), offices and finance in the business cores, industry and logistics in the port and
+   development zones, campuses at the universities, and what is left of every function in the
+   towns between: a negative-exponential density ``lambda(r) ~ exp(-r / b)`` around each town
+   of ``CENTRES`` (Clark 1951, *JRSS A* 114(4):490–496), sampled as ``r ~ Gamma(2, b)`` with a
+   uniform angle, plus the GeoNames places and a uniform share ``UNIFORM_WEIGHT``. Points
+   outside the city are rejected and redrawn. About 2.5 % of the rows are creative firms
+   scattered with the towns.
 2. **Planted clusters** (``CLUSTERS``) at the anchors, one per form: ``new_park`` (compact
    Gaussian, founding wave within 3 years of the opening), ``converted_industrial`` (uniform in a
    former industrial polygon whose ``industrial_until`` precedes every member),
