@@ -304,8 +304,9 @@ def profiles() -> tuple[Profile, ...]:
 
 
 def real_places() -> dict[str, pd.DataFrame]:
-    """The OSM commercial, hospital and school layers the generator uses (WGS-84, flagged)."""
-    return _layers()
+    """The OSM commercial, hospital, school and university layers and the GeoNames places the
+    generator uses (WGS-84; ``is_mall`` / ``held_out`` flags), as fresh copies."""
+    return {k: v.copy() for k, v in _layers().items()}
 
 
 def held_out() -> pd.DataFrame:
