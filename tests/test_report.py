@@ -71,4 +71,4 @@ def test_concentration_sentence_carries_the_p_value_of_its_verdict():
            "null": "CSR in window", "p_value": 0.01, "r_min_m": 100.0, "r_max_m": 900.0}  # fmt: skip
     study = SavedStudy(root=Path("."), summary={"measure": {"statistics": [row]}})
     text = " ".join(_minute(study))
-    assert "clustered against CSR in window (p = 0.010) between 100 and 900 m." in text
+    assert "clustered against CSR in window (p = 0.0100 ≤ 0.05) between 100 and 900 m." in text

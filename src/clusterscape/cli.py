@@ -16,10 +16,14 @@ from rich.console import Console
 
 from clusterscape import __version__
 from clusterscape.errors import ClusterscapeError
+from clusterscape.i18n import default_lang, t
+
+#: Language of the help texts: the locale's (LANG/LC_ALL starting with zh -> Chinese).
+_HELP = default_lang()
 
 app = typer.Typer(
     name="clusterscape",
-    help="Find creative-industry clusters in a city, type them, and measure their effects.",
+    help=t("cli.app", _HELP),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -40,9 +44,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    debug: bool = typer.Option(False, "--debug", help=t("cli.opt.main.debug", _HELP)),
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        False, "--version", callback=_version, is_eager=True, help=t("cli.opt.main.version", _HELP)
     ),
 ) -> None:
     """clusterscape: creative clusters, their forms, and what they do to the city."""
@@ -68,7 +72,9 @@ def friendly_errors(func: F) -> F:
             message = redact_text(str(exc))  # never a database password on the terminal
             # escaped: "[detect]" in a message is text, not Rich markup
             err_console.print(
-                f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True
+                f"[bold red]{t('cli.error', _HELP)}:[/] {escape(message)}",
+                highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(code=1) from None
 
@@ -98,36 +104,34 @@ FileArg = Annotated[
     str,
     typer.Argument(
         metavar="FILE",
-        help="Firm/POI table: CSV/TSV, .xlsx, GeoJSON, GPKG, SHP, Parquet, an .osm.pbf extract "
-        "or a PostGIS URL postgresql://user@host/db?table=NAME.",
+        help=t("cli.opt.filearg.arg", _HELP),
     ),
 ]
 DatumOpt = Annotated[
     str | None,
     typer.Option(
         "--datum",
-        help="Datum of longitude/latitude: wgs84 (default), gcj02 (Amap, Tencent) or bd09 (Baidu).",
+        help=t("cli.opt.datumopt.datum", _HELP),
     ),
 ]
 CrsOpt = Annotated[
     str | None,
     typer.Option(
         "--crs",
-        help="Projected CRS of x/y columns, e.g. EPSG:32651 (a datum name here is deprecated: "
-        "use --datum).",
+        help=t("cli.opt.crsopt.crs", _HELP),
     ),
 ]
 ColumnsOpt = Annotated[
     str | None,
-    typer.Option("--columns", help="Override header mapping, e.g. lon=经度,lat=纬度,id=编号."),
+    typer.Option("--columns", help=t("cli.opt.columnsopt.columns", _HELP)),
 ]
 LayerOpt = Annotated[
     str | None,
-    typer.Option("--layer", help="GeoPackage/GeoJSON layer to read (name or 0-based number)."),
+    typer.Option("--layer", help=t("cli.opt.layeropt.layer", _HELP)),
 ]
 SheetOpt = Annotated[
     str | None,
-    typer.Option("--sheet", help="Excel sheet to read (name or 0-based number)."),
+    typer.Option("--sheet", help=t("cli.opt.sheetopt.sheet", _HELP)),
 ]
 
 
@@ -210,7 +214,7 @@ def _read(
 
 
 # --- command: validate ---
-@app.command("validate")
+@app.command("validate", help=t("cli.validate_help", _HELP))
 @friendly_errors
 def validate(
     file: FileArg,
@@ -219,7 +223,7 @@ def validate(
     columns: ColumnsOpt = None,
     layer: LayerOpt = None,
     sheet: SheetOpt = None,
-    out: Path = typer.Option(Path("."), "--out", help="Directory for rejected.csv and notes.csv."),
+    out: Path = typer.Option(Path("."), "--out", help=t("cli.opt.validate.out", _HELP)),
 ) -> None:
     """Read FILE as establishments and report what was accepted, rejected and noted.
 
@@ -236,31 +240,44 @@ def validate(
     result = _read(file, datum, crs, columns, layer, sheet)
     est = result.establishments
     table = Table(title=f"clusterscape validate: {_source_name(file)}", show_header=True)
-    table.add_column("item")
-    table.add_column("value", overflow="fold")
-    table.add_row("rows read", f"{result.n_rows:,}")
-    table.add_row("accepted", f"[green]{len(est):,}[/]")
-    table.add_row("rejected", f"[red]{len(result.rejected):,}[/]" if len(result.rejected) else "0")
+    table.add_column(t("cli.msg.item", _HELP))
+    table.add_column(t("cli.msg.value", _HELP), overflow="fold")
+    table.add_row(t("cli.msg.rows_read", _HELP), f"{result.n_rows:,}")
+    table.add_row(t("cli.msg.accepted", _HELP), f"[green]{len(est):,}[/]")
+    table.add_row(
+        t("cli.msg.rejected", _HELP),
+        f"[red]{len(result.rejected):,}[/]" if len(result.rejected) else "0",
+    )
     for kind, count in result.reason_counts().items():
         table.add_row(f"  {kind}", f"{count:,}")
     table.add_row(
-        "fields noted", f"{len(result.notes):,}" + (" (see notes.csv)" if len(result.notes) else "")
+        t("cli.msg.fields_noted", _HELP),
+        f"{len(result.notes):,}" + (t("cli.msg.see_notes", _HELP) if len(result.notes) else ""),
     )
-    table.add_row("exact duplicate rows", f"{result.duplicates:,}")
+    table.add_row(t("cli.msg.duplicates", _HELP), f"{result.duplicates:,}")
     n_dup_ids = int((result.notes["field"] == "id").sum()) if len(result.notes) else 0
-    table.add_row("duplicate ids (kept as id#row)", f"{n_dup_ids:,}")
+    table.add_row(t("cli.msg.duplicate_ids", _HELP), f"{n_dup_ids:,}")
     for kind, count in dict(result.skipped).items():
-        table.add_row(f"  skipped: {kind}", f"{count:,}")
-    table.add_row("source CRS", f"{result.source_crs} -> EPSG:4326")
+        table.add_row("  " + t("cli.msg.skipped", _HELP, kind=kind), f"{count:,}")
+    table.add_row(t("cli.msg.source_crs", _HELP), f"{result.source_crs} -> EPSG:4326")
     if len(est):
         minx, miny, maxx, maxy = est.total_bounds
-        table.add_row("bounding box", f"lon {minx:.5f} .. {maxx:.5f}, lat {miny:.5f} .. {maxy:.5f}")
+        table.add_row(
+            t("cli.msg.bbox", _HELP), f"lon {minx:.5f} .. {maxx:.5f}, lat {miny:.5f} .. {maxy:.5f}"
+        )
     else:
-        table.add_row("bounding box", "(no accepted rows)")
-    table.add_row("columns", ", ".join(f"{k}<-{v}" for k, v in result.columns.items()) or "(none)")
+        table.add_row(t("cli.msg.bbox", _HELP), t("cli.msg.no_rows", _HELP))
+    table.add_row(
+        t("cli.msg.columns", _HELP),
+        ", ".join(f"{k}<-{v}" for k, v in result.columns.items()) or t("cli.msg.none", _HELP),
+    )
     console.print(table)
     for note in result.messages:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[yellow]{t('cli.msg.note', _HELP)}:[/] {escape(note)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     target = out / "rejected.csv"
     write_tables(
         out,
@@ -270,7 +287,7 @@ def validate(
         },
     )
     console.print(
-        f"rejected rows written to {target}, field notes to {out / 'notes.csv'}",
+        t("cli.msg.validate_written", _HELP, target=target, notes=out / "notes.csv"),
         highlight=False,
         soft_wrap=True,
     )
@@ -280,7 +297,7 @@ def validate(
 
 
 # --- command: classify ---
-@app.command("classify")
+@app.command("classify", help=t("cli.classify_help", _HELP))
 @friendly_errors
 def classify(
     file: FileArg,
@@ -292,15 +309,15 @@ def classify(
     code_system: str = typer.Option(
         "gbt4754",
         "--code-system",
-        help="Classification of the code column: gbt4754, uksic2007, isic4 or naics2017.",
+        help=t("cli.opt.classify.code_system", _HELP),
     ),
     taxonomy: Path | None = typer.Option(
-        None, "--taxonomy", help="TOML/CSV file of overrides merged onto the shipped code lists."
+        None, "--taxonomy", help=t("cli.opt.classify.taxonomy", _HELP)
     ),
     out: Path | None = typer.Option(
         None,
         "--out",
-        help="Write the classified table here (.parquet GeoParquet, .gpkg or .csv by suffix).",
+        help=t("cli.opt.classify.out", _HELP),
     ),
 ) -> None:
     """Classify FILE into creative sectors and urban functions; print counts by each."""
@@ -317,34 +334,46 @@ def classify(
     est = classify_establishments(result.establishments, code_system=code_system, taxonomy=taxonomy)
     n = len(est)
     console.print(
-        f"{_source_name(file)}: {n:,} establishments classified ({len(result.rejected):,} rows rejected "
-        "while reading; see `clusterscape validate`).",
+        t(
+            "cli.msg.classified",
+            _HELP,
+            source=_source_name(file),
+            n=f"{n:,}",
+            rejected=f"{len(result.rejected):,}",
+        ),
         highlight=False,
         soft_wrap=True,
     )
-    for column, title in (("sector", "creative sector"), ("function", "urban function")):
-        counts = est[column].replace("", "(not creative)").value_counts(sort=True)
-        table = Table(title=f"by {title}", show_header=True)
+    for column, title in (
+        ("sector", t("cli.msg.by_sector", _HELP)),
+        ("function", t("cli.msg.by_function", _HELP)),
+    ):
+        counts = est[column].replace("", t("cli.msg.not_creative", _HELP)).value_counts(sort=True)
+        table = Table(title=title, show_header=True)
         table.add_column(column)
         table.add_column("n", justify="right")
-        table.add_column("share", justify="right")
+        table.add_column(t("cli.msg.share", _HELP), justify="right")
         for value, count in counts.items():
             table.add_row(str(value), f"{int(count):,}", f"{count / max(n, 1):.1%}")
         console.print(table)
     graded = est["hotel_grade"].dropna()
     if len(graded):
         stars = ", ".join(f"{g}★ {c}" for g, c in graded.value_counts().sort_index().items())
-        console.print(f"hotels with a known grade: {stars}", highlight=False)
+        console.print(t("cli.msg.graded", _HELP, stars=stars), highlight=False)
     if out is not None:
         written = write_layer(est, out)
-        console.print(f"classified table written to {written}", highlight=False, soft_wrap=True)
+        console.print(
+            t("cli.msg.classified_written", _HELP, path=written),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # --- end: classify ---
 
 
 # --- command: detect ---
-@app.command("detect")
+@app.command("detect", help=t("cli.detect_help", _HELP))
 @friendly_errors
 def detect(
     file: FileArg,
@@ -353,19 +382,19 @@ def detect(
     columns: ColumnsOpt = None,
     layer: LayerOpt = None,
     sheet: SheetOpt = None,
-    out: Path = typer.Option(Path("."), "--out", help="Directory for clusters.csv/.gpkg."),
-    method: str = typer.Option("hdbscan", "--method", help="hdbscan or dbscan."),
+    out: Path = typer.Option(Path("."), "--out", help=t("cli.opt.detect.out", _HELP)),
+    method: str = typer.Option("hdbscan", "--method", help=t("cli.opt.detect.method", _HELP)),
     min_cluster_size: int | None = typer.Option(
         None,
         "--min-cluster-size",
-        help="Smallest cluster (default: round(sqrt(n)/2) clipped to 5..15 for n points).",
+        help=t("cli.opt.detect.min_cluster_size", _HELP),
     ),
     eps_m: float | None = typer.Option(
         None,
         "--eps-m",
-        help="DBSCAN search distance in metres (default: 5 % of random points would be core).",
+        help=t("cli.opt.detect.eps_m", _HELP),
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the resampling and CSR tests."),
+    seed: int = typer.Option(0, "--seed", help=t("cli.opt.detect.seed", _HELP)),
 ) -> None:
     """Find density clusters in FILE; write DIR/clusters.csv and DIR/clusters.gpkg.
 
@@ -405,10 +434,16 @@ def detect(
     write_clusters(out, table, clusters, members)
     n_sig = int(clusters["significant"].sum()) if len(clusters) else 0
     console.print(
-        f"{len(est):,} establishments ({len(loaded.rejected):,} rejected rows), "
-        f"{len(clusters)} clusters ({n_sig} significant against CSR), "
-        f"{int((result.labels == -1).sum()):,} noise; written to {out}/clusters.csv and "
-        f"{out}/clusters.gpkg",
+        t(
+            "cli.msg.detected",
+            _HELP,
+            n=f"{len(est):,}",
+            rejected=f"{len(loaded.rejected):,}",
+            clusters=len(clusters),
+            n_sig=n_sig,
+            noise=f"{int((result.labels == -1).sum()):,}",
+            out=out,
+        ),
         highlight=False,
         soft_wrap=True,
     )
@@ -419,97 +454,83 @@ def detect(
 # --- end: detect ---
 
 
+def _lang(value: str | None) -> str:
+    """The ``--lang`` value: ``zh`` or ``en``; without it, the locale's."""
+    from clusterscape.i18n import normalise_lang
+
+    if value is None:
+        return default_lang()
+    try:
+        return normalise_lang(value)
+    except ValueError:
+        raise ClusterscapeError(t("cli.bad_lang", _HELP, value=value)) from None
+
+
+_LANG_HELP = t("cli.lang", _HELP)
+
+
 # --- command: run ---
-@app.command()
+@app.command(help=t("cli.run_help", _HELP))
 @friendly_errors
 def run(
     establishments: str | None = typer.Option(
         None,
         "--establishments",
         "-e",
-        help="Firm/POI table (CSV, Excel, GeoJSON, GPKG, Parquet) or a PostGIS URL "
-        "postgresql://user@host/db?table=NAME (or ?query=SELECT...). Without it, the built-in Ningbo study runs (real geography, synthetic firms).",
+        help=t("cli.opt.run.establishments", _HELP),
     ),
-    datum: str | None = typer.Option(
-        None, "--datum", help="Datum of the input: wgs84, gcj02 (Amap, Tencent) or bd09 (Baidu)."
-    ),
-    crs: str | None = typer.Option(
-        None, "--crs", help="Deprecated spelling of --datum (a warning is printed)."
-    ),
-    columns: str | None = typer.Option(
-        None, "--columns", help="Column mapping, e.g. name=名称,lon=经度,lat=纬度."
-    ),
-    boundary: str | None = typer.Option(
-        None, "--boundary", help="Study-area polygons (same --datum)."
-    ),
-    parks: str | None = typer.Option(
-        None, "--parks", help="Parks registry: name, lon, lat, opened, ..."
-    ),
-    landuse: str | None = typer.Option(
-        None, "--landuse", help="Land-use polygons (former industrial sites)."
-    ),
+    datum: str | None = typer.Option(None, "--datum", help=t("cli.opt.run.datum", _HELP)),
+    crs: str | None = typer.Option(None, "--crs", help=t("cli.opt.run.crs", _HELP)),
+    columns: str | None = typer.Option(None, "--columns", help=t("cli.opt.run.columns", _HELP)),
+    boundary: str | None = typer.Option(None, "--boundary", help=t("cli.opt.run.boundary", _HELP)),
+    parks: str | None = typer.Option(None, "--parks", help=t("cli.opt.run.parks", _HELP)),
+    landuse: str | None = typer.Option(None, "--landuse", help=t("cli.opt.run.landuse", _HELP)),
     factors: str | None = typer.Option(
         None,
         "--factors",
-        help="Factor layer(s) for GeoDetector: points/lines/polygons with a 'factor' column "
-        "(distance to each), or numeric columns on polygons or a lon/lat table of cells "
-        "(docs/outputs.md).",
+        help=t("cli.opt.run.factors", _HELP),
     ),
     config: Path | None = typer.Option(
         None,
         "--config",
-        help="study.toml: \\[study] keys (the options above) and step options in \\[classify], "
-        "\\[detect], \\[measure], \\[urban.zones], \\[urban.centres], \\[effects] and \\[methods]; see the README. "
-        "Command-line options win over the file.",
+        help=t("cli.opt.run.config", _HELP),
     ),
     taxonomy: Path | None = typer.Option(
         None,
         "--taxonomy",
-        help="TOML/CSV file of overrides merged onto the shipped code lists (as in classify).",
+        help=t("cli.opt.run.taxonomy", _HELP),
     ),
     min_cluster_size: int | None = typer.Option(
         None,
         "--min-cluster-size",
-        help="Smallest cluster (default: data-aware, see detect; \\[detect] min_cluster_size).",
+        help=t("cli.opt.run.min_cluster_size", _HELP),
     ),
     reclassify: bool = typer.Option(
         False,
         "--reclassify",
-        help="Classify again an input that already has sector, is_creative and function columns "
-        "(by default they are kept).",
+        help=t("cli.opt.run.reclassify", _HELP),
     ),
-    out: Path = typer.Option(
-        Path("out/ningbo"), "--out", "-o", help="Output directory (replaced atomically)."
-    ),
-    seed: int | None = typer.Option(None, "--seed", help="Seed for every random step (default 0)."),
-    scenario: str | None = typer.Option(
-        None, "--scenario", help="Built-in study only: planted or null."
-    ),
-    pdf: bool = typer.Option(False, "--pdf", help="Also write report.pdf (weasyprint)."),
+    out: Path = typer.Option(Path("out/ningbo"), "--out", "-o", help=t("cli.out", _HELP)),
+    seed: int | None = typer.Option(None, "--seed", help=t("cli.seed", _HELP)),
+    scenario: str | None = typer.Option(None, "--scenario", help=t("cli.scenario", _HELP)),
+    pdf: bool = typer.Option(False, "--pdf", help=t("cli.pdf", _HELP)),
+    lang: str | None = typer.Option(None, "--lang", help=_LANG_HELP),
     write_postgis: str | None = typer.Option(
         None,
         "--write-postgis",
-        help="Also write the result layers to this PostGIS URL (postgresql://...).",
+        help=t("cli.opt.run.write_postgis", _HELP),
     ),
-    schema: str = typer.Option("clusterscape", "--schema", help="Schema for --write-postgis."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="With --write-postgis: replace tables that already exist."
-    ),
-    append: bool = typer.Option(
-        False, "--append", help="With --write-postgis: append rows to tables that already exist."
-    ),
-    engine: str = typer.Option(
-        "local", "--engine", help="local (one process) or dask (a dask cluster)."
-    ),
+    schema: str = typer.Option("clusterscape", "--schema", help=t("cli.opt.run.schema", _HELP)),
+    overwrite: bool = typer.Option(False, "--overwrite", help=t("cli.opt.run.overwrite", _HELP)),
+    append: bool = typer.Option(False, "--append", help=t("cli.opt.run.append", _HELP)),
+    engine: str = typer.Option("local", "--engine", help=t("cli.opt.run.engine", _HELP)),
     scheduler: str | None = typer.Option(
         None,
         "--scheduler",
-        help="Dask scheduler address (tcp://host:8786); default: a LocalCluster.",
+        help=t("cli.opt.run.scheduler", _HELP),
     ),
-    by: str | None = typer.Option(
-        None, "--by", help="With --engine dask: 'city' profiles every city of the table."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    by: str | None = typer.Option(None, "--by", help=t("cli.opt.run.by", _HELP)),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=t("cli.quiet", _HELP)),
 ) -> None:
     """Run a whole study: load, classify, detect, measure, type, urban structure, effects, write."""
     import time
@@ -523,6 +544,7 @@ def run(
         raise ClusterscapeError("--overwrite and --append go with --write-postgis.")
     if by is not None and (by != "city" or engine != "dask"):
         raise ClusterscapeError("--by takes 'city' and needs --engine dask.")
+    code = _lang(lang)
     datum, crs = _datum_option(datum, crs)
     overrides: dict[str, Any] = {
         "engine": engine if engine != "local" else None,
@@ -554,8 +576,10 @@ def run(
             started[step] = time.perf_counter()
             console.print(f"[cyan]▶[/] {step}…", highlight=False)
         else:
+            seconds = f"{time.perf_counter() - started[step]:.1f}"
             console.print(
-                f"[green]✓[/] {step} ({time.perf_counter() - started[step]:.1f} s)", highlight=False
+                f"[green]✓[/] {t('cli.step_done', code, step=step, seconds=seconds)}",
+                highlight=False,
             )
 
     t0 = time.perf_counter()
@@ -570,7 +594,7 @@ def run(
         return
     result = run_study(cfg, progress=progress)
     progress("write", "start")
-    write_study(result, out, pdf=pdf)
+    write_study(result, out, pdf=pdf, lang=code)
     progress("write", "done")
     if write_postgis:
         from clusterscape.io.postgis import write_postgis as _write_pg
@@ -581,17 +605,25 @@ def run(
         written = _write_pg(tables, write_postgis, schema=schema, if_exists=mode)
         progress("postgis", "done")
         if not quiet:
-            console.print(f"PostGIS: wrote {len(written)} tables into schema {schema}.")
+            console.print(t("cli.postgis", code, n=len(written), schema=schema))
     if not quiet:
         s = result.summary
         label = (
-            "[bold yellow]SYNTHETIC firms[/] — a demonstration, not findings"
+            f"[bold yellow]{t('cli.synthetic', code)}[/]"
             if s.get("synthetic")
-            else "user data"
+            else t("cli.user_data", code)
         )
         console.print(
-            f"\n{label}: {s['input']['n_accepted']:,} establishments ({s['input']['n_rejected']:,} rejected), "
-            f"{s.get('clusters', 0)} clusters, {time.perf_counter() - t0:.1f} s."
+            "\n"
+            + t(
+                "cli.summary",
+                code,
+                label=label,
+                n_accepted=f"{s['input']['n_accepted']:,}",
+                n_rejected=f"{s['input']['n_rejected']:,}",
+                clusters=s.get("clusters", 0),
+                seconds=f"{time.perf_counter() - t0:.1f}",
+            )
         )
         why_none = (s.get("detect") or {}).get("empty_reason")
         if why_none:
@@ -599,18 +631,20 @@ def run(
         classified = s.get("classify", {})
         if classified.get("source"):
             console.print(
-                f"Classification: {classified['source']}; "
-                f"{classified.get('n_creative', 0):,} creative establishments.",
+                t(
+                    "cli.classification",
+                    code,
+                    source=classified["source"],
+                    n_creative=f"{classified.get('n_creative', 0):,}",
+                ),
                 highlight=False,
                 markup=False,
                 soft_wrap=True,
             )
         report = out / "report.html"
         if report.exists():
-            console.print(f"Report: [bold]{report}[/]")
-        console.print(
-            f"Dashboard: [bold]clusterscape serve {out}[/] then open http://127.0.0.1:8000/"
-        )
+            console.print(t("cli.report_at", code, path=f"[bold]{report}[/]"))
+        console.print(t("cli.dashboard", code, out=f"[bold]{out}[/]"))
 
 
 def _step_overrides(
@@ -640,42 +674,43 @@ def _step_overrides(
 
 
 # --- command: report ---
-@app.command()
+@app.command(help=t("cli.report_help", _HELP))
 @friendly_errors
 def report(
-    out_dir: Path = typer.Argument(..., help="A directory written by `clusterscape run`."),
-    pdf: bool = typer.Option(False, "--pdf", help="Also write report.pdf (weasyprint)."),
+    out_dir: Path = typer.Argument(..., help=t("cli.out_dir", _HELP)),
+    pdf: bool = typer.Option(False, "--pdf", help=t("cli.pdf", _HELP)),
+    lang: str | None = typer.Option(None, "--lang", help=_LANG_HELP),
 ) -> None:
     """Redraw the figures and rewrite report.html (and report.pdf) from saved results."""
     from clusterscape.report import write_report
 
+    code = _lang(lang)
     try:
-        path = write_report(out_dir, pdf=pdf)
+        path = write_report(out_dir, pdf=pdf, lang=code)
     except (ClusterscapeError, OSError, ValueError):
         raise
     except Exception as exc:  # a file that parses but holds nonsense (missing columns, ...)
         if _STATE["debug"]:
             raise
-        raise ClusterscapeError(
-            f"report: {out_dir} looks damaged ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:200]}); re-run `clusterscape run --out {out_dir}`."
-        ) from None
-    console.print(f"Report: [bold]{path}[/]" + (f" and {path.with_suffix('.pdf')}" if pdf else ""))
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        raise ClusterscapeError(t("cli.damaged", code, out=out_dir, error=error)) from None
+    shown = f"[bold]{path}[/]"
+    console.print(
+        t("cli.report_and_pdf", code, path=shown, pdf=path.with_suffix(".pdf"))
+        if pdf
+        else t("cli.report_at", code, path=shown)
+    )
 
 
 # --- end: report ---
 
 
 # --- command: fetch-osm ---
-@app.command("fetch-osm")
+@app.command("fetch-osm", help=t("cli.fetch_osm_help", _HELP))
 @friendly_errors
 def fetch_osm_command(
-    place: str = typer.Option(
-        ..., "--place", help='Place name for Overpass/Nominatim, e.g. "Ningbo, China".'
-    ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Output file (.parquet, .gpkg, .geojson or .csv)."
-    ),
+    place: str = typer.Option(..., "--place", help=t("cli.opt.fetch_osm_command.place", _HELP)),
+    out: Path = typer.Option(..., "--out", "-o", help=t("cli.opt.fetch_osm_command.out", _HELP)),
 ) -> None:
     """Download a place's POIs from OpenStreetMap (needs network) as an establishments table."""
     from clusterscape.io.establishments import write_layer
@@ -683,34 +718,30 @@ def fetch_osm_command(
 
     est = fetch_osm(place)
     write_layer(est, out)
-    console.print(
-        f"Wrote {len(est):,} OSM features to [bold]{out}[/] (WGS-84; run with --datum wgs84)."
-    )
+    console.print(t("cli.msg.osm_written", _HELP, n=f"{len(est):,}", out=out))
 
 
 # --- end: fetch-osm ---
 
 
 # --- command: serve ---
-@app.command()
+@app.command(help=t("cli.serve_help", _HELP))
 @friendly_errors
 def serve(
-    out_dir: Path = typer.Argument(..., help="A directory written by `clusterscape run`."),
-    host: str = typer.Option(
-        "127.0.0.1", "--host", help="Interface to bind (loopback by default)."
-    ),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
+    out_dir: Path = typer.Argument(..., help=t("cli.out_dir", _HELP)),
+    host: str = typer.Option("127.0.0.1", "--host", help=t("cli.opt.serve.host", _HELP)),
+    port: int = typer.Option(8000, "--port", help=t("cli.opt.serve.port", _HELP)),
     tile_url: str | None = typer.Option(
         None,
         "--tile-url",
-        help="Optional XYZ raster tile URL for a basemap (the default needs no network).",
+        help=t("cli.opt.serve.tile_url", _HELP),
     ),
     allow_host: list[str] | None = typer.Option(
         None,
         "--allow-host",
-        help="Also accept this name in the Host header (repeatable), e.g. the machine's name when "
-        "binding a network interface. 127.0.0.1, localhost, ::1 and --host are always accepted.",
+        help=t("cli.opt.serve.allow_host", _HELP),
     ),
+    lang: str | None = typer.Option(None, "--lang", help=t("cli.lang_serve", _HELP)),
 ) -> None:
     """Serve a saved study as a read-only dashboard (map, clusters, figures, OpenAPI at /openapi.json)."""
     import uvicorn
@@ -719,7 +750,9 @@ def serve(
 
     wildcard = host.strip("[]") in {"0.0.0.0", "::", ""}
     names = [*(allow_host or []), *([] if wildcard else [host.strip("[]")])]
+    code = _lang(lang)
     web_app = create_app(out_dir, tile_url=tile_url, allowed_hosts=names)
+    web_app.state.lang = code  # the dashboard's language (its own message table)
     if wildcard:
         console.print(
             f"[bold yellow]warning:[/] binding {host} serves this study to every network this "
@@ -729,8 +762,7 @@ def serve(
         )
     shown = f"[{host}]" if ":" in host else host
     console.print(
-        f"Serving {out_dir} at [bold]http://{shown}:{port}/[/] (OpenAPI at /openapi.json). "
-        "Ctrl+C stops.",
+        t("cli.serving", code, out=out_dir, host=f"[bold]{shown}", port=f"{port}[/]"),
         highlight=False,
     )
     uvicorn.run(

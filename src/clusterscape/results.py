@@ -14,6 +14,7 @@ JSON is written through :func:`json_safe` / :func:`dumps_json` only: NaN and inf
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLUSTER_COLUMNS",
+    "COLUMNS_ZH",
     "FILES",
     "DamagedFileError",
     "SavedStudy",
@@ -50,6 +52,7 @@ __all__ = [
     "records",
     "write_city_study",
     "write_clusters",
+    "write_columns_zh",
     "write_study",
     "write_study_files",
     "write_tables",
@@ -113,6 +116,10 @@ class StudyFile:
 
 
 #: Every file of a saved study (the contract; docs/outputs.md describes it in prose).
+#: The Chinese dictionary of the output columns (``--lang zh``).
+COLUMNS_ZH = "columns_zh.csv"
+
+
 FILES: tuple[StudyFile, ...] = (
     StudyFile(
         SUMMARY,
@@ -167,6 +174,13 @@ FILES: tuple[StudyFile, ...] = (
     StudyFile("geodetector_ecological.csv", "csv", "methods", "ecological detector F tests"),
     StudyFile(REPORT, "html", "report", "one self-contained file (figures inlined)"),
     StudyFile("report.pdf", "pdf", "report", "the report as PDF (with --pdf)"),
+    StudyFile(
+        COLUMNS_ZH,
+        "csv",
+        "report",
+        "Chinese names of the output columns (with --lang zh); the files keep the English names",
+        ("column", "中文名", "description"),
+    ),
     StudyFile(f"{FIGURES}/*.png", "png", "report", "the report's figures"),
     StudyFile(
         "city_comparison.csv", "csv", "dask", "one row per city (run --engine dask --by city)"
@@ -394,7 +408,12 @@ def _write_summary(summary: Mapping[str, Any], path: Path) -> None:
 
 
 def write_study_files(
-    result: StudyResult, directory: str | Path, *, report: bool = False, pdf: bool = False
+    result: StudyResult,
+    directory: str | Path,
+    *,
+    report: bool = False,
+    pdf: bool = False,
+    lang: str = "en",
 ) -> Path:
     """Write the files of a study into ``directory``, an existing empty directory (not atomic).
 
@@ -412,6 +431,8 @@ def write_study_files(
         Also draw the figures and write ``report.html``.
     pdf : bool, default False
         Also write ``report.pdf`` (needs weasyprint).
+    lang : {"en", "zh"}, default "en"
+        Language of the report; ``zh`` also writes ``columns_zh.csv``.
 
     Returns
     -------
@@ -428,8 +449,51 @@ def write_study_files(
     if report:
         from clusterscape.report import write_report
 
-        write_report(tmp, pdf=pdf)
+        write_report(tmp, pdf=pdf, lang=lang)
     return tmp
+
+
+def write_columns_zh(directory: str | Path) -> Path:
+    """Write ``columns_zh.csv``: every column of the study's CSV files and layers with its Chinese name.
+
+    The CSV/GPKG files keep their English column names (they are the contract); this table
+    (``column``, ``中文名``, ``description``: the files that hold the column) lets a Chinese
+    reader find them. Columns without a Chinese name in the catalogue keep an empty ``中文名``.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    from clusterscape.i18n import messages
+    from clusterscape.io.writers import atomic_write
+
+    root = Path(directory)
+    where: dict[str, list[str]] = {}
+    for path in sorted(root.glob("*.csv")):
+        if path.name == COLUMNS_ZH:
+            continue
+        with open(path, encoding="utf-8", newline="") as fh:
+            header = next(csv.reader(fh), [])
+        for column in header:
+            where.setdefault(column, []).append(path.name)
+    if (root / GPKG).exists():
+        import pyogrio
+
+        for layer in pyogrio.list_layers(root / GPKG)[:, 0]:
+            for column in pyogrio.read_info(root / GPKG, layer=str(layer))["fields"]:
+                where.setdefault(str(column), []).append(f"{GPKG}:{layer}")
+    zh = messages("zh")
+    frame = pd.DataFrame(
+        [
+            (column, zh.get(f"column.{column}", ""), "出现于：" + "、".join(files))
+            for column, files in sorted(where.items())
+        ],
+        columns=["column", "中文名", "description"],
+    )
+    with atomic_write(root / COLUMNS_ZH) as tmp:
+        _write_table(frame, tmp)
+    return root / COLUMNS_ZH
 
 
 def write_tables(directory: str | Path, tables: Mapping[str, pd.DataFrame]) -> list[Path]:
@@ -451,7 +515,12 @@ def write_tables(directory: str | Path, tables: Mapping[str, pd.DataFrame]) -> l
 
 
 def write_study(
-    result: StudyResult, out_dir: str | Path, *, report: bool = True, pdf: bool = False
+    result: StudyResult,
+    out_dir: str | Path,
+    *,
+    report: bool = True,
+    pdf: bool = False,
+    lang: str = "en",
 ) -> Path:
     """Write a study run into ``out_dir`` atomically and return its path.
 
@@ -466,6 +535,8 @@ def write_study(
         Also draw the figures and write ``report.html``.
     pdf : bool, default False
         Also write ``report.pdf`` (needs weasyprint).
+    lang : {"en", "zh"}, default "en"
+        Language of the report; ``zh`` also writes ``columns_zh.csv``.
 
     Returns
     -------
@@ -476,7 +547,7 @@ def write_study(
 
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as tmp:
-        write_study_files(result, tmp, report=report, pdf=pdf)
+        write_study_files(result, tmp, report=report, pdf=pdf, lang=lang)
     return out_dir
 
 

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from clusterscape.i18n import t, term
+from clusterscape.i18n.numbers import count, number, p_rule, share, year
 from clusterscape.report.figures import Figure, _basemap, _zoom_to
 from clusterscape.results import SavedStudy
 
@@ -27,28 +29,6 @@ _ABBREV = {
     "weaken-nonlinear": "wn",
     "independent": "ind",
 }
-
-
-def _f(value: Any, digits: int = 0) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return f"{float(value):,.{digits}f}"
-    return str(value)
-
-
-def _p(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    v = float(value)
-    if v < 1e-16:  # below double precision next to 1: the noncentral F's tail underflows
-        return "< 1e-16"
-    return f"{v:.2g}" if v >= 1e-3 else f"{v:.1e}"
-
-
-def _eq(value: Any) -> str:
-    text = _p(value)
-    return text if text.startswith("<") else f"= {text}"
 
 
 def _methods(study: SavedStudy) -> dict[str, Any]:
@@ -89,7 +69,7 @@ def fig_kernel_density(study: SavedStudy, path: Path) -> Figure | None:
         linewidths=0,
         rasterized=True,
     )
-    fig.colorbar(sc, ax=ax, shrink=0.6, label="creative establishments per km²")
+    fig.colorbar(sc, ax=ax, shrink=0.6, label=t("figure.kde_label"))
     _basemap(ax, study)
     boundary = study.layer("boundary")
     if boundary is not None and len(boundary):
@@ -99,17 +79,23 @@ def fig_kernel_density(study: SavedStudy, path: Path) -> Figure | None:
         pad_lat = 0.02 * float(np.ptp(kde["lat"])) + 0.01
         ax.set_xlim(kde["lon"].min() - pad_lon, kde["lon"].max() + pad_lon)
         ax.set_ylim(kde["lat"].min() - pad_lat, kde["lat"].max() + pad_lat)
-    ax.set_title("Kernel density of creative establishments (ArcGIS preset)")
+    ax.set_title(t("figure.kde_axes"))
     fig.savefig(path)
     plt.close(fig)
     peak = kde.iloc[int(np.argmax(d))]
     where = _district_of(study, float(peak["lon"]), float(peak["lat"]))
     return Figure(
         path.name,
-        "Kernel density",
-        f"Quartic kernel, search radius {_f(info.get('radius_m'))} m (ArcGIS's default rule), "
-        f"{_f(info.get('cell_m'))} m cells; peak {_f(info.get('max_per_km2'), 1)} per km² at "
-        f"({float(peak['lon']):.3f}, {float(peak['lat']):.3f}){' in ' + where if where else ''}.",
+        t("figure.kde_title"),
+        t(
+            "figure.kde_caption",
+            radius=number(info.get("radius_m")),
+            cell=number(info.get("cell_m")),
+            peak=number(info.get("max_per_km2"), 1),
+            lon=f"{float(peak['lon']):.3f}",
+            lat=f"{float(peak['lat']):.3f}",
+            where=t("figure.kde_where", district=term(where)) if where else "",
+        ),
         "recipe-kde",
     )
 
@@ -140,16 +126,15 @@ def fig_ellipse_path(study: SavedStudy, path: Path) -> Figure | None:
             textcoords="offset points",
         )
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(years.min(), years.max()))
-    fig.colorbar(sm, ax=ax, shrink=0.6, label="year (stock opened up to then)")
+    fig.colorbar(sm, ax=ax, shrink=0.6, label=t("figure.ellipse_label"))
     _zoom_to(ax, ellipses, pad=0.1)
-    ax.set_title("Standard deviational ellipses per year and the path of their centre")
+    ax.set_title(t("figure.ellipse_axes"))
     fig.savefig(path)
     plt.close(fig)
     return Figure(
         path.name,
-        "Ellipse path",
-        "One standard deviational ellipse (1σ, ArcGIS Pro's √2 convention) of the creative "
-        "establishments open by each year, and the path of their mean centre (black line).",
+        t("figure.ellipse_title"),
+        t("figure.ellipse_caption"),
         "recipe-ellipse",
     )
 
@@ -168,21 +153,29 @@ def fig_lisa_map(study: SavedStudy, path: Path) -> Figure | None:
         if len(part):
             part.plot(ax=ax, color=colour, linewidth=0)
         handles.append(
-            plt.Line2D([], [], marker="s", ls="", color=colour, label=f"{quad} ({len(part)})")
+            plt.Line2D(
+                [],
+                [],
+                marker="s",
+                ls="",
+                color=colour,
+                label=t("figure.lisa_item", quad=term(quad), n=len(part)),
+            )
         )
-    ax.legend(handles=handles, loc="lower right", fontsize=8, title="LISA, p < 0.05")
+    ax.legend(handles=handles, loc="lower right", fontsize=8, title=t("figure.lisa_legend"))
     _zoom_to(ax, sig if len(sig) else cells, pad=0.3)
-    ax.set_title("LISA clusters of creative density")
+    ax.set_title(t("figure.lisa_axes"))
     fig.savefig(path)
     plt.close(fig)
     info = _methods(study)
     return Figure(
         path.name,
-        "LISA cluster map",
-        f"Local Moran's I of creative establishments per km² on {_f(info.get('cell_m'))} m cells "
-        f"(queen contiguity, {_f(info.get('permutations'))} conditional permutations, two-sided "
-        "p < 0.05). HH: a dense cell among dense "
-        "neighbours; LH/HL: outliers; not significant cells are not drawn.",
+        t("figure.lisa_title"),
+        t(
+            "figure.lisa_caption",
+            cell=number(info.get("cell_m")),
+            permutations=count(info.get("permutations")),
+        ),
         "recipe-lisa",
     )
 
@@ -226,7 +219,7 @@ def _interaction_matrix(
 
 
 def recipe_context(study: SavedStudy) -> dict[str, Any]:
-    """Text and tables of the section (``recipe_*`` names for the template)."""
+    """Text and tables of the section (``recipe_*`` names for the template), in the current language."""
     m = _methods(study)
     synthetic = bool(study.summary.get("synthetic"))
     text: dict[str, list[str]] = {"kde": [], "ellipse": [], "lisa": [], "geodetector": []}
@@ -237,71 +230,88 @@ def recipe_context(study: SavedStudy) -> dict[str, Any]:
     kde = m.get("kernel_density") or {}
     if ann.get("status") == "done":
         text["kde"].append(
-            f"Average nearest neighbour: the {_f(ann.get('n'))} creative establishments lie "
-            f"{_f(ann.get('observed_m'))} m from their nearest neighbour on average, against "
-            f"{_f(ann.get('expected_m'))} m expected for the same number spread at random over the "
-            f"study area ({_f(ann.get('area_km2'))} km²): ratio "
-            f"{_f(ann.get('ratio'), 2)}, z = {_f(ann.get('z'), 1)}, p = {_p(ann.get('p_value'))}, "
-            f"so the pattern is {ann.get('verdict')}."
+            t(
+                "recipe.ann",
+                n=count(ann.get("n")),
+                observed=number(ann.get("observed_m")),
+                expected=number(ann.get("expected_m")),
+                area=number(ann.get("area_km2")),
+                ratio=number(ann.get("ratio"), 2),
+                z=number(ann.get("z"), 1),
+                p=p_rule(ann.get("p_value")),
+                verdict=term(ann.get("verdict")),
+            )
         )
     elif ann:
-        text["kde"].append(f"Average nearest neighbour: {ann.get('status')}.")
+        text["kde"].append(t("recipe.ann_status", status=term(ann.get("status"))))
     if kde.get("status") == "done":
-        share = 100.0 * float(kde.get("cells_nonzero", 0)) / max(1, int(kde.get("cells_total", 1)))
+        frac = float(kde.get("cells_nonzero", 0)) / max(1, int(kde.get("cells_total", 1)))
         text["kde"].append(
-            f"The kernel density peaks at {_f(kde.get('max_per_km2'), 1)} establishments per km² "
-            f"and is non-zero on {share:.0f} % of the {_f(kde.get('cells_total'))} raster cells; "
-            f"the rest lie farther than the {_f(kde.get('radius_m'))} m search radius from any "
-            "creative establishment"
-            + (": creative firms occupy a small part of the area." if share < 50 else ".")
+            t(
+                "recipe.kde",
+                peak=number(kde.get("max_per_km2"), 1),
+                share=share(frac, digits=0),
+                cells=count(kde.get("cells_total")),
+                radius=number(kde.get("radius_m")),
+                tail=t("recipe.kde_small") if frac < 0.5 else t("recipe.kde_end"),
+            )
         )
 
     ell = m.get("ellipse") or {}
     if ell.get("status") == "done":
         text["ellipse"].append(
-            f"The ellipse of all {_f(ell.get('n'))} creative establishments is centred at "
-            f"({float(ell['centre_lon']):.3f}° E, {float(ell['centre_lat']):.3f}° N), its long axis "
-            f"runs at {_f(ell.get('rotation_deg'))}° clockwise from north with semi-axes "
-            f"{_f(float(ell['sigma_y_m']) / 1e3, 1)} km and {_f(float(ell['sigma_x_m']) / 1e3, 1)} km "
-            f"({_f(float(ell['area_m2']) / 1e6)} km²)."
+            t(
+                "recipe.ellipse",
+                n=count(ell.get("n")),
+                lon=f"{float(ell['centre_lon']):.3f}",
+                lat=f"{float(ell['centre_lat']):.3f}",
+                rotation=number(ell.get("rotation_deg")),
+                a=number(float(ell["sigma_y_m"]) / 1e3, 1),
+                b=number(float(ell["sigma_x_m"]) / 1e3, 1),
+                area=number(float(ell["area_m2"]) / 1e6),
+            )
         )
         p = ell.get("path")
         if isinstance(p, dict):
             change = float(p.get("area_change_pct", float("nan")))
-            trend = "contracted" if change < 0 else "expanded"
-            meaning = (
-                "the stock has become more concentrated as firms were added"
-                if change < 0
-                else "the stock has spread over a wider area as firms were added"
-            )
             text["ellipse"].append(
-                f"From {p.get('first_year')} to {p.get('last_year')} the centre of the cumulative "
-                f"stock moved {_f(float(p['net_shift_m']) / 1e3, 1)} km net (bearing "
-                f"{_f(p.get('net_direction_deg'))}°; path length "
-                f"{_f(float(p['path_length_m']) / 1e3, 1)} km) and the ellipse {trend} by "
-                f"{abs(change):.0f} %: {meaning}."
+                t(
+                    "recipe.ellipse_path",
+                    first=year(p.get("first_year")),
+                    last=year(p.get("last_year")),
+                    shift=number(float(p["net_shift_m"]) / 1e3, 1),
+                    bearing=number(p.get("net_direction_deg")),
+                    length=number(float(p["path_length_m"]) / 1e3, 1),
+                    trend=t("recipe.contracted") if change < 0 else t("recipe.expanded"),
+                    change=share(abs(change) / 100.0, digits=0),
+                    meaning=t("recipe.more_concentrated") if change < 0 else t("recipe.spread"),
+                )
             )
         elif p:
-            text["ellipse"].append(f"Ellipse path: {p}.")
+            text["ellipse"].append(t("recipe.ellipse_other", value=term(p)))
     elif ell:
-        text["ellipse"].append(f"Standard deviational ellipse: {ell.get('status')}.")
+        text["ellipse"].append(t("recipe.ellipse_status", status=term(ell.get("status"))))
 
     mor = m.get("moran") or {}
     lisa = m.get("lisa") or {}
     if mor.get("status") == "done":
-        significant = float(mor.get("p_sim", 1.0)) < 0.05
-        sign = "positive" if float(mor["I"]) > 0 else "negative"
+        significant = float(mor.get("p_sim", 1.0)) <= 0.05
+        positive = float(mor["I"]) > 0
         text["lisa"].append(
-            f"Global Moran's I of creative density on {_f(mor.get('n_cells'))} cells of "
-            f"{_f(mor.get('cell_m'))} m is {float(mor['I']):.3f} (expected {float(mor['expected']):.4f}; "
-            f"z = {_f(mor.get('z_norm'), 1)}, permutation p {_eq(mor.get('p_sim'))} with "
-            f"{_f(mor.get('permutations'))} permutations): "
-            + (
-                f"{sign} and significant, so dense cells sit next to dense cells."
-                if significant and sign == "positive"
-                else "significant and negative: dense cells sit among sparse ones."
+            t(
+                "recipe.moran",
+                n_cells=count(mor.get("n_cells")),
+                cell=number(mor.get("cell_m")),
+                I=f"{float(mor['I']):.3f}",
+                expected=f"{float(mor['expected']):.4f}",
+                z=number(mor.get("z_norm"), 1),
+                p=p_rule(mor.get("p_sim")),
+                permutations=count(mor.get("permutations")),
+                verdict=t("recipe.moran_pos")
+                if significant and positive
+                else t("recipe.moran_neg")
                 if significant
-                else "not significant: no spatial autocorrelation at this cell size."
+                else t("recipe.moran_ns"),
             )
         )
         hh, lh, hl, ll = (int(lisa.get(k, 0)) for k in ("HH", "LH", "HL", "LL"))
@@ -309,61 +319,76 @@ def recipe_context(study: SavedStudy) -> dict[str, Any]:
         hh_share = ""
         if cells is not None and "count" in cells.columns and cells["count"].sum() > 0:
             in_hh = cells.loc[cells["label"].astype(str) == "HH", "count"].sum()
-            hh_share = f", which hold {100.0 * in_hh / cells['count'].sum():.0f} % of the creative establishments"
-        text["lisa"].append(
-            f"The LISA finds {hh} high–high cells (cores of clusters){hh_share}, {ll} low–low, {lh} "
-            f"low–high and {hl} high–low outliers; the other cells are not significant at 0.05."
-        )
+            hh_share = t("recipe.hh_share", share=share(in_hh / cells["count"].sum(), digits=0))
+        text["lisa"].append(t("recipe.lisa", hh=hh, hh_share=hh_share, ll=ll, lh=lh, hl=hl))
     elif mor:
-        text["lisa"].append(f"Moran's I: {mor.get('status')}.")
+        text["lisa"].append(t("recipe.moran_status", status=term(mor.get("status"))))
 
     gd = m.get("geodetector") or {}
     factors = study.table("geodetector_factors")
     if gd.get("status") == "done" and factors is not None:
         used = factors[factors["status"] == "used"].sort_values("q", ascending=False)
         top = used.iloc[0]
-        sig = used[used["p_value"] < 0.05]
+        sig = used[used["p_value"] <= 0.05]
         text["geodetector"].append(
-            f"GeoDetector on {_f(gd.get('n_cells'))} cells: the strongest factor is "
-            f"{top['factor']} (q = {float(top['q']):.3f}, p {_eq(top['p_value'])}; it stratifies "
-            f"{100 * float(top['q']):.0f} % of the variance of creative density), the weakest "
-            f"{used.iloc[-1]['factor']} (q = {float(used.iloc[-1]['q']):.3f}); {len(sig)} of "
-            f"{len(used)} factors are significant at 0.05."
+            t(
+                "recipe.geodetector",
+                n_cells=count(gd.get("n_cells")),
+                top=term(top["factor"]),
+                q=f"{float(top['q']):.3f}",
+                p=p_rule(top["p_value"]),
+                share=share(float(top["q"]), digits=0),
+                weakest=term(used.iloc[-1]["factor"]),
+                q_min=f"{float(used.iloc[-1]['q']):.3f}",
+                n_sig=len(sig),
+                n_used=len(used),
+            )
         )
         inter = study.table("geodetector_interaction")
         if inter is not None and len(inter):
             best = inter.sort_values("q_interaction", ascending=False).iloc[0]
             types = inter["type"].value_counts()
             text["geodetector"].append(
-                f"The strongest pair is {best['factor_1']} ∩ {best['factor_2']} (q = "
-                f"{float(best['q_interaction']):.3f}, {best['type']}); of {len(inter)} pairs, "
-                + ", ".join(f"{n} {t}" for t, n in types.items())
-                + ". Enhance means two factors together explain more than either alone."
+                t(
+                    "recipe.pair",
+                    a=term(best["factor_1"]),
+                    b=term(best["factor_2"]),
+                    q=f"{float(best['q_interaction']):.3f}",
+                    kind=term(best["type"]),
+                    n=len(inter),
+                    types=t("report.item_sep").join(
+                        t("recipe.type_item", n=n, kind=term(k)) for k, n in types.items()
+                    ),
+                )
             )
         skipped = factors[factors["status"] != "used"]
         if len(skipped):
             text["geodetector"].append(
-                "Not used: "
-                + "; ".join(f"{r.factor} ({r.reason})" for r in skipped.itertuples())
-                + "."
+                t(
+                    "recipe.not_used",
+                    items=t("report.list_sep").join(
+                        t("recipe.not_used_item", factor=term(r.factor), reason=term(r.reason))
+                        for r in skipped.itertuples()
+                    ),
+                )
             )
         if synthetic:
-            text["geodetector"].append(
-                "In the built-in study the firms are synthetic and the clusters were planted at "
-                "the registry parks and on the former industrial footprints, so high q for those "
-                "factors shows the detector recovering the plant, not a finding about Ningbo."
-            )
+            text["geodetector"].append(t("recipe.synthetic"))
     elif gd:
-        text["geodetector"].append(f"GeoDetector: {gd.get('status')}.")
+        text["geodetector"].append(t("recipe.geodetector_status", status=term(gd.get("status"))))
     ffile = m.get("factors_file")
     if isinstance(ffile, dict):
+        names = t("report.item_sep").join(term(f) for f in ffile.get("factors", []))
         text["geodetector"].append(
-            f"User factors ({ffile.get('file')}): {ffile.get('status')}"
-            + (f" — {', '.join(ffile.get('factors', []))}" if ffile.get("factors") else "")
-            + "."
+            t(
+                "recipe.user_factors",
+                file=ffile.get("file"),
+                status=term(ffile.get("status")),
+                factors=f" — {names}" if names else "",
+            )
         )
     cols = ["factor", "description", "q", "p_value", "n_strata", "method", "status", "reason"]
-    sources = [str(v) for v in m.get("sources", []) or []]
+    sources = [term(v) for v in m.get("sources", []) or []]
     return {
         "recipe_present": True,
         "recipe_text": text,

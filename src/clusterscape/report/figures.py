@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib import font_manager
 from matplotlib.backend_bases import FigureCanvasBase
 
+from clusterscape.i18n import current_lang, messages, t, term
 from clusterscape.results import SavedStudy
 
 FORM_COLOURS = {
@@ -84,8 +85,8 @@ def _basemap(ax: plt.Axes, study: SavedStudy) -> None:
     if boundary is not None:
         boundary.boundary.plot(ax=ax, color="#333", linewidth=1.0)
     ax.set_aspect(1.0 / np.cos(np.radians(29.9)))
-    ax.set_xlabel("longitude (°E, WGS-84)")
-    ax.set_ylabel("latitude (°N)")
+    ax.set_xlabel(t("figure.lon"))
+    ax.set_ylabel(t("figure.lat"))
 
 
 def _draw_clusters(ax: plt.Axes, study: SavedStudy, clusters: Any, *, labels: bool) -> None:
@@ -143,20 +144,27 @@ def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
         _basemap(ax, study)
     _draw_clusters(ax_all, study, clusters, labels=False)
     _zoom_to(ax_all, clusters, pad=0.08)
-    ax_all.set_title("Whole study area")
+    ax_all.set_title(t("figure.whole_area"))
     # Zoom on the compact clusters (footprint under 5 km²), where parks are.
     area = clusters.to_crs(clusters.estimate_utm_crs()).area
     compact = clusters[(area < 5e6).to_numpy()]
     focus = compact if len(compact) else clusters
     _draw_clusters(ax_zoom, study, clusters, labels=True)
     _zoom_to(ax_zoom, focus, pad=0.15, margin=0.005)
-    ax_zoom.set_title("Compact clusters (footprint < 5 km²) and registry parks")
+    ax_zoom.set_title(t("figure.compact"))
     handles = [
-        plt.Line2D([], [], marker="s", ls="", color=c, label=f) for f, c in FORM_COLOURS.items()
+        plt.Line2D([], [], marker="s", ls="", color=c, label=term(f))
+        for f, c in FORM_COLOURS.items()
     ]
     handles.append(
         plt.Line2D(
-            [], [], marker="*", ls="", color="gold", markeredgecolor="black", label="registry park"
+            [],
+            [],
+            marker="*",
+            ls="",
+            color="gold",
+            markeredgecolor="black",
+            label=t("figure.registry_park"),
         )
     )
     ax_zoom.legend(
@@ -164,18 +172,24 @@ def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),
         fontsize=8,
-        title="cluster form",
+        title=t("figure.cluster_form"),
     )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return Figure(
         path.name,
-        "Where the clusters are",
-        "Cluster footprints (concave hulls of member establishments) coloured by form; stars are "
-        "registry parks; grey dots are creative establishments. Left: the whole area; right: the "
-        "compact clusters.",
+        t("figure.clusters_title"),
+        t("figure.clusters_caption"),
         "clusters",
+    )
+
+
+def _amenity(name: str) -> str:
+    return (
+        t(f"figure.amenity.{name}")
+        if f"figure.amenity.{name}" in messages(current_lang())
+        else name
     )
 
 
@@ -214,16 +228,16 @@ def fig_lq_map(study: SavedStudy, path: Path) -> Figure | None:
         legend=True,
         edgecolor="#555",
         linewidth=0.5,
-        legend_kwds={"label": "creative location quotient (1 = city average)", "shrink": 0.6},
+        legend_kwds={"label": t("figure.lq_label"), "shrink": 0.6},
     )
     _basemap(ax, study)
-    ax.set_title("Creative location quotient by district")
+    ax.set_title(t("figure.lq_axes"))
     fig.savefig(path)
     plt.close(fig)
     return Figure(
         path.name,
-        "Creative specialisation by district",
-        "Location quotient of creative establishments: above 1, the district holds more than its share.",
+        t("figure.lq_title"),
+        t("figure.lq_caption"),
         "economy",
     )
 
@@ -239,20 +253,20 @@ def fig_concentration(study: SavedStudy, path: Path) -> Figure | None:
         c = curves[curves["statistic"] == stat]
         r = c["r_m"].to_numpy()
         if {"lo", "hi"} <= set(c.columns):
-            ax.fill_between(r, c["lo"], c["hi"], color="#ccc", label="envelope")
+            ax.fill_between(r, c["lo"], c["hi"], color="#ccc", label=t("figure.envelope"))
         if "theo" in c.columns:
-            ax.plot(r, c["theo"], "k--", lw=1, label="null")
-        ax.plot(r, c["observed"], color="#c0392b", lw=1.5, label="observed")
-        ax.set_title(stat)
-        ax.set_xlabel("distance r (m)")
+            ax.plot(r, c["theo"], "k--", lw=1, label=t("figure.null"))
+        ax.plot(r, c["observed"], color="#c0392b", lw=1.5, label=t("figure.observed"))
+        ax.set_title(term(stat))
+        ax.set_xlabel(t("figure.distance_r"))
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return Figure(
         path.name,
-        "Concentration curves",
-        "Observed statistic against its null envelope: above the band means concentration at that distance.",
+        t("figure.concentration_title"),
+        t("figure.concentration_caption"),
         "concentration",
     )
 
@@ -305,8 +319,8 @@ def _draw_zones(ax: plt.Axes, zones: Any) -> list[Any]:
             part = zones[sel & (single.to_numpy() == solid)]
             if len(part):
                 part.plot(ax=ax, color=colour, alpha=alpha, linewidth=0)
-        handles.append(Patch(color=colour, label=f"{fn} ({int(sel.sum())})"))
-    handles.append(Patch(color="#eeeeee", label="mixed, no leading function"))
+        handles.append(Patch(color=colour, label=f"{term(fn)} ({int(sel.sum())})"))
+    handles.append(Patch(color="#eeeeee", label=t("figure.mixed_plain")))
     return handles
 
 
@@ -335,7 +349,7 @@ def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
             )
             for row in centres.itertuples():
                 ax.annotate(
-                    f"{row.kind} {row.rank}",
+                    t("figure.centre_label", kind=term(row.kind), rank=row.rank),
                     (row.geometry.x, row.geometry.y),
                     fontsize=8,
                     xytext=(5, 5),
@@ -343,29 +357,27 @@ def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
                 )
         if k == 0:
             _zoom_to(ax, zones, pad=0.02)
-            ax.set_title("Functional zones and urban centres")
+            ax.set_title(t("figure.zones_axes"))
         else:  # the central city: 15 km around the main centre
             assert main is not None
             dx, dy = 15_000 / (111_320 * np.cos(np.radians(main.y))), 15_000 / 110_570
             ax.set_xlim(main.x - dx, main.x + dx)
             ax.set_ylim(main.y - dy, main.y + dy)
-            ax.set_title("Central city (15 km around the main centre)")
+            ax.set_title(t("figure.zones_central"))
     axes[-1].legend(
         handles=handles,
         fontsize=7,
         loc="center left",
         bbox_to_anchor=(1.01, 0.5),
-        title="lead function (cells)\nsolid: single, pale: mixed",
+        title=t("figure.zones_legend"),
         title_fontsize=7,
     )
     fig.savefig(path)
     plt.close(fig)
     return Figure(
         path.name,
-        "Functional zones and centres",
-        "Grid cells coloured by the function that names them (FD/CR method): solid where it is "
-        "the single function, pale where it leads a mixed cell; crosses mark the main centre and "
-        "subcentres.",
+        t("figure.zones_title"),
+        t("figure.zones_caption"),
         "urban",
     )
 
@@ -388,9 +400,9 @@ def fig_effects(study: SavedStudy, path: Path, amenity: str) -> Figure | None:
         )
         ax.axhline(0, color="k", lw=0.8)
         ax.axvline(-0.5, color="grey", ls=":")
-        ax.set_xlabel("years since cluster opened")
-        ax.set_ylabel(f"{amenity} openings per km² per year (inner − outer)")
-        ax.set_title(f"Event study: {amenity}")
+        ax.set_xlabel(t("figure.years_since"))
+        ax.set_ylabel(t("figure.openings", amenity=_amenity(amenity)))
+        ax.set_title(t("figure.event_study", amenity=_amenity(amenity)))
     if bd is not None and not bd.empty:
         ax = axes[1]
         mid = (bd["lower_m"] + bd["upper_m"]) / 2
@@ -404,17 +416,15 @@ def fig_effects(study: SavedStudy, path: Path, amenity: str) -> Figure | None:
         if {"band_low", "band_high"} <= set(bd.columns):  # the uniform (sup-t) band
             ax.fill_between(mid, bd["band_low"], bd["band_high"], alpha=0.2, step=None)
         ax.axhline(0, color="k", lw=0.8)
-        ax.set_xlabel("distance from cluster footprint (m)")
-        ax.set_title(f"Effect by distance: {amenity}")
+        ax.set_xlabel(t("figure.distance_edge"))
+        ax.set_title(t("figure.by_distance", amenity=_amenity(amenity)))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return Figure(
         path.name,
-        f"Do clusters bring {amenity}s?",
-        "Left: yearly difference in openings between inner rings and the control ring around each cluster's "
-        "opening. Right: the effect by distance with pointwise intervals and the uniform band "
-        "(shaded); the influence radius is the upper edge of the last bin significant under the band.",
+        t("figure.effects_title", amenity=_amenity(amenity)),
+        t("figure.effects_caption"),
         "effects",
     )
 
@@ -428,6 +438,7 @@ def fig_emerging(study: SavedStudy, path: Path) -> Figure | None:
     fig, ax = plt.subplots(figsize=(8, 7.5))
     _basemap(ax, study)
     if len(shown):
+        shown = shown.assign(category=shown["category"].map(term))
         shown.plot(
             column="category",
             ax=ax,
@@ -437,14 +448,13 @@ def fig_emerging(study: SavedStudy, path: Path) -> Figure | None:
             legend_kwds={"fontsize": 7, "loc": "lower right"},
         )
         _zoom_to(ax, shown, pad=0.2)
-    ax.set_title("Emerging hot spots of creative firm openings")
+    ax.set_title(t("figure.emerging_axes"))
     fig.savefig(path)
     plt.close(fig)
     return Figure(
         path.name,
-        "Emerging hot spots",
-        "Space-time Gi* of creative openings per cell and year, classified into ESRI's 17 patterns "
-        "(cells with no pattern not drawn).",
+        t("figure.emerging_title"),
+        t("figure.emerging_caption"),
         "hotspots",
     )
 
@@ -457,15 +467,15 @@ def fig_sizes(study: SavedStudy, path: Path) -> Figure | None:
     n = np.sort(table["n_creative"].to_numpy())[::-1]
     fig, ax = plt.subplots(figsize=(5, 3.8))
     ax.loglog(np.arange(1, len(n) + 1), n, "o-")
-    ax.set_xlabel("rank")
-    ax.set_ylabel("creative establishments in cluster")
-    ax.set_title("Rank–size of clusters")
+    ax.set_xlabel(t("figure.rank"))
+    ax.set_ylabel(t("figure.in_cluster"))
+    ax.set_title(t("figure.sizes_axes"))
     fig.savefig(path)
     plt.close(fig)
     return Figure(
         path.name,
-        "Cluster sizes",
-        "Rank–size plot of clusters by number of creative establishments.",
+        t("figure.sizes_title"),
+        t("figure.sizes_caption"),
         "clusters",
     )
 
