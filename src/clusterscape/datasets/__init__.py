@@ -274,7 +274,7 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
     schools at their OpenStreetMap places (every fifth hospital and school held out, listed in
     ``truth["held_out"]``), offices and finance in the three business cores, industry and
     logistics in the port and development zones, campuses at the universities, and the rest in
-    14 GeoNames towns (Clark's 1951 negative exponential), the GeoNames places and a uniform
+    15 GeoNames towns (Clark's 1951 negative exponential), the GeoNames places and a uniform
     share, rejection-sampled inside the city outline. See ``docs/ningbo.md`` for every
     parameter and ``clusterscape.datasets._synthetic`` for the generator.
 
