@@ -312,6 +312,14 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
         district[hit] = str(code)
 
     lon, lat = _to_wgs(x, y)
+    # a point metres from a district edge can change sides in the reprojection: the published
+    # (WGS-84) polygons decide where they hold the point
+    # (the first polygon that holds it, where the simplified outlines overlap)
+    taken = np.zeros(len(lon), dtype=bool)
+    for code, geom in zip(districts["adcode"], districts.geometry, strict=True):
+        inside = ~taken & shapely.contains_xy(geom, lon, lat)
+        district[inside] = str(code)
+        taken |= inside
     opened = pd.array(t["opened"], dtype="Int64")
     closed_raw = t["closed"]
     closed = pd.array(np.where(closed_raw < 0, 0, closed_raw), dtype="Int64")

@@ -94,7 +94,7 @@ CENTRES: tuple[Centre, ...] = (
     Centre("Zhuangqiao", 121.54833, 29.93000, 1.2, 0.04),  # north Jiangbei
     Centre("Shiqi", 121.50444, 29.82250, 1.4, 0.05),  # south-west Haishu
     Centre("Zhonggongmiao", 121.53750, 29.82611, 1.5, 0.10),  # Yinzhou new centre
-    Centre("Xiaying", 121.59139, 29.80472, 1.2, 0.03),  # east Yinzhou (Chuangxin 128 area)
+    Centre("Xiaying", 121.59139, 29.80472, 2.5, 0.02),  # east Yinzhou (Chuangxin 128 area)
     Centre("Zhaobaoshan", 121.68753, 29.96950, 1.2, 0.04),  # Zhenhai old town
     Centre("Zhuangshi", 121.60962, 29.93306, 1.0, 0.025),  # Zhenhai university area
     Centre("Beilun", 121.83778, 29.91917, 1.7, 0.06),  # Xinqi, Beilun centre
