@@ -23,6 +23,7 @@ def test_whole_default_run(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "clusterscape"
     runs = []
     for i in range(2):  # the first fills the bytecode and OS file caches
+        load_start = os.getloadavg()[0]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         proc = subprocess.run(
@@ -36,12 +37,13 @@ def test_whole_default_run(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         steps = dict(re.findall(r"✓ (\w+) \(([\d.]+) s\)", proc.stdout + proc.stderr))
-        runs.append((wall, cpu, steps))
-    wall, cpu, steps = runs[-1]
+        runs.append((wall, cpu, steps, (load_start, os.getloadavg()[0])))
+    wall, cpu, steps, load = runs[-1]
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
     line = (
         f"whole default run, warm: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak_gb:.2f} GB "
-        "(targets: 15 s warm, 4 GB)"
+        f"(targets: 15 s warm, 4 GB); load average {load[0]:.1f} -> {load[1]:.1f} on "
+        f"{os.cpu_count()} cores (wall times mean little above the core count: compare CPU)"
     )
     step_line = "steps (wall): " + ", ".join(f"{k} {v} s" for k, v in steps.items())
     print(line, step_line, sep="\n")

@@ -127,3 +127,102 @@ def add_analysis_tables(root: Path) -> None:
         {"row": [7], "id": ["f7"], "reason": ["latitude 95.0 is outside [-90, 90]"]}
     )
     results.write_tables(root, tables)
+
+
+#: Cluster boxes of make_study_dir (lon0, lat0, lon1, lat1) by cluster_id.
+CLUSTER_BOXES = {0: (121.560, 29.882, 121.572, 29.892), 1: (121.596, 29.808, 121.608, 29.818)}
+
+
+def dashboard_establishments(n_noise: int = 30, seed: int = 7) -> gpd.GeoDataFrame:
+    """Planted establishments for the dashboard: members of both clusters, noise, hotels, malls.
+
+    Opening years 2005-2020 (some missing), closing years after opening (some), so the year
+    slider's counts can be checked against this frame.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    sizes = {0: 14, 1: 9}
+    for cid, n in sizes.items():
+        x0, y0, x1, y1 = CLUSTER_BOXES[cid]
+        for _ in range(n):
+            rows.append(
+                (
+                    rng.uniform(x0, x1),
+                    rng.uniform(y0, y1),
+                    cid,
+                    "creative",
+                    True,
+                    ("design", "software_digital")[cid],
+                )
+            )
+    for _ in range(n_noise):
+        rows.append(
+            (rng.uniform(121.46, 121.74), rng.uniform(29.71, 29.94), -1, "other", False, "")
+        )
+    for fn in ("hotel", "hotel", "hotel", "mall", "mall"):
+        rows.append((rng.uniform(121.5, 121.65), rng.uniform(29.8, 29.9), -1, fn, False, ""))
+    n = len(rows)
+    opened = rng.integers(2005, 2021, n).astype("float")
+    opened[rng.choice(n, 4, replace=False)] = np.nan
+    closed = np.where(rng.random(n) < 0.3, opened + rng.integers(1, 8, n), np.nan)
+    closed[closed > 2020] = np.nan
+    frame = pd.DataFrame(
+        {
+            "id": [f"e{i}" for i in range(n)],
+            "name": [f"Firm {i} 公司" for i in range(n)],
+            "opened": pd.array(opened, dtype="Float64").astype("Int64"),
+            "closed": pd.array(closed, dtype="Float64").astype("Int64"),
+            "employees": rng.integers(1, 200, n),
+            "cluster": [r[2] for r in rows],
+            "function": [r[3] for r in rows],
+            "is_creative": [r[4] for r in rows],
+            "sector": [r[5] or None for r in rows],
+        }
+    )
+    return gpd.GeoDataFrame(frame, geometry=[Point(r[0], r[1]) for r in rows], crs="EPSG:4326")
+
+
+def lifecycle_tables() -> dict[str, pd.DataFrame]:
+    """A small ``lifecycle.csv`` / ``lifecycle_events.csv`` pair (the life-cycle step's columns).
+
+    Track 1 appears in 2008 (cluster 0 from 2012 on), track 2 in 2014 and merges into track 1
+    in 2018; track 3 lives 2010-2013.
+    """
+    life = []
+    for year in range(2008, 2021):
+        life.append((1, year, 0 if year >= 2012 else -1, 5 + year - 2008, 2e5, 121.566, 29.887))
+        if 2014 <= year < 2018:
+            life.append((2, year, 1, 4, 1e5, 121.602, 29.813))
+        if 2010 <= year <= 2013:
+            life.append((3, year, -1, 3, 5e4, 121.50, 29.85))
+    lifecycle = pd.DataFrame(
+        life, columns=["track_id", "year", "cluster_id", "n_creative", "area_m2", "lon", "lat"]
+    )
+    events = pd.DataFrame(
+        [
+            (2008, "birth", 1, "", "1", 121.566, 29.887),
+            (2010, "birth", 3, "", "3", 121.50, 29.85),
+            (2014, "birth", 2, "", "2", 121.602, 29.813),
+            (2014, "death", 3, "3", "", 121.50, 29.85),
+            (2018, "merge", 1, "1;2", "1", 121.566, 29.887),
+        ],
+        columns=["year", "event", "track_id", "from_tracks", "to_tracks", "lon", "lat"],
+    )
+    return {"lifecycle": lifecycle, "lifecycle_events": events}
+
+
+def make_dashboard_study(root: Path, *, lifecycle: bool = True) -> Path:
+    """make_study_dir plus an establishments layer (planted) and, optionally, the life cycle."""
+    make_study_dir(root)
+    est = dashboard_establishments()
+    layers = {
+        name: results.read_layer_page(root / results.GPKG, name)
+        for name in ("clusters", "districts", "centres")
+    }
+    (root / results.GPKG).unlink()
+    results._write_layers({**layers, "establishments": est}, root / results.GPKG)
+    if lifecycle:
+        results.write_tables(root, lifecycle_tables())
+    return root

@@ -184,7 +184,7 @@ def test_cli_by_city_writes_the_comparison(data: tuple[Path, pd.DataFrame], tmp_
 
 
 def test_dask_engine_validates_rows_as_the_file_reader(tmp_path: Path) -> None:
-    from clusterscape.study.dask import load_classified
+    from clusterscape.study.dask import read_establishments_dask
 
     text = (
         "id,name,category,lon,lat,opened,employees\n"
@@ -198,7 +198,8 @@ def test_dask_engine_validates_rows_as_the_file_reader(tmp_path: Path) -> None:
     path = tmp_path / "messy.csv"
     path.write_text(text, encoding="utf-8")
     single = read_establishments(path, datum="gcj02")
-    est, rejected, n_rows = load_classified(path, datum="gcj02", blocksize="200B")
+    res = read_establishments_dask(path, datum="gcj02", blocksize="200B")
+    est, rejected, n_rows = res.establishments, res.rejected, res.n_rows
     assert n_rows == 6
     # issue 19: the impossible date and the negative headcount cost the field, not the firm
     assert rejected["row"].tolist() == single.rejected["row"].tolist() == [4, 5]
@@ -232,12 +233,13 @@ def _bad_file(path: Path, encoding: str) -> None:
 
 @pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
 def test_dask_engine_reads_bad_files_as_the_file_reader(tmp_path: Path, encoding: str) -> None:
-    from clusterscape.study.dask import load_classified
+    from clusterscape.study.dask import read_establishments_dask
 
     path = tmp_path / "bad.csv"
     _bad_file(path, encoding)
     single = read_establishments(path)
-    est, rejected, n_rows = load_classified(path, blocksize="1KB")
+    res = read_establishments_dask(path, blocksize="1KB")
+    est, rejected, n_rows = res.establishments, res.rejected, res.n_rows
     assert n_rows == single.n_rows == 60
     assert len(rejected) == len(single.rejected) >= 3  # the duplicate id is kept since issue 19
     assert rejected["row"].tolist() == single.rejected["row"].tolist()
@@ -253,14 +255,15 @@ def test_dask_engine_reads_bad_files_as_the_file_reader(tmp_path: Path, encoding
 
 
 def test_dask_engine_duplicate_ids_across_chunks(tmp_path: Path) -> None:
-    from clusterscape.study.dask import load_classified
+    from clusterscape.study.dask import read_establishments_dask
 
     lines = ["id,lon,lat"] + [f"F{i},{121.5 + i * 1e-4:.5f},29.8" for i in range(200)]
     lines[190] = "F3,121.6,29.9"  # F3 again, far below its first use (another chunk)
     path = tmp_path / "dup.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     single = read_establishments(path)
-    est, rejected, n_rows = load_classified(path, blocksize="1KB")
+    res = read_establishments_dask(path, blocksize="1KB")
+    est, rejected, n_rows = res.establishments, res.rejected, res.n_rows
     assert n_rows == single.n_rows == 200
     # issue 19: a duplicate id costs the id, not the firm (row 190 used to be rejected)
     assert rejected.empty and single.rejected.empty

@@ -22,6 +22,7 @@ from sklearn.cluster import HDBSCAN
 from clusterscape.datasets import (
     StudyInputs,
     _geography,
+    _history,
     _synthetic,
     ningbo,
     ningbo_anchors,
@@ -224,7 +225,8 @@ def test_same_seed_same_data_other_seed_other_data(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(_synthetic, "N_BACKGROUND", 4000)
     first, again = ningbo(seed=7), ningbo(seed=7)
     n_amenities = 7 * sum(v["per_cluster"] for v in _synthetic.AMENITY_EFFECTS.values())
-    assert len(first.establishments) == 4000 + 991 + 120 + n_amenities
+    n_history = _history.N_ROWS  # the planted history of the clusters, appended
+    assert len(first.establishments) == 4000 + 991 + 120 + n_amenities + n_history
     _assert_same(first.establishments, again.establishments)
     _assert_same(first.truth["membership"], again.truth["membership"])
     _assert_same(first.landuse, again.landuse)

@@ -566,6 +566,36 @@ def test_colocation_counts_every_tie_not_nine() -> None:
     assert r["clq"] == pytest.approx((4 / 12) / (4 / 18))
 
 
+def test_colocation_reuses_the_nearest_neighbours_and_matches_the_pattern_module() -> None:
+    """The CLQ of amenity_colocation is colocation_quotient's to the last bit (ties with
+    shares 1/2, 1/3, 1/4 on a lattice), and the split is computed once per set of points."""
+    from clusterscape.effects import cross
+    from clusterscape.measure.pattern import colocation_quotient
+
+    rng = np.random.default_rng(4)
+    lattice = np.stack(np.meshgrid(np.arange(40.0), np.arange(30.0)), -1).reshape(-1, 2)
+    lattice = np.vstack([lattice, [[0.5, 0.5], [10.5, 20.0], [3.5, 3.5]]])
+    scattered = rng.uniform(0, 5_000, (3_000, 2))
+    for xy in (lattice, scattered):
+        codes = rng.integers(0, 3, len(xy)).astype(np.int64)
+        split = cross._nearest_neighbours(xy)
+        assert cross._nearest_neighbours(xy.copy()) is split  # same points: reused
+        assert cross._clq_a_to_b(codes, *split[:4]) == float(colocation_quotient(xy, codes, 0, 1))
+    moved = scattered.copy()
+    moved[0] += 1.0
+    assert cross._nearest_neighbours(moved) is not cross._nearest_neighbours(scattered)
+    f = rng.choice(["creative", "hotel", "mall", "other"], len(scattered))
+    g = gpd.GeoDataFrame(
+        {"function": f, "is_creative": f == "creative"},
+        geometry=gpd.points_from_xy(scattered[:, 0], scattered[:, 1]),
+        crs=CRS,
+    )
+    for amenity in ("hotel", "mall"):
+        codes = np.where(f == "creative", 0, np.where(f == amenity, 1, 2))
+        got = amenity_colocation(g, amenity=amenity, permutations=9, seed=2)
+        assert got["clq"] == float(colocation_quotient(scattered, codes, 0, 1))
+
+
 def test_distance_decay_against_baseline(city) -> None:
     est, clusters, _ = city
     dd = distance_decay(est, clusters, amenity="hotel", bins_m=(0, 500, 1000, 2000, 4000))

@@ -1,6 +1,6 @@
 """The weighted border-correction kernel (Kinhom's hot loop) gives pair_hist's numbers exactly.
 
-``_kfunc._border_hist_weighted`` replaces ``sqrt`` and a search of ``r`` by a squared-distance
+``_kernels.pair_hist(mode=MODE_BORDER_SQ)`` replaces ``sqrt`` and a search of ``r`` by a squared-distance
 threshold table and skips pairs neither end point can count; it must return the very bits of the
 general kernel ``_kernels.pair_hist(mode=MODE_BORDER)`` (same pairs, same float additions in
 the same order), on polygon windows (spatstat's whist/Kount rule) and on rectangles with an even
@@ -15,11 +15,7 @@ import pytest
 from shapely.geometry import Polygon, box
 
 from clusterscape.measure.pattern import _kernels as kern
-from clusterscape.measure.pattern._kfunc import (
-    _border_hist_weighted,
-    _krect_step,
-    _weighted_numerator,
-)
+from clusterscape.measure.pattern._kfunc import _krect_step, _weighted_numerator
 from clusterscape.measure.pattern._window import as_window
 
 L_SHAPE = Polygon([(0, 0), (3000, 0), (3000, 1200), (1300, 1200), (1300, 2500), (0, 2500)])
@@ -83,7 +79,10 @@ def test_weighted_border_kernel_equals_pair_hist_bit_for_bit(geom, r):
         x, y, start, strip_of, b, tops, uu, rr, kern.MODE_BORDER, edges,
         xmax - xmin, ymax - ymin, rstep, nchunks,
     )  # fmt: skip
-    got = _border_hist_weighted(x, y, start, strip_of, b, tops, uu, rr, rstep, nchunks)
+    got = kern.pair_hist(
+        x, y, start, strip_of, b, tops, uu, rr, kern.MODE_BORDER_SQ, edges,
+        xmax - xmin, ymax - ymin, rstep, nchunks,
+    )  # fmt: skip
     assert np.cumsum(ref)[-1] != 0.0  # the case does count pairs
     np.testing.assert_array_equal(got, ref)
 
@@ -112,3 +111,34 @@ def test_weighted_numerator_falls_back_when_no_threshold_table():
     )
     np.testing.assert_allclose(num, brute, rtol=1e-12)
     np.testing.assert_allclose(counts, [(u * (b >= rk)).sum() for rk in r], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("r", "rstep"),
+    [
+        (np.linspace(0.0, 700.0, 57), 0.0),
+        (np.linspace(0.0, 1500.0, 129), 0.0),  # the default run's grid size
+        (np.linspace(0.0, 450.0, 46), 10.0),  # Krect
+        (np.array([0.0, 35.0, 90.0, 160.0, 333.3, 500.0, 812.0]), 0.0),
+        (np.array([3.0, 35.0, 90.0]), 0.0),  # no r at 0
+    ],
+)
+def test_bin_table_reads_the_bin_of_every_squared_distance(r, rstep):
+    """The threshold table gives _bin's bin for every d²: the table cell's count plus one
+    comparison, at and next to every threshold and at random distances."""
+    thr, lut, scale = kern.bin_table(r, rstep)
+    assert lut.shape[0] > 0
+    # lut[c] = number of thresholds in cells before c (a threshold below 0 counts everywhere)
+    cells = np.where(thr[:-1] < 0, -1, np.minimum((thr[:-1] * scale).astype(np.int64), len(lut)))
+    np.testing.assert_array_equal(lut, [(cells < c).sum() for c in range(len(lut))])
+    rmax2 = r[-1] ** 2
+    t = thr[:-1][thr[:-1] >= 0]
+    d2 = np.concatenate(
+        [t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf),
+         np.random.default_rng(0).uniform(0, rmax2, 5000), [0.0, rmax2]]
+    )  # fmt: skip
+    d2 = d2[(d2 >= 0) & (d2 <= rmax2)]
+    for v in d2:
+        k = lut[int(v * scale)]
+        k += v > thr[k]
+        assert k == kern._bin(r, np.sqrt(v), rstep), v

@@ -330,3 +330,39 @@ def test_report_has_the_methods_sections(ningbo_run: tuple[Path, object]) -> Non
     top = fac[fac["status"] == "used"].sort_values("q", ascending=False).iloc[0]
     assert f"strongest factor is {top['factor']} (q = {top['q']:.3f}" in text
     assert "OpenStreetMap" in text and "GeoNames" in text  # attribution of the shipped layers
+
+
+def test_lifecycle_finds_the_planted_history(ningbo_run: tuple[Path, object]) -> None:
+    """Each event of the planted history (datasets/data/planted_history.toml) is found by the
+    default run within 2 years and 800 m, and the outputs and the report carry it."""
+    out, _ = ningbo_run
+    events = pd.read_csv(out / "lifecycle_events.csv")
+    assert list(events.columns) == [
+        "year", "event", "track_id", "from_tracks", "to_tracks", "lon", "lat",
+    ]  # fmt: skip
+    table = pd.read_csv(out / "lifecycle.csv")
+    assert list(table.columns[:7]) == [
+        "track_id", "year", "cluster_id", "n_creative", "area_m2", "lon", "lat",
+    ]  # fmt: skip
+    history = ningbo(seed=0).truth["history"]
+    assert set(history["kind"]) == {"birth", "merge", "split", "death"}
+    metric = "EPSG:32651"
+    for _, planted in history.iterrows():
+        sel = events[
+            (events["event"] == planted["kind"]) & ((events["year"] - planted["year"]).abs() <= 2)
+        ]
+        where = gpd.GeoSeries([Point(planted["lon"], planted["lat"])], crs=4326).to_crs(metric)
+        pts = gpd.GeoSeries(gpd.points_from_xy(sel["lon"], sel["lat"]), crs=4326).to_crs(metric)
+        assert len(sel) and float(pts.distance(where.iloc[0]).min()) <= 800.0, (
+            planted.to_dict(),
+            events.to_string(),
+        )
+    layers = {name for name, _ in pyogrio.list_layers(out / "results.gpkg")}
+    assert "lifecycle" in layers
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    block = summary["lifecycle"]
+    assert block["status"] == "computed"
+    assert block["events"]["merge"] >= 1 and block["events"]["death"] >= 1
+    assert set(block["largest_per_year"]) >= {"2000", "2024"}
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="lifecycle"' in report and "Clusters through time" in report

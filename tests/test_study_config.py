@@ -403,6 +403,8 @@ def test_run_keeps_the_classification_of_a_classified_table(
     path, ours, given = helsinki_classified
     conf = tmp_path / "study.toml"
     conf.write_text(
+        # duplicates kept: the count of the table's own creative rows is what is checked
+        '[study]\nduplicates = "keep"\n'
         "[measure]\nnsim = 19\n[detect]\nstability_draws = 0\n[effects]\namenities = []\n",
         encoding="utf-8",
     )

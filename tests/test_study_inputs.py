@@ -77,7 +77,7 @@ def test_study_loads_an_osm_extract_with_skip_counts() -> None:
 
 def test_dask_engine_maps_chinese_headers_in_parquet(tmp_path: Path) -> None:
     from clusterscape.io.establishments import read_establishments
-    from clusterscape.study.dask import load_classified
+    from clusterscape.study.dask import read_establishments_dask
 
     p = tmp_path / "firms.parquet"
     pd.DataFrame(
@@ -85,7 +85,8 @@ def test_dask_engine_maps_chinese_headers_in_parquet(tmp_path: Path) -> None:
          "纬度": [29.87, 29.88, 29.89], "成立日期": ["2015", "2016", "二〇一七年"]}
     ).to_parquet(p)  # fmt: skip
     single = read_establishments(p)
-    est, rejected, n_rows = load_classified(p)
+    res = read_establishments_dask(p)
+    est, rejected, n_rows = res.establishments, res.rejected, res.n_rows
     assert n_rows == single.n_rows == 3
     assert rejected["reason"].tolist() == single.rejected["reason"].tolist()
     assert est["id"].tolist() == single.establishments["id"].tolist() == ["a", "c"]

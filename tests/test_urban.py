@@ -377,6 +377,52 @@ def test_district_profiles_by_hand():
     assert w["function_entropy"] == pytest.approx(-(p * np.log(p)).sum())
 
 
+@pytest.mark.parametrize("n_polygons", [12, 400])  # the prepared loop and the tree query
+def test_points_go_to_the_first_polygon_they_touch(n_polygons):
+    """Every point gets the lowest-index polygon it intersects (boundary included), as a
+    brute-force ``point.intersects(polygon)`` over all pairs says; -1 when none."""
+    from clusterscape.urban.profiles import _FEW_POLYGONS, _assign_to_polygons
+
+    assert (n_polygons <= _FEW_POLYGONS) == (n_polygons == 12)
+    rng = np.random.default_rng(7)
+    polys = []
+    for k in range(n_polygons):
+        cx, cy = rng.uniform(0, 10_000, 2)
+        star = shapely.Polygon(
+            [
+                (cx + r * np.cos(a), cy + r * np.sin(a))
+                for a, r in zip(
+                    np.linspace(0, 2 * np.pi, 40, endpoint=False),
+                    rng.uniform(300, 1500, 40),
+                    strict=True,
+                )
+            ]
+        )
+        if k % 5 == 0:  # a hole
+            star = star.difference(shapely.Point(cx, cy).buffer(150))
+        polys.append(star)
+    polys[3] = None  # missing and empty geometries take no point
+    polys[4] = shapely.Polygon()
+    xy = rng.uniform(-500, 10_500, (3000, 2))
+    # points on shared edges and vertices, and exactly on a polygon's boundary
+    ring = np.asarray(polys[1].exterior.coords)
+    xy[:40] = ring[:40]
+    xy[40:80] = (ring[:40] + ring[1:41]) / 2  # mid-edges (on the boundary up to rounding)
+    series = gpd.GeoSeries(polys, crs=UTM51)
+    got = _assign_to_polygons(xy, series)
+    want = np.full(len(xy), -1)
+    for i, (x, y) in enumerate(xy):
+        pt = shapely.Point(x, y)
+        for j, poly in enumerate(polys):
+            if poly is not None and poly.intersects(pt):
+                want[i] = j
+                break
+    np.testing.assert_array_equal(got, want)
+    assert (got >= 0).sum() > 500 and (got == -1).sum() > 20  # both outcomes exercised
+    assert ((got[:40] >= 0) & (got[:40] <= 1)).all()  # polygon 1 holds its vertices (or 0 does)
+    assert not any(shapely.is_prepared(p) for p in polys if p is not None)  # caller's untouched
+
+
 def test_cluster_context_distances_and_zones():
     pts, _ = _zoned_city()
     zones = functional_zones(pts, cell_m=500)

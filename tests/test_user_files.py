@@ -470,11 +470,19 @@ def test_run_counts_and_outputs(study_dir: Path) -> None:
         "n_rejected": 0,
         "n_noted": 0,  # issue 19: field notes, exact duplicates and file-level messages
         "duplicates": 0,
+        "n_merged": 0,  # rows merged as duplicates of another (duplicates.csv)
         "messages": ["read as GB18030 (GBK) text"],
     }
     assert summary["crs"]["source"] == "gcj02"
     assert summary["classify"]["n_creative"] == 220
-    for name in ("clusters.csv", "results.gpkg", "report.html", "rejected.csv", "notes.csv"):
+    for name in (
+        "clusters.csv",
+        "results.gpkg",
+        "report.html",
+        "rejected.csv",
+        "notes.csv",
+        "duplicates.csv",
+    ):
         assert (study_dir / name).exists()
     assert not list(study_dir.parent.glob(f".{study_dir.name}.tmp-*"))
 

@@ -66,6 +66,7 @@ __all__, __getattr__, __dir__ = _lazy_exports(
         "clusterscape.explain.gwr": "GWRFit gwr mgwr",
         "clusterscape.io.establishments": "LoadResult read_establishments",
         "clusterscape.io.writers": "write_layer",
+        "clusterscape.lifecycle": "LifecycleResult cluster_lifecycle",
         "clusterscape.measure.autocorrelation": (
             "MoranResult bivariate_local_moran local_moran moran"
         ),

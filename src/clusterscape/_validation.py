@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from clusterscape.errors import CRSError, InvalidInputError
+from clusterscape.errors import CRSError, InvalidInputError, MissingDependencyError
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -31,6 +32,27 @@ __all__ = [
     "check_positive",
     "check_projected",
 ]
+
+
+def import_optional(*modules: str, needs: str) -> list[Any]:
+    """Import optional modules; if one is missing, :class:`MissingDependencyError` ``needs``."""
+    try:
+        return [importlib.import_module(name) for name in modules]
+    except ImportError as exc:
+        raise MissingDependencyError(needs) from exc
+
+
+def check_table_factors(table: Any, factors: Iterable[str], *, caller: str, kind: str) -> list[str]:
+    """``table`` must be a pandas DataFrame (``kind`` names it in the message) and ``factors``
+    a non-empty list of its column names; returns the factors as a list."""
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        raise InvalidInputError(f"{caller}: table must be {kind}, got {type(table).__name__}.")
+    factors = list(factors)
+    if not factors:
+        raise InvalidInputError(f"{caller}: give at least one factor column.")
+    return factors
 
 
 def check_choice(value: Any, choices: Collection[Any], name: str, *, caller: str) -> None:

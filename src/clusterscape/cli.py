@@ -5,7 +5,9 @@ Library errors become one red line and exit code 1; ``--debug`` shows the traceb
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -213,16 +215,70 @@ def _read(
             bar["p"].stop()
 
 
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """FILE and the shared reading options of a command that reads one establishments file."""
+
+    file: str
+    datum: str | None = None
+    crs: str | None = None
+    columns: str | None = None
+    layer: str | None = None
+    sheet: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The source as shown on the terminal."""
+        return _source_name(self.file)
+
+    def read(self) -> Any:
+        """The :class:`LoadResult` of the file (a progress bar on slow reads)."""
+        return _read(self.file, self.datum, self.crs, self.columns, self.layer, self.sheet)
+
+
+#: the parameters every file-reading command takes first, in this order
+_SOURCE_PARAMETERS = [
+    inspect.Parameter(
+        name,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=inspect.Parameter.empty if name == "file" else None,
+        annotation=annotation,
+    )
+    for name, annotation in (
+        ("file", FileArg),
+        ("datum", DatumOpt),
+        ("crs", CrsOpt),
+        ("columns", ColumnsOpt),
+        ("layer", LayerOpt),
+        ("sheet", SheetOpt),
+    )
+]
+
+
+def _reads_file(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``command(source: _Source, ...)`` the FILE argument and the reading options.
+
+    The command line shows FILE, --datum, --crs, --columns, --layer and --sheet before the
+    command's own options; the command gets them as one :class:`_Source`.
+    """
+    sig = inspect.signature(command, eval_str=True)
+    own = [p for name, p in sig.parameters.items() if name != "source"]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        source = _Source(**{p.name: kwargs.pop(p.name) for p in _SOURCE_PARAMETERS})
+        return command(source, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=[*_SOURCE_PARAMETERS, *own])  # type: ignore[attr-defined]
+    return wrapper
+
+
 # --- command: validate ---
 @app.command("validate", help=t("cli.validate_help", _HELP))
 @friendly_errors
+@_reads_file
 def validate(
-    file: FileArg,
-    datum: DatumOpt = None,
-    crs: CrsOpt = None,
-    columns: ColumnsOpt = None,
-    layer: LayerOpt = None,
-    sheet: SheetOpt = None,
+    source: _Source,
     out: Path = typer.Option(Path("."), "--out", help=t("cli.opt.validate.out", _HELP)),
 ) -> None:
     """Read FILE as establishments and report what was accepted, rejected and noted.
@@ -237,9 +293,9 @@ def validate(
 
     if out.exists() and not out.is_dir():
         raise ClusterscapeError(f"--out {out} is a file; give a directory for rejected.csv.")
-    result = _read(file, datum, crs, columns, layer, sheet)
+    result = source.read()
     est = result.establishments
-    table = Table(title=f"clusterscape validate: {_source_name(file)}", show_header=True)
+    table = Table(title=f"clusterscape validate: {source.name}", show_header=True)
     table.add_column(t("cli.msg.item", _HELP))
     table.add_column(t("cli.msg.value", _HELP), overflow="fold")
     table.add_row(t("cli.msg.rows_read", _HELP), f"{result.n_rows:,}")
@@ -299,13 +355,9 @@ def validate(
 # --- command: classify ---
 @app.command("classify", help=t("cli.classify_help", _HELP))
 @friendly_errors
+@_reads_file
 def classify(
-    file: FileArg,
-    datum: DatumOpt = None,
-    crs: CrsOpt = None,
-    columns: ColumnsOpt = None,
-    layer: LayerOpt = None,
-    sheet: SheetOpt = None,
+    source: _Source,
     code_system: str = typer.Option(
         "gbt4754",
         "--code-system",
@@ -330,14 +382,14 @@ def classify(
         raise ClusterscapeError(
             f"--out {out.name}: unsupported suffix {out.suffix!r}; use .parquet, .gpkg or .csv."
         )
-    result = _read(file, datum, crs, columns, layer, sheet)
+    result = source.read()
     est = classify_establishments(result.establishments, code_system=code_system, taxonomy=taxonomy)
     n = len(est)
     console.print(
         t(
             "cli.msg.classified",
             _HELP,
-            source=_source_name(file),
+            source=source.name,
             n=f"{n:,}",
             rejected=f"{len(result.rejected):,}",
         ),
@@ -375,13 +427,9 @@ def classify(
 # --- command: detect ---
 @app.command("detect", help=t("cli.detect_help", _HELP))
 @friendly_errors
+@_reads_file
 def detect(
-    file: FileArg,
-    datum: DatumOpt = None,
-    crs: CrsOpt = None,
-    columns: ColumnsOpt = None,
-    layer: LayerOpt = None,
-    sheet: SheetOpt = None,
+    source: _Source,
     out: Path = typer.Option(Path("."), "--out", help=t("cli.opt.detect.out", _HELP)),
     method: str = typer.Option("hdbscan", "--method", help=t("cli.opt.detect.method", _HELP)),
     min_cluster_size: int | None = typer.Option(
@@ -411,7 +459,7 @@ def detect(
     from clusterscape.detect.clusters import detect_clusters
     from clusterscape.results import clusters_table, write_clusters
 
-    loaded = _read(file, datum, crs, columns, layer, sheet)
+    loaded = source.read()
     population = loaded.establishments
     keep = np.ones(len(population), dtype=bool)
     if "is_creative" in population.columns:
@@ -513,6 +561,7 @@ def run(
     out: Path = typer.Option(Path("out/ningbo"), "--out", "-o", help=t("cli.out", _HELP)),
     seed: int | None = typer.Option(None, "--seed", help=t("cli.seed", _HELP)),
     scenario: str | None = typer.Option(None, "--scenario", help=t("cli.scenario", _HELP)),
+    stack: str | None = typer.Option(None, "--stack", help=t("cli.stack", _HELP)),
     pdf: bool = typer.Option(False, "--pdf", help=t("cli.pdf", _HELP)),
     lang: str | None = typer.Option(None, "--lang", help=_LANG_HELP),
     write_postgis: str | None = typer.Option(
@@ -559,6 +608,7 @@ def run(
         "factors": factors,
         "seed": seed,
         "scenario": scenario,
+        "stack": stack,
     }
     if config is not None:
         cfg = StudyConfig.from_toml(config, **overrides)
@@ -724,6 +774,89 @@ def fetch_osm_command(
 # --- end: fetch-osm ---
 
 
+# --- command: fetch-amap ---
+@app.command("fetch-amap", help=t("cli.fetch_amap_help", _HELP))
+@friendly_errors
+def fetch_amap_command(
+    boundary: Path = typer.Option(
+        ..., "--boundary", help=t("cli.opt.fetch_amap_command.boundary", _HELP)
+    ),
+    types: str = typer.Option(..., "--types", help=t("cli.opt.fetch_amap_command.types", _HELP)),
+    out: Path = typer.Option(..., "--out", "-o", help=t("cli.opt.fetch_amap_command.out", _HELP)),
+    key: str | None = typer.Option(
+        None,
+        "--key",
+        envvar="AMAP_KEY",
+        show_envvar=True,
+        help=t("cli.opt.fetch_amap_command.key", _HELP),
+    ),
+    endpoint: str = typer.Option(
+        "https://restapi.amap.com/v3/place/polygon",
+        "--endpoint",
+        help=t("cli.opt.fetch_amap_command.endpoint", _HELP),
+    ),
+    cap: int = typer.Option(900, "--cap", help=t("cli.opt.fetch_amap_command.cap", _HELP)),
+    page_size: int = typer.Option(
+        25, "--page-size", help=t("cli.opt.fetch_amap_command.page_size", _HELP)
+    ),
+    qps: float = typer.Option(3.0, "--qps", help=t("cli.opt.fetch_amap_command.qps", _HELP)),
+    min_tile: float = typer.Option(
+        0.0005, "--min-tile", help=t("cli.opt.fetch_amap_command.min_tile", _HELP)
+    ),
+    max_calls: int | None = typer.Option(
+        None, "--max-calls", help=t("cli.opt.fetch_amap_command.max_calls", _HELP)
+    ),
+    retries: int = typer.Option(
+        6, "--retries", help=t("cli.opt.fetch_amap_command.retries", _HELP)
+    ),
+    backoff: float = typer.Option(
+        1.0, "--backoff", help=t("cli.opt.fetch_amap_command.backoff", _HELP)
+    ),
+    datum: str | None = typer.Option(
+        None, "--datum", help=t("cli.opt.fetch_amap_command.datum", _HELP)
+    ),
+    polygon_form: str = typer.Option(
+        "auto", "--polygon-form", help=t("cli.opt.fetch_amap_command.polygon_form", _HELP)
+    ),
+) -> None:
+    """Fetch Amap POIs over a boundary: quadtree of polygon queries, resumable, key never saved."""
+    from rich.markup import escape
+
+    from clusterscape.io.crawl import crawl_amap
+
+    if not key:
+        raise ClusterscapeError("fetch-amap: give the Amap key with --key or AMAP_KEY.")
+    report = crawl_amap(
+        key,
+        boundary,
+        types,
+        out,
+        endpoint=endpoint,
+        cap=cap,
+        page_size=page_size,
+        qps=qps,
+        min_tile=min_tile,
+        datum=datum,
+        max_calls=max_calls,
+        retries=retries,
+        backoff=backoff,
+        polygon_form=polygon_form,
+        lang=_HELP,
+        log=lambda line: err_console.print(line, highlight=False, markup=False),
+    )
+    console.print(
+        t("cli.msg.amap_written", _HELP, out=escape(str(report.out)),
+          manifest=escape(report.manifest.name), summary=escape(report.summary(_HELP))),
+        highlight=False,
+    )  # fmt: skip
+    if not report.complete:
+        console.print(t("cli.msg.amap_resume", _HELP, n=report.tiles_pending))
+        raise typer.Exit(code=3)  # stopped early (quota, --max-calls): resumable, not an error
+
+
+# --- end: fetch-amap ---
+
+
 # --- command: serve ---
 @app.command(help=t("cli.serve_help", _HELP))
 @friendly_errors
@@ -735,6 +868,16 @@ def serve(
         None,
         "--tile-url",
         help=t("cli.opt.serve.tile_url", _HELP),
+    ),
+    basemap: list[str] | None = typer.Option(
+        None,
+        "--basemap",
+        help=t("cli.opt.serve.basemap", _HELP),
+    ),
+    basemap_datum: str = typer.Option(
+        "wgs84",
+        "--basemap-datum",
+        help=t("cli.opt.serve.basemap_datum", _HELP),
     ),
     allow_host: list[str] | None = typer.Option(
         None,
@@ -751,7 +894,13 @@ def serve(
     wildcard = host.strip("[]") in {"0.0.0.0", "::", ""}
     names = [*(allow_host or []), *([] if wildcard else [host.strip("[]")])]
     code = _lang(lang)
-    web_app = create_app(out_dir, tile_url=tile_url, allowed_hosts=names)
+    web_app = create_app(
+        out_dir,
+        tile_url=tile_url,
+        basemaps=basemap or (),
+        basemap_datum=basemap_datum,
+        allowed_hosts=names,
+    )
     web_app.state.lang = code  # the dashboard's language (its own message table)
     if wildcard:
         console.print(

@@ -19,10 +19,11 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import geopandas as gpd
 import numpy as np
@@ -44,6 +45,7 @@ __all__ = [
     "clusters_table",
     "dumps_json",
     "json_safe",
+    "layer_columns",
     "layer_counts",
     "load_study",
     "parse_summary",
@@ -139,6 +141,14 @@ FILES: tuple[StudyFile, ...] = (
         ("row", "id", "field", "value", "note"),
     ),
     StudyFile(
+        "duplicates.csv",
+        "csv",
+        "load",
+        "every accepted row merged into another as a duplicate (user files, [study] "
+        'duplicates = "drop"), with the row kept, the rule and the distance',
+        ("kept_id", "dropped_id", "matched_id", "rule", "distance_m", "kept_row", "dropped_row"),
+    ),
+    StudyFile(
         CLUSTERS,
         "csv",
         "detect",
@@ -149,8 +159,9 @@ FILES: tuple[StudyFile, ...] = (
     StudyFile(
         GPKG,
         "gpkg",
-        "load, detect, urban, effects, methods",
-        "map layers in EPSG:4326 (layers with no rows are not written)",
+        "load, detect, urban, effects, lifecycle, methods",
+        "map layers in EPSG:4326 (layers with no rows are not written); ``lifecycle``: the "
+        "clusters' footprints per snapshot year with track_id",
         ("establishments", "clusters"),
     ),
     StudyFile("concentration.csv", "csv", "measure", "one row per concentration statistic"),
@@ -163,6 +174,34 @@ FILES: tuple[StudyFile, ...] = (
     StudyFile("distance_decay_{amenity}.csv", "csv", "effects", "amenity density by distance"),
     StudyFile("amenity_colocation.csv", "csv", "effects", "co-location quotient per amenity"),
     StudyFile("cluster_sizes.csv", "csv", "effects", "cluster size distribution"),
+    StudyFile(
+        "lifecycle.csv",
+        "csv",
+        "lifecycle",
+        "creative clusters of every yearly snapshot with the track each belongs to",
+        ("track_id", "year", "cluster_id", "n_creative", "area_m2", "lon", "lat"),
+    ),
+    StudyFile(
+        "lifecycle_events.csv",
+        "csv",
+        "lifecycle",
+        "birth, growth, shrink, merge, split and death of the tracks, with year and place",
+        ("year", "event", "track_id", "from_tracks", "to_tracks", "lon", "lat"),
+    ),
+    StudyFile(
+        "lifecycle_sizes.csv",
+        "csv",
+        "lifecycle",
+        "the cluster size distribution of every snapshot year (largest cluster, n large-scale)",
+        ("year", "n_alive", "n_clusters", "largest_n"),
+    ),
+    StudyFile(
+        "lifecycle_sensitivity.csv",
+        "csv",
+        "lifecycle",
+        "events of each kind at each matching threshold tried",
+        ("threshold", "birth", "growth", "shrink", "merge", "split", "death", "n_tracks"),
+    ),
     StudyFile("nearest_neighbour.csv", "csv", "methods", "average nearest neighbour test"),
     StudyFile("ellipse_path.csv", "csv", "methods", "standard deviational ellipses by period"),
     StudyFile("kernel_density.csv", "csv", "methods", "kernel density cells (non-zero)"),
@@ -531,24 +570,30 @@ def write_study(
     out_dir : path
         The output directory; it becomes a link to a complete run directory only when all is
         written (:func:`clusterscape.io.writers.atomic_directory`: lock, no gap, cleanup).
-    report : bool, default True
-        Also draw the figures and write ``report.html``.
-    pdf : bool, default False
-        Also write ``report.pdf`` (needs weasyprint).
-    lang : {"en", "zh"}, default "en"
-        Language of the report; ``zh`` also writes ``columns_zh.csv``.
+    report, pdf, lang
+        As in :func:`write_study_files` (here ``report`` defaults to True): the figures and
+        ``report.html``, ``report.pdf``, and the report's language.
 
     Returns
     -------
     pathlib.Path
         ``out_dir``.
     """
+    with _swapped_in(out_dir) as tmp:
+        write_study_files(result, tmp, report=report, pdf=pdf, lang=lang)
+    return Path(out_dir)
+
+
+@contextmanager
+def _swapped_in(out_dir: str | Path) -> Iterator[Path]:
+    """A fresh run directory that replaces ``out_dir`` atomically when the block ends.
+
+    See :func:`clusterscape.io.writers.atomic_directory`.
+    """
     from clusterscape.io.writers import atomic_directory
 
-    out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
-        write_study_files(result, tmp, report=report, pdf=pdf, lang=lang)
-    return out_dir
+    with atomic_directory(Path(out_dir)) as tmp:
+        yield Path(tmp)
 
 
 def write_city_study(
@@ -580,18 +625,14 @@ def write_city_study(
     pathlib.Path
         ``out_dir``.
     """
-    from clusterscape.io.writers import atomic_directory
-
-    out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
-        tmp = Path(tmp)
+    with _swapped_in(out_dir) as tmp:
         _write_table(comparison, tmp / "city_comparison.csv")
         for name, tables in per_city.items():
             for city, table in tables.items():
                 _write_table(table, tmp / f"{name}_{_safe_name(city)}.csv")
         _write_table(rejected, tmp / "rejected.csv")
         _write_summary(summary, tmp / SUMMARY)
-    return out_dir
+    return Path(out_dir)
 
 
 def _safe_name(city: str) -> str:
@@ -695,15 +736,39 @@ def layer_counts(path: str | Path, *, caller: str = "report") -> dict[str, int]:
     return _layer_names(Path(path), caller=caller, counts=True)
 
 
+def layer_columns(path: str | Path, name: str, *, caller: str = "report") -> list[str]:
+    """Attribute column names of one layer of a study GeoPackage (the geometry not included).
+
+    Raises
+    ------
+    DamagedFileError
+        GDAL cannot open the file or the layer.
+    """
+    import pyogrio
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return [str(f) for f in pyogrio.read_info(Path(path), layer=name)["fields"]]
+    except Exception as exc:  # pyogrio raises its own DataSourceError family
+        raise DamagedFileError(Path(path), exc, caller=caller) from None
+
+
 def read_layer_page(
     path: str | Path,
     name: str,
     *,
     offset: int = 0,
     limit: int | None = None,
+    columns: Sequence[str] | None = None,
     caller: str = "report",
+    where: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Features ``offset`` to ``offset + limit`` of one layer (all with ``limit=None``), EPSG:4326.
+
+    ``columns`` reads only those attribute columns (and the geometry); all by default.
+    ``where`` (an OGR SQL filter such as ``"is_creative <> 0"``, applied before
+    ``offset``/``limit``) reads only the matching features.
 
     Raises
     ------
@@ -711,20 +776,47 @@ def read_layer_page(
         The layer cannot be read.
     """
     path = Path(path)
+    subset: dict[str, Any] = {"columns": list(columns) if columns is not None else None}
+    if where is not None:
+        subset["where"] = where
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             if limit is None and offset == 0:
-                gdf = gpd.read_file(path, layer=name, engine="pyogrio", use_arrow=True)
+                gdf = gpd.read_file(path, layer=name, engine="pyogrio", use_arrow=True, **subset)
             else:
                 gdf = gpd.read_file(
-                    path, layer=name, engine="pyogrio", skip_features=offset, max_features=limit
+                    path,
+                    layer=name,
+                    engine="pyogrio",
+                    skip_features=offset,
+                    max_features=limit,
+                    **subset,
                 )
         if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
             gdf = gdf.to_crs(LAYER_CRS)
     except Exception as exc:  # pyogrio/GDAL errors of a damaged file
         raise DamagedFileError(path, exc, caller=caller) from None
     return gdf
+
+
+_T = TypeVar("_T")
+
+
+class _Part(Generic[_T]):
+    """A named table or layer of a :class:`SavedStudy`, read by ``read(study, name)``."""
+
+    def __init__(self, read: Callable[[SavedStudy, str], _T], name: str, doc: str) -> None:
+        self.read = read
+        self.name = name
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Part[_T]: ...
+    @overload
+    def __get__(self, obj: SavedStudy, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: SavedStudy | None, owner: type | None = None) -> _T | _Part[_T]:
+        return self if obj is None else self.read(obj, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -751,7 +843,7 @@ class SavedStudy:
     layer_names: tuple[str, ...] = ()
     caller: str = "report"
     _tables: dict[str, pd.DataFrame | None] = field(default_factory=dict, repr=False, compare=False)
-    _layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False, compare=False)
+    _layers: dict[Any, gpd.GeoDataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def table(self, name: str) -> pd.DataFrame | None:
         """``NAME.csv`` (None when missing or empty)."""
@@ -759,13 +851,30 @@ class SavedStudy:
             self._tables[name] = read_table(self.root / f"{name}.csv", caller=self.caller)
         return self._tables[name]
 
-    def layer(self, name: str) -> gpd.GeoDataFrame | None:
-        """A layer of ``results.gpkg`` in EPSG:4326 (None when the study has no such layer)."""
+    def layer(
+        self, name: str, *, columns: Sequence[str] | None = None, where: str | None = None
+    ) -> gpd.GeoDataFrame | None:
+        """A layer of ``results.gpkg`` in EPSG:4326 (None when the study has no such layer).
+
+        ``columns`` and ``where`` (OGR SQL) read a part of it, as :func:`read_layer_page`;
+        each distinct request is read once.
+        """
         if name not in self.layer_names:
             return None
-        if name not in self._layers:
-            self._layers[name] = read_layer_page(self.root / GPKG, name, caller=self.caller)
-        return self._layers[name]
+        key: Any = (
+            name if columns is None and where is None else (name, tuple(columns or ()), where)
+        )
+        if key not in self._layers:
+            self._layers[key] = read_layer_page(
+                self.root / GPKG, name, caller=self.caller, columns=columns, where=where
+            )
+        return self._layers[key]
+
+    def layer_columns(self, name: str) -> tuple[str, ...]:
+        """The attribute columns of a layer (empty when the study has no such layer)."""
+        if name not in self.layer_names:
+            return ()
+        return tuple(layer_columns(self.root / GPKG, name, caller=self.caller))
 
     @property
     def table_names(self) -> tuple[str, ...]:
@@ -788,40 +897,16 @@ class SavedStudy:
             return ()
         return tuple(sorted(p for p in folder.glob("*.png") if p.is_file()))
 
-    @property
-    def clusters(self) -> pd.DataFrame | None:
-        """``clusters.csv``."""
-        return self.table("clusters")
-
-    @property
-    def rejected(self) -> pd.DataFrame | None:
-        """``rejected.csv``."""
-        return self.table("rejected")
-
-    @property
-    def notes(self) -> pd.DataFrame | None:
-        """``notes.csv``."""
-        return self.table("notes")
-
-    @property
-    def establishments(self) -> gpd.GeoDataFrame | None:
-        """The ``establishments`` layer (can be large: read only when asked for)."""
-        return self.layer("establishments")
-
-    @property
-    def footprints(self) -> gpd.GeoDataFrame | None:
-        """The ``clusters`` layer (cluster footprints)."""
-        return self.layer("clusters")
-
-    @property
-    def zones(self) -> gpd.GeoDataFrame | None:
-        """The ``functional_zones`` layer."""
-        return self.layer("functional_zones")
-
-    @property
-    def centres(self) -> gpd.GeoDataFrame | None:
-        """The ``centres`` layer."""
-        return self.layer("centres")
+    # the named parts: attribute = _Part(reader, table or layer name, docstring)
+    clusters = _Part(table, "clusters", "``clusters.csv``.")
+    rejected = _Part(table, "rejected", "``rejected.csv``.")
+    notes = _Part(table, "notes", "``notes.csv``.")
+    establishments = _Part(
+        layer, "establishments", "The ``establishments`` layer (large: read when asked for)."
+    )
+    footprints = _Part(layer, "clusters", "The ``clusters`` layer (cluster footprints).")
+    zones = _Part(layer, "functional_zones", "The ``functional_zones`` layer.")
+    centres = _Part(layer, "centres", "The ``centres`` layer.")
 
 
 def load_study(out_dir: str | Path, *, caller: str = "report") -> SavedStudy:

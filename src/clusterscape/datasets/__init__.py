@@ -34,7 +34,7 @@ import shapely
 from pyproj import Transformer
 
 from clusterscape._validation import check_choice
-from clusterscape.datasets import _geography, _synthetic
+from clusterscape.datasets import _geography, _history, _synthetic
 from clusterscape.datasets._context import NINGBO_LAYERS, load_ningbo_layer, ningbo_universities
 from clusterscape.errors import InvalidInputError
 
@@ -265,6 +265,10 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
         - ``amenity_effects``: per amenity ``radius_m``, ``per_cluster``, ``lag_years``,
           ``profile`` and ``present`` (True only in ``"planted"``);
         - ``params``: every parameter of the generator (see ``docs/ningbo.md``);
+        - ``history``: the planted history of the clusters through time
+          (``data/planted_history.toml``): one row per event, ``kind, year, site, lon, lat``
+          (a park born after it opened, two clusters that merge, one that splits, one that
+          dies); its firms have ``role = "history_member"``.
         - ``held_out``: the real hospitals and schools left out of the generator (``kind, name,
           lon, lat``), to check the zones against places the generator never saw.
 
@@ -300,7 +304,9 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
     pop = _synthetic.generate(
         scenario=scenario, seed=int(seed), region_m=region_m, anchors=anchors, project=_to_metric
     )
-    t = pop.table
+    t, history = _history.plant(  # the planted history of the clusters (appended rows)
+        pop.table, seed=int(seed), region_m=region_m, project=_to_metric, rows=_synthetic._rows
+    )
 
     # district of every row (the region lies inside the union of districts, so every row has one)
     x, y = t["x"], t["y"]
@@ -396,6 +402,7 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
             "amenity_effects": MappingProxyType(effects),
             "params": MappingProxyType(_synthetic.parameters()),
             "held_out": _geography.held_out(),
+            "history": history,
         }
     )
     return StudyInputs(

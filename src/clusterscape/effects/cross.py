@@ -47,6 +47,47 @@ def _clusters_metric(clusters: Any, *, caller: str) -> Any:
     return clusters
 
 
+_SPLIT_CACHE: dict[bytes, tuple[np.ndarray, ...]] = {}
+
+
+def _nearest_neighbours(xy: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The nearest-neighbour split of the pattern module for these points, computed once.
+
+    A run asks for the co-location of each amenity among the same establishments; the
+    nearest neighbours depend on the coordinates only, so the last points' split is kept
+    (keyed by a digest of the coordinates; callers must not modify the arrays).
+    """
+    import hashlib
+
+    from clusterscape.measure.pattern._colocation import _nearest_split
+
+    xy = np.ascontiguousarray(xy, dtype=float)
+    key = hashlib.blake2b(xy.tobytes(), digest_size=16).digest() + repr(xy.shape).encode()
+    if key not in _SPLIT_CACHE:
+        _SPLIT_CACHE.clear()
+        _SPLIT_CACHE[key] = _nearest_split(xy)
+    return _SPLIT_CACHE[key]
+
+
+def _clq_a_to_b(
+    codes: np.ndarray, nn: np.ndarray, ti: np.ndarray, tj: np.ndarray, tw: np.ndarray
+) -> float:
+    """CLQ of code 0 towards code 1 from the nearest-neighbour split.
+
+    The arithmetic of :func:`clusterscape.measure.pattern.colocation_quotient`, with the
+    edges in the same order, so the value is the same to the last bit.
+    """
+    single = np.flatnonzero(nn >= 0)
+    source = np.concatenate([single, ti])
+    by_source = np.argsort(source, kind="stable")
+    target = np.concatenate([nn[single], tj])[by_source]
+    share = np.concatenate([np.ones(single.size), tw])[by_source]
+    from_a = codes[source[by_source]] == 0
+    c_ab = float((share[from_a] * (codes[target[from_a]] == 1)).sum())
+    n, na, nb = len(codes), int((codes == 0).sum()), int((codes == 1).sum())
+    return (c_ab / na) / (nb / (n - 1))
+
+
 def amenity_colocation(
     establishments: Any,
     *,
@@ -109,17 +150,12 @@ def amenity_colocation(
         )
     # the global CLQ of the pattern module: every nearest neighbour, ties at the nearest
     # distance sharing the weight (no cap on their number)
-    from clusterscape.measure.pattern import colocation_quotient
-    from clusterscape.measure.pattern._colocation import (
-        _count_matrix,
-        _nearest_split,
-        _perm_counts,
-    )
+    from clusterscape.measure.pattern._colocation import _count_matrix, _perm_counts
 
     codes = np.where(is_a, 0, np.where(is_b, 1, 2)).astype(np.int64)
-    obs = float(colocation_quotient(xy, codes, 0, 1))
+    nn, ti, tj, tw, order = _nearest_neighbours(np.asarray(xy, dtype=float))
+    obs = _clq_a_to_b(codes, nn, ti, tj, tw)
     if permutations:
-        nn, ti, tj, tw, order = _nearest_split(np.asarray(xy, dtype=float))
         cnt = _count_matrix(codes, 3, nn, ti, tj, tw)
         s = int(np.random.default_rng(seed).integers(0, 2**63 - 1))
         ge, _le, _tot, _sims = _perm_counts(

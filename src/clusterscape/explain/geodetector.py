@@ -55,7 +55,12 @@ from numba import njit
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from clusterscape._validation import check_choice, check_columns, check_positive
+from clusterscape._validation import (
+    check_choice,
+    check_columns,
+    check_positive,
+    check_table_factors,
+)
 from clusterscape.errors import InvalidInputError
 
 __all__ = ["GeoDetectorResult", "geodetector", "interaction_type", "q_statistic"]
@@ -315,13 +320,7 @@ def geodetector(
     the same units); ``params["rows_dropped"]`` counts them.
     """
     caller = "geodetector"
-    if not isinstance(table, pd.DataFrame):
-        raise InvalidInputError(
-            f"{caller}: table must be a pandas DataFrame, got {type(table).__name__}."
-        )
-    factors = list(factors)
-    if not factors:
-        raise InvalidInputError(f"{caller}: give at least one factor column.")
+    factors = check_table_factors(table, factors, caller=caller, kind="a pandas DataFrame")
     if len(set(factors)) != len(factors):
         raise InvalidInputError(f"{caller}: factors are repeated: {factors}.")
     if y in factors:

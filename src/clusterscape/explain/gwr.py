@@ -30,8 +30,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clusterscape._validation import as_xy, check_choice, check_columns
-from clusterscape.errors import InvalidInputError, MissingDependencyError
+from clusterscape._validation import (
+    as_xy,
+    check_choice,
+    check_columns,
+    check_table_factors,
+    import_optional,
+)
+from clusterscape.errors import InvalidInputError
 
 __all__ = ["GWRFit", "gwr", "mgwr"]
 
@@ -74,15 +80,10 @@ class GWRFit:
 
 
 def _import_mgwr() -> Any:
-    try:
-        import mgwr.gwr as mgwr_gwr
-        import mgwr.sel_bw as mgwr_sel
-        import spglm.family as families
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(
-            "gwr/mgwr need the optional package mgwr: pip install 'clusterscape[gwr]'."
-        ) from exc
-    return mgwr_gwr, mgwr_sel, families
+    return import_optional(
+        "mgwr.gwr", "mgwr.sel_bw", "spglm.family",
+        needs="gwr/mgwr need the optional package mgwr: pip install 'clusterscape[gwr]'.",
+    )  # fmt: skip
 
 
 def _prepare(
@@ -99,13 +100,7 @@ def _prepare(
     check_choice(family, {"gaussian", "poisson"}, "family", caller=caller)
     check_choice(kernel, {"bisquare", "gaussian", "exponential"}, "kernel", caller=caller)
     check_choice(criterion, {"AICc", "AIC", "BIC", "CV"}, "criterion", caller=caller)
-    if not isinstance(table, pd.DataFrame):
-        raise InvalidInputError(
-            f"{caller}: table must be a (Geo)DataFrame, got {type(table).__name__}."
-        )
-    factors = list(factors)
-    if not factors:
-        raise InvalidInputError(f"{caller}: give at least one factor column.")
+    factors = check_table_factors(table, factors, caller=caller, kind="a (Geo)DataFrame")
     check_columns(table, [y, *factors, *([offset] if offset else [])], caller=caller)
     if coords is not None:
         check_columns(table, list(coords), caller=caller)

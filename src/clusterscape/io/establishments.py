@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 
-from clusterscape.coords import DATUMS, convert, resolve_datum, split_datum_crs
+from clusterscape.coords import DATUMS, METRIC_DATUMS, convert, resolve_datum, split_datum_crs
 from clusterscape.errors import CRSError, InvalidInputError
 from clusterscape.io import _text
+from clusterscape.io._registry import apply_registry
 from clusterscape.io.writers import atomic_directory, atomic_write, write_layer
 
 __all__ = [
@@ -70,7 +71,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "industry", "osm_tags", "tags", "osm_query_tags"
     ),
     "code": (
-        "code", "行业代码", "行业编码", "国民经济行业代码", "industry_code", "gb_code", "gbt4754", "sic",
+        "code", "行业代码", "行业编码", "国民经济行业代码", "国标行业", "国标行业代码", "industry_code", "gb_code", "gbt4754", "sic",
         "nace", "typecode", "类型编码"
     ),
     "lon": (
@@ -109,6 +110,7 @@ _TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".tab"}
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
 _GEO_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".fgb", ".zip"}
 _PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
+_JSONL_SUFFIXES = {".jsonl", ".ndjson"}  # Amap/Baidu API responses, one per line
 _YEAR_RE = r"^(\d{4})(?:\d{2}|\d{4}|\.0+|[-/.年 T].*)?$"
 _US_DATE_RE = r"^\d{1,2}/\d{1,2}/(?P<year>\d{4})$"
 _MONTH_DAY_RE = r"^\d{4}[-/.年](?P<month>\d{1,2})(?:[-/.月](?P<day>\d{1,2}))?"
@@ -890,7 +892,7 @@ def _notes(
         hint = "bd09"
     elif re.search(r"wgs", heads):
         hint = "wgs84"
-    if hint is not None and hint != datum:
+    if hint is not None and hint != datum and (hint, datum) != ("bd09", "bd09mc"):
         notes.append(
             f"the coordinate columns look like {hint.upper()} (headers {heads.strip()!r}) but "
             f"were read as {datum.upper()}; if they are {hint.upper()}, pass datum='{hint}' "
@@ -917,14 +919,18 @@ def read_establishments(
         CSV/TSV/TXT (UTF-8 with or without BOM, GBK/GB18030, UTF-16 with or without BOM,
         decoded strictly, never by a guessed code page; delimiter ``,``, tab, ``;`` or
         ``|``, sniffed), Excel (.xlsx), GeoJSON, GeoPackage, Shapefile, FlatGeobuf,
-        (Geo)Parquet or an OpenStreetMap ``.osm.pbf`` extract (see
-        :func:`clusterscape.io.osm.read_osm_pbf`). In CSV and Excel, title lines above the
+        (Geo)Parquet, an OpenStreetMap ``.osm.pbf`` extract (see
+        :func:`clusterscape.io.osm.read_osm_pbf`), or Amap/Baidu place-search API responses:
+        a ``.json`` response or ``.jsonl`` lines of them (see
+        :func:`clusterscape.io.apijson.read_api_responses`). In CSV and Excel, title lines above the
         header (up to 9) are skipped: the header is the row naming a coordinate column and
         the most known columns.
-    datum : {"wgs84", "gcj02", "bd09"}, optional
+    datum : {"wgs84", "gcj02", "bd09", "bd09mc"}, optional
         Datum of longitude/latitude coordinates: ``"wgs84"`` (the default; GPS,
-        OpenStreetMap, CGCS2000), ``"gcj02"`` (Amap, Tencent) or ``"bd09"`` (Baidu). Degree
-        files (EPSG:4326 is what GeoJSON always claims) are read in this datum.
+        OpenStreetMap, CGCS2000), ``"gcj02"`` (Amap, Tencent) or ``"bd09"`` (Baidu);
+        ``"bd09mc"`` for Baidu Mercator x/y metres. Degree files (EPSG:4326 is what GeoJSON
+        always claims) are read in this datum. Amap and Baidu API responses (``.json``/
+        ``.jsonl``, see :mod:`clusterscape.io.apijson`) default to their provider's datum.
     crs : str or pyproj.CRS, optional
         A coordinate reference system for coordinates that are not WGS-84 degrees, such as
         ``"EPSG:32651"`` for x/y columns in metres. A projected CRS declared inside a
@@ -1010,6 +1016,10 @@ def read_establishments(
                 ),
             )
         return res
+    if suffix in _JSONL_SUFFIXES or (suffix == ".json" and _api_json(p)):
+        from clusterscape.io.apijson import read_api_responses
+
+        return read_api_responses(p, datum=datum, crs=crs, columns=columns, progress=progress)
     datum, declared = _resolve_crs(datum, crs)
     if layer is not None and suffix not in _GEO_SUFFIXES:
         raise InvalidInputError(
@@ -1145,9 +1155,16 @@ def _validate(
         source_crs=source_crs,
         path=p,
     )
+    result = apply_registry(result, frame, mapping)  # registry exports: uscc, status, capital
     if progress is not None:
         progress("validating", max(len(frame), 1), max(len(frame), 1))
     return dataclasses.replace(result, messages=notes) if notes else result
+
+
+def _api_json(p: Path) -> bool:
+    from clusterscape.io.apijson import looks_like_api_response
+
+    return looks_like_api_response(p)
 
 
 def _short(exc: BaseException) -> str:
@@ -1227,7 +1244,7 @@ def validate_table(
         frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
     mapping = _map_columns(frame, columns, path)
     raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, path)
-    return _assemble(
+    result = _assemble(
         frame,
         mapping,
         raw_lon,
@@ -1241,6 +1258,7 @@ def validate_table(
         unique_ids=duplicates,
         exact_duplicates=duplicates,
     )
+    return apply_registry(result, frame, mapping)
 
 
 def duplicate_id_label(old_id: str, row: int) -> str:
@@ -1299,6 +1317,8 @@ def _assemble(
     why.add(~lon_blank & ~np.isfinite(lon), lon_txt, "non-numeric coordinates: longitude '{}'")
     why.add(~lat_blank & ~np.isfinite(lat), lat_txt, "non-numeric coordinates: latitude '{}'")
     coord_ok = np.isfinite(lon) & np.isfinite(lat)
+    if datum in METRIC_DATUMS and target_crs is None:
+        lon, lat, datum = _from_baidu_mercator(lon, lat, coord_ok, path)
     if target_crs is not None and coord_ok.any():
         tr = pyproj.Transformer.from_crs(target_crs, "EPSG:4326", always_xy=True)
         lon, lat = lon.copy(), lat.copy()
@@ -1465,6 +1485,22 @@ def _assemble(
         duplicates=len(same),
         source_rows=rows[sel].astype("int64"),
     )
+
+
+def _from_baidu_mercator(
+    x: np.ndarray, y: np.ndarray, ok: np.ndarray, path: Path
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """BD-09MC metres to BD-09 degrees (0 and non-finite values kept for the checks)."""
+    live = ok & (x != 0) & (y != 0)
+    if live.sum() >= 3 and np.mean((np.abs(x[live]) <= 180) & (np.abs(y[live]) <= 90)) > 0.5:
+        raise InvalidInputError(
+            f"{_CALLER}: datum='bd09mc' takes Baidu Mercator metres, but most coordinates of "
+            f"{path.name} look like degrees; pass datum='bd09' (Baidu longitude/latitude)."
+        )
+    x, y = x.copy(), y.copy()
+    if live.any():
+        x[live], y[live] = convert(x[live], y[live], src="bd09mc", dst="bd09")
+    return x, y, "bd09"
 
 
 class _Notes:

@@ -18,17 +18,23 @@ import shapely
 from clusterscape.coords import convert, normalise_datum, resolve_datum
 from clusterscape.errors import InvalidInputError
 
-__all__ = ["geometry_to_wgs84", "read_boundary", "read_landuse", "read_parks"]
+__all__ = ["convert_geometry", "geometry_to_wgs84", "read_boundary", "read_landuse", "read_parks"]
 
 
 def geometry_to_wgs84(geoms: Any, *, src: str) -> Any:
     """Convert every vertex of ``geoms`` (shapely array/GeoSeries in degrees) from ``src`` to WGS-84."""
-    datum = normalise_datum(src, caller="geometry_to_wgs84", param="src")
-    if datum == "wgs84":
+    return convert_geometry(geoms, src=src, dst="wgs84", caller="geometry_to_wgs84")
+
+
+def convert_geometry(geoms: Any, *, src: str, dst: str, caller: str = "convert_geometry") -> Any:
+    """Convert every vertex of ``geoms`` (shapely geometries in degrees) from ``src`` to ``dst``."""
+    s = normalise_datum(src, caller=caller, param="src")
+    d = normalise_datum(dst, caller=caller, param="dst")
+    if s == d:
         return geoms
 
     def _fn(xy: np.ndarray) -> np.ndarray:
-        lon, lat = convert(xy[:, 0], xy[:, 1], src=datum, dst="wgs84")
+        lon, lat = convert(xy[:, 0], xy[:, 1], src=s, dst=d)
         return np.column_stack([lon, lat])
 
     return shapely.transform(geoms, _fn)

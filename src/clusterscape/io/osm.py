@@ -183,7 +183,12 @@ class _Collector:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
     def wanted(self, tags: Any) -> str | None:
-        """The feature's establishment tag, or None (counted as skipped with its reason)."""
+        """The feature's establishment tag, or None (counted as skipped with its reason).
+
+        An object without tags (such as a way's vertex) is not a feature and is not counted.
+        """
+        if not len(tags):
+            return None
         tag, why = establishment_tag(tags)
         if tag is None:
             self.skip(why)
@@ -205,8 +210,6 @@ def _collect(path: Path) -> _Collector:
 
     class Handler(osmium.SimpleHandler):  # type: ignore[misc]
         def node(self, n: Any) -> None:
-            if not len(n.tags):
-                return  # a way's vertex, not a feature
             tag = col.wanted(n.tags)
             if tag is None:
                 return
@@ -216,8 +219,6 @@ def _collect(path: Path) -> _Collector:
             col.add("node", n.id, n.tags, tag, shapely.Point(n.location.lon, n.location.lat))
 
         def way(self, w: Any) -> None:
-            if not len(w.tags):
-                return
             tag = col.wanted(w.tags)
             if tag is None:
                 return
@@ -239,8 +240,6 @@ def _collect(path: Path) -> _Collector:
             col.add("way", w.id, w.tags, tag, geom.representative_point(), geom)
 
         def relation(self, r: Any) -> None:
-            if not len(r.tags):
-                return
             tag = col.wanted(r.tags)
             if tag is None:
                 return

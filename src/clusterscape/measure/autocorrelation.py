@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -331,19 +331,30 @@ def benjamini_hochberg_cutoff(p_values: ArrayLike, alpha: float = 0.05) -> float
     return float(thresholds[passed[-1]]) if passed.size else alpha / n
 
 
+class LocalMoranOptions(TypedDict, total=False):
+    """Keyword options of :func:`local_moran` and :func:`bivariate_local_moran` (see there)."""
+
+    permutations: int
+    seed: int | None
+    alpha: float
+    fdr: bool
+    transform: str
+    draws: str
+
+
 def _local(
     x: np.ndarray,
     y: np.ndarray,
     weights: Any,
     *,
-    permutations: int,
-    seed: int | None,
-    alpha: float,
-    fdr: bool,
-    transform: str,
-    draws: str,
     caller: str,
     index: Any,
+    permutations: int = 999,
+    seed: int | None = 0,
+    alpha: float = 0.05,
+    fdr: bool = False,
+    transform: str = "r",
+    draws: str = "fast",
 ) -> pd.DataFrame:
     check_positive(alpha, "alpha", caller=caller)
     check_choice(draws, {"fast", "esda"}, "draws", caller=caller)
@@ -411,13 +422,7 @@ def _local(
 def local_moran(
     values: ArrayLike,
     weights: Any,
-    *,
-    permutations: int = 999,
-    seed: int | None = 0,
-    alpha: float = 0.05,
-    fdr: bool = False,
-    transform: str = "r",
-    draws: str = "fast",
+    **options: Unpack[LocalMoranOptions],
 ) -> pd.DataFrame:
     """Local Moran's I (LISA; Anselin 1995) with conditional-randomisation inference, as esda.
 
@@ -460,32 +465,14 @@ def local_moran(
     caller = "local_moran"
     y = _values(values, "values", caller=caller)
     index = values.index if isinstance(values, pd.Series) else None
-    return _local(
-        y,
-        y,
-        weights,
-        permutations=permutations,
-        seed=seed,
-        alpha=alpha,
-        fdr=fdr,
-        transform=transform,
-        draws=draws,
-        caller=caller,
-        index=index,
-    )
+    return _local(y, y, weights, caller=caller, index=index, **options)
 
 
 def bivariate_local_moran(
     x: ArrayLike,
     y: ArrayLike,
     weights: Any,
-    *,
-    permutations: int = 999,
-    seed: int | None = 0,
-    alpha: float = 0.05,
-    fdr: bool = False,
-    transform: str = "r",
-    draws: str = "fast",
+    **options: Unpack[LocalMoranOptions],
 ) -> pd.DataFrame:
     """Bivariate local Moran's I of ``x`` at a site against the spatial lag of ``y``, as esda.
 
@@ -505,16 +492,4 @@ def bivariate_local_moran(
     if xv.size != yv.size:
         raise InvalidInputError(f"{caller}: x has {xv.size} values but y has {yv.size}.")
     index = x.index if isinstance(x, pd.Series) else None
-    return _local(
-        xv,
-        yv,
-        weights,
-        permutations=permutations,
-        seed=seed,
-        alpha=alpha,
-        fdr=fdr,
-        transform=transform,
-        draws=draws,
-        caller=caller,
-        index=index,
-    )
+    return _local(xv, yv, weights, caller=caller, index=index, **options)

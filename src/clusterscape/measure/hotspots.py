@@ -26,8 +26,8 @@ Benjamini Y. & Hochberg Y. (1995) Controlling the false discovery rate. *JRSS B*
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -352,6 +352,15 @@ def gi_star_grid(
     return z
 
 
+class GiStarOptions(TypedDict, total=False):
+    """Keyword options of :func:`gi_star` passed on to :func:`gi_star_from_weights`."""
+
+    permutations: int
+    seed: int | None
+    fdr: bool
+    alpha: float
+
+
 def gi_star_from_weights(
     values: ArrayLike,
     weights: Any,
@@ -471,10 +480,7 @@ def gi_star(
     xy: PointsLike,
     *,
     distance: float,
-    permutations: int = 0,
-    seed: int | None = None,
-    fdr: bool = True,
-    alpha: float = 0.05,
+    **options: Unpack[GiStarOptions],
 ) -> GiStarResult:
     """Getis–Ord Gi* with a fixed distance band (binary weights, self included, ``d <= distance``).
 
@@ -505,12 +511,10 @@ def gi_star(
     if x.size != len(pts):
         raise InvalidInputError(f"{caller}: {x.size} values but {len(pts)} locations.")
     w = distance_band_weights(pts, float(distance))
-    res = gi_star_from_weights(x, w, permutations=permutations, seed=seed, fdr=fdr, alpha=alpha)
+    res = gi_star_from_weights(x, w, **options)
     params = dict(res.params)
     params.update({"distance_m": float(distance), "weights": "fixed distance band <=, self"})
-    return GiStarResult(
-        z=res.z, p=res.p, p_sim=res.p_sim, bin=res.bin, params=params, p_sim_folded=res.p_sim_folded
-    )
+    return replace(res, params=params)
 
 
 def _square_cells(

@@ -524,8 +524,11 @@ def _render_html(study: SavedStudy, figures: list[Figure]) -> str:
     }
     crs = s.get("crs", {})
     datum = str(crs.get("source", "")).lower()
+    from clusterscape.report._lifecycle import lifecycle_context
+
     template = env.get_template("template.html.j2")
     return template.render(
+        **lifecycle_context(study),
         t=t,
         lang=current_lang(),
         recipe_present=recipe["recipe_present"],
@@ -581,7 +584,7 @@ def _render_html(study: SavedStudy, figures: list[Figure]) -> str:
         ),
         methods=(
             t(
-                f"report.methods.{datum if datum in ('gcj02', 'bd09') else 'wgs84'}",
+                f"report.methods.{datum if datum in ('gcj02', 'bd09', 'bd09mc') else 'wgs84'}",
                 metric=crs.get("metric", "?"),
             ),
             *(t(f"report.methods.{key}") for key in METHODS),

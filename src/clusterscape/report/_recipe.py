@@ -16,7 +16,7 @@ import pandas as pd
 
 from clusterscape.i18n import t, term
 from clusterscape.i18n.numbers import count, number, p_rule, share, year
-from clusterscape.report.figures import Figure, _basemap, _zoom_to
+from clusterscape.report.figures import Figure, _basemap, _finish_figure, _zoom_to
 from clusterscape.results import SavedStudy
 
 __all__ = ["RECIPE_FIGURES", "recipe_context"]
@@ -80,12 +80,11 @@ def fig_kernel_density(study: SavedStudy, path: Path) -> Figure | None:
         ax.set_xlim(kde["lon"].min() - pad_lon, kde["lon"].max() + pad_lon)
         ax.set_ylim(kde["lat"].min() - pad_lat, kde["lat"].max() + pad_lat)
     ax.set_title(t("figure.kde_axes"))
-    fig.savefig(path)
-    plt.close(fig)
     peak = kde.iloc[int(np.argmax(d))]
     where = _district_of(study, float(peak["lon"]), float(peak["lat"]))
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         t("figure.kde_title"),
         t(
             "figure.kde_caption",
@@ -129,10 +128,9 @@ def fig_ellipse_path(study: SavedStudy, path: Path) -> Figure | None:
     fig.colorbar(sm, ax=ax, shrink=0.6, label=t("figure.ellipse_label"))
     _zoom_to(ax, ellipses, pad=0.1)
     ax.set_title(t("figure.ellipse_axes"))
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         t("figure.ellipse_title"),
         t("figure.ellipse_caption"),
         "recipe-ellipse",
@@ -165,11 +163,10 @@ def fig_lisa_map(study: SavedStudy, path: Path) -> Figure | None:
     ax.legend(handles=handles, loc="lower right", fontsize=8, title=t("figure.lisa_legend"))
     _zoom_to(ax, sig if len(sig) else cells, pad=0.3)
     ax.set_title(t("figure.lisa_axes"))
-    fig.savefig(path)
-    plt.close(fig)
     info = _methods(study)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         t("figure.lisa_title"),
         t(
             "figure.lisa_caption",

@@ -60,6 +60,49 @@ class Figure:
     section: str
 
 
+def _save_png(fig: Any, path: Path) -> None:
+    """Save ``fig`` as ``savefig`` with ``bbox_inches="tight"`` would, laying it out once.
+
+    ``savefig`` with a tight box lays the figure out twice (once to measure the box, once to
+    draw it); here it is drawn once on its own canvas, the tight box (``savefig.pad_inches``
+    around everything drawn) is measured on that drawing and the image is cropped to it.
+    The picture is the same up to the sub-pixel placement of the crop. A figure whose
+    drawing reaches outside its canvas is left to ``savefig``, which widens the canvas.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.image import imsave
+
+    canvas = fig.canvas
+    if not isinstance(canvas, FigureCanvasAgg) or plt.rcParams["savefig.bbox"] != "tight":
+        fig.savefig(path)
+        return
+    canvas.draw()
+    dpi = fig.dpi
+    box = fig.get_tightbbox(canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
+    width, height = fig.bbox.width, fig.bbox.height
+    x0, x1 = box.x0 * dpi, box.x1 * dpi
+    top, bottom = height - box.y1 * dpi, height - box.y0 * dpi  # image rows from the top
+    if x0 < 0 or top < 0 or x1 > width or bottom > height:
+        fig.savefig(path)
+        return
+    col, row = round(x0), round(top)
+    image = np.asarray(canvas.buffer_rgba())[
+        row : row + round(box.height * dpi), col : col + round(box.width * dpi)
+    ]
+    imsave(path, image, format="png", dpi=dpi)
+
+
+def _finish_figure(
+    fig: Any, path: Path, title: str, caption: str, section: str, *, tight: bool = False
+) -> Figure:
+    """Lay out (``tight_layout`` when ``tight``), save, close and describe one figure."""
+    if tight:
+        fig.tight_layout()
+    _save_png(fig, path)
+    plt.close(fig)
+    return Figure(path.name, title, caption, section)
+
+
 def _style() -> None:
     families = [CJK_FONT] if CJK_FONT else []
     plt.rcParams.update(
@@ -89,10 +132,22 @@ def _basemap(ax: plt.Axes, study: SavedStudy) -> None:
     ax.set_ylabel(t("figure.lat"))
 
 
+def _creative_points(study: SavedStudy) -> Any:
+    """The creative rows of the ``establishments`` layer, geometry only (None without them).
+
+    Only those rows are read (a few thousand of 150,000 in the built-in study); a missing
+    ``is_creative`` counts as creative, as ``astype(bool)`` of a read-back NaN would.
+    """
+    if "is_creative" not in study.layer_columns("establishments"):
+        return None
+    return study.layer(
+        "establishments", columns=[], where="is_creative IS NULL OR is_creative <> 0"
+    )
+
+
 def _draw_clusters(ax: plt.Axes, study: SavedStudy, clusters: Any, *, labels: bool) -> None:
-    est = study.layer("establishments")
-    if est is not None and "is_creative" in est.columns:
-        creative = est[est["is_creative"].astype(bool)]
+    creative = _creative_points(study)
+    if creative is not None:
         ax.scatter(
             creative.geometry.x,
             creative.geometry.y,
@@ -174,14 +229,13 @@ def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
         fontsize=8,
         title=t("figure.cluster_form"),
     )
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         t("figure.clusters_title"),
         t("figure.clusters_caption"),
         "clusters",
+        tight=True,
     )
 
 
@@ -232,10 +286,9 @@ def fig_lq_map(study: SavedStudy, path: Path) -> Figure | None:
     )
     _basemap(ax, study)
     ax.set_title(t("figure.lq_axes"))
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         t("figure.lq_title"),
         t("figure.lq_caption"),
         "economy",
@@ -260,14 +313,13 @@ def fig_concentration(study: SavedStudy, path: Path) -> Figure | None:
         ax.set_title(term(stat))
         ax.set_xlabel(t("figure.distance_r"))
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         t("figure.concentration_title"),
         t("figure.concentration_caption"),
         "concentration",
+        tight=True,
     )
 
 
@@ -372,10 +424,9 @@ def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
         title=t("figure.zones_legend"),
         title_fontsize=7,
     )
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         t("figure.zones_title"),
         t("figure.zones_caption"),
         "urban",
@@ -418,14 +469,13 @@ def fig_effects(study: SavedStudy, path: Path, amenity: str) -> Figure | None:
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xlabel(t("figure.distance_edge"))
         ax.set_title(t("figure.by_distance", amenity=_amenity(amenity)))
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         t("figure.effects_title", amenity=_amenity(amenity)),
         t("figure.effects_caption"),
         "effects",
+        tight=True,
     )
 
 
@@ -449,10 +499,9 @@ def fig_emerging(study: SavedStudy, path: Path) -> Figure | None:
         )
         _zoom_to(ax, shown, pad=0.2)
     ax.set_title(t("figure.emerging_axes"))
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         t("figure.emerging_title"),
         t("figure.emerging_caption"),
         "hotspots",
@@ -470,10 +519,9 @@ def fig_sizes(study: SavedStudy, path: Path) -> Figure | None:
     ax.set_xlabel(t("figure.rank"))
     ax.set_ylabel(t("figure.in_cluster"))
     ax.set_title(t("figure.sizes_axes"))
-    fig.savefig(path)
-    plt.close(fig)
-    return Figure(
-        path.name,
+    return _finish_figure(
+        fig,
+        path,
         t("figure.sizes_title"),
         t("figure.sizes_caption"),
         "clusters",
@@ -486,12 +534,12 @@ def _fig_effects_for(amenity: str, study: SavedStudy, path: Path) -> Figure | No
 
 @contextmanager
 def _render_on_save_only() -> Iterator[None]:
-    """Each figure is rendered once, by ``savefig``.
+    """Each figure is rendered once, when it is saved (:func:`_save_png`).
 
     geopandas' ``plot`` ends with ``canvas.draw_idle()``, which on the non-interactive Agg
     backend renders the whole figure there and then: a map with a basemap and three layers was
-    rendered four times before being saved. Nothing reads those renderings (``savefig`` lays out
-    and renders afresh), so they are skipped; the PNG files are byte for byte the same.
+    rendered four times before being saved. Nothing reads those renderings (saving lays out and
+    renders afresh), so they are skipped; the PNG files are byte for byte the same.
     """
     original = FigureCanvasBase.draw_idle
     FigureCanvasBase.draw_idle = lambda self, *args, **kwargs: None  # type: ignore[method-assign]
@@ -523,6 +571,9 @@ def _make_figures(study: SavedStudy, figures_dir: Path) -> list[Figure]:
     from clusterscape.report._recipe import RECIPE_FIGURES  # the published-methods section
 
     makers.extend(RECIPE_FIGURES)
+    from clusterscape.report._lifecycle import LIFECYCLE_FIGURES  # clusters through time
+
+    makers.extend(LIFECYCLE_FIGURES)
     out: list[Figure] = []
     for name, maker in makers:
         fig = maker(study, figures_dir / name)

@@ -13,8 +13,8 @@ __all__, __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
         "clusterscape.study.config": (
-            "ClassifyOptions DetectOptions EffectsOptions MeasureOptions StudyConfig "
-            "UrbanCentresOptions UrbanOptions UrbanZonesOptions"
+            "ClassifyOptions DetectOptions EffectsOptions LifecycleOptions MeasureOptions "
+            "StudyConfig UrbanCentresOptions UrbanOptions UrbanZonesOptions"
         ),
         "clusterscape.study.run": "StudyInputs StudyResult run_by_city run_study",
     },

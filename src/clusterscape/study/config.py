@@ -30,6 +30,7 @@ __all__ = [
     "ClassifyOptions",
     "DetectOptions",
     "EffectsOptions",
+    "LifecycleOptions",
     "MeasureOptions",
     "MethodsOptions",
     "StudyConfig",
@@ -383,6 +384,30 @@ class EffectsOptions(_Options):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LifecycleOptions(_Options):
+    """``[lifecycle]``: clusters through time, :func:`clusterscape.lifecycle.cluster_lifecycle`.
+
+    Run when the establishments have founding years (``opened`` for at least half of the
+    creative firms); ``enabled = false`` switches it off. The other options are the function's
+    (``min_cluster_size`` defaults to ``[detect] min_cluster_size`` when that is set, ``method``
+    to ``[detect] method``); the seed is the study's.
+    """
+
+    section: typing.ClassVar[str] = "lifecycle"
+    own: typing.ClassVar[tuple[str, ...]] = ("enabled",)
+
+    enabled: bool = option(True)
+    step: int | None = option(ge=1)
+    min_cluster_size: int | None = option(ge=2)
+    match: str | None = option(choices=("overlap", "jaccard"))
+    threshold: float | None = option(gt=0, le=1)
+    persist: int | None = option(ge=1)
+    change: float | None = option(gt=0)
+    significance: str | None = option(choices=("auto", "population", "csr", "none"))
+    simulations: int | None = option(ge=1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MethodsOptions(_Options):
     """``[methods]``: options of :func:`clusterscape.measure.recipe.study_methods`.
 
@@ -404,6 +429,7 @@ SECTIONS: dict[str, type[Any]] = {
     "measure": MeasureOptions,
     "urban": UrbanOptions,
     "effects": EffectsOptions,
+    "lifecycle": LifecycleOptions,
     "methods": MethodsOptions,
 }
 
@@ -418,7 +444,7 @@ class StudyConfig(_Options):
 
     A ``study.toml`` gives the same keys under ``[study]`` (paths relative to the TOML file), and
     step options under ``[classify]``, ``[detect]``, ``[measure]``, ``[urban.zones]``,
-    ``[urban.centres]``, ``[effects]`` and ``[methods]`` (see :data:`SECTIONS` and the option
+    ``[urban.centres]``, ``[effects]``, ``[lifecycle]`` and ``[methods]`` (see :data:`SECTIONS` and the option
     classes; ``factors`` is the ``--factors`` file of the methods step). Step
     options may also be given as mappings; every key and value is checked when the config is
     built, before any step runs. ``[effects]`` takes the keyword options of
@@ -430,6 +456,13 @@ class StudyConfig(_Options):
     ``gcj02`` (Amap, Tencent) or ``bd09`` (Baidu). ``crs`` is its deprecated spelling: a datum
     given as ``crs`` is moved to ``datum`` with a :class:`DeprecationWarning` (and ``crs`` is
     left None); it will be removed in the next release.
+
+    ``duplicates`` (user files): ``"drop"`` (default) merges the rows
+    :func:`clusterscape.io.dedupe.find_duplicates` finds, listing them in ``duplicates.csv``;
+    ``"keep"`` keeps them. ``stack`` decides what the clustering and the concentration
+    statistics see of many rows at one coordinate (within 1 m): ``"keep"`` (default) every row,
+    ``"collapse"`` one point per location, ``"weight"`` one point per location whose row count
+    is the detection weight (see :func:`clusterscape.io.dedupe.stack_view`).
     """
 
     section: typing.ClassVar[str] = "study"
@@ -446,11 +479,14 @@ class StudyConfig(_Options):
     scenario: str = option("planted", choices=("planted", "null"))
     engine: str = option("local", choices=("local", "dask"))
     scheduler: str | None = option()
+    duplicates: str = option("drop", choices=("drop", "keep"))
+    stack: str = option("keep", choices=("keep", "collapse", "weight"))
     classify: ClassifyOptions = field(default_factory=ClassifyOptions)
     detect: DetectOptions = field(default_factory=DetectOptions)
     measure: MeasureOptions = field(default_factory=MeasureOptions)
     urban: UrbanOptions = field(default_factory=UrbanOptions)
     effects: EffectsOptions = field(default_factory=EffectsOptions)
+    lifecycle: LifecycleOptions = field(default_factory=LifecycleOptions)
     methods: MethodsOptions = field(default_factory=MethodsOptions)
 
     def __post_init__(self) -> None:

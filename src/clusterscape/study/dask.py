@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clusterscape._validation import import_optional
 from clusterscape.coords import convert, local_metric_crs, resolve_datum
-from clusterscape.errors import InvalidInputError, MissingDependencyError
+from clusterscape.errors import InvalidInputError
 
 __all__ = [
     "PartitionedResult",
     "dask_client",
     "gi_star_tiled",
-    "load_classified",
     "prepare_partitioned",
     "profile_cities",
     "read_establishments_dask",
@@ -56,14 +56,11 @@ CANONICAL = (
 _KEEP = ("id", "name", "category", "code", "typecode", "opened", "closed", "employees", "city")
 
 
+_NEEDS_DASK = "--engine dask needs: pip install 'clusterscape[dask]'"
+
+
 def _require_dask() -> Any:
-    try:
-        import dask.dataframe as dd
-    except ImportError as exc:  # pragma: no cover - in the dask extra
-        raise MissingDependencyError(
-            "--engine dask needs: pip install 'clusterscape[dask]'"
-        ) from exc
-    return dd
+    return import_optional("dask.dataframe", needs=_NEEDS_DASK)[0]
 
 
 @contextmanager
@@ -71,12 +68,8 @@ def dask_client(
     scheduler: str | None = None, *, n_workers: int = 2, memory_limit: str = "4GB"
 ) -> Iterator[Any]:
     """A ``distributed.Client``: to ``scheduler`` if given, else to a fresh ``LocalCluster``."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:  # pragma: no cover
-        raise MissingDependencyError(
-            "--engine dask needs: pip install 'clusterscape[dask]'"
-        ) from exc
+    (distributed,) = import_optional("distributed", needs=_NEEDS_DASK)
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
     if scheduler:
         client = Client(scheduler)
         try:
@@ -587,6 +580,11 @@ def prepare_partitioned(
     its local metric CRS is chosen exactly as :func:`clusterscape.coords.to_local_metric` would. ``datum`` is the degree datum (WGS-84 by default; ``crs=<datum>`` is deprecated).
     """
     datum = resolve_datum(datum, crs, caller="run --engine dask")
+    if datum == "bd09mc":
+        raise InvalidInputError(
+            "run --engine dask: datum='bd09mc' (Baidu Mercator metres) is read by the default "
+            "engine only; run without --engine dask, or convert the file to BD-09 degrees first."
+        )
     if "city" not in ddf.columns:
         ddf = ddf.assign(city="")
 
@@ -1037,22 +1035,3 @@ def read_establishments_dask(
         duplicates=settled.duplicates,
         source_rows=ok["row"].to_numpy(dtype=np.int64),
     )
-
-
-def load_classified(
-    source: str | Path,
-    *,
-    datum: str | None = None,
-    crs: str | None = None,
-    columns: Mapping[str, str] | None = None,
-    blocksize: str = "64MB",
-) -> tuple[Any, pd.DataFrame, int]:
-    """Read, validate, convert and classify through the dask graph; gather the result.
-
-    Returns ``(establishments, rejected, n_rows)`` of :func:`read_establishments_dask`: a
-    GeoDataFrame in EPSG:4326 with the canonical and classification columns, the rejected
-    rows (``row, id, reason``) and the number of rows read.
-    """
-    datum = resolve_datum(datum, crs, caller="run --engine dask")
-    res = read_establishments_dask(source, datum=datum, columns=columns, blocksize=blocksize)
-    return res.establishments, res.rejected, res.n_rows

@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from clusterscape.coords import local_metric_crs, normalise_datum
+from clusterscape.coords import is_datum_name, local_metric_crs, normalise_datum
 from clusterscape.errors import InvalidInputError
 from clusterscape.io.layers import read_boundary, read_landuse, read_parks
 from clusterscape.results import clusters_table as _clusters_table
@@ -53,6 +53,10 @@ class StudyInputs:
     notes: pd.DataFrame | None = None
     duplicates: int = 0
     messages: tuple[str, ...] = ()
+    merged: pd.DataFrame | None = None
+    #: the datum the establishments were read in when the reader chose it (API responses carry
+    #: their provider's), else "" (the run's datum, ``source_crs``)
+    read_datum: str = ""
 
     def __getitem__(self, key: str) -> Any:
         """Read the attribute ``key`` (``inputs["rejected"]`` is ``inputs.rejected``)."""
@@ -137,6 +141,7 @@ def _load(config: StudyConfig) -> StudyInputs:
     boundary = read_boundary(config.boundary, datum=datum) if config.boundary else None
     rejected = loaded.rejected
     source_rows = getattr(loaded, "source_rows", None)
+    est, merged, source_rows = _merge_duplicates(est, source_rows, config.duplicates)
     if boundary is None:
         est, rejected = _reject_far_outliers(est, rejected, source_rows)
     else:
@@ -152,6 +157,7 @@ def _load(config: StudyConfig) -> StudyInputs:
         notes=_loaded_notes(loaded),
         duplicates=int(getattr(loaded, "duplicates", 0)),
         messages=tuple(getattr(loaded, "messages", ())),
+        merged=merged,
         boundary=boundary,
         districts=None,
         parks=read_parks(config.parks, datum=datum) if config.parks else None,
@@ -159,7 +165,39 @@ def _load(config: StudyConfig) -> StudyInputs:
         truth=None,
         synthetic=bool(est["synthetic"].any()) if "synthetic" in est.columns else False,
         source_crs=datum,
+        read_datum=_read_datum(loaded, datum),
     )
+
+
+def _merge_duplicates(
+    est: gpd.GeoDataFrame, source_rows: Any, mode: str
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame | None, Any]:
+    """Rows listing an establishment already listed are merged into it (``duplicates.csv``).
+
+    ``kept_row``/``dropped_row`` are file rows when the reader gave them (else positions among
+    the accepted rows); accepted rows = kept + merged.
+    """
+    if mode != "drop":
+        return est, None, source_rows
+    from clusterscape.io.dedupe import drop_duplicates
+
+    kept, dups = drop_duplicates(est)
+    if source_rows is not None and len(source_rows) == len(est):
+        rows = np.asarray(source_rows)
+        keep = np.ones(len(est), dtype=bool)
+        keep[dups["dropped_row"].to_numpy(dtype=np.int64)] = False
+        dups = dups.assign(
+            kept_row=rows[dups["kept_row"].to_numpy(dtype=np.int64)],
+            dropped_row=rows[dups["dropped_row"].to_numpy(dtype=np.int64)],
+        )
+        source_rows = rows[keep]
+    return kept, dups, source_rows
+
+
+def _read_datum(loaded: Any, datum: str) -> str:
+    """The reader's datum when it differs from the run's (Amap responses are GCJ-02), else ""."""
+    got = str(getattr(loaded, "source_crs", datum))
+    return got if got != datum and is_datum_name(got) else ""
 
 
 def _reject_outside(
@@ -292,7 +330,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
 
     The steps, in order: ``load`` (inputs), ``classify``, ``detect``, ``measure`` (skipped for
     a creative-only registry), then, when clusters were found, ``typology``; ``urban``;
-    ``effects`` when clusters were found; and ``methods`` (the published-study chain). Every option was checked when ``config`` was built.
+    ``effects`` when clusters were found; ``lifecycle`` (clusters through time, when the
+    firms have founding years); and ``methods`` (the published-study chain). Every option was checked when ``config`` was built.
     """
     progress = progress or _noop
     _preflight(config)
@@ -324,6 +363,8 @@ def run_study(config: StudyConfig, *, progress: Progress | None = None) -> Study
     if run.has_clusters:
         with _step(progress, "effects"):
             _effects(run)
+    with _step(progress, "lifecycle"):
+        _lifecycle(run)
     with _step(progress, "methods"):
         _methods(run)
     _finish(run)
@@ -340,7 +381,7 @@ def _preflight(config: StudyConfig) -> None:
 
 def _start(config: StudyConfig, inputs: StudyInputs) -> _Run:
     """The run's state after loading: input summary, metric CRS, the input layers."""
-    est = inputs.establishments
+    est, stacks = _mark_stacks(inputs.establishments, config.stack)
     centre = est.geometry.to_crs("EPSG:4326") if not est.crs.is_geographic else est.geometry
     metric = local_metric_crs(lon=float(centre.x.median()), lat=float(centre.y.median()))
     notes = inputs.notes if inputs.notes is not None else _loaded_notes(None)
@@ -354,9 +395,14 @@ def _start(config: StudyConfig, inputs: StudyInputs) -> _Run:
             "n_rejected": len(inputs.rejected),
             "n_noted": len(inputs.notes) if inputs.notes is not None else 0,
             "duplicates": int(inputs.duplicates),
+            "n_merged": len(inputs.merged) if inputs.merged is not None else 0,
             "messages": list(inputs.messages),
         },
-        "crs": {"source": inputs.source_crs, "metric": f"EPSG:{metric.to_epsg()}"},
+        "crs": {
+            "source": inputs.read_datum or inputs.source_crs,
+            "metric": f"EPSG:{metric.to_epsg()}",
+        },
+        "stacks": stacks,
     }
     result = StudyResult(
         config=config,
@@ -371,7 +417,39 @@ def _start(config: StudyConfig, inputs: StudyInputs) -> _Run:
         if layer is not None:
             result.layers[key] = layer
     result.tables["notes"] = notes  # notes.csv
+    if inputs.merged is not None:
+        result.tables["duplicates"] = inputs.merged  # duplicates.csv
     return _Run(config=config, inputs=inputs, result=result, metric=metric, est=est)
+
+
+#: a stack this large under ``stack="keep"`` earns a message in the summary
+BIG_STACK = 20
+
+
+def _mark_stacks(est: gpd.GeoDataFrame, mode: str) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """``stacked`` (rows at the row's location, within 1 m) and ``geocode_coarse`` columns."""
+    from clusterscape.io.dedupe import geocode_coarse, stack_groups
+
+    groups = stack_groups(est)
+    size = np.bincount(groups)[groups] if len(groups) else np.zeros(0, dtype=np.int64)
+    est = est.assign(stacked=size.astype("int64"))
+    info: dict[str, Any] = {
+        "mode": mode,
+        "tolerance_m": 1.0,
+        "locations_stacked": int((np.bincount(groups) > 1).sum()) if len(groups) else 0,
+        "rows_stacked": int((size > 1).sum()),
+        "largest": int(size.max()) if len(size) else 0,
+    }
+    if {"level", "confidence"} & set(est.columns):
+        coarse = geocode_coarse(est)
+        est = est.assign(geocode_coarse=coarse.to_numpy())
+        info["geocode_coarse"] = int(coarse.fillna(False).sum())
+    if mode == "keep" and info["largest"] >= BIG_STACK:
+        info["message"] = (
+            f'{info["largest"]} rows share one coordinate; with stack = "keep" such a stack can '
+            'drive clustering and K on its own; consider stack = "collapse" (--stack collapse)'
+        )
+    return est, info
 
 
 #: the columns that make a table classified (kept unless ``[classify] reclassify``)
@@ -446,13 +524,21 @@ def _detect(run: _Run) -> None:
 
     est, est_m = run.est, run.est_m
     assert est_m is not None
-    creative = est_m[est_m["is_creative"]]
+    from clusterscape.io.dedupe import stack_view
+
+    creative_all = est_m[est_m["is_creative"]]
+    view = stack_view(creative_all, run.config.stack)
+    creative = creative_all.iloc[view.rows]
     # min_cluster_size: the data-aware default of detect_clusters unless configured
     det_opts: dict[str, Any] = {"method": "hdbscan"}
     det_opts.update(run.config.detect.kwargs())
+    if view.mode == "weight" and "weight" not in det_opts:
+        creative = creative.assign(stack_rows=view.weights)
+        det_opts["weight"] = "stack_rows"  # cluster totals count every stacked row
     # significance by random labelling among all establishments (not CSR in the hull)
     if not bool(est_m["is_creative"].all()):
-        det_opts["population"] = est_m
+        pop = stack_view(est_m, run.config.stack)
+        det_opts["population"] = est_m.iloc[pop.rows]
     try:
         detected = detect_clusters(creative, seed=run.config.seed, **det_opts)
     except InvalidInputError as exc:
@@ -464,13 +550,16 @@ def _detect(run: _Run) -> None:
             "columns with `clusterscape classify FILE`."
         ) from None
     labels = pd.Series(-1, index=est.index, name="cluster", dtype=int)
-    labels.loc[detected.labels.index] = detected.labels.to_numpy()
+    used = detected.labels.reindex(creative.index).fillna(-1).to_numpy(dtype=int)
+    labels.loc[creative_all.index] = view.spread(used)  # a stack's rows share its label
     run.est = est.assign(cluster=labels)
     run.est_m = est_m.assign(cluster=labels)
     run.clusters_m = detected.clusters
     run.summary["clusters"] = len(detected.clusters)
     run.summary["detect"] = {k: _jsonable(v) for k, v in detected.params.items()}
-    run.summary["detect"]["n_noise"] = int((detected.labels < 0).sum())
+    run.summary["detect"]["n_noise"] = int((labels.loc[creative_all.index] < 0).sum())
+    run.summary["detect"]["stack"] = view.mode
+    run.summary["detect"]["n_points"] = len(creative)
     if not len(detected.clusters):
         why = str(detected.params["empty_reason"])
         run.summary["detect"]["status"] = why
@@ -494,10 +583,14 @@ def _measure(run: _Run) -> None:
 
     est_m = run.est_m
     assert est_m is not None
+    from clusterscape.io.dedupe import stack_view
+
     creative = est_m[est_m["is_creative"]]
+    creative = creative.iloc[stack_view(creative, run.config.stack).rows]
+    population = est_m.iloc[stack_view(est_m, run.config.stack).rows]
     conc = concentration_table(  # r_max: the window rules
         np.column_stack([creative.geometry.x, creative.geometry.y]),
-        np.column_stack([est_m.geometry.x, est_m.geometry.y]),
+        np.column_stack([population.geometry.x, population.geometry.y]),
         run.window,
         seed=run.config.seed,
         **run.config.measure.kwargs(),
@@ -716,6 +809,63 @@ def _finish(run: _Run) -> None:
         run.result.tables["clusters"] = table.join(extra, on="cluster_id")
     run.result.establishments = run.est
     run.result.layers["establishments"] = run.est
+
+
+#: the lifecycle runs when at least this share of the creative firms has an ``opened`` year
+LIFECYCLE_MIN_DATED = 0.5
+
+
+def _lifecycle(run: _Run) -> None:
+    """Step: creative clusters through time (tracks and events), when the firms have years."""
+    from clusterscape.lifecycle import cluster_lifecycle
+
+    est_m = run.est_m
+    assert est_m is not None
+    opts = run.config.lifecycle
+    skipped = run.summary.setdefault("skipped", {})
+    if not opts.enabled:
+        run.summary["lifecycle"] = {"status": "skipped: [lifecycle] enabled = false"}
+        skipped["lifecycle"] = run.summary["lifecycle"]["status"]
+        return
+    creative = est_m[est_m["is_creative"]]
+    years = (
+        pd.to_numeric(creative["opened"], errors="coerce")
+        if "opened" in creative.columns
+        else pd.Series(dtype=float)
+    )
+    share = float(years.notna().mean()) if len(creative) else 0.0
+    if share < LIFECYCLE_MIN_DATED or years.nunique() < 2:
+        why = (
+            f"skipped: {share:.0%} of the {len(creative):,} creative firms have an opening "
+            f"year (needs {LIFECYCLE_MIN_DATED:.0%} and two or more years); give 'opened' "
+            "(成立日期) to follow the clusters through time"
+        )
+        run.summary["lifecycle"] = {"status": why}
+        skipped["lifecycle"] = why
+        return
+    kwargs: dict[str, Any] = {"seed": run.config.seed, **opts.kwargs()}
+    det = run.config.detect
+    if det.method is not None:
+        kwargs.setdefault("method", det.method)
+    if det.min_cluster_size is not None:
+        kwargs.setdefault("min_cluster_size", det.min_cluster_size)
+    try:
+        res = cluster_lifecycle(est_m, **kwargs)
+    except InvalidInputError as exc:  # too few firms in every year: say so, keep the run
+        run.summary["lifecycle"] = {"status": f"skipped: {exc}"}
+        skipped["lifecycle"] = run.summary["lifecycle"]["status"]
+        return
+    run.result.tables["lifecycle"] = res.clusters
+    run.result.tables["lifecycle_events"] = res.events
+    run.result.tables["lifecycle_sizes"] = res.sizes
+    run.result.tables["lifecycle_sensitivity"] = res.sensitivity
+    run.result.layers["lifecycle"] = res.footprints
+    keep = ("years", "method", "min_cluster_size", "significance", "n_undated")
+    run.summary["lifecycle"] = {
+        "status": "computed",
+        **_jsonable(res.summary()),
+        "params": {k: _jsonable(res.params[k]) for k in keep},
+    }
 
 
 def _methods(run: _Run) -> None:

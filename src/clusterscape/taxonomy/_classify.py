@@ -12,6 +12,8 @@ Rules apply in a fixed order of precedence (the first that decides a row wins):
    酒店). A *generic* OSM tag (``office=company``, ``shop=yes``, ``shop=art``) decides only when
    no keyword of higher priority than the tag's is found, so "BOTH Design Services" with
    ``office=company`` is design;
+   then, where they find none, keywords in a business scope ``scope`` (经营范围 of registry
+   exports): its first item naming a keyword decides, recorded as ``scope:keyword:<word>``;
 5. generic OSM tags, then "weak" Amap/OSM rules (classes such as 公司企业 or
    ``building=residential``);
 6. otherwise ``function="other"``.
@@ -23,6 +25,7 @@ over rows in Python.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +39,7 @@ __all__ = ["OUTPUT_COLUMNS", "classify_establishments"]
 
 #: Columns added by :func:`classify_establishments`.
 OUTPUT_COLUMNS = ("sector", "is_creative", "function", "hotel_grade", "rule")
-_INPUT_COLUMNS = ("code", "typecode", "category", "name", "osm_tags")
+_INPUT_COLUMNS = ("code", "typecode", "category", "name", "osm_tags", "scope")
 #: Longest code accepted per system (GB/T and ISIC classes have 4 digits, UK SIC subclasses 5).
 _MAX_DIGITS = {"gbt4754": 4, "isic4": 4, "uksic2007": 5, "naics2017": 6}
 
@@ -239,6 +242,60 @@ def _string_column(values: np.ndarray, ids: np.ndarray) -> pd.api.extensions.Ext
     return pd.array(np.asarray(uniq, dtype=object), dtype="string").take(codes[ids])
 
 
+def _keyword_ids(tax: Taxonomy, labels: _Labels, prefix: str) -> np.ndarray:
+    """Label id of each keyword (index + 1; 0 = none), its rule named ``prefix + keyword``."""
+    kw = tax.keywords
+    return np.array(
+        [0]
+        + [
+            labels.add(sec, fun, prefix + word, "strong", np.nan)
+            for word, sec, fun in zip(kw.index, kw["sector"], kw["function"], strict=True)
+        ],
+        dtype=np.int64,
+    )
+
+
+# Boilerplate of business scopes: the licensing clause and the item headings.
+_SCOPE_BOILERPLATE = re.compile(
+    r"[(（][^()（）]*(?:依法须经批准|凭营业执照|许可证件|审批结果|不含|除外)[^()（）]*[)）]"
+    r"|除依法须经批准的项目外[^;；。]*|依法须经批准的项目[^;；。]*"
+    r"|(?:一般|许可|经营)项目[:：]|[一二三四五六七八九十\d]+[、.．)）]"
+)
+_SCOPE_SPLIT = re.compile(r"[;；。、,，:：\n]+")
+
+
+def scope_items(scope: str) -> list[str]:
+    """The items of a business scope (经营范围), boilerplate removed, in their order.
+
+    Examples
+    --------
+    >>> scope_items("一般项目：广告设计、代理；软件开发（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）")
+    ['广告设计', '代理', '软件开发']
+    """
+    text = _SCOPE_BOILERPLATE.sub(";", scope)
+    return [t.strip() for t in _SCOPE_SPLIT.split(text) if t.strip()]
+
+
+def scope_keywords(scopes: list[str], tax: Taxonomy) -> np.ndarray:
+    """Keyword index (into ``tax.keywords``) deciding each scope, ``-1`` where none is found.
+
+    A scope lists the main business first, so its first item naming a keyword decides (within
+    that item, the keyword of highest priority, as for names).
+    """
+    items = [scope_items(s) for s in scopes]
+    flat = [t for it in items for t in it]
+    best = tax.keyword_matcher.best(flat) if flat else np.zeros(0, dtype=np.int64)
+    out = np.full(len(scopes), -1, dtype=np.int64)
+    start = 0
+    for i, it in enumerate(items):
+        found = best[start : start + len(it)]
+        hits = np.flatnonzero(found >= 0)
+        if len(hits):
+            out[i] = found[hits[0]]
+        start += len(it)
+    return out
+
+
 def classify_establishments(
     establishments: pd.DataFrame,
     *,
@@ -381,17 +438,21 @@ def classify_establishments(
         best = np.full(len(texts_u), -1, dtype=np.int64)
         best[wanted] = tax.keyword_matcher.best(texts_u[wanted].tolist())
         kw = tax.keywords
-        kw_ids = np.array(
-            [0]
-            + [
-                labels.add(sec, fun, "keyword:" + word, "strong", np.nan)
-                for word, sec, fun in zip(kw.index, kw["sector"], kw["function"], strict=True)
-            ],
-            dtype=np.int64,
-        )
+        kw_ids = _keyword_ids(tax, labels, "keyword:")
         kw_prio = np.concatenate([[np.iinfo(np.int64).min], kw["priority"].to_numpy(np.int64)])
         row_best = best[pair_codes] + 1
         apply(kw_ids[row_best], kw_prio[row_best] > bar)
+
+    # 4b. the business scope (经营范围) of registry rows where neither code nor name decided
+    if "scope" in frame.columns and (state == 0).any():
+        scope = _Factor.of(frame, "scope")
+        todo = state == 0
+        wanted = _distinct(scope.codes[todo], len(scope.uniques))
+        hit = np.full(len(scope.uniques), -1, dtype=np.int64)
+        hit[wanted] = scope_keywords(scope.uniques[wanted].tolist(), tax)
+        scope_ids = _keyword_ids(tax, labels, "scope:keyword:")
+        row_hit = hit[scope.codes] + 1
+        apply(scope_ids[row_hit], row_hit > 0)
 
     # 5. generic OSM tags, weak Amap / OSM rules, 6. default
     apply(osm, (osm > 0) & generic[osm])

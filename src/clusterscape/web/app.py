@@ -24,8 +24,10 @@ Safety rules:
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import re
 import stat
 import threading
 from collections import OrderedDict
@@ -33,14 +35,23 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
+import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from clusterscape import results
 from clusterscape.errors import InvalidInputError
+from clusterscape.web.basemaps import Basemap, csp_sources, resolve_basemaps
+from clusterscape.web.establishments import (
+    ESTABLISHMENTS,
+    build_columns,
+    build_geojson,
+    default_fields,
+    years_of,
+)
 
 __all__ = ["DEFAULT_PAGE", "LOOPBACK_HOSTS", "MAX_PAGE", "create_app"]
 
@@ -56,6 +67,11 @@ MAX_PAGE = 50_000
 MAX_FIGURE_BYTES = 64 * 1024 * 1024
 CACHE_BYTES = 256 * 1024 * 1024
 
+#: The life-cycle outputs (written by the life-cycle step when a study has it).
+LIFECYCLE = "lifecycle.csv"
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_\-]{1,100}")
+_FORMATS = "^(json|csv|geojson)$"
+
 # 409 Conflict: the request is fine, the study's state is not (a 422 would blame the request).
 _DAMAGED: dict[int | str, dict[str, Any]] = {
     409: {"description": "A file of the study is damaged (the detail names it)"}
@@ -69,6 +85,19 @@ class _Damaged(Exception):
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:300] or type(exc).__name__
+
+
+def _size_of(value: Any) -> int:
+    """Bytes a cached value holds (roughly, for frames; 1 KiB for small objects)."""
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    usage = getattr(value, "memory_usage", None)
+    if callable(usage):
+        try:
+            return int(usage(index=True, deep=True).sum()) + 1024
+        except (TypeError, ValueError, AttributeError):
+            return 1024
+    return 1024
 
 
 class _Cache:
@@ -96,7 +125,7 @@ class _Cache:
             try:
                 value = build()
                 self.builds += 1
-                size = len(value) if isinstance(value, (bytes, str)) else 1024
+                size = _size_of(value)
                 with self._lock:
                     if size <= self.max_bytes:
                         self._data[key] = (value, size)
@@ -110,6 +139,36 @@ class _Cache:
         return value
 
 
+def _download(content: bytes, media: str, filename: str) -> Response:
+    return Response(
+        content,
+        media_type=media,
+        headers={
+            "cache-control": "no-cache",
+            "content-disposition": f'attachment; filename="{filename}"',
+        },
+    )
+
+
+def _table_geojson(frame: Any, footprints: Any) -> bytes:
+    """A table as GeoJSON: joined onto the cluster footprints by cluster_id, else points at lon/lat."""
+    import geopandas as gpd
+
+    if frame is None:
+        return b'{"type": "FeatureCollection", "features": []}'
+    if footprints is not None and "cluster_id" in frame.columns and "cluster_id" in footprints:
+        shapes = footprints[["cluster_id", footprints.geometry.name]].drop_duplicates("cluster_id")
+        joined = shapes.merge(frame, on="cluster_id", how="right")
+        gdf = gpd.GeoDataFrame(joined, geometry=footprints.geometry.name, crs=footprints.crs)
+    elif {"lon", "lat"} <= set(frame.columns):
+        lon = pd.to_numeric(frame["lon"], errors="coerce")
+        lat = pd.to_numeric(frame["lat"], errors="coerce")
+        gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(lon, lat), crs=results.LAYER_CRS)
+    else:
+        gdf = gpd.GeoDataFrame(frame, geometry=[None] * len(frame), crs=results.LAYER_CRS)
+    return str(gdf.to_json(na="null", drop_id=True, to_wgs84=False)).encode()
+
+
 def _host_name(raw: str) -> str:
     """The host part of a Host header (no port, lower case, IPv6 brackets removed)."""
     raw = raw.strip().lower()
@@ -120,28 +179,8 @@ def _host_name(raw: str) -> str:
     return raw.rstrip(".")
 
 
-def _tile_sources(tile_url: str | None) -> str:
-    """The CSP source for a basemap tile URL template (its origin; ``{s}`` becomes ``*``)."""
-    if not tile_url:
-        return ""
-    parts = urlsplit(tile_url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc or "@" in parts.netloc:
-        raise InvalidInputError(
-            f"serve: --tile-url must be an http(s) URL template like "
-            f"https://tile.example.org/{{z}}/{{x}}/{{y}}.png, got {tile_url!r}."
-        )
-    netloc = parts.netloc
-    for token in ("{s}", "{a-c}", "{switch:a,b,c}"):
-        netloc = netloc.replace(token, "*")
-    if "{" in netloc or "}" in netloc or " " in netloc or ";" in netloc:
-        raise InvalidInputError(
-            f"serve: --tile-url host {parts.netloc!r} is not a plain host name."
-        )
-    return f" {parts.scheme}://{netloc}"
-
-
-def _security_headers(tile_url: str | None) -> list[tuple[bytes, bytes]]:
-    tiles = _tile_sources(tile_url)
+def _security_headers(basemaps: list[Basemap]) -> list[tuple[bytes, bytes]]:
+    tiles = csp_sources(basemaps)
     csp = (
         "default-src 'none'; script-src 'self'; style-src 'self'; "
         f"img-src 'self' data: blob:{tiles}; connect-src 'self'{tiles}; "
@@ -203,6 +242,8 @@ def create_app(
     out_dir: str | Path,
     *,
     tile_url: str | None = None,
+    basemaps: Iterable[str] = (),
+    basemap_datum: str = "wgs84",
     allowed_hosts: Iterable[str] = (),
 ) -> FastAPI:
     """Build the dashboard app for the study saved in ``out_dir``.
@@ -213,8 +254,15 @@ def create_app(
         A directory written by ``clusterscape run`` (needs ``summary.json``). It may be the link
         that ``run`` maintains; it is followed at every request, so a re-run is picked up.
     tile_url : str, optional
-        An XYZ raster tile URL template (http/https) for a basemap; by default the map shows only
-        the study's own boundaries (no network needed). Its origin is added to the CSP.
+        An XYZ raster tile URL template (http/https) for a basemap (the older form of
+        ``basemaps=[url]``), offered first.
+    basemaps : iterable of str
+        Basemaps the page offers besides ``blank``: built-in names (``osm``, ``amap``; see
+        :mod:`clusterscape.web.basemaps`) or XYZ URL templates; the first is shown at start. By
+        default the map shows only the study's own layers (no network needed). Only these tile
+        hosts enter the CSP.
+    basemap_datum : {"wgs84", "gcj02"}
+        Datum of the URL templates in ``basemaps`` (built-in names carry their own).
     allowed_hosts : iterable of str, optional
         Host names accepted in the ``Host`` header besides ``127.0.0.1``, ``localhost`` and
         ``::1`` (e.g. the machine's name when serving on a network interface).
@@ -229,7 +277,10 @@ def create_app(
         raise InvalidInputError(
             f"serve: {root} has no summary.json; point it at a directory written by `clusterscape run`."
         )
-    headers = _security_headers(tile_url)
+    if tile_url:
+        resolve_basemaps([tile_url], option="--tile-url")  # its own error message
+    offered = resolve_basemaps([*([tile_url] if tile_url else []), *basemaps], datum=basemap_datum)
+    headers = _security_headers(offered)
     allowed = frozenset(_host_name(h) for h in (*LOOPBACK_HOSTS, *allowed_hosts) if h and h.strip())
     cache = _Cache(CACHE_BYTES)
 
@@ -383,10 +434,36 @@ def create_app(
             raise HTTPException(status_code=404, detail="summary.json is missing")
         return json_bytes(content)
 
-    @app.get("/api/clusters", summary="One record per cluster (clusters.csv)", responses=_DAMAGED)
-    def clusters() -> Response:
-        content = cached(results.CLUSTERS, "clusters", build_clusters)
-        return json_bytes(content if content is not None else b"[]")
+    @app.get(
+        "/api/clusters",
+        summary="One record per cluster (clusters.csv) as JSON, CSV or GeoJSON (footprints)",
+        responses={
+            200: {"content": {"application/json": {}, "text/csv": {}, GEOJSON_MEDIA: {}}},
+            **_DAMAGED,
+        },
+    )
+    def clusters(
+        format: str = Query("json", pattern=_FORMATS),
+        cluster_id: int | None = Query(
+            None, ge=-(2**31), le=2**31, description="Only this cluster (a card's download)."
+        ),
+    ) -> Response:
+        if format == "json" and cluster_id is None:
+            content = cached(results.CLUSTERS, "clusters", build_clusters)
+            return json_bytes(content if content is not None else b"[]")
+        geo = None
+        if format == "geojson" and "clusters" in layer_info():
+            geo = cached(
+                results.GPKG,
+                "footprints",
+                lambda path: results.read_layer_page(path, "clusters", caller="serve"),
+            )
+        frame = read_csv(results.CLUSTERS)
+        name = "clusters"
+        if cluster_id is not None and frame is not None and "cluster_id" in frame.columns:
+            frame = frame[pd.to_numeric(frame["cluster_id"], errors="coerce") == cluster_id]
+            name = f"cluster_{cluster_id}"
+        return frame_response(frame, name, format, geo)
 
     @app.get("/api/layers", summary="Names of the map layers in results.gpkg", responses=_DAMAGED)
     def layers() -> list[str]:
@@ -451,9 +528,199 @@ def create_app(
             raise HTTPException(status_code=404, detail="unknown figure")
         return Response(content, media_type="image/png", headers={"cache-control": "no-cache"})
 
-    @app.get("/api/config", summary="Settings for the page (basemap tile URL)")
+    # --- establishments (compact, cached gzip), years, tables and exports ---
+    def establishment_fields() -> list[str]:
+        if ESTABLISHMENTS not in layer_info():
+            return []
+
+        def build(path: Path) -> list[str]:
+            try:
+                return results.layer_columns(path, ESTABLISHMENTS, caller="serve")
+            except results.DamagedFileError as exc:
+                raise _Damaged(exc.reason) from None
+
+        return list(cached(results.GPKG, "est-fields", build) or [])
+
+    def read_establishments(
+        path: Path, fields: list[str] | None, offset: int = 0, limit: int | None = None
+    ) -> Any:
+        try:
+            return results.read_layer_page(
+                path, ESTABLISHMENTS, offset=offset, limit=limit, columns=fields, caller="serve"
+            )
+        except results.DamagedFileError as exc:
+            raise _Damaged(exc.reason) from None
+
+    def build_establishments(path: Path, fields: list[str], fmt: str) -> bytes:
+        gdf = read_establishments(path, fields)
+        raw = (build_columns if fmt == "columns" else build_geojson)(gdf, fields)
+        return gzip.compress(raw, compresslevel=5, mtime=0)
+
+    def read_csv(rel: str) -> Any:
+        def build(path: Path) -> Any:
+            try:
+                return results.read_table(path, caller="serve")
+            except results.DamagedFileError as exc:
+                raise _Damaged(exc.reason) from None
+
+        return cached(rel, "frame", build)
+
+    def table_names() -> list[str]:
+        try:
+            names = sorted(p.stem for p in base().glob("*.csv"))
+        except OSError:
+            return []
+        return [n for n in names if _TABLE_NAME.fullmatch(n) and regular(f"{n}.csv")]
+
+    def study_years() -> dict[str, int] | None:
+        # Only the (first, last) pair is cached, never the establishments' frame.
+        spans: list[pd.DataFrame] = []
+        cols: list[str] = [c for c in ("opened", "closed") if c in establishment_fields()]
+        if cols:
+            span = cached(
+                results.GPKG, "years", lambda path: years_of([read_establishments(path, cols)])
+            )
+            if span is not None:
+                spans.append(pd.DataFrame({"year": [span["first"], span["last"]]}))
+        life = read_csv(LIFECYCLE)
+        if life is not None:
+            spans.append(life)
+        return years_of(spans)
+
+    def gzip_response(request: Request, body: bytes, media: str, filename: str | None) -> Response:
+        extra = {"cache-control": "no-cache", "vary": "accept-encoding"}
+        if filename:
+            extra["content-disposition"] = f'attachment; filename="{filename}"'
+        if "gzip" in request.headers.get("accept-encoding", "").lower():
+            return Response(body, media_type=media, headers={**extra, "content-encoding": "gzip"})
+        return Response(gzip.decompress(body), media_type=media, headers=extra)
+
+    def frame_response(frame: Any, name: str, fmt: str, geo: Any = None) -> Response:
+        if fmt == "csv":
+            text = "" if frame is None else frame.to_csv(index=False)
+            return _download(text.encode(), "text/csv; charset=utf-8", f"{name}.csv")
+        if fmt == "geojson":
+            return _download(_table_geojson(frame, geo), GEOJSON_MEDIA, f"{name}.geojson")
+        rows = [] if frame is None else results.records(frame)
+        return json_bytes(results.dumps_json(rows).encode())
+
+    @app.get(
+        "/api/establishments",
+        summary="Every establishment, compact (columns or GeoJSON), for the map",
+        description=(
+            "`fields` is a comma-separated list of the layer's columns (default: sector, "
+            "function, is_creative, cluster, opened, closed when present). `format=columns` "
+            "gives {n, lon, lat, columns} with text dictionary-encoded (codes, labels); "
+            "`format=geojson` a FeatureCollection with feature id = row index. Coordinates "
+            "are WGS-84, rounded to 1e-6 degrees. Empty when the study has no establishments."
+        ),
+        responses={200: {"content": {"application/json": {}, GEOJSON_MEDIA: {}}}, **_DAMAGED},
+    )
+    def establishments(
+        request: Request,
+        fields: str | None = Query(None, max_length=2000, description="Comma-separated columns."),
+        format: str = Query("columns", pattern="^(columns|geojson)$"),
+    ) -> Response:
+        available = establishment_fields()
+        wanted = (
+            default_fields(available)
+            if fields is None
+            else [f.strip() for f in fields.split(",") if f.strip()]
+        )
+        unknown = [f for f in wanted if f not in available]
+        if unknown and available:
+            raise HTTPException(
+                status_code=422,
+                detail=f"unknown field(s) {', '.join(unknown)[:200]}; the layer has {', '.join(available)[:600]}",
+            )
+        wanted = list(dict.fromkeys(wanted))
+        media = "application/json" if format == "columns" else GEOJSON_MEDIA
+        body = None
+        if available:
+            body = cached(
+                results.GPKG,
+                "establishments",
+                lambda path: build_establishments(path, wanted, format),
+                tuple(wanted),
+                format,
+            )
+        if body is None:
+            empty = (
+                {"n": 0, "lon": [], "lat": [], "columns": {}}
+                if format == "columns"
+                else {
+                    "type": "FeatureCollection",
+                    "features": [],
+                }
+            )
+            body = gzip.compress(json.dumps(empty).encode(), mtime=0)
+        name = f"{ESTABLISHMENTS}.geojson" if format == "geojson" else None
+        return gzip_response(request, body, media, name)
+
+    @app.get(
+        "/api/establishments/{index}",
+        summary="Every field of one establishment (row `index` of the layer)",
+        responses={404: {"description": "No such row"}, **_DAMAGED},
+    )
+    def establishment(index: int) -> Response:
+        total = layer_info().get(ESTABLISHMENTS, 0)
+        if not 0 <= index < total:
+            raise HTTPException(status_code=404, detail="no such establishment")
+
+        def build(path: Path) -> bytes:
+            gdf = read_establishments(path, None, offset=index, limit=1)
+            if not len(gdf):
+                raise _Damaged("row not found")
+            lon, lat = gdf.geometry.iloc[0].x, gdf.geometry.iloc[0].y
+            row = results.records(gdf.drop(columns=gdf.geometry.name))[0]
+            return results.dumps_json({"index": index, **row, "lon": lon, "lat": lat}).encode()
+
+        content = cached(results.GPKG, "est-row", build, index)
+        if content is None:
+            raise HTTPException(status_code=404, detail="no such establishment")
+        return json_bytes(content)
+
+    @app.get("/api/tables", summary="Names of the study's CSV tables")
+    def tables() -> list[str]:
+        return table_names()
+
+    @app.get(
+        "/api/tables/{name}",
+        summary="One CSV table as JSON records, CSV or GeoJSON (rows with lon/lat)",
+        responses={
+            200: {"content": {"application/json": {}, "text/csv": {}, GEOJSON_MEDIA: {}}},
+            404: {"description": "Unknown table"},
+            **_DAMAGED,
+        },
+    )
+    def table(name: str, format: str = Query("json", pattern=_FORMATS)) -> Response:
+        if name not in table_names():
+            raise HTTPException(status_code=404, detail="unknown table")
+        return frame_response(read_csv(f"{name}.csv"), name, format)
+
+    @app.get("/api/config", summary="Settings for the page: basemaps, years, tables")
     def config() -> dict[str, Any]:
-        return {"tile_url": tile_url}
+        damaged: list[str] = []
+
+        def tolerant(get: Callable[[], Any], empty: Any) -> Any:
+            # A damaged file costs its part of the settings (named in `damaged`), not the page.
+            try:
+                return get()
+            except HTTPException as exc:
+                damaged.append(str(exc.detail))
+                return empty
+
+        return {
+            "tile_url": tile_url,
+            "lang": "zh" if getattr(app.state, "lang", "en") == "zh" else "en",
+            "basemaps": [b.to_json() for b in offered],
+            "basemap": offered[1].name if len(offered) > 1 else "blank",
+            "years": tolerant(study_years, None),
+            "lifecycle": tolerant(lambda: read_csv(LIFECYCLE) is not None, False),
+            "establishments": tolerant(lambda: layer_info().get(ESTABLISHMENTS, 0), 0),
+            "tables": table_names(),
+            "damaged": list(dict.fromkeys(damaged)),
+        }
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -387,10 +388,25 @@ def _sim_curves(simulated, win, rr, fun, correction, *, caller):
     return np.vstack([_fun_values(s, win, rr, fun, correction) for s in pats])
 
 
+class GlobalTestOptions(TypedDict, total=False):
+    """Keyword options of :func:`dclf_test` and :func:`mad_test` (documented there)."""
+
+    nsim: int
+    rmax_m: float | None
+    fun: str
+    correction: str | None
+    seed: int | None
+    method: str
+    cell: float | None
+    simulated: Sequence[PointsLike] | None
+
+
 def _global_test(
-    xy, window, *, nsim, rmax_m, fun, correction, seed, exponent, caller, method, cell,
-    simulated=None,
-):  # fmt: skip
+    xy: PointsLike, window: WindowLike, *, exponent: int, caller: str, nsim: int = 99,
+    rmax_m: float | None = None, fun: str = "K", correction: str | None = None,
+    seed: int | None = 0, method: str = "exact", cell: float | None = None,
+    simulated: Sequence[PointsLike] | None = None,
+) -> TestResult:  # fmt: skip
     if simulated is not None:
         nsim = len(simulated)
     pts, win, correction = _setup(
@@ -440,17 +456,7 @@ def _global_test(
 
 
 def dclf_test(
-    xy: PointsLike,
-    window: WindowLike,
-    *,
-    nsim: int = 99,
-    rmax_m: float | None = None,
-    fun: str = "K",
-    correction: str | None = None,
-    seed: int | None = 0,
-    method: str = "exact",
-    cell: float | None = None,
-    simulated: Sequence[PointsLike] | None = None,
+    xy: PointsLike, window: WindowLike, **options: Unpack[GlobalTestOptions]
 ) -> TestResult:
     """Diggle–Cressie–Loosmore–Ford test of CSR in the window (spatstat ``dclf.test``).
 
@@ -490,51 +496,15 @@ def dclf_test(
     Diggle P.J. 1986, J. Neurosci. Methods 18:115–125; Loosmore N.B. & Ford E.D. 2006,
     Ecology 87:1925–1931; Baddeley A. et al. 2014, Ecological Monographs 84:477–489.
     """
-    return _global_test(
-        xy,
-        window,
-        nsim=nsim,
-        rmax_m=rmax_m,
-        fun=fun,
-        correction=correction,
-        seed=seed,
-        exponent=2,
-        caller="pattern.dclf_test",
-        method=method,
-        cell=cell,
-        simulated=simulated,
-    )
+    return _global_test(xy, window, exponent=2, caller="pattern.dclf_test", **options)
 
 
 def mad_test(
-    xy: PointsLike,
-    window: WindowLike,
-    *,
-    nsim: int = 99,
-    rmax_m: float | None = None,
-    fun: str = "K",
-    correction: str | None = None,
-    seed: int | None = 0,
-    method: str = "exact",
-    cell: float | None = None,
-    simulated: Sequence[PointsLike] | None = None,
+    xy: PointsLike, window: WindowLike, **options: Unpack[GlobalTestOptions]
 ) -> TestResult:
     """Maximum absolute deviation test of CSR (spatstat ``mad.test``): T = max_r |f − f_theo|.
 
     Parameters and defaults are those of :func:`dclf_test` (K, theoretical reference,
     r in [0, rmax] on 513 values).
     """
-    return _global_test(
-        xy,
-        window,
-        nsim=nsim,
-        rmax_m=rmax_m,
-        fun=fun,
-        correction=correction,
-        seed=seed,
-        exponent=0,
-        caller="pattern.mad_test",
-        method=method,
-        cell=cell,
-        simulated=simulated,
-    )
+    return _global_test(xy, window, exponent=0, caller="pattern.mad_test", **options)

@@ -30,7 +30,7 @@ from scipy.spatial import cKDTree
 
 from clusterscape._validation import PointsLike, as_xy, check_positive
 from clusterscape.errors import InvalidInputError
-from clusterscape.measure.pattern._kernels import strip_order, strip_range
+from clusterscape.measure.pattern._kernels import strip_order, strip_partners
 from clusterscape.measure.pattern._kfunc import _check_r
 
 __all__ = ["KdResult", "MResult", "bw_nrd0", "kd", "kd_envelope", "m_envelope", "m_function"]
@@ -100,28 +100,22 @@ def _pair_grid(x, y, strip_start, strip_of, w, dmax, delta, ngrid, nchunks):
     n = x.shape[0]
     acc = np.zeros((nchunks, ngrid + 18))
     dmax2 = dmax * dmax
+    cap = np.full(n, np.inf)
     for c in numba.prange(nchunks):
         h = acc[c]
+        js = np.empty(n, np.int64)
+        d2s = np.empty(n)
         for i in range(c, n, nchunks):
-            xi = x[i]
-            yi = y[i]
-            s = strip_of[i]
-            for part in range(2):
-                j0, hi = strip_range(x, xi, i, s, part, strip_start, dmax)
-                for j in range(j0, hi):
-                    dx = x[j] - xi
-                    if dx > dmax:
-                        break
-                    dy = y[j] - yi
-                    d2 = dx * dx + dy * dy
-                    if d2 > dmax2:
-                        continue
-                    t = math.sqrt(d2) / delta
-                    k = int(t)
-                    f = t - k
-                    ww = w[i] * w[j]
-                    h[k] += ww * (1.0 - f)
-                    h[k + 1] += ww * f
+            cnt = strip_partners(x, y, i, strip_of[i], strip_start, dmax, dmax2, cap, js, d2s)
+            for q in range(cnt):  # distances in grid steps, in a loop of its own (SIMD)
+                d2s[q] = math.sqrt(d2s[q]) / delta
+            for q in range(cnt):
+                t = d2s[q]
+                k = int(t)
+                f = t - k
+                ww = w[i] * w[js[q]]
+                h[k] += ww * (1.0 - f)
+                h[k + 1] += ww * f
     tot = np.zeros(ngrid + 18)
     for c in range(nchunks):
         tot += acc[c]

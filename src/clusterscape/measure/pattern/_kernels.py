@@ -20,6 +20,9 @@ MODE_NONE = 0
 MODE_BORDER = 1
 MODE_ISO = 2
 MODE_TRANS_RECT = 3
+#: the border correction in squared-distance arithmetic (:func:`pair_hist`; same bits as
+#: ``MODE_BORDER``, which it falls back to when :func:`bin_table` cannot be built)
+MODE_BORDER_SQ = 4
 #: Kernel mode of each edge-correction name (``MODE_TRANS_RECT`` is the translation correction of
 #: a rectangular window).
 MODES = {
@@ -203,6 +206,85 @@ def strip_range(
     return lo + np.searchsorted(x[lo:hi], xi - rmax), hi
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def scan_rows(x, y, xi, yi, lo, hi, reach, lim, capi, cap, js, d2s, cnt):
+    """The strip scan over rows ``lo:hi`` (sorted by x) for a point at (xi, yi): appends the
+    rows j with squared distance d2 <= ``lim`` and d2 <= max(``capi``, ``cap[j]``) to ``js``
+    and ``d2s`` from index ``cnt`` on, stopping at the first ``x_j − xi > reach``; returns the
+    new count. ``cap`` (squared border distances, or inf) drops the pairs that neither end
+    point can count under the border correction before any work is done on them."""
+    for j in range(lo, hi):
+        dx = x[j] - xi
+        if dx > reach:
+            break
+        dy = y[j] - yi
+        d2 = dx * dx + dy * dy
+        if d2 > lim or (d2 > capi and d2 > cap[j]):
+            continue
+        js[cnt] = j
+        d2s[cnt] = d2
+        cnt += 1
+    return cnt
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def strip_partners(
+    x: np.ndarray,
+    y: np.ndarray,
+    i: int,
+    s: int,
+    strip_start: np.ndarray,
+    reach: float,
+    lim: float,
+    cap: np.ndarray,
+    js: np.ndarray,
+    d2s: np.ndarray,
+) -> int:
+    """Partners j of row ``i`` (strip ``s``) with squared distance <= ``lim``.
+
+    Every kernel that visits each pair closer than ``reach`` once (:func:`pair_hist`,
+    :func:`_hist_one`, ``_kd._pair_grid``) runs this scan (:func:`scan_rows` over the two parts
+    of :func:`strip_range`) and then does its own work per pair: the partners go to
+    ``js[:cnt]`` and their squared distances to ``d2s[:cnt]`` (buffers of at least n rows; pairs
+    beyond both end points' ``cap`` are left out, see :func:`scan_rows`), in scan order (the order in which the kernels add up their sums); returns ``cnt``. ``lim`` <=
+    reach² (the Krect rule d < rmax passes the double below rmax²).
+    """
+    cnt = 0
+    for part in range(2):
+        lo, hi = strip_range(x, x[i], i, s, part, strip_start, reach)
+        cnt = scan_rows(x, y, x[i], y[i], lo, hi, reach, lim, cap[i], cap, js, d2s, cnt)
+    return cnt
+
+
+@numba.njit(cache=True, nogil=True)
+def strip_limit(rmax: float, rstep: float) -> float:
+    """Largest squared distance a pair may have: rmax², or for Krect (rstep > 0, d < rmax
+    strictly) the double just below it."""
+    rmax2 = rmax * rmax
+    return np.nextafter(rmax2, -np.inf) if rstep > 0.0 else rmax2
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_border_sq(h, i, j, d2, bsq, tops, u, thr, lut, scale):
+    """Border pair in squared-distance arithmetic (see :func:`pair_hist`): the same bins and
+    float additions, in the same order, as :func:`_add_pair` with ``MODE_BORDER`` (the pairs
+    that no end point can count are left out by the scan, with ``bsq`` as its cap)."""
+    bi = bsq[i]
+    bj = bsq[j]
+    k = lut[int(d2 * scale)]
+    if d2 > thr[k]:
+        k += 1
+    w = u[i] * u[j]
+    ti = tops[i]
+    if d2 <= bi and k <= ti:
+        h[k] += w
+        h[ti + 1] -= w
+    tj = tops[j]
+    if d2 <= bj and k <= tj:
+        h[k] += w
+        h[tj + 1] -= w
+
+
 @numba.njit(cache=True, parallel=True)
 def pair_hist(
     x: np.ndarray,
@@ -229,33 +311,39 @@ def pair_hist(
     at each ``r`` (for ``mode = MODE_BORDER`` a difference array whose cumulative sum is the
     reduced-sample numerator). ``tops`` are the per-point border indices of
     :func:`border_tops`; ``u`` are per-point weights (1 for K, 1/λ for Kinhom): the pair
-    weight is ``u_i * u_j * e_ij``.
+    weight is ``u_i * u_j * e_ij``. ``mode = MODE_BORDER_SQ`` is the border correction in
+    squared-distance arithmetic, used when :func:`bin_table` can be built (the same pairs, bins and float additions in the same
+    order, so the same bits: the bin is read from the table instead of ``sqrt`` and a search of
+    ``r``, and d <= b_i is d² <= ``_sq_below(b_i)``, exact for a correctly rounded sqrt).
     """
     n = x.shape[0]
     m = r.shape[0]
     rmax = r[m - 1]
-    rmax2 = rmax * rmax
-    krect = rstep > 0.0
+    lim = strip_limit(rmax, rstep)
+    thr, lut, scale = bin_table(r, rstep)
+    table = mode == MODE_BORDER_SQ and lut.shape[0] > 0
+    if mode == MODE_BORDER_SQ:
+        mode = MODE_BORDER
+    bsq = np.full(n, np.inf)  # the scan's cap: no pair is left out but with the table
+    if table:
+        for i in range(n):
+            bsq[i] = _sq_below(b[i])
     acc = np.zeros((nchunks, m + 17))  # padded rows: no false sharing between threads
     for c in numba.prange(nchunks):
         h = acc[c]
+        js = np.empty(n, np.int64)
+        d2s = np.empty(n)
         for i in range(c, n, nchunks):
-            xi = x[i]
-            yi = y[i]
-            s = strip_of[i]
-            for part in range(2):
-                lo, hi = strip_range(x, xi, i, s, part, strip_start, rmax)
-                for j in range(lo, hi):
-                    dx = x[j] - xi
-                    if dx > rmax:
-                        break
-                    dy = y[j] - yi
-                    d2 = dx * dx + dy * dy
-                    if d2 > rmax2 or (krect and d2 >= rmax2):  # Krect: d < rmax strictly
-                        continue
+            cnt = strip_partners(x, y, i, strip_of[i], strip_start, rmax, lim, bsq, js, d2s)
+            for q in range(cnt):
+                j = js[q]
+                if table:
+                    _add_border_sq(h, i, j, d2s[q], bsq, tops, u, thr, lut, scale)
+                else:
                     _add_pair(
-                        h, i, j, dx, dy, d2, x, y, b, tops, u, r, mode, edges, rect_w, rect_h, rstep
-                    )
+                        h, i, j, x[j] - x[i], y[j] - y[i], d2s[q], x, y, b, tops, u, r, mode,
+                        edges, rect_w, rect_h, rstep,
+                    )  # fmt: skip
     tot = np.zeros(m + 17)
     for c in range(nchunks):
         tot += acc[c]
@@ -381,41 +469,16 @@ def bin_table(r: np.ndarray, rstep: float) -> tuple[np.ndarray, np.ndarray, floa
         ck[k] = -1 if thr[k] < 0.0 else min(int(thr[k] * scale), ncell + 2)
         if k > 0 and ck[k] >= 0 and ck[k] <= ck[k - 1]:
             return thr, empty, 0.0  # two thresholds in one cell
-    lut = np.zeros(ncell + 2, np.int64)
+    # lut[c] = #{k : ck[k] < c}, by a running count of the cells (O(ncell + m))
+    at = np.zeros(ncell + 4, np.int64)
+    for k in range(m - 1):
+        at[ck[k] + 1] += 1  # ck[k] + 1 in 0..ncell + 3
+    lut = np.empty(ncell + 2, np.int64)
+    run = 0
     for c in range(ncell + 2):
-        cnt = 0
-        for k in range(m - 1):
-            if ck[k] < c:
-                cnt += 1
-        lut[c] = cnt
+        run += at[c]  # thresholds in cells < c (cell -1 included)
+        lut[c] = run
     return thr, lut, scale
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _count_scan(x, y, bsq, tops, lo, hi, xi, yi, bsqi, ti, thr, lut, scale, reach, rlim, h, cnt):
-    """Pairs of point i with rows lo:hi (x sorted, scanned while x_j − x_i <= reach) for the
-    unweighted "none" (tops is None-like: bsq < 0 disables) and "border" estimators, in exact
-    squared-distance arithmetic: d2 must satisfy d2 <= rlim (the largest d2 counted), the bin is
-    read from the threshold table and d <= b_i is d2 <= bsq_i. Returns i's pair count."""
-    ci = 0
-    for j in range(lo, hi):
-        dx = x[j] - xi
-        if dx > reach:
-            break
-        dy = y[j] - yi
-        d2 = dx * dx + dy * dy
-        if d2 > rlim:
-            continue
-        k = lut[int(d2 * scale)]
-        if d2 > thr[k]:
-            k += 1
-        if d2 <= bsqi and k <= ti:
-            h[k] += 1
-            ci += 1
-        if d2 <= bsq[j] and k <= tops[j]:
-            h[k] += 1
-            cnt[j] += 1
-    return ci
 
 
 @numba.njit(cache=True, nogil=True)
@@ -428,7 +491,7 @@ def _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, border, h):
     nstrips = start.shape[0] - 1
     rmax = r[m - 1]
     rmax2 = rmax * rmax
-    rlim = np.nextafter(rmax2, -np.inf) if rstep > 0.0 else rmax2  # Krect: d < rmax strictly
+    rlim = strip_limit(rmax, rstep)  # Krect: d < rmax strictly
     thr, lut, scale = bin_table(r, rstep)
     if lut.shape[0] == 0:  # thresholds too close for a table: the caller uses the sqrt path
         return False
@@ -444,24 +507,35 @@ def _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, border, h):
         tt[i] = tops[i] if border else m - 1
     cnt = np.zeros(n, np.int64)
     hi_ = np.zeros(h.shape[0], np.int64)
+    js = np.empty(n, np.int64)
+    d2s = np.empty(n)
     for i in range(n):
         xi = x[i]
         yi = y[i]
         s = strip_of[i]
-        ci = _count_scan(
-            x, y, bsq, tt, i + 1, start[s + 1], xi, yi, bsq[i], tt[i], thr, lut, scale,
-            rmax, rlim, hi_, cnt,
-        )  # fmt: skip
+        np_ = scan_rows(x, y, xi, yi, i + 1, start[s + 1], rmax, rlim, bsq[i], bsq, js, d2s, 0)
         for q in range(1, nsub + 1):
             if s + q >= nstrips:
                 break
             lo = start[s + q]
             hi = start[s + q + 1]
             j0 = lo + np.searchsorted(x[lo:hi], xi - reach[q])
-            ci += _count_scan(
-                x, y, bsq, tt, j0, hi, xi, yi, bsq[i], tt[i], thr, lut, scale,
-                reach[q], rlim, hi_, cnt,
-            )  # fmt: skip
+            np_ = scan_rows(x, y, xi, yi, j0, hi, reach[q], rlim, bsq[i], bsq, js, d2s, np_)
+        bsqi = bsq[i]
+        ti = tt[i]
+        ci = 0
+        for p in range(np_):
+            j = js[p]
+            d2 = d2s[p]
+            k = lut[int(d2 * scale)]
+            if d2 > thr[k]:
+                k += 1
+            if d2 <= bsqi and k <= ti:
+                hi_[k] += 1
+                ci += 1
+            if d2 <= bsq[j] and k <= tt[j]:
+                hi_[k] += 1
+                cnt[j] += 1
         cnt[i] += ci
     if border:
         for i in range(n):
@@ -470,6 +544,23 @@ def _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, border, h):
     for k in range(h.shape[0]):
         h[k] += hi_[k]
     return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _strip_rows(x0, y0, b0, r, rstep, width, x, y, b, tops, strip_of):
+    """Fill x, y, b, tops (:func:`border_top`) and strip_of in the strip order of height
+    ``width`` (:func:`_strip_sort`); return the strip starts."""
+    order, start = _strip_sort(x0, y0, width)
+    for k in range(start.shape[0] - 1):
+        for q in range(start[k], start[k + 1]):
+            strip_of[q] = k
+    for q in range(x0.shape[0]):
+        i = order[q]
+        x[q] = x0[i]
+        y[q] = y0[i]
+        b[q] = b0[i]
+        tops[q] = border_top(r, b0[i], rstep)
+    return start
 
 
 @numba.njit(cache=True, nogil=True)
@@ -495,30 +586,18 @@ def _hist_one(
     n = x0.shape[0]
     m = r.shape[0]
     rmax = r[m - 1]
-    rmax2 = rmax * rmax
-    krect = rstep > 0.0
     fast = (mode == MODE_BORDER) | (mode == MODE_NONE)
     nsub = 2 if fast else 1  # thinner strips: fewer candidate pairs
-    order, start = _strip_sort(x0, y0, rmax / nsub)
-    nstrips = start.shape[0] - 1
     x = np.empty(n)
     y = np.empty(n)
     b = np.empty(n)
     tops = np.empty(n, np.int64)
     strip_of = np.empty(n, np.int64)
     ones = np.ones(n)
-    for k in range(nstrips):
-        for q in range(start[k], start[k + 1]):
-            strip_of[q] = k
+    start = _strip_rows(x0, y0, b0, r, rstep, rmax / nsub, x, y, b, tops, strip_of)
     ntop = np.zeros(m + 1, np.int64)
     for q in range(n):
-        i = order[q]
-        x[q] = x0[i]
-        y[q] = y0[i]
-        b[q] = b0[i]
-        t = border_top(r, b0[i], rstep)
-        tops[q] = t
-        ntop[t + 1] += 1  # t >= -1
+        ntop[tops[q] + 1] += 1  # tops >= -1
     # counts[k] = #{i : tops_i >= k}
     acc = 0
     for k in range(m, 0, -1):
@@ -529,36 +608,20 @@ def _hist_one(
     if fast:
         done = _count_pairs(x, y, b, tops, start, strip_of, r, rstep, nsub, mode == MODE_BORDER, h)
         if not done:  # unusual r: regroup in strips of height rmax for the general sweep
-            order, start = _strip_sort(x0, y0, rmax)
-            nstrips = start.shape[0] - 1
-            for k in range(nstrips):
-                for q in range(start[k], start[k + 1]):
-                    strip_of[q] = k
-            for q in range(n):
-                i = order[q]
-                x[q] = x0[i]
-                y[q] = y0[i]
-                b[q] = b0[i]
-                tops[q] = border_top(r, b0[i], rstep)
+            start = _strip_rows(x0, y0, b0, r, rstep, rmax, x, y, b, tops, strip_of)
     if not done:
+        js = np.empty(n, np.int64)
+        d2s = np.empty(n)
+        lim = strip_limit(rmax, rstep)
+        cap = np.full(n, np.inf)
         for i in range(n):
-            xi = x[i]
-            yi = y[i]
-            s = strip_of[i]
-            for part in range(2):
-                lo, hi = strip_range(x, xi, i, s, part, start, rmax)
-                for j in range(lo, hi):
-                    dx = x[j] - xi
-                    if dx > rmax:
-                        break
-                    dy = y[j] - yi
-                    d2 = dx * dx + dy * dy
-                    if d2 > rmax2 or (krect and d2 >= rmax2):  # Krect: d < rmax strictly
-                        continue
-                    _add_pair(
-                        h, i, j, dx, dy, d2, x, y, b, tops, ones, r, mode, edges, rect_w, rect_h,
-                        rstep,
-                    )  # fmt: skip
+            cnt = strip_partners(x, y, i, strip_of[i], start, rmax, lim, cap, js, d2s)
+            for q in range(cnt):
+                j = js[q]
+                _add_pair(
+                    h, i, j, x[j] - x[i], y[j] - y[i], d2s[q], x, y, b, tops, ones, r, mode,
+                    edges, rect_w, rect_h, rstep,
+                )  # fmt: skip
     tot = 0.0
     for k in range(m):
         tot += h[k]

@@ -28,7 +28,7 @@ Baddeley A., Rubak E. & Turner R. 2015, *Spatial Point Patterns*, CRC, ch. 7.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numba
 import numpy as np
@@ -89,78 +89,6 @@ def _krect_step(win: Window, r: np.ndarray) -> float:
     return float(r[-1] / (len(r) - 1))
 
 
-@numba.njit(cache=True, parallel=True)
-def _border_hist_weighted(
-    x: np.ndarray,
-    y: np.ndarray,
-    strip_start: np.ndarray,
-    strip_of: np.ndarray,
-    b: np.ndarray,
-    tops: np.ndarray,
-    u: np.ndarray,
-    r: np.ndarray,
-    rstep: float,
-    nchunks: int,
-) -> np.ndarray:
-    """:func:`kern.pair_hist` for ``mode = MODE_BORDER``, in squared-distance arithmetic.
-
-    The same pairs, bins and float additions in the same order (so the same bits): the bin is
-    read from :func:`kern.bin_table` instead of ``sqrt`` and a search of ``r``, and d <= b_i is
-    d² <= ``_sq_below(b_i)`` (exact for a correctly rounded sqrt). A pair that no end point can
-    count (d > b_i and d > b_j) is skipped before its bin is looked up. Returns an empty array
-    when the threshold table cannot be built (the caller then uses ``pair_hist``).
-    """
-    n = x.shape[0]
-    m = r.shape[0]
-    thr, lut, scale = kern.bin_table(r, rstep)
-    if lut.shape[0] == 0:
-        return np.zeros(0)
-    rmax = r[m - 1]
-    rmax2 = rmax * rmax
-    rlim = np.nextafter(rmax2, -np.inf) if rstep > 0.0 else rmax2  # Krect: d < rmax strictly
-    bsq = np.empty(n)
-    for i in range(n):
-        bsq[i] = kern._sq_below(b[i])
-    acc = np.zeros((nchunks, m + 17))  # padded rows: no false sharing between threads
-    for c in numba.prange(nchunks):
-        h = acc[c]
-        for i in range(c, n, nchunks):
-            xi = x[i]
-            yi = y[i]
-            bi = bsq[i]
-            ti = tops[i]
-            ui = u[i]
-            s = strip_of[i]
-            for part in range(2):
-                lo, hi = kern.strip_range(x, xi, i, s, part, strip_start, rmax)
-                for j in range(lo, hi):
-                    dx = x[j] - xi
-                    if dx > rmax:
-                        break
-                    dy = y[j] - yi
-                    d2 = dx * dx + dy * dy
-                    if d2 > rlim:
-                        continue
-                    bj = bsq[j]
-                    if d2 > bi and d2 > bj:
-                        continue
-                    k = lut[int(d2 * scale)]
-                    if d2 > thr[k]:
-                        k += 1
-                    w = ui * u[j]
-                    if d2 <= bi and k <= ti:
-                        h[k] += w
-                        h[ti + 1] -= w
-                    tj = tops[j]
-                    if d2 <= bj and k <= tj:
-                        h[k] += w
-                        h[tj + 1] -= w
-    tot = np.zeros(m + 17)
-    for c in range(nchunks):
-        tot += acc[c]
-    return tot[:m]
-
-
 def _weighted_numerator(
     pts: np.ndarray, win: Window, r: np.ndarray, correction: str, u: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -181,22 +109,17 @@ def _weighted_numerator(
     if correction == "translate" and not win.is_rect:
         return _translate_poly_numerator(pts, win, r, u), counts
     order, start, strip_of = kern.strip_order(pts[:, 0], pts[:, 1], float(r[-1]))
-    mode = kern.MODES[correction]
+    mode = kern.MODE_BORDER_SQ if correction == "border" else kern.MODES[correction]
     xmin, ymin, xmax, ymax = win.bounds
     xs = np.ascontiguousarray(pts[order, 0])
     ys = np.ascontiguousarray(pts[order, 1])
     bs = np.ascontiguousarray(b[order])
     ts = np.ascontiguousarray(tops[order])
     us = np.ascontiguousarray(u[order])
-    nchunks = numba.get_num_threads()
-    hist = np.zeros(0)
-    if mode == kern.MODE_BORDER:
-        hist = _border_hist_weighted(xs, ys, start, strip_of, bs, ts, us, r, rstep, nchunks)
-    if len(hist) == 0:
-        hist = kern.pair_hist(
-            xs, ys, start, strip_of, bs, ts, us, r, mode, edges, xmax - xmin, ymax - ymin,
-            rstep, nchunks,
-        )  # fmt: skip
+    hist = kern.pair_hist(
+        xs, ys, start, strip_of, bs, ts, us, r, mode, edges, xmax - xmin, ymax - ymin, rstep,
+        numba.get_num_threads(),
+    )  # fmt: skip
     return np.cumsum(hist), counts
 
 
@@ -322,20 +245,22 @@ def _k_fft_checked(
     return _kfft.k_fft(pts, win, rr, cell_m, correction)
 
 
+class KOptions(TypedDict, total=False):
+    """Keyword options of :func:`k_function`, passed on by :func:`l_function`."""
+
+    correction: str | None
+    method: str
+    cell: float | None
+
+
 def l_function(
-    xy: PointsLike,
-    window: WindowLike,
-    r: ArrayLike,
-    *,
-    correction: str | None = None,
-    method: str = "exact",
-    cell: float | None = None,
+    xy: PointsLike, window: WindowLike, r: ArrayLike, **options: Unpack[KOptions]
 ) -> np.ndarray:
     """Besag's L function L(r) = sqrt(K(r)/π) in metres (spatstat ``Lest``); L(r) = r under CSR.
 
     Parameters are those of :func:`k_function` (including the opt-in ``method="fft"``).
     """
-    k = k_function(xy, window, r, correction=correction, method=method, cell=cell)
+    k = k_function(xy, window, r, **options)
     return np.sqrt(np.clip(k, 0, None) / np.pi)
 
 
