@@ -309,7 +309,8 @@ function refreshLifecycle() {
 }
 
 // Births, merges, splits and deaths of the year (of the years up to it when cumulative).
-const EVENT_COLOURS = { birth: "#1a9850", merge: "#f46d43", split: "#4575b4", death: "#d73027" };
+// Unlike the hotels/malls (orange/blue, black rim): white-rimmed and larger, drawn on top.
+const EVENT_COLOURS = { birth: "#1a9850", merge: "#c51b7d", split: "#01665e", death: "#111111" };
 const tracksText = (v) => String(v === null || v === undefined ? "" : v).split(";").filter((x) => x !== "").join(", ") || "–";
 function eventText(r) {
   return t(`ev_${r.event}_text`, { track: r.track_id, from: tracksText(r.from_tracks), to: tracksText(r.to_tracks), year: r.year });
@@ -327,7 +328,10 @@ function refreshEvents(y) {
   document.getElementById("events-title").textContent = t(state.cumulative ? "events_by" : "events_in", { year: y });
   if (!rows.length) ul.appendChild(el("li", {}, t("events_none")));
   for (const r of rows) {
-    const li = el("li", { class: `event event-${r.event}` });
+    const li = el("li", { class: `event event-${r.event}`, tabindex: "0", title: t("event_goto") });
+    const go = () => { if (r.lon !== null && r.lat !== null) state.map.flyTo({ center: [Number(r.lon), Number(r.lat)], zoom: Math.max(state.map.getZoom(), 12) }); };
+    li.addEventListener("click", go);
+    li.addEventListener("keydown", (e) => { if (e.key === "Enter") go(); });
     li.append(el("span", { class: "swatch", "data-colour": EVENT_COLOURS[r.event], "aria-hidden": "true" }),
       document.createTextNode(`${state.cumulative ? r.year + " " : ""}${eventText(r)}`));
     ul.appendChild(li);
@@ -749,7 +753,7 @@ async function main() {
       setSource("lifecycle-events", { type: "FeatureCollection", features: [] });
       map.addLayer({
         id: "lifecycle-events", type: "circle", source: "lifecycle-events",
-        paint: { "circle-radius": 7, "circle-color": ["match", ["get", "event"], ...Object.entries(EVENT_COLOURS).flat(), "#777"], "circle-stroke-color": "#000", "circle-stroke-width": 2 },
+        paint: { "circle-radius": 9, "circle-color": ["match", ["get", "event"], ...Object.entries(EVENT_COLOURS).flat(), "#777"], "circle-stroke-color": "#fff", "circle-stroke-width": 3 },
       });
       map.on("click", "lifecycle-events", (e) => {
         const p = e.features[0].properties;
@@ -854,6 +858,7 @@ async function main() {
   if (view.length === 3 && view.every(isFinite)) map.jumpTo({ center: [view[0], view[1]], zoom: view[2] });
   state.started = true;
   if (sel !== null && clusterById(sel)) select(Number(sel)); else saveHash();
+  if (map.getLayer("lifecycle-events")) map.moveLayer("lifecycle-events");
   map.once("idle", () => { state.ready = true; });
   map.triggerRepaint();
 }
