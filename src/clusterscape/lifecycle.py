@@ -160,7 +160,8 @@ class _Snapshot:
     cx: np.ndarray
     cy: np.ndarray
     footprints: np.ndarray  # shapely geometries (metric CRS)
-    frame: Any = None  # detection's cluster table (for the size distribution)
+    core: np.ndarray  # members denser than the significance floor (the size of growth/shrink)
+    frame: Any = None  # n, employees, area_m2 of the clusters (for the size distribution)
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -172,17 +173,8 @@ def _alive(opened: np.ndarray, closed: np.ndarray, years: np.ndarray) -> np.ndar
     return (opened[None, :] <= y) & ~(closed[None, :] <= y)
 
 
-def _detect(points: Any, det: Mapping[str, Any]) -> Any:
-    from clusterscape.detect.clusters import detect_clusters
-
-    return detect_clusters(
-        points, stability_draws=0, csr_simulations=0, seed=det["seed"],
-        **{k: det[k] for k in ("method", "min_cluster_size", "min_samples", "eps_m")},
-    )  # fmt: skip
-
-
 def _labels(xy: np.ndarray, det: Mapping[str, Any]) -> np.ndarray:
-    """Labels of :func:`_detect` without the cluster table (the null patterns need no more)."""
+    """Detection's labels (:func:`~clusterscape.detect.detect_clusters`, no cluster table)."""
     from clusterscape.detect.clusters import dbscan_labels, hdbscan_labels
 
     mcs, ms = int(det["min_cluster_size"]), int(det["min_samples"])
@@ -191,35 +183,42 @@ def _labels(xy: np.ndarray, det: Mapping[str, Any]) -> np.ndarray:
     return dbscan_labels(xy, eps_m=float(det["eps_m"]), min_samples=ms)[0]
 
 
-def _peak_ratio(xy: np.ndarray, labels: np.ndarray, *, min_samples: int, top: int) -> np.ndarray:
-    """Each cluster's peak density over the pattern's intensity (the significance statistic).
+def _core_ratio(xy: np.ndarray, min_samples: int) -> np.ndarray:
+    """Every point's core density over the pattern's intensity.
 
     The core density of a point is ``min_samples / (pi r^2)``, r the distance to its
     ``min_samples``-th nearest point (itself included, at least ``MIN_CORE_M``: firms registered
     at one address would otherwise be infinitely dense), as in
-    :func:`~clusterscape.detect.clusters.core_density`; a cluster's peak density is the median
-    over its ``top`` densest members, so a dense core that HDBSCAN returns inside a larger,
-    looser parent cluster keeps its density. Intensity: points per m² of the convex hull.
+    :func:`~clusterscape.detect.clusters.core_density`; intensity: points per m² of the convex
+    hull.
     """
     from scipy.spatial import cKDTree
 
-    k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
-    if k == 0:
-        return np.zeros(0)
     kk = min(int(min_samples), len(xy))
     r = cKDTree(xy).query(xy, k=kk)[0]
     r = r if r.ndim == 1 else r[:, -1]
     dens = kk / (np.pi * np.maximum(r, MIN_CORE_M) ** 2)
+    area = float(shapely.convex_hull(shapely.multipoints(xy)).area)
+    out: np.ndarray = dens / (len(xy) / area) if area > 0 else np.full(len(xy), np.inf)
+    return out
+
+
+def _peak_ratio(dens: np.ndarray, labels: np.ndarray, *, top: int) -> np.ndarray:
+    """Each cluster's peak density ratio (the significance statistic) from :func:`_core_ratio`.
+
+    A cluster's peak is the median over its ``top`` densest members, so a dense core that
+    HDBSCAN returns inside a larger, looser parent cluster keeps its density.
+    """
+    k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+    if k == 0:
+        return np.zeros(0)
     members = np.flatnonzero(labels >= 0)
     order = members[np.lexsort((-dens[members], labels[members]))]
     starts = np.searchsorted(labels[order], np.arange(k))
     ends = np.searchsorted(labels[order], np.arange(k), side="right")
-    peak = np.array(
+    return np.array(
         [np.median(dens[order[a : min(b, a + top)]]) for a, b in zip(starts, ends, strict=True)]
     )
-    area = float(shapely.convex_hull(shapely.multipoints(xy)).area)
-    out: np.ndarray = peak / (len(xy) / area) if area > 0 else np.full(k, np.inf)
-    return out
 
 
 def _null_ratio(
@@ -249,9 +248,8 @@ def _null_ratio(
                 got.append(cand)
                 have += len(cand)
             sim = np.vstack(got)[: len(xy)]
-        labels = _labels(sim, det)
-        ratio = _peak_ratio(sim, labels, min_samples=det["min_samples"],
-                            top=det["min_cluster_size"])  # fmt: skip
+        dens = _core_ratio(sim, det["min_samples"])
+        ratio = _peak_ratio(dens, _labels(sim, det), top=det["min_cluster_size"])
         best = max(best, float(ratio.max()) if len(ratio) else 0.0)
     return best
 
@@ -260,41 +258,52 @@ def _snapshots(
     gdf: gpd.GeoDataFrame, alive: np.ndarray, years: np.ndarray, det: Mapping[str, Any],
     floor: float,
 ) -> list[_Snapshot]:  # fmt: skip
+    """The significant clusters of every snapshot: labels, sizes, footprints, centroids.
+
+    Only what the lifecycle needs is computed (detection's labels, then per cluster its size,
+    known employees, footprint and centroid), not the full cluster profiles; the footprint is
+    the study's (:func:`clusterscape.detect.clusters.cluster_profiles`' concave hull).
+    """
+    from clusterscape.detect.clusters import _hull
+
     out = []
     xy = np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()])
+    emp = (
+        pd.to_numeric(gdf["employees"], errors="coerce").astype(float).fillna(0.0).to_numpy()
+        if "employees" in gdf.columns
+        else np.zeros(len(gdf))
+    )
     need = max(int(det["min_cluster_size"]), int(det["min_samples"])) + 1
     empty = np.zeros(0)
     for t, year in enumerate(years):
         idx = np.flatnonzero(alive[t])
         labels = np.full(len(gdf), -1, dtype=np.int64)
-
         if idx.size < need:
             out.append(_Snapshot(int(year), labels, empty.astype(np.int64), empty, empty, empty,
-                                 np.zeros(0, dtype=object)))  # fmt: skip
+                                 np.zeros(0, dtype=object), empty.astype(np.int64)))  # fmt: skip
             continue
-        res = _detect(gdf.iloc[idx], det)
-        c = res.clusters
-        lab = res.labels.to_numpy()
-        ratio = _peak_ratio(xy[idx], lab, min_samples=det["min_samples"],
-                            top=det["min_cluster_size"])  # fmt: skip
-        keep = ratio > floor
-        new_id = np.full(len(c) + 1, -1, dtype=np.int64)  # last slot: noise stays -1
+        pts = xy[idx]
+        lab = _labels(pts, det)
+        dens = _core_ratio(pts, det["min_samples"])
+        keep = _peak_ratio(dens, lab, top=det["min_cluster_size"]) > floor
+        new_id = np.full(keep.size + 1, -1, dtype=np.int64)  # last slot: noise stays -1
         new_id[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
-        labels[idx] = new_id[lab]
-        c = c[keep].reset_index(drop=True)
-        c.index.name = "cluster_id"
-        out.append(
-            _Snapshot(
-                year=int(year),
-                labels=labels,
-                n=c["n"].to_numpy(dtype=np.int64),
-                area=c["area_m2"].to_numpy(dtype=float),
-                cx=c["centroid_x"].to_numpy(dtype=float),
-                cy=c["centroid_y"].to_numpy(dtype=float),
-                footprints=np.asarray(c.geometry.to_numpy(), dtype=object),
-                frame=c,
-            )
-        )
+        lab = new_id[lab]
+        labels[idx] = lab
+        k = int(keep.sum())
+        ok = lab >= 0
+        n = np.bincount(lab[ok], minlength=k).astype(np.int64)
+        core = np.bincount(lab[ok & (dens > floor)], minlength=k).astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cx = np.bincount(lab[ok], weights=pts[ok, 0], minlength=k) / n
+            cy = np.bincount(lab[ok], weights=pts[ok, 1], minlength=k) / n
+        foot = np.array([_hull(pts[lab == c]) for c in range(k)], dtype=object)
+        area = shapely.area(foot) if k else empty
+        frame = pd.DataFrame(
+            {"n": n, "employees": np.bincount(lab[ok], weights=emp[idx][ok], minlength=k),
+             "area_m2": area}
+        )  # fmt: skip
+        out.append(_Snapshot(int(year), labels, n, area, cx, cy, foot, core, frame))
     return out
 
 
@@ -498,7 +507,9 @@ def _only(s: _Snapshot, c: int) -> _Snapshot:
     """Snapshot ``s`` reduced to its cluster ``c`` (relabelled 0)."""
     labels = np.where(s.labels == c, 0, -1)
     sl = slice(c, c + 1)
-    return _Snapshot(s.year, labels, s.n[sl], s.area[sl], s.cx[sl], s.cy[sl], s.footprints[sl])
+    return _Snapshot(
+        s.year, labels, s.n[sl], s.area[sl], s.cx[sl], s.cy[sl], s.footprints[sl], s.core[sl]
+    )
 
 
 def _transient(track: list[np.ndarray], events: list[_Event], *, persist: int) -> set[int]:
