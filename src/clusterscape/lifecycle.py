@@ -33,10 +33,19 @@ starts a new track. Events (with the year of the snapshot where the change is se
 - ``merge``: a cluster with two or more predecessors (their tracks end in it; the largest
   predecessor's track continues);
 - ``split``: a cluster with two or more successors (the largest successor continues the track,
-  the others start new tracks);
-- ``growth`` / ``shrink``: a track's size has risen to ``(1 + change)`` times (fallen to
-  ``1 / (1 + change)`` of) its size at its start or at its last event, and stays there for
-  ``persist`` snapshots.
+  the others start new tracks) that were one cluster: each part counted had, in each of the
+  ``persist`` snapshots before the split, at least ``min_cluster_size`` of its members alive then
+  in the parent's cluster, and at least ``threshold`` of them. Other parts are births: a group
+  that starts next to a cluster is often taken into that cluster's loose fringe while it is
+  too small to stand alone, and stands alone a year later;
+- ``growth`` / ``shrink``: a track's *core size* has risen to at least ``(1 + change)`` times
+  and ``min_change`` firms more than (fallen to at most ``1 / (1 + change)`` of, and
+  ``min_change`` firms fewer than) its core size at its start or at its last event, and stays
+  there for ``persist`` snapshots (defaults: 0.5, ``min_cluster_size``, 2). The core size is the
+  number of members whose own core density ratio (below) is above the significance floor:
+  HDBSCAN returns some years a dense core, other years the same core inside a looser parent
+  that takes in background firms, and the member count jumps with it; the core size does not.
+  Without significance (``"none"``) the core size is the member count.
 
 **Stability** (``persist``, default 2 snapshots). A track that ends (death or merge) and a track
 that starts (birth or split) within ``persist`` snapshots of it are joined into one track when
@@ -373,6 +382,7 @@ def _tracks(
     min_members: int,
     persist: int,
     change: float,
+    min_change: int,
 ) -> tuple[list[np.ndarray], list[_Event], set[int]]:
     """Track id of every cluster of every snapshot, the events and the transient tracks."""
     track = [np.full(s.n.size, -1, dtype=np.int64) for s in snaps]
@@ -420,7 +430,10 @@ def _tracks(
     )  # fmt: skip
     transient = _transient(track, events, persist=persist)
     events = [e for e in events if _keep(e, track, transient)]
-    events += _size_events(snaps, track, events, transient, persist=persist, change=change)
+    events = _settled_splits(events, snaps, alive, track, persist=persist, threshold=threshold,
+                             min_members=min_members)  # fmt: skip
+    events += _size_events(snaps, track, events, transient, persist=persist, change=change,
+                           min_change=min_change)  # fmt: skip
     return track, events, transient
 
 
@@ -535,6 +548,52 @@ def _keep(e: _Event, track: list[np.ndarray], transient: set[int]) -> bool:
     return True
 
 
+def _settled_splits(
+    events: list[_Event], snaps: list[_Snapshot], alive: np.ndarray, track: list[np.ndarray],
+    *, persist: int, threshold: float, min_members: int,
+) -> list[_Event]:  # fmt: skip
+    """Keep a split's part only when it was in the parent's track for ``persist`` snapshots.
+
+    A part counts when, in each of the ``persist`` snapshots before the split (those that exist),
+    at least ``min_members`` of its members alive then were in the parent's cluster and made up
+    at least ``threshold`` of them. A group that starts next to a cluster is often taken into the
+    cluster's loose fringe in its first year (it is too small to stand alone yet) and stands
+    alone from the next: that is a birth, not a split. A split left with fewer than two parts is
+    no split; its other parts are births.
+    """
+    out = []
+    for e in events:
+        if e.kind != "split":
+            out.append(e)
+            continue
+        k0, c0 = e.from_refs[0]
+        t = int(track[k0][c0])
+        parts: list[tuple[int, int]] = []
+        born: list[tuple[int, int]] = []
+        for k, j in e.to_refs:
+            mine = snaps[k].labels == j
+            settled = int(track[k][j]) == t
+            for g in range(1, persist + 1):
+                if settled or k - g < 0:
+                    break
+                where = np.flatnonzero(track[k - g] == t)
+                if where.size == 0:
+                    break
+                inside = int((mine & (snaps[k - g].labels == where[0])).sum())
+                alive_then = int((mine & alive[k - g]).sum())
+                if inside < min_members or inside < threshold * max(alive_then, 1):
+                    break
+            else:
+                settled = True
+            (parts if settled else born).append((k, j))
+        if len(parts) >= 2:
+            out.append(_Event("split", e.k, e.from_refs, parts))
+        else:
+            born = [r for r in e.to_refs if int(track[r[0]][r[1]]) != t]
+        out += [_Event("birth", e.k, [], [r]) for r in born]
+    return out
+
+
 def _size_events(
     snaps: list[_Snapshot],
     track: list[np.ndarray],
@@ -543,8 +602,9 @@ def _size_events(
     *,
     persist: int,
     change: float,
+    min_change: int,
 ) -> list[_Event]:
-    """Growth and shrink events of every track (ratchet on its size, see the module notes)."""
+    """Growth and shrink events of every track (ratchet on its core size, see the module notes)."""
     series: dict[int, list[tuple[int, int]]] = {}
     for k, ids in enumerate(track):
         for c, t in enumerate(ids):
@@ -555,7 +615,7 @@ def _size_events(
     for t, refs in series.items():
         if t in transient:
             continue
-        sizes = np.array([snaps[k].n[c] for k, c in refs], dtype=float)
+        sizes = np.array([snaps[k].core[c] for k, c in refs], dtype=float)
         ref = sizes[0]
         for p in range(1, len(refs)):
             if refs[p] in reset:
@@ -564,10 +624,10 @@ def _size_events(
             window = sizes[p : p + persist]
             if window.size < persist:  # not confirmed yet
                 break
-            if (window >= up * ref).all():
+            if (window >= max(up * ref, ref + min_change)).all():
                 out.append(_Event("growth", refs[p][0], [refs[p - 1]], [refs[p]]))
                 ref = sizes[p]
-            elif (window <= down * ref).all():
+            elif (window <= min(down * ref, ref - min_change)).all():
                 out.append(_Event("shrink", refs[p][0], [refs[p - 1]], [refs[p]]))
                 ref = sizes[p]
     return out
@@ -652,7 +712,8 @@ def cluster_lifecycle(
     match: str = "overlap",
     threshold: float = 0.3,
     persist: int = 2,
-    change: float = 0.25,
+    change: float = 0.5,
+    min_change: int | None = None,
     thresholds: Sequence[float] = (0.2, 0.3, 0.5),
     significance: str = "auto",
     simulations: int = 19,
@@ -689,8 +750,10 @@ def cluster_lifecycle(
         Smallest share (members, or footprints as fallback) that links two clusters, in (0, 1].
     persist : int, default 2
         Snapshots an event must persist (1: no smoothing).
-    change : float, default 0.25
-        Relative change in size that makes a ``growth`` or ``shrink`` event.
+    change : float, default 0.5
+        Relative change in a track's core size that makes a ``growth`` or ``shrink`` event.
+    min_change : int, optional
+        Absolute change in core size (firms) needed too; default ``min_cluster_size``.
     thresholds : sequence of float, default (0.2, 0.3, 0.5)
         Thresholds whose event counts are reported in ``sensitivity`` (``threshold`` is added).
     significance : {"auto", "population", "csr", "none"}, default "auto"
@@ -822,7 +885,9 @@ def cluster_lifecycle(
             pop = np.column_stack([everyone.geometry.x, everyone.geometry.y])[now]
         floor = _null_ratio(final_xy, pop, det, sims=simulations)
     snaps = _snapshots(gdf, alive, span, det, floor)
-    opts = {"match": match, "min_members": mcs, "persist": persist, "change": change}
+    grow = mcs if min_change is None else int(min_change)
+    opts = {"match": match, "min_members": mcs, "persist": persist, "change": change,
+            "min_change": grow}  # fmt: skip
     sens = []
     chosen = None
     for t in tried:
@@ -858,6 +923,7 @@ def cluster_lifecycle(
         "threshold": float(threshold),
         "persist": persist,
         "change": change,
+        "min_change": grow,
         "seed": seed,
         "significance": null,
         "simulations": simulations if null != "none" else 0,
