@@ -154,6 +154,8 @@ class LifecycleResult:
             },
             "threshold": self.params.get("threshold"),
             "persist": self.params.get("persist"),
+            "change": self.params.get("change"),
+            "min_change": self.params.get("min_change"),
             "match": self.params.get("match"),
         }
 
