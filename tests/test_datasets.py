@@ -21,6 +21,7 @@ from sklearn.cluster import HDBSCAN
 
 from clusterscape.datasets import (
     StudyInputs,
+    _geography,
     _history,
     _synthetic,
     ningbo,
@@ -171,11 +172,25 @@ def test_counts_and_function_mix(planted: StudyInputs) -> None:
     eff = _synthetic.AMENITY_EFFECTS
     assert roles["amenity_effect_hotel"] == eff["hotel"]["per_cluster"] * 7
     assert roles["amenity_effect_mall"] == eff["mall"]["per_cluster"] * 7
-    shares = m.loc[m["role"] == "background", "function"].value_counts(normalize=True)
-    assert set(shares.index) == set(_synthetic.FUNCTION_MIX)
+    background = m.loc[m["role"] == "background", "function"]
+    counts = background.value_counts()
+    assert set(counts.index) == set(_synthetic.FUNCTION_MIX)
+    # malls are only the real OSM malls: one row per MALL_M2_PER_ROW of each polygon (1 to
+    # MALL_MAX_ROWS); the mall total they cannot hold goes to the shops
+    com = _geography.real_places()["commercial"]
+    area = com.to_crs(METRIC).area.to_numpy()[com["is_mall"].to_numpy()]
+    n_malls = int(
+        np.clip(np.ceil(area / _geography.MALL_M2_PER_ROW), 1, _geography.MALL_MAX_ROWS).sum()
+    )
+    assert counts["mall"] == n_malls
+    n = _synthetic.N_BACKGROUND
     for fn, p in _synthetic.FUNCTION_MIX.items():
-        # industrial centres boost industry/logistics, so allow 25 % relative + 0.002
-        assert abs(shares[fn] - p) < 0.25 * p + 0.002, (fn, shares[fn], p)
+        # every other city total is FUNCTION_MIX x N_BACKGROUND exactly (largest remainder)
+        expect = round(p * n) + (round(_synthetic.FUNCTION_MIX["mall"] * n) - n_malls) * (
+            fn == "retail"
+        )
+        if fn != "mall":
+            assert abs(counts[fn] - expect) <= 1, (fn, counts[fn], expect)
     # creative rows carry the verified culture-industry codes, hotels carry a star grade
     creative = e.loc[(m["function"] == "creative").to_numpy()]
     assert set(creative["code"]) <= CREATIVE_CODES

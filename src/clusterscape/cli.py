@@ -137,6 +137,11 @@ SheetOpt = Annotated[
 ]
 
 
+def _say(message: str, *, markup: bool = True) -> None:
+    """Print one whole message: numbers not highlighted, long paths not wrapped."""
+    console.print(message, markup=markup, highlight=False, soft_wrap=True)
+
+
 def _source_name(source: str) -> str:
     """A source as shown on the terminal: a file's name, a database URL without its password."""
     from clusterscape.io.source import source_kind
@@ -329,11 +334,7 @@ def validate(
     )
     console.print(table)
     for note in result.messages:
-        console.print(
-            f"[yellow]{t('cli.msg.note', _HELP)}:[/] {escape(note)}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _say(f"[yellow]{t('cli.msg.note', _HELP)}:[/] {escape(note)}")
     target = out / "rejected.csv"
     write_tables(
         out,
@@ -342,11 +343,7 @@ def validate(
             "notes": result.notes[list(NOTE_COLUMNS)],
         },
     )
-    console.print(
-        t("cli.msg.validate_written", _HELP, target=target, notes=out / "notes.csv"),
-        highlight=False,
-        soft_wrap=True,
-    )
+    _say(t("cli.msg.validate_written", _HELP, target=target, notes=out / "notes.csv"))
 
 
 # --- end: validate ---
@@ -385,16 +382,14 @@ def classify(
     result = source.read()
     est = classify_establishments(result.establishments, code_system=code_system, taxonomy=taxonomy)
     n = len(est)
-    console.print(
+    _say(
         t(
             "cli.msg.classified",
             _HELP,
             source=source.name,
             n=f"{n:,}",
             rejected=f"{len(result.rejected):,}",
-        ),
-        highlight=False,
-        soft_wrap=True,
+        )
     )
     for column, title in (
         ("sector", t("cli.msg.by_sector", _HELP)),
@@ -414,11 +409,7 @@ def classify(
         console.print(t("cli.msg.graded", _HELP, stars=stars), highlight=False)
     if out is not None:
         written = write_layer(est, out)
-        console.print(
-            t("cli.msg.classified_written", _HELP, path=written),
-            highlight=False,
-            soft_wrap=True,
-        )
+        _say(t("cli.msg.classified_written", _HELP, path=written))
 
 
 # --- end: classify ---
@@ -481,7 +472,7 @@ def detect(
     table = clusters_table(population.to_crs(clusters.crs).assign(cluster=labels), clusters)
     write_clusters(out, table, clusters, members)
     n_sig = int(clusters["significant"].sum()) if len(clusters) else 0
-    console.print(
+    _say(
         t(
             "cli.msg.detected",
             _HELP,
@@ -491,9 +482,7 @@ def detect(
             n_sig=n_sig,
             noise=f"{int((result.labels == -1).sum()):,}",
             out=out,
-        ),
-        highlight=False,
-        soft_wrap=True,
+        )
     )
     if not len(clusters):
         console.print(str(result.params["empty_reason"]), markup=False, highlight=False)
@@ -680,16 +669,14 @@ def run(
             console.print(str(why_none), markup=False, highlight=False)
         classified = s.get("classify", {})
         if classified.get("source"):
-            console.print(
+            _say(
                 t(
                     "cli.classification",
                     code,
                     source=classified["source"],
                     n_creative=f"{classified.get('n_creative', 0):,}",
                 ),
-                highlight=False,
                 markup=False,
-                soft_wrap=True,
             )
         report = out / "report.html"
         if report.exists():

@@ -34,7 +34,7 @@ import shapely
 from pyproj import Transformer
 
 from clusterscape._validation import check_choice
-from clusterscape.datasets import _history, _synthetic
+from clusterscape.datasets import _geography, _history, _synthetic
 from clusterscape.datasets._context import NINGBO_LAYERS, load_ningbo_layer, ningbo_universities
 from clusterscape.errors import InvalidInputError
 
@@ -47,6 +47,7 @@ __all__ = [
     "ningbo_anchors",
     "ningbo_boundaries",
     "ningbo_universities",
+    "parameters",
 ]
 
 SCENARIOS = ("planted", "null")
@@ -160,7 +161,7 @@ def _parks_frame(anchors: Mapping[str, Mapping[str, Any]]) -> gpd.GeoDataFrame:
         {
             "name": pd.array([r["name"] for r in rows], dtype="string"),
             "name_en": pd.array([r["name_en"] for r in rows], dtype="string"),
-            "opened": pd.array([r["opened"] for r in rows], dtype="Int64"),
+            "opened": pd.array([r.get("opened") for r in rows], dtype="Int64"),
             "government_support": np.array([bool(r["government_support"]) for r in rows]),
             "former_use": pd.array([r["former_use"] for r in rows], dtype="string"),
             "form": pd.array([r["form"] for r in rows], dtype="string"),
@@ -176,7 +177,8 @@ def _parks_frame(anchors: Mapping[str, Mapping[str, Any]]) -> gpd.GeoDataFrame:
         synthetic=False,
         source="data/ningbo_anchors.toml (facts with sources)",
         note="three parks are placed approximately (location); opening years other than "
-        "Hefeng's are planted for the synthetic study (opened_source)",
+        "Hefeng's are planted for the synthetic study (opened_source); parks with no "
+        "opening year are real places with no planted cluster",
     )
     return gdf
 
@@ -187,6 +189,45 @@ def _metric_geoms_to_wgs(geoms: Any) -> gpd.GeoSeries:
 
 def _string(values: Any) -> Any:
     return pd.array(np.asarray(values, dtype=object), dtype="string")
+
+
+def parameters(*, show: bool = False) -> pd.DataFrame:
+    """The functional geography of the built-in study: one row per documented profile.
+
+    The synthetic establishments of :func:`ningbo` are drawn zone by zone: offices and finance
+    in the three business cores, industry and logistics in the port and development zones,
+    education around the universities and the Yinzhou Higher Education Park (``kind``); malls,
+    hospitals and schools at their real OpenStreetMap places, and every function's remaining
+    rows in the GeoNames towns between (see ``docs/ningbo.md``).
+
+    Parameters
+    ----------
+    show : bool
+        Also print the table (profile, kind, centre, radius, rows, function shares, source).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``profile, kind, lon, lat`` (WGS-84 centre), ``radius_m`` (86 % of the profile's rows
+        lie within it: Gaussian, sd = radius / 2), ``n_rows`` (rows of the default population
+        before they are capped at the city totals), ``functions`` (shares of those rows) and
+        ``source`` (where the location comes from). ``attrs["synthetic"]`` is True: the places
+        are real, the rows drawn there are not.
+
+    Examples
+    --------
+    >>> table = parameters()
+    >>> sorted(table["kind"].unique())
+    ['business_core', 'education', 'industry']
+    >>> table.loc[table["kind"] == "business_core", "profile"].str.split(" ").str[0].tolist()
+    ['Sanjiangkou', 'Yinzhou', 'Eastern']
+    """
+    table = _geography.profile_table(_synthetic.N_BACKGROUND)
+    table.attrs.update(synthetic=True, notice=NOTICE)
+    if show:
+        with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+            print(table.to_string(index=False))
+    return table
 
 
 def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
@@ -228,11 +269,17 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
           (``data/planted_history.toml``): one row per event, ``kind, year, site, lon, lat``
           (a park born after it opened, two clusters that merge, one that splits, one that
           dies); its firms have ``role = "history_member"``.
+        - ``held_out``: the real hospitals and schools left out of the generator (``kind, name,
+          lon, lat``), to check the zones against places the generator never saw.
 
     Notes
     -----
-    Background density: Clark's (1951) negative exponential around 14 real centres plus a
-    uniform share, rejection-sampled inside the city outline. See ``docs/ningbo.md`` for every
+    Background: a functional geography (:func:`parameters`): malls, shops, general hospitals and
+    schools at their OpenStreetMap places (every fifth hospital and school held out, listed in
+    ``truth["held_out"]``), offices and finance in the three business cores, industry and
+    logistics in the port and development zones, campuses at the universities, and the rest in
+    15 GeoNames towns (Clark's 1951 negative exponential), the GeoNames places and a uniform
+    share, rejection-sampled inside the city outline. See ``docs/ningbo.md`` for every
     parameter and ``clusterscape.datasets._synthetic`` for the generator.
 
     Examples
@@ -271,6 +318,14 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
         district[hit] = str(code)
 
     lon, lat = _to_wgs(x, y)
+    # a point metres from a district edge can change sides in the reprojection: the published
+    # (WGS-84) polygons decide where they hold the point
+    # (the first polygon that holds it, where the simplified outlines overlap)
+    taken = np.zeros(len(lon), dtype=bool)
+    for code, geom in zip(districts["adcode"], districts.geometry, strict=True):
+        inside = ~taken & shapely.contains_xy(geom, lon, lat)
+        district[inside] = str(code)
+        taken |= inside
     opened = pd.array(t["opened"], dtype="Int64")
     closed_raw = t["closed"]
     closed = pd.array(np.where(closed_raw < 0, 0, closed_raw), dtype="Int64")
@@ -346,6 +401,7 @@ def ningbo(*, scenario: str = "planted", seed: int = 0) -> StudyInputs:
             "landuse_planted": _string(lu["planted_cluster"]),
             "amenity_effects": MappingProxyType(effects),
             "params": MappingProxyType(_synthetic.parameters()),
+            "held_out": _geography.held_out(),
             "history": history,
         }
     )

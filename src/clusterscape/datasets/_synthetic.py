@@ -7,12 +7,16 @@ and copied into ``truth["params"]``.
 
 Layers of the population (all coordinates drawn in UTM 51N metres, EPSG:32651):
 
-1. **Background** (``N_BACKGROUND`` rows): a polycentric city. Each centre has a negative-
-   exponential density ``lambda(r) ~ exp(-r / b)`` (Clark 1951, *JRSS A* 114(4):490–496), sampled
-   as ``r ~ Gamma(2, b)`` with a uniform angle; ``UNIFORM_WEIGHT`` of the rows are spread uniformly
-   over the whole city (villages, rural firms). Points outside the city are rejected and redrawn.
-   Function mix: ``FUNCTION_MIX`` (industry and logistics boosted by ``industrial_factor`` at port
-   and industrial centres); about 2.5 % of the rows are creative firms scattered with the city.
+1. **Background** (``N_BACKGROUND`` rows): a functional geography (``_geography``). Every
+   function's city total is ``FUNCTION_MIX`` x ``N_BACKGROUND``; malls, shops, general hospitals
+   and schools are drawn at their real OpenStreetMap places (a fifth of the hospitals and schools
+   held out), offices and finance in the business cores, industry and logistics in the port and
+   development zones, campuses at the universities, and what is left of every function in the
+   towns between: a negative-exponential density ``lambda(r) ~ exp(-r / b)`` around each town
+   of ``CENTRES`` (Clark 1951, *JRSS A* 114(4):490–496), sampled as ``r ~ Gamma(2, b)`` with a
+   uniform angle, plus the GeoNames places and a uniform share ``UNIFORM_WEIGHT``. Points
+   outside the city are rejected and redrawn. About 2.5 % of the rows are creative firms
+   scattered with the towns.
 2. **Planted clusters** (``CLUSTERS``) at the anchors, one per form: ``new_park`` (compact
    Gaussian, founding wave within 3 years of the opening), ``converted_industrial`` (uniform in a
    former industrial polygon whose ``industrial_until`` precedes every member),
@@ -31,6 +35,7 @@ Layers of the population (all coordinates drawn in UTM 51N metres, EPSG:32651):
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +46,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from clusterscape.datasets import _geography
 from clusterscape.datasets._catalogue import (
     BRAND_WORDS,
     FUNCTION_MIX,
@@ -66,7 +72,7 @@ YEAR_MAX = 2024
 #: Growth rate of the number of new establishments per year (new firms in year y ~ exp(g (y - 1995))).
 FOUNDING_GROWTH_PER_YEAR = 0.06
 N_BACKGROUND = 148_800
-UNIFORM_WEIGHT = 0.16
+UNIFORM_WEIGHT = 0.08
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,27 +83,27 @@ class Centre:
     lon: float
     lat: float
     b_km: float  # Clark negative-exponential scale: density ~ exp(-r / b)
-    weight: float  # share of the background rows
-    industrial_factor: float = 1.0  # multiplies the industry and logistics shares
+    weight: float  # share of the residential-between rows
 
 
+#: The towns of the residential-between layer, named and placed from GeoNames (cities1000, CC BY
+#: 4.0; datasets/data/geonames); the comment says which part of the city each one stands for.
 CENTRES: tuple[Centre, ...] = (
-    Centre(
-        "Sanjiangkou old core (Haishu / Jiangbei / former Jiangdong)", 121.553, 29.875, 1.5, 0.20
-    ),
-    Centre("former Jiangdong, east Yinzhou", 121.585, 29.862, 1.4, 0.07),
-    Centre("north Jiangbei", 121.545, 29.905, 1.2, 0.04),
-    Centre("west Haishu", 121.505, 29.865, 1.4, 0.05),
-    Centre("Yinzhou southern business district", 121.555, 29.820, 1.5, 0.10),
-    Centre("Zhenhai town", 121.716, 29.949, 1.2, 0.04, 2.0),
-    Centre("Zhuangshi university area, Zhenhai", 121.600, 29.925, 1.0, 0.025),
-    Centre("Xinqi, Beilun", 121.845, 29.901, 1.7, 0.06, 2.0),
-    Centre("Beilun port industry", 121.900, 29.925, 2.5, 0.04, 4.0),
-    Centre("Yuyao", 121.155, 30.040, 1.7, 0.06, 1.5),
-    Centre("Cixi", 121.250, 30.170, 1.7, 0.07, 1.5),
-    Centre("Fenghua", 121.406, 29.657, 1.4, 0.035),
-    Centre("Ninghai", 121.429, 29.288, 1.2, 0.025),
-    Centre("Xiangshan", 121.869, 29.477, 1.2, 0.025),
+    Centre("Ningbo", 121.54945, 29.87819, 1.5, 0.20),  # Sanjiangkou old core
+    Centre("Fuming", 121.60186, 29.87316, 1.4, 0.07),  # former Jiangdong, Eastern New Town
+    Centre("Zhuangqiao", 121.54833, 29.93000, 1.2, 0.04),  # north Jiangbei
+    Centre("Shiqi", 121.50444, 29.82250, 1.4, 0.05),  # south-west Haishu
+    Centre("Zhonggongmiao", 121.53750, 29.82611, 1.5, 0.10),  # Yinzhou new centre
+    Centre("Xiaying", 121.59139, 29.80472, 2.5, 0.02),  # east Yinzhou (Chuangxin 128 area)
+    Centre("Zhaobaoshan", 121.68753, 29.96950, 1.2, 0.04),  # Zhenhai old town
+    Centre("Zhuangshi", 121.60962, 29.93306, 1.0, 0.025),  # Zhenhai university area
+    Centre("Beilun", 121.83778, 29.91917, 1.7, 0.06),  # Xinqi, Beilun centre
+    Centre("Xiapu", 121.88030, 29.88902, 1.5, 0.04),  # port town, Beilun
+    Centre("Yuyao", 121.14944, 30.05000, 1.7, 0.06),
+    Centre("Xushan", 121.24570, 30.17640, 1.7, 0.07),  # Cixi city centre (Hushan)
+    Centre("Fenghua", 121.40640, 29.65628, 1.4, 0.035),
+    Centre("Ninghai", 121.42472, 29.28917, 1.2, 0.025),
+    Centre("Danxi", 121.86556, 29.47472, 1.2, 0.025),  # Xiangshan county seat
 )
 
 
@@ -267,6 +273,8 @@ def _rows(
     spec = FUNCTIONS[function]
     tpl = templates if templates is not None else spec.templates
     w = weights if weights is not None else np.array([t.weight for t in tpl])
+    if w.sum() <= 0:  # templates kept out of the generic draws (weight 0) chosen on purpose
+        w = np.ones(len(tpl))
     pick = rng.choice(len(tpl), size=n, p=w / w.sum())
     category = np.array([t.category for t in tpl], dtype=object)[pick]
     code = np.array([t.code for t in tpl], dtype=object)[pick]
@@ -411,32 +419,212 @@ def _along(x0: float, y0: float, x1: float, y1: float, sd_m: float) -> Proposal:
 
 
 # ------------------------------------------------------------------------------------ generator
-def _background(
-    rng: np.random.Generator, sampler: _Sampler, centre_xy: np.ndarray
-) -> dict[str, np.ndarray]:
-    weights = np.array([c.weight for c in CENTRES] + [UNIFORM_WEIGHT])
-    counts = rng.multinomial(N_BACKGROUND, weights / weights.sum())
+def _targets(n: int) -> dict[str, int]:
+    """Rows per function: ``FUNCTION_MIX`` x n, rounded by largest remainder (sums to n)."""
     names = list(FUNCTION_MIX)
-    base_p = np.array([FUNCTION_MIX[f] for f in names])
-    xs, ys, fns = [], [], []
-    for i, n in enumerate(counts):
-        if i < len(CENTRES):
-            c = CENTRES[i]
-            prop = _clark(centre_xy[i, 0], centre_xy[i, 1], c.b_km * 1000.0)
-            x, y = sampler.draw(rng, int(n), prop, what=c.name)
-            factor = c.industrial_factor
+    raw = np.array([FUNCTION_MIX[f] for f in names]) * n / sum(FUNCTION_MIX.values())
+    out = np.floor(raw).astype(int)
+    out[np.argsort(-(raw - out), kind="stable")[: n - int(out.sum())]] += 1
+    return dict(zip(names, out.tolist(), strict=True))
+
+
+def _templates(function: str, pattern: str, *, exclude: bool = False) -> tuple[Template, ...]:
+    """The function's templates whose Amap type matches ``pattern`` (or, excluded, does not)."""
+    return tuple(
+        t
+        for t in FUNCTIONS[function].templates
+        if (re.search(pattern, t.category) is None) == exclude
+    )
+
+
+@dataclass(slots=True)
+class _Demand:
+    """Rows of one function wanted by one layer: exact places, or a proposal for ``count`` rows."""
+
+    function: str
+    count: int
+    propose: Proposal | None = None
+    xy: np.ndarray | None = None  # exact places (one row each), used instead of propose
+    templates: tuple[Template, ...] | None = None
+    what: str = ""
+
+
+def _polygon_m(geom: Any, project: Projector) -> shapely.Geometry:
+    return shapely.transform(geom, lambda c: np.column_stack(project(c[:, 0], c[:, 1])))
+
+
+def _place_demands(project: Projector, n_total: int) -> list[_Demand]:
+    """Layers 1 and 2 of ``_geography``: the real places and the functional profiles."""
+    places = _geography.real_places()
+    scale = n_total / 148_800  # real-place counts are set for the full population
+    out: list[_Demand] = []
+    com = places["commercial"]
+    geoms = [_polygon_m(g, project) for g in com.geometry]
+    mall_xy, mall_props = [], []
+    for geom, is_mall in zip(geoms, com["is_mall"], strict=True):
+        area = float(geom.area)
+        k_retail = int(
+            np.clip(
+                round(area / _geography.RETAIL_M2_PER_ROW),
+                _geography.RETAIL_MIN_ROWS,
+                _geography.RETAIL_MAX_ROWS,
+            )
+            * scale
+        )
+        zone = geom.buffer(_geography.RETAIL_FRONTAGE_M)
+        out.append(_Demand("retail", k_retail, _in_polygon(zone), what="a commercial area"))
+        if is_mall:
+            k = int(
+                np.clip(np.ceil(area / _geography.MALL_M2_PER_ROW), 1, _geography.MALL_MAX_ROWS)
+            )
+            if area < 100.0:  # a point (or a degenerate ring): the mall rows at its centroid
+                c = geom.centroid
+                mall_xy.append(np.repeat([[c.x, c.y]], k, axis=0))
+            else:
+                mall_props.append((k, _in_polygon(geom)))
+    for k, prop in mall_props:
+        out.append(_Demand("mall", k, prop, what="a mall"))
+    if mall_xy:
+        out.append(_Demand("mall", sum(len(a) for a in mall_xy), xy=np.concatenate(mall_xy)))
+    for kind, function, row_pat, around_pat, per, sd in (
+        (
+            "hospitals",
+            "health",
+            "综合医院",
+            "综合医院",
+            _geography.CLINICS_PER_HOSPITAL,
+            _geography.CLINIC_SD_M,
+        ),
+        (
+            "schools",
+            "education",
+            "学校;(小学|中学)",
+            "培训机构",
+            _geography.TRAINING_PER_SCHOOL,
+            _geography.TRAINING_SD_M,
+        ),
+    ):
+        layer = places[kind]
+        use = layer[~layer["held_out"].to_numpy()]
+        x, y = project(use["centroid_lon"].to_numpy(float), use["centroid_lat"].to_numpy(float))
+        xy = np.column_stack([x, y])
+        if kind == "schools":  # a primary school where the name says so, else a middle school
+            primary = use["name"].astype(str).str.contains("小学").to_numpy()
+            for sel, pat in ((primary, "小学"), (~primary, "中学")):
+                out.append(
+                    _Demand(
+                        function, int(sel.sum()), xy=xy[sel], templates=_templates(function, pat)
+                    )
+                )
         else:
-            x, y = sampler.draw(rng, int(n), sampler.uniform, what="the uniform background")
-            factor = 1.0
-        p = base_p.copy()
-        for j, f in enumerate(names):
-            if f in ("industry", "logistics"):
-                p[j] *= factor
+            out.append(_Demand(function, len(xy), xy=xy, templates=_templates(function, row_pat)))
+        out.append(
+            _Demand(
+                function,
+                int(per * len(xy) * scale),
+                _around(xy, sd),
+                templates=_templates(function, around_pat, exclude=kind == "hospitals"),
+                what=f"the {kind}",
+            )
+        )
+    campus = _templates("education", "高等院校")
+    for p in _geography.profiles():
+        (cx,), (cy,) = project(np.array([p.lon]), np.array([p.lat]))
+        n = p.share * n_total
+        prop = _gauss(cx, cy, _geography.SD_PER_RADIUS * p.radius_m)
+        for f, share in p.functions.items():
+            tpl = campus if f == "education" else None
+            out.append(_Demand(f, round(n * share), prop, templates=tpl, what=p.name))
+    return out
+
+
+def _around(xy: np.ndarray, sd_m: float) -> Proposal:
+    """Gaussian (sd ``sd_m``) around a place drawn uniformly from ``xy``."""
+
+    def propose(rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+        i = rng.integers(0, len(xy), m)
+        return xy[i, 0] + sd_m * rng.standard_normal(m), xy[i, 1] + sd_m * rng.standard_normal(m)
+
+    return propose
+
+
+def _between(
+    rng: np.random.Generator, sampler: _Sampler, centre_xy: np.ndarray, towns_xy: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Layer 3: n places from the Clark towns, the GeoNames places and the uniform share."""
+    w_centres = np.array([c.weight for c in CENTRES])
+    w_centres = w_centres / w_centres.sum() * (1.0 - UNIFORM_WEIGHT - _geography.TOWN_WEIGHT)
+    weights = np.concatenate([w_centres, [_geography.TOWN_WEIGHT, UNIFORM_WEIGHT]])
+    counts = rng.multinomial(n, weights / weights.sum())
+    xs, ys = [], []
+    for i, k in enumerate(counts):
+        if i < len(CENTRES):
+            prop = _clark(centre_xy[i, 0], centre_xy[i, 1], CENTRES[i].b_km * 1000.0)
+            what = CENTRES[i].name
+        elif i == len(CENTRES):
+            b_m = _geography.TOWN_B_KM * 1000.0
+
+            def prop(
+                r: np.random.Generator, m: int, b_m: float = b_m
+            ) -> tuple[np.ndarray, np.ndarray]:
+                j = r.integers(0, len(towns_xy), m)
+                rad, t = r.gamma(2.0, b_m, m), r.uniform(0.0, 2.0 * np.pi, m)
+                return towns_xy[j, 0] + rad * np.cos(t), towns_xy[j, 1] + rad * np.sin(t)
+
+            what = "the GeoNames places"
+        else:
+            prop, what = sampler.uniform, "the uniform background"
+        x, y = sampler.draw(rng, int(k), prop, what=what)
         xs.append(x)
         ys.append(y)
-        fns.append(rng.choice(len(names), size=int(n), p=p / p.sum()))
-    x, y, fn = np.concatenate(xs), np.concatenate(ys), np.concatenate(fns)
-    blocks = [_rows(rng, f, x[fn == j], y[fn == j]) for j, f in enumerate(names) if (fn == j).any()]
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _background(
+    rng: np.random.Generator, sampler: _Sampler, centre_xy: np.ndarray, project: Projector
+) -> dict[str, np.ndarray]:
+    """The ``N_BACKGROUND`` rows in their functional geography (``_geography``)."""
+    target = _targets(N_BACKGROUND)
+    demands = _place_demands(project, N_BACKGROUND)
+    # The exact real places come first; the rows drawn around them and in the profiles share
+    # what is left of each city total (scaled down together only if they would exceed it).
+    exact = {f: 0 for f in target}
+    drawn = {f: 0 for f in target}
+    for d in demands:
+        (exact if d.xy is not None else drawn)[d.function] += d.count
+    total = dict(target)
+    blocks = []
+    for d in demands:
+        k = d.count
+        room = total[d.function] - (0 if d.xy is not None else exact[d.function])
+        wanted = exact[d.function] if d.xy is not None else drawn[d.function]
+        if wanted > room:
+            k = int(k * max(room, 0) / wanted)
+        if k <= 0:
+            continue
+        if d.xy is not None:
+            xy = d.xy if k == len(d.xy) else d.xy[np.sort(rng.choice(len(d.xy), k, replace=False))]
+            x, y = xy[:, 0], xy[:, 1]
+        else:
+            assert d.propose is not None
+            x, y = sampler.draw(rng, k, d.propose, what=d.what)
+        blocks.append(_rows(rng, d.function, x, y, templates=d.templates))
+        target[d.function] -= k
+    # malls sit only at real malls: a mall total they cannot hold goes to the shops
+    target["retail"] += target.pop("mall")
+    towns = _geography.real_places()["places"]
+    tx, ty = project(towns["lon"].to_numpy(float), towns["lat"].to_numpy(float))
+    n_between = sum(target.values())
+    x, y = _between(rng, sampler, centre_xy, np.column_stack([tx, ty]), n_between)
+    fn = rng.permutation(np.repeat(np.arange(len(target)), list(target.values())))
+    no_sites = {  # schools and hospitals sit only at the real ones
+        "education": _templates("education", "培训机构"),
+        "health": _templates("health", "综合医院", exclude=True),
+    }
+    for j, f in enumerate(target):
+        sel = fn == j
+        if sel.any():
+            blocks.append(_rows(rng, f, x[sel], y[sel], templates=no_sites.get(f)))
     rows = _concat(blocks)
     rows["role"] = np.full(len(rows["x"]), "background", dtype=object)
     rows["planted_cluster"] = np.full(len(rows["x"]), "", dtype=object)
@@ -683,7 +871,7 @@ def generate(
     sampler = _Sampler(region_m)
     cx, cy = project(np.array([c.lon for c in CENTRES]), np.array([c.lat for c in CENTRES]))
     centre_xy = np.column_stack([cx, cy])
-    background = _background(streams[0], sampler, centre_xy)
+    background = _background(streams[0], sampler, centre_xy, project)
     planted, clusters, landuse = _planted(streams[1], sampler, anchors, project)
     bumps = _bumps(streams[2], sampler, project)
     amenities = _amenity_rows(streams[3], clusters)
@@ -715,6 +903,21 @@ def parameters() -> dict[str, Any]:
         "n_background": N_BACKGROUND,
         "uniform_weight": UNIFORM_WEIGHT,
         "centres": [c.__repr__() for c in CENTRES],
+        "profiles": _geography.profile_table(N_BACKGROUND).to_dict("records"),
+        "real_places": {
+            "mall_m2_per_row": _geography.MALL_M2_PER_ROW,
+            "mall_max_rows": _geography.MALL_MAX_ROWS,
+            "retail_m2_per_row": _geography.RETAIL_M2_PER_ROW,
+            "retail_rows": (_geography.RETAIL_MIN_ROWS, _geography.RETAIL_MAX_ROWS),
+            "retail_frontage_m": _geography.RETAIL_FRONTAGE_M,
+            "clinics_per_hospital": _geography.CLINICS_PER_HOSPITAL,
+            "clinic_sd_m": _geography.CLINIC_SD_M,
+            "training_per_school": _geography.TRAINING_PER_SCHOOL,
+            "training_sd_m": _geography.TRAINING_SD_M,
+            "holdout_every": _geography.HOLDOUT_EVERY,
+            "town_weight": _geography.TOWN_WEIGHT,
+            "town_b_km": _geography.TOWN_B_KM,
+        },
         "function_mix": dict(FUNCTION_MIX),
         "hotel_grades": [(g[0], g[1], g[2]) for g in HOTEL_GRADES],
         "closure_hazard": {f: s.closure_hazard for f, s in FUNCTIONS.items()},

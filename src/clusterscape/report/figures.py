@@ -323,43 +323,107 @@ def fig_concentration(study: SavedStudy, path: Path) -> Figure | None:
     )
 
 
+#: Map colours of the urban functions (planning-map conventions: offices red, industry purple,
+#: logistics brown, retail orange, education blue, health green, residential yellow).
+ZONE_COLOURS: dict[str, str] = {
+    "office_business": "#d62728",
+    "finance": "#8c0a1e",
+    "retail": "#ff7f0e",
+    "mall": "#ffbb78",
+    "catering": "#f2b701",
+    "hotel": "#e377c2",
+    "industry": "#6a3d9a",
+    "logistics": "#8c564b",
+    "education": "#1f77b4",
+    "health": "#2ca02c",
+    "residential": "#f7e08a",
+    "public_admin": "#17becf",
+    "leisure_culture": "#98df8a",
+    "transport": "#7f7f7f",
+    "creative": "#000000",
+    "other": "#c7c7c7",
+}
+
+
+def _lead_function(label: pd.Series) -> pd.Series:
+    """The function naming a zone: its single label or the first of ``mixed:<a>+<b>``."""
+    text = label.astype(str)
+    lead = text.str.removeprefix("mixed:").str.split("+").str[0]
+    return lead.where(~text.isin(["mixed", "sparse"]), text)
+
+
+def _draw_zones(ax: plt.Axes, zones: Any) -> list[Any]:
+    """Cells coloured by their lead function (single-function cells solid, mixed ones pale)."""
+    from matplotlib.patches import Patch
+
+    label = zones["label"].astype(str)
+    lead = _lead_function(label)
+    single = ~label.str.startswith(("mixed", "sparse"))
+    plain = zones[(label == "mixed").to_numpy()]
+    if len(plain):
+        plain.plot(ax=ax, color="#eeeeee", linewidth=0)
+    handles: list[Any] = []
+    for fn, colour in ZONE_COLOURS.items():
+        sel = (lead == fn).to_numpy()
+        if not sel.any():
+            continue
+        for solid, alpha in ((False, 0.45), (True, 1.0)):
+            part = zones[sel & (single.to_numpy() == solid)]
+            if len(part):
+                part.plot(ax=ax, color=colour, alpha=alpha, linewidth=0)
+        handles.append(Patch(color=colour, label=f"{term(fn)} ({int(sel.sum())})"))
+    handles.append(Patch(color="#eeeeee", label=t("figure.mixed_plain")))
+    return handles
+
+
 def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
-    """Map of the functional zones; None without labelled zones."""
+    """Map of the functional zones (whole area and the central city); None without zones."""
     zones = study.layer("functional_zones")
     if zones is None or "label" not in zones.columns:
         return None
-    fig, ax = plt.subplots(figsize=(8, 7.5))
-    label = zones["label"].astype(str)
-    # Single-function cells keep their function; mixed cells are grouped; sparse cells are dots.
-    group = np.where(label.str.startswith("mixed"), t("figure.mixed"), label.map(term))
-    sparse = label == "sparse"
-    pts = zones[sparse.to_numpy()].geometry.representative_point()
-    ax.scatter(pts.x, pts.y, s=0.5, color="#ddd", rasterized=True, label=t("figure.sparse"))
-    shown = zones[~sparse.to_numpy()].assign(zone=group[~sparse.to_numpy()])
-    if len(shown):
-        shown.plot(
-            column="zone",
-            ax=ax,
-            categorical=True,
-            legend=True,
-            cmap="tab20",
-            linewidth=0,
-            legend_kwds={"fontsize": 6, "loc": "lower right"},
-        )
-    _basemap(ax, study)
     centres = study.layer("centres")
-    if centres is not None:
-        ax.scatter(centres.geometry.x, centres.geometry.y, s=80, c="black", marker="X", zorder=5)
-        for row in centres.itertuples():
-            ax.annotate(
-                t("figure.centre_label", kind=term(row.kind), rank=row.rank),
-                (row.geometry.x, row.geometry.y),
-                fontsize=8,
-                xytext=(5, 5),
-                textcoords="offset points",
+    main = None
+    if centres is not None and len(centres) and "kind" in centres.columns:
+        first = centres[centres["kind"].astype(str) == "main"]
+        main = (first if len(first) else centres).geometry.iloc[0]
+    fig, axes = plt.subplots(1, 2 if main is not None else 1, figsize=(15 if main else 9, 7.5))
+    axes = np.atleast_1d(axes)
+    sparse = (zones["label"].astype(str) == "sparse").to_numpy()
+    shown = zones[~sparse]
+    for k, ax in enumerate(axes):
+        pts = zones[sparse].geometry.representative_point()
+        ax.scatter(pts.x, pts.y, s=0.5, color="#ddd", rasterized=True)
+        handles = _draw_zones(ax, shown) if len(shown) else []
+        _basemap(ax, study)
+        if centres is not None:
+            ax.scatter(
+                centres.geometry.x, centres.geometry.y, s=80, c="black", marker="X", zorder=5
             )
-    _zoom_to(ax, zones, pad=0.02)
-    ax.set_title(t("figure.zones_axes"))
+            for row in centres.itertuples():
+                ax.annotate(
+                    t("figure.centre_label", kind=term(row.kind), rank=row.rank),
+                    (row.geometry.x, row.geometry.y),
+                    fontsize=8,
+                    xytext=(5, 5),
+                    textcoords="offset points",
+                )
+        if k == 0:
+            _zoom_to(ax, zones, pad=0.02)
+            ax.set_title(t("figure.zones_axes"))
+        else:  # the central city: 15 km around the main centre
+            assert main is not None
+            dx, dy = 15_000 / (111_320 * np.cos(np.radians(main.y))), 15_000 / 110_570
+            ax.set_xlim(main.x - dx, main.x + dx)
+            ax.set_ylim(main.y - dy, main.y + dy)
+            ax.set_title(t("figure.zones_central"))
+    axes[-1].legend(
+        handles=handles,
+        fontsize=7,
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+        title=t("figure.zones_legend"),
+        title_fontsize=7,
+    )
     return _finish_figure(
         fig,
         path,

@@ -772,7 +772,8 @@ async function main() {
     addEstablishmentLayers();
     state.est = buildEstablishments(await getJSON("/api/establishments"));
     if (!extent && state.est.features.length) extent = bboxOf(state.est.features);
-    state.layers.establishments = true;
+    // Drawn from the start only when there are no clusters to show first (the toggle switches it on).
+    state.layers.establishments = !(clusters && clusters.length);
     if (state.est.amenities.length) state.layers.amenities = true;
   } else if (layers.includes("establishments")) {
     state.layers.establishments = false;
