@@ -80,6 +80,21 @@ def test_bench_lifecycle(load_note: str, timed) -> None:
         f"({N_CREATIVE:,} creative): wall {wall:.2f} s, CPU {cpu:.2f} s (target < 20 s); "
         f"{summary['n_tracks']} tracks, events {summary['events']}; {load_note}"
     )
+    from clusterscape import coords, datasets
+    from clusterscape.taxonomy import classify_establishments
+
+    ningbo = coords.to_local_metric(classify_establishments(datasets.ningbo().establishments))
+
+    def call_ningbo() -> None:
+        holder["ningbo"] = cluster_lifecycle(ningbo, seed=0)
+
+    n_wall, n_cpu = timed(call_ningbo, repeat=2)
+    nb = holder["ningbo"].summary()  # type: ignore[attr-defined]
+    line += (
+        f"\n- built-in Ningbo (the default run's lifecycle step, {int(ningbo['is_creative'].sum()):,}"
+        f" creative of {len(ningbo):,} firms): wall {n_wall:.2f} s, CPU {n_cpu:.2f} s; "
+        f"{nb['n_tracks']} tracks, events {nb['events']}"
+    )
     print("\n" + line)
     out = Path(__file__).parent / "results" / "lifecycle.md"
     out.write_text(

@@ -400,3 +400,33 @@ def test_the_url_restores_year_layers_basemap_selection_and_language(page: Page)
     page.page.select_option("#lang", "en")
     assert "Cluster 1" in page.page.inner_text("#card")
     assert "lang=en" in page.page.input_value("#share-url")
+
+
+def test_lifecycle_events_of_the_year_on_the_map_and_in_the_panel(page: Page) -> None:
+    page.open("#basemap=blank")
+    page.page.check("#use-time")
+    events = lifecycle_tables()["lifecycle_events"]
+
+    def go(year: int) -> None:
+        page.js(
+            f"(() => {{ const s = document.getElementById('year'); s.value = {year};"
+            " s.dispatchEvent(new Event('input')); })()"
+        )
+
+    go(2014)  # track 2 is born, track 3 is gone
+    feats = page.source_features("lifecycle-events")
+    assert sorted(f["properties"]["event"] for f in feats) == ["birth", "death"]
+    panel = page.page.inner_text("#events-list")
+    assert "Birth of track 2" in panel and "Track 3 ends (gone in 2014)" in panel
+    assert page.page.inner_text("#events-title") == "Life-cycle events in 2014"
+    go(2018)
+    feats = page.source_features("lifecycle-events")
+    assert [f["properties"]["event"] for f in feats] == ["merge"]
+    assert "Tracks 1, 2 merge into track 1" in page.page.inner_text("#events-list")
+    assert "merge" in page.page.inner_text("#legend-events")
+    page.shot("dashboard_events.png")
+    go(2016)
+    assert page.source_features("lifecycle-events") == []
+    assert "no births, merges, splits or deaths" in page.page.inner_text("#events-list")
+    page.page.check("#cumulative")  # all up to 2016: the fixture's events before 2017
+    assert len(page.source_features("lifecycle-events")) == int((events["year"] <= 2016).sum())

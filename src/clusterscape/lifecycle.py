@@ -33,10 +33,19 @@ starts a new track. Events (with the year of the snapshot where the change is se
 - ``merge``: a cluster with two or more predecessors (their tracks end in it; the largest
   predecessor's track continues);
 - ``split``: a cluster with two or more successors (the largest successor continues the track,
-  the others start new tracks);
-- ``growth`` / ``shrink``: a track's size has risen to ``(1 + change)`` times (fallen to
-  ``1 / (1 + change)`` of) its size at its start or at its last event, and stays there for
-  ``persist`` snapshots.
+  the others start new tracks) that were one cluster: each part counted had, in each of the
+  ``persist`` snapshots before the split, at least ``min_cluster_size`` of its members alive then
+  in the parent's cluster, and at least ``threshold`` of them. Other parts are births: a group
+  that starts next to a cluster is often taken into that cluster's loose fringe while it is
+  too small to stand alone, and stands alone a year later;
+- ``growth`` / ``shrink``: a track's *core size* has risen to at least ``(1 + change)`` times
+  and ``min_change`` firms more than (fallen to at most ``1 / (1 + change)`` of, and
+  ``min_change`` firms fewer than) its core size at its start or at its last event, and stays
+  there for ``persist`` snapshots (defaults: 0.5, ``min_cluster_size``, 2). The core size is the
+  number of members whose own core density ratio (below) is above the significance floor:
+  HDBSCAN returns some years a dense core, other years the same core inside a looser parent
+  that takes in background firms, and the member count jumps with it; the core size does not.
+  Without significance (``"none"``) the core size is the member count.
 
 **Stability** (``persist``, default 2 snapshots). A track that ends (death or merge) and a track
 that starts (birth or split) within ``persist`` snapshots of it are joined into one track when
@@ -145,6 +154,8 @@ class LifecycleResult:
             },
             "threshold": self.params.get("threshold"),
             "persist": self.params.get("persist"),
+            "change": self.params.get("change"),
+            "min_change": self.params.get("min_change"),
             "match": self.params.get("match"),
         }
 
@@ -160,7 +171,8 @@ class _Snapshot:
     cx: np.ndarray
     cy: np.ndarray
     footprints: np.ndarray  # shapely geometries (metric CRS)
-    frame: Any = None  # detection's cluster table (for the size distribution)
+    core: np.ndarray  # members denser than the significance floor (the size of growth/shrink)
+    frame: Any = None  # n, employees, area_m2 of the clusters (for the size distribution)
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -172,17 +184,8 @@ def _alive(opened: np.ndarray, closed: np.ndarray, years: np.ndarray) -> np.ndar
     return (opened[None, :] <= y) & ~(closed[None, :] <= y)
 
 
-def _detect(points: Any, det: Mapping[str, Any]) -> Any:
-    from clusterscape.detect.clusters import detect_clusters
-
-    return detect_clusters(
-        points, stability_draws=0, csr_simulations=0, seed=det["seed"],
-        **{k: det[k] for k in ("method", "min_cluster_size", "min_samples", "eps_m")},
-    )  # fmt: skip
-
-
 def _labels(xy: np.ndarray, det: Mapping[str, Any]) -> np.ndarray:
-    """Labels of :func:`_detect` without the cluster table (the null patterns need no more)."""
+    """Detection's labels (:func:`~clusterscape.detect.detect_clusters`, no cluster table)."""
     from clusterscape.detect.clusters import dbscan_labels, hdbscan_labels
 
     mcs, ms = int(det["min_cluster_size"]), int(det["min_samples"])
@@ -191,35 +194,42 @@ def _labels(xy: np.ndarray, det: Mapping[str, Any]) -> np.ndarray:
     return dbscan_labels(xy, eps_m=float(det["eps_m"]), min_samples=ms)[0]
 
 
-def _peak_ratio(xy: np.ndarray, labels: np.ndarray, *, min_samples: int, top: int) -> np.ndarray:
-    """Each cluster's peak density over the pattern's intensity (the significance statistic).
+def _core_ratio(xy: np.ndarray, min_samples: int) -> np.ndarray:
+    """Every point's core density over the pattern's intensity.
 
     The core density of a point is ``min_samples / (pi r^2)``, r the distance to its
     ``min_samples``-th nearest point (itself included, at least ``MIN_CORE_M``: firms registered
     at one address would otherwise be infinitely dense), as in
-    :func:`~clusterscape.detect.clusters.core_density`; a cluster's peak density is the median
-    over its ``top`` densest members, so a dense core that HDBSCAN returns inside a larger,
-    looser parent cluster keeps its density. Intensity: points per m² of the convex hull.
+    :func:`~clusterscape.detect.clusters.core_density`; intensity: points per m² of the convex
+    hull.
     """
     from scipy.spatial import cKDTree
 
-    k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
-    if k == 0:
-        return np.zeros(0)
     kk = min(int(min_samples), len(xy))
     r = cKDTree(xy).query(xy, k=kk)[0]
     r = r if r.ndim == 1 else r[:, -1]
     dens = kk / (np.pi * np.maximum(r, MIN_CORE_M) ** 2)
+    area = float(shapely.convex_hull(shapely.multipoints(xy)).area)
+    out: np.ndarray = dens / (len(xy) / area) if area > 0 else np.full(len(xy), np.inf)
+    return out
+
+
+def _peak_ratio(dens: np.ndarray, labels: np.ndarray, *, top: int) -> np.ndarray:
+    """Each cluster's peak density ratio (the significance statistic) from :func:`_core_ratio`.
+
+    A cluster's peak is the median over its ``top`` densest members, so a dense core that
+    HDBSCAN returns inside a larger, looser parent cluster keeps its density.
+    """
+    k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+    if k == 0:
+        return np.zeros(0)
     members = np.flatnonzero(labels >= 0)
     order = members[np.lexsort((-dens[members], labels[members]))]
     starts = np.searchsorted(labels[order], np.arange(k))
     ends = np.searchsorted(labels[order], np.arange(k), side="right")
-    peak = np.array(
+    return np.array(
         [np.median(dens[order[a : min(b, a + top)]]) for a, b in zip(starts, ends, strict=True)]
     )
-    area = float(shapely.convex_hull(shapely.multipoints(xy)).area)
-    out: np.ndarray = peak / (len(xy) / area) if area > 0 else np.full(k, np.inf)
-    return out
 
 
 def _null_ratio(
@@ -249,9 +259,8 @@ def _null_ratio(
                 got.append(cand)
                 have += len(cand)
             sim = np.vstack(got)[: len(xy)]
-        labels = _labels(sim, det)
-        ratio = _peak_ratio(sim, labels, min_samples=det["min_samples"],
-                            top=det["min_cluster_size"])  # fmt: skip
+        dens = _core_ratio(sim, det["min_samples"])
+        ratio = _peak_ratio(dens, _labels(sim, det), top=det["min_cluster_size"])
         best = max(best, float(ratio.max()) if len(ratio) else 0.0)
     return best
 
@@ -260,41 +269,52 @@ def _snapshots(
     gdf: gpd.GeoDataFrame, alive: np.ndarray, years: np.ndarray, det: Mapping[str, Any],
     floor: float,
 ) -> list[_Snapshot]:  # fmt: skip
+    """The significant clusters of every snapshot: labels, sizes, footprints, centroids.
+
+    Only what the lifecycle needs is computed (detection's labels, then per cluster its size,
+    known employees, footprint and centroid), not the full cluster profiles; the footprint is
+    the study's (:func:`clusterscape.detect.clusters.cluster_profiles`' concave hull).
+    """
+    from clusterscape.detect.clusters import _hull
+
     out = []
     xy = np.column_stack([gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()])
+    emp = (
+        pd.to_numeric(gdf["employees"], errors="coerce").astype(float).fillna(0.0).to_numpy()
+        if "employees" in gdf.columns
+        else np.zeros(len(gdf))
+    )
     need = max(int(det["min_cluster_size"]), int(det["min_samples"])) + 1
     empty = np.zeros(0)
     for t, year in enumerate(years):
         idx = np.flatnonzero(alive[t])
         labels = np.full(len(gdf), -1, dtype=np.int64)
-
         if idx.size < need:
             out.append(_Snapshot(int(year), labels, empty.astype(np.int64), empty, empty, empty,
-                                 np.zeros(0, dtype=object)))  # fmt: skip
+                                 np.zeros(0, dtype=object), empty.astype(np.int64)))  # fmt: skip
             continue
-        res = _detect(gdf.iloc[idx], det)
-        c = res.clusters
-        lab = res.labels.to_numpy()
-        ratio = _peak_ratio(xy[idx], lab, min_samples=det["min_samples"],
-                            top=det["min_cluster_size"])  # fmt: skip
-        keep = ratio > floor
-        new_id = np.full(len(c) + 1, -1, dtype=np.int64)  # last slot: noise stays -1
+        pts = xy[idx]
+        lab = _labels(pts, det)
+        dens = _core_ratio(pts, det["min_samples"])
+        keep = _peak_ratio(dens, lab, top=det["min_cluster_size"]) > floor
+        new_id = np.full(keep.size + 1, -1, dtype=np.int64)  # last slot: noise stays -1
         new_id[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
-        labels[idx] = new_id[lab]
-        c = c[keep].reset_index(drop=True)
-        c.index.name = "cluster_id"
-        out.append(
-            _Snapshot(
-                year=int(year),
-                labels=labels,
-                n=c["n"].to_numpy(dtype=np.int64),
-                area=c["area_m2"].to_numpy(dtype=float),
-                cx=c["centroid_x"].to_numpy(dtype=float),
-                cy=c["centroid_y"].to_numpy(dtype=float),
-                footprints=np.asarray(c.geometry.to_numpy(), dtype=object),
-                frame=c,
-            )
-        )
+        lab = new_id[lab]
+        labels[idx] = lab
+        k = int(keep.sum())
+        ok = lab >= 0
+        n = np.bincount(lab[ok], minlength=k).astype(np.int64)
+        core = np.bincount(lab[ok & (dens > floor)], minlength=k).astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cx = np.bincount(lab[ok], weights=pts[ok, 0], minlength=k) / n
+            cy = np.bincount(lab[ok], weights=pts[ok, 1], minlength=k) / n
+        foot = np.array([_hull(pts[lab == c]) for c in range(k)], dtype=object)
+        area = shapely.area(foot) if k else empty
+        frame = pd.DataFrame(
+            {"n": n, "employees": np.bincount(lab[ok], weights=emp[idx][ok], minlength=k),
+             "area_m2": area}
+        )  # fmt: skip
+        out.append(_Snapshot(int(year), labels, n, area, cx, cy, foot, core, frame))
     return out
 
 
@@ -364,6 +384,7 @@ def _tracks(
     min_members: int,
     persist: int,
     change: float,
+    min_change: int,
 ) -> tuple[list[np.ndarray], list[_Event], set[int]]:
     """Track id of every cluster of every snapshot, the events and the transient tracks."""
     track = [np.full(s.n.size, -1, dtype=np.int64) for s in snaps]
@@ -411,7 +432,10 @@ def _tracks(
     )  # fmt: skip
     transient = _transient(track, events, persist=persist)
     events = [e for e in events if _keep(e, track, transient)]
-    events += _size_events(snaps, track, events, transient, persist=persist, change=change)
+    events = _settled_splits(events, snaps, alive, track, persist=persist, threshold=threshold,
+                             min_members=min_members)  # fmt: skip
+    events += _size_events(snaps, track, events, transient, persist=persist, change=change,
+                           min_change=min_change)  # fmt: skip
     return track, events, transient
 
 
@@ -498,7 +522,9 @@ def _only(s: _Snapshot, c: int) -> _Snapshot:
     """Snapshot ``s`` reduced to its cluster ``c`` (relabelled 0)."""
     labels = np.where(s.labels == c, 0, -1)
     sl = slice(c, c + 1)
-    return _Snapshot(s.year, labels, s.n[sl], s.area[sl], s.cx[sl], s.cy[sl], s.footprints[sl])
+    return _Snapshot(
+        s.year, labels, s.n[sl], s.area[sl], s.cx[sl], s.cy[sl], s.footprints[sl], s.core[sl]
+    )
 
 
 def _transient(track: list[np.ndarray], events: list[_Event], *, persist: int) -> set[int]:
@@ -524,6 +550,52 @@ def _keep(e: _Event, track: list[np.ndarray], transient: set[int]) -> bool:
     return True
 
 
+def _settled_splits(
+    events: list[_Event], snaps: list[_Snapshot], alive: np.ndarray, track: list[np.ndarray],
+    *, persist: int, threshold: float, min_members: int,
+) -> list[_Event]:  # fmt: skip
+    """Keep a split's part only when it was in the parent's track for ``persist`` snapshots.
+
+    A part counts when, in each of the ``persist`` snapshots before the split (those that exist),
+    at least ``min_members`` of its members alive then were in the parent's cluster and made up
+    at least ``threshold`` of them. A group that starts next to a cluster is often taken into the
+    cluster's loose fringe in its first year (it is too small to stand alone yet) and stands
+    alone from the next: that is a birth, not a split. A split left with fewer than two parts is
+    no split; its other parts are births.
+    """
+    out = []
+    for e in events:
+        if e.kind != "split":
+            out.append(e)
+            continue
+        k0, c0 = e.from_refs[0]
+        t = int(track[k0][c0])
+        parts: list[tuple[int, int]] = []
+        born: list[tuple[int, int]] = []
+        for k, j in e.to_refs:
+            mine = snaps[k].labels == j
+            settled = int(track[k][j]) == t
+            for g in range(1, persist + 1):
+                if settled or k - g < 0:
+                    break
+                where = np.flatnonzero(track[k - g] == t)
+                if where.size == 0:
+                    break
+                inside = int((mine & (snaps[k - g].labels == where[0])).sum())
+                alive_then = int((mine & alive[k - g]).sum())
+                if inside < min_members or inside < threshold * max(alive_then, 1):
+                    break
+            else:
+                settled = True
+            (parts if settled else born).append((k, j))
+        if len(parts) >= 2:
+            out.append(_Event("split", e.k, e.from_refs, parts))
+        else:
+            born = [r for r in e.to_refs if int(track[r[0]][r[1]]) != t]
+        out += [_Event("birth", e.k, [], [r]) for r in born]
+    return out
+
+
 def _size_events(
     snaps: list[_Snapshot],
     track: list[np.ndarray],
@@ -532,8 +604,9 @@ def _size_events(
     *,
     persist: int,
     change: float,
+    min_change: int,
 ) -> list[_Event]:
-    """Growth and shrink events of every track (ratchet on its size, see the module notes)."""
+    """Growth and shrink events of every track (ratchet on its core size, see the module notes)."""
     series: dict[int, list[tuple[int, int]]] = {}
     for k, ids in enumerate(track):
         for c, t in enumerate(ids):
@@ -544,7 +617,7 @@ def _size_events(
     for t, refs in series.items():
         if t in transient:
             continue
-        sizes = np.array([snaps[k].n[c] for k, c in refs], dtype=float)
+        sizes = np.array([snaps[k].core[c] for k, c in refs], dtype=float)
         ref = sizes[0]
         for p in range(1, len(refs)):
             if refs[p] in reset:
@@ -553,10 +626,10 @@ def _size_events(
             window = sizes[p : p + persist]
             if window.size < persist:  # not confirmed yet
                 break
-            if (window >= up * ref).all():
+            if (window >= max(up * ref, ref + min_change)).all():
                 out.append(_Event("growth", refs[p][0], [refs[p - 1]], [refs[p]]))
                 ref = sizes[p]
-            elif (window <= down * ref).all():
+            elif (window <= min(down * ref, ref - min_change)).all():
                 out.append(_Event("shrink", refs[p][0], [refs[p - 1]], [refs[p]]))
                 ref = sizes[p]
     return out
@@ -641,7 +714,8 @@ def cluster_lifecycle(
     match: str = "overlap",
     threshold: float = 0.3,
     persist: int = 2,
-    change: float = 0.25,
+    change: float = 0.5,
+    min_change: int | None = None,
     thresholds: Sequence[float] = (0.2, 0.3, 0.5),
     significance: str = "auto",
     simulations: int = 19,
@@ -678,8 +752,10 @@ def cluster_lifecycle(
         Smallest share (members, or footprints as fallback) that links two clusters, in (0, 1].
     persist : int, default 2
         Snapshots an event must persist (1: no smoothing).
-    change : float, default 0.25
-        Relative change in size that makes a ``growth`` or ``shrink`` event.
+    change : float, default 0.5
+        Relative change in a track's core size that makes a ``growth`` or ``shrink`` event.
+    min_change : int, optional
+        Absolute change in core size (firms) needed too; default ``min_cluster_size``.
     thresholds : sequence of float, default (0.2, 0.3, 0.5)
         Thresholds whose event counts are reported in ``sensitivity`` (``threshold`` is added).
     significance : {"auto", "population", "csr", "none"}, default "auto"
@@ -811,7 +887,9 @@ def cluster_lifecycle(
             pop = np.column_stack([everyone.geometry.x, everyone.geometry.y])[now]
         floor = _null_ratio(final_xy, pop, det, sims=simulations)
     snaps = _snapshots(gdf, alive, span, det, floor)
-    opts = {"match": match, "min_members": mcs, "persist": persist, "change": change}
+    grow = mcs if min_change is None else int(min_change)
+    opts = {"match": match, "min_members": mcs, "persist": persist, "change": change,
+            "min_change": grow}  # fmt: skip
     sens = []
     chosen = None
     for t in tried:
@@ -847,6 +925,7 @@ def cluster_lifecycle(
         "threshold": float(threshold),
         "persist": persist,
         "change": change,
+        "min_change": grow,
         "seed": seed,
         "significance": null,
         "simulations": simulations if null != "none" else 0,

@@ -242,6 +242,8 @@ def lifecycle_context(study: SavedStudy) -> dict[str, Any]:
             shrink=counts.get("shrink", 0),
             threshold=block.get("threshold"),
             persist=block.get("persist"),
+            change=f"{float(block.get('change') or 0.5):.0%}",
+            min_change=block.get("min_change", "?"),
         ),
         *_story(study, events),
     ]

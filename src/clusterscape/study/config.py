@@ -404,6 +404,7 @@ class LifecycleOptions(_Options):
     threshold: float | None = option(gt=0, le=1)
     persist: int | None = option(ge=1)
     change: float | None = option(gt=0)
+    min_change: int | None = option(ge=0)
     significance: str | None = option(choices=("auto", "population", "csr", "none"))
     simulations: int | None = option(ge=1)
 

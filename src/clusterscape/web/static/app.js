@@ -267,7 +267,7 @@ function addEstablishmentLayers() {
   });
   map.on("click", "est-points", (e) => firmPopup(e.features[0], e.lngLat));
   map.on("click", "amenities", (e) => firmPopup(e.features[0], e.lngLat));
-  for (const id of ["est-groups", "est-points", "amenities", "clusters", "lifecycle"]) {
+  for (const id of ["est-groups", "est-points", "amenities", "clusters", "lifecycle", "lifecycle-events"]) {
     map.on("mouseenter", id, () => { map.getCanvas().style.cursor = "pointer"; });
     map.on("mouseleave", id, () => { map.getCanvas().style.cursor = ""; });
   }
@@ -304,7 +304,39 @@ function refreshLifecycle() {
   state.counts.lifecycle = feats.length;
   state.counts.lifecycleYear = y;
   setSource("lifecycle", { type: "FeatureCollection", features: feats });
+  refreshEvents(y);
   renderCounts();
+}
+
+// Births, merges, splits and deaths of the year (of the years up to it when cumulative).
+// Unlike the hotels/malls (orange/blue, black rim): white-rimmed and larger, drawn on top.
+const EVENT_COLOURS = { birth: "#1a9850", merge: "#c51b7d", split: "#01665e", death: "#111111" };
+const tracksText = (v) => String(v === null || v === undefined ? "" : v).split(";").filter((x) => x !== "").join(", ") || "–";
+function eventText(r) {
+  return t(`ev_${r.event}_text`, { track: r.track_id, from: tracksText(r.from_tracks), to: tracksText(r.to_tracks), year: r.year });
+}
+function refreshEvents(y) {
+  if (!state.events || !state.map) return;
+  const rows = state.events.filter((r) => EVENT_COLOURS[r.event] && (state.cumulative ? Number(r.year) <= y : Number(r.year) === y));
+  const feats = rows.filter((r) => r.lon !== null && r.lat !== null).map((r) => ({
+    type: "Feature", geometry: { type: "Point", coordinates: [Number(r.lon), Number(r.lat)] },
+    properties: { event: r.event, year: Number(r.year), text: eventText(r) },
+  }));
+  setSource("lifecycle-events", { type: "FeatureCollection", features: feats });
+  const ul = document.getElementById("events-list");
+  ul.innerHTML = "";
+  document.getElementById("events-title").textContent = t(state.cumulative ? "events_by" : "events_in", { year: y });
+  if (!rows.length) ul.appendChild(el("li", {}, t("events_none")));
+  for (const r of rows) {
+    const li = el("li", { class: `event event-${r.event}`, tabindex: "0", title: t("event_goto") });
+    const go = () => { if (r.lon !== null && r.lat !== null) state.map.flyTo({ center: [Number(r.lon), Number(r.lat)], zoom: Math.max(state.map.getZoom(), 12) }); };
+    li.addEventListener("click", go);
+    li.addEventListener("keydown", (e) => { if (e.key === "Enter") go(); });
+    li.append(el("span", { class: "swatch", "data-colour": EVENT_COLOURS[r.event], "aria-hidden": "true" }),
+      document.createTextNode(`${state.cumulative ? r.year + " " : ""}${eventText(r)}`));
+    ul.appendChild(li);
+  }
+  ul.querySelectorAll(".swatch").forEach((s) => { s.style.background = s.dataset.colour; });
 }
 
 function renderCounts() {
@@ -607,7 +639,7 @@ function readHash() {
 
 // --- layers -------------------------------------------------------------------------------------
 const LAYER_GROUPS = {
-  establishments: EST_LAYERS, amenities: ["amenities"], clusters: ["clusters", "clusters-selected"], lifecycle: ["lifecycle"],
+  establishments: EST_LAYERS, amenities: ["amenities"], clusters: ["clusters", "clusters-selected"], lifecycle: ["lifecycle", "lifecycle-events"],
 };
 
 function setLayerVisible(name, on) {
@@ -709,10 +741,32 @@ async function main() {
       paint: { "circle-radius": ["interpolate", ["linear"], ["sqrt", ["get", "n_creative"]], 0, 4, 30, 24], "circle-color": "#756bb1", "circle-opacity": 0.45, "circle-stroke-color": "#3f007d", "circle-stroke-width": 1.5 },
     });
     state.layers.lifecycle = true;
+    // A track's cluster_id numbers the clusters of that year's snapshot, not clusters.csv: a popup.
     map.on("click", "lifecycle", (e) => {
       const p = e.features[0].properties;
-      if (p.cluster_id !== null && p.cluster_id !== undefined && clusterById(p.cluster_id)) select(p.cluster_id);
+      const box = el("div", { class: "popup" });
+      box.append(el("strong", {}, t("track_n", { id: p.track_id })), el("br"), document.createTextNode(t("track_text", { year: p.year, n: p.n_creative })));
+      new maplibregl.Popup({ maxWidth: "320px" }).setLngLat(e.lngLat).setDOMContent(box).addTo(map);
     });
+    if ((config.tables || []).includes("lifecycle_events")) {
+      state.events = await getJSON("/api/tables/lifecycle_events");
+      setSource("lifecycle-events", { type: "FeatureCollection", features: [] });
+      map.addLayer({
+        id: "lifecycle-events", type: "circle", source: "lifecycle-events",
+        paint: { "circle-radius": 9, "circle-color": ["match", ["get", "event"], ...Object.entries(EVENT_COLOURS).flat(), "#777"], "circle-stroke-color": "#fff", "circle-stroke-width": 3 },
+      });
+      map.on("click", "lifecycle-events", (e) => {
+        const p = e.features[0].properties;
+        new maplibregl.Popup({ maxWidth: "320px" }).setLngLat(e.lngLat).setDOMContent(el("div", { class: "popup" }, p.text)).addTo(map);
+      });
+      const ul = document.getElementById("legend-events");
+      for (const [k, c] of Object.entries(EVENT_COLOURS)) {
+        const li = el("li");
+        li.append(el("span", { class: "swatch", "data-colour": c, "aria-hidden": "true" }), document.createTextNode(t(`ev_${k}`)));
+        ul.appendChild(li);
+      }
+      ul.querySelectorAll(".swatch").forEach((s) => { s.style.background = s.dataset.colour; });
+    }
   }
   if (config.establishments) {
     addEstablishmentLayers();
@@ -805,6 +859,7 @@ async function main() {
   if (view.length === 3 && view.every(isFinite)) map.jumpTo({ center: [view[0], view[1]], zoom: view[2] });
   state.started = true;
   if (sel !== null && clusterById(sel)) select(Number(sel)); else saveHash();
+  if (map.getLayer("lifecycle-events")) map.moveLayer("lifecycle-events");
   map.once("idle", () => { state.ready = true; });
   map.triggerRepaint();
 }
