@@ -792,20 +792,23 @@ def amenity_effects(
 
     Examples
     --------
-    The built-in Ningbo study (planted scenario: extra starred hotels within 1.5 km of each
-    planted cluster's footprint after it opens), at the planted clusters with the registry's
-    years; the generated ``function`` stands in for ``taxonomy.classify_establishments`` here.
+    The built-in Ningbo study (planted scenario: extra malls within 1 km of each planted
+    cluster's footprint after it opens), at the planted clusters with the registry's years; the
+    generated ``function`` stands in for ``taxonomy.classify_establishments`` here.
 
     >>> from clusterscape.datasets import ningbo
     >>> study = ningbo(scenario="planted", seed=0)
     >>> fn = study.truth["membership"]["function"].to_numpy()
     >>> est = study.establishments.assign(function=fn)
     >>> clusters = study.truth["clusters"].to_crs(32651)
-    >>> res = amenity_effects(est, clusters, amenity="hotel", opened=clusters["opened"])
+    >>> res = amenity_effects(est, clusters, amenity="mall", opened=clusters["opened"])
     >>> res.summary["p_value"] < 0.05, res.summary["influence_radius_m"]
-    (True, 500.0)
-    >>> res.by_distance["significant"].tolist()  # 500-1,000 m: positive, not significant
-    [True, False, False, False]
+    (True, 1000.0)
+    >>> res.by_distance["significant"].tolist()  # 0-500 and 500-1,000 m: the planted 1 km
+    [True, True, False, False]
+
+    The planted hotels (20 per cluster within 1.5 km) give a significant effect on this seed
+    (p about 0.02), but no influence radius is claimed (NaN).
     """
     import shapely
 
