@@ -347,9 +347,9 @@ function renderCounts() {
     if (y === null) lines.push(t("count_est", { n: fmt(c.establishments) }));
     else lines.push(t(state.cumulative ? "count_est_cum" : "count_est_year", { n: fmt(c.establishments), year: y }));
     if (y !== null && c.undated) lines.push(t("count_undated", { n: fmt(c.undated) }));
-    if (y !== null && state.est.amenities.length) lines.push(t("count_amenities", { hotels: c.hotels, malls: c.malls, year: y }));
+    if (y !== null && state.est.amenities.length) lines.push(t("count_amenities", { hotels: fmt(c.hotels), malls: fmt(c.malls), year: y }));
   }
-  if (state.lifecycle && c.lifecycleYear !== undefined) lines.push(t("count_lifecycle", { n: c.lifecycle, year: c.lifecycleYear }));
+  if (state.lifecycle && c.lifecycleYear !== undefined) lines.push(t("count_lifecycle", { n: fmt(c.lifecycle), year: c.lifecycleYear }));
   if (!state.config.years) lines.push(t("no_years"));
   const p = document.getElementById("time-counts");
   p.innerHTML = "";
