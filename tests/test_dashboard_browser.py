@@ -112,6 +112,20 @@ class Page:
     def source_features(self, name: str) -> list[dict[str, Any]]:
         return self.js(f"window.__clusterscape.map.getSource({name!r}).serialize().data.features")
 
+    def settled_features(self, name: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        """The map source's features once they hold as many as the page last gave it.
+
+        MapLibre applies ``setData`` asynchronously, so a read right after the page changed the
+        data can still see the previous data; polled (``wait_for_function`` needs 'unsafe-eval').
+        """
+        want = self.js(f"window.__clusterscape.sources[{name!r}].features.length")
+        deadline = time.monotonic() + timeout_s
+        feats = self.source_features(name)
+        while len(feats) != want and time.monotonic() < deadline:
+            self.page.wait_for_timeout(100)
+            feats = self.source_features(name)
+        return feats
+
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
@@ -414,19 +428,19 @@ def test_lifecycle_events_of_the_year_on_the_map_and_in_the_panel(page: Page) ->
         )
 
     go(2014)  # track 2 is born, track 3 is gone
-    feats = page.source_features("lifecycle-events")
+    feats = page.settled_features("lifecycle-events")
     assert sorted(f["properties"]["event"] for f in feats) == ["birth", "death"]
     panel = page.page.inner_text("#events-list")
     assert "Birth of track 2" in panel and "Track 3 ends (gone in 2014)" in panel
     assert page.page.inner_text("#events-title") == "Life-cycle events in 2014"
     go(2018)
-    feats = page.source_features("lifecycle-events")
+    feats = page.settled_features("lifecycle-events")
     assert [f["properties"]["event"] for f in feats] == ["merge"]
     assert "Tracks 1, 2 merge into track 1" in page.page.inner_text("#events-list")
     assert "merge" in page.page.inner_text("#legend-events")
     page.shot("dashboard_events.png")
     go(2016)
-    assert page.source_features("lifecycle-events") == []
+    assert page.settled_features("lifecycle-events") == []
     assert "no births, merges, splits or deaths" in page.page.inner_text("#events-list")
     page.page.check("#cumulative")  # all up to 2016: the fixture's events before 2017
-    assert len(page.source_features("lifecycle-events")) == int((events["year"] <= 2016).sum())
+    assert len(page.settled_features("lifecycle-events")) == int((events["year"] <= 2016).sum())
