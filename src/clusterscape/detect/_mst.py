@@ -258,8 +258,7 @@ def _search_components(
     """Search the points of each component in order of their lower bound, tightening the
     component's best edge as they go; a point whose lower bound exceeds it is not searched."""
     left, right, start, end, box = tree
-    cb_d, cb_key, cb_i, cb_j = best
-    cand_j, cand_d, cand_key = cand
+    cb_d, cb_key, _, _ = best
     low_d, low_key = low
     for ch in nb.prange(chunks.size - 1):
         stack = np.empty(depth, np.int64)
@@ -295,13 +294,8 @@ def _search_components(
                     stack,
                 )
                 if j >= 0:
-                    cand_j[i] = j
-                    cand_d[i] = d
-                    cand_key[i] = key
-                    cb_d[c] = d
-                    cb_key[c] = key
-                    cb_i[c] = i
-                    cb_j[c] = j
+                    _remember(cand, i, j, d, key)
+                    _keep_best(best, c, i, j, d, key)
                 else:
                     low_d[i] = cb_d[c]
                     low_key[i] = cb_key[c]
@@ -310,6 +304,25 @@ def _search_components(
 @nb.njit(cache=True)
 def _less(d1, k1, d2, k2):  # pragma: no cover - numba
     return d1 < d2 or (d1 == d2 and k1 < k2)
+
+
+@nb.njit(cache=True)
+def _remember(cand, i, j, d, key):  # pragma: no cover - numba
+    """Record (j, d, key) as point i's nearest edge to another component."""
+    cand_j, cand_d, cand_key = cand
+    cand_j[i] = j
+    cand_d[i] = d
+    cand_key[i] = key
+
+
+@nb.njit(cache=True)
+def _keep_best(best, c, i, j, d, key):  # pragma: no cover - numba
+    """Record edge (i, j) of weight d and order key as component c's best edge."""
+    cb_d, cb_key, cb_i, cb_j = best
+    cb_d[c] = d
+    cb_key[c] = key
+    cb_i[c] = i
+    cb_j[c] = j
 
 
 @nb.njit(cache=True)
@@ -385,7 +398,9 @@ def _tree(xy: np.ndarray) -> tuple:
     )
 
 
-def _depth(n: int) -> int:
+@nb.njit(cache=True)
+def _depth(n):  # pragma: no cover - numba
+    """Stack size of a KD-tree search over n points."""
     return 4 * (int(np.log2(n + 1)) + 4)
 
 
@@ -409,7 +424,6 @@ def _first_round(
 ):  # pragma: no cover - numba
     """Every point's lightest edge, from its k-NN list where that is provably the lightest."""
     left, right, start, end, box = tree
-    cand_j, cand_d, cand_key = cand
     n = x.size
     comp = np.arange(n)
     ncomp = np.empty(start.size, np.int64)
@@ -430,7 +444,7 @@ def _first_round(
                 ey = y[j] - y[i]
                 w = max(ci, core[j], np.sqrt(ex * ex + ey * ey))
                 key = min(i, j) * n + max(i, j)
-                if w < bd or (w == bd and key < bkey):
+                if _less(w, key, bd, bkey):
                     bd = w
                     bkey = key
                     bj = j
@@ -445,9 +459,7 @@ def _first_round(
                     bj = j2
                     bd = d2
                     bkey = key2
-            cand_j[i] = bj
-            cand_d[i] = bd
-            cand_key[i] = bkey
+            _remember(cand, i, bj, bd, bkey)
 
 
 @nb.njit(cache=True)
@@ -456,7 +468,7 @@ def _boruvka(
 ):  # pragma: no cover - numba
     """Borůvka rounds in tree order; cand_* may hold each point's lightest edge already."""
     n = x.size
-    depth = 4 * (int(np.log2(n + 1)) + 4)
+    depth = _depth(n)
     comp = np.arange(n)
     ncomp = np.empty(start.size, np.int64)
     low_d = np.zeros(n)
@@ -472,6 +484,10 @@ def _boruvka(
     ncomps = n
     todo_buf = np.empty(n, np.int64)
     label = np.empty(n, np.int64)
+    tree = (left, right, start, end, box)
+    best = (cb_d, cb_key, cb_i, cb_j)
+    cand = (cand_j, cand_d, cand_key)
+    low = (low_d, low_key)
     while ncomps > 1:
         _node_comp(comp, start, end, left, right, ncomp)
         cb_d[:ncomps] = np.inf
@@ -484,10 +500,7 @@ def _boruvka(
                 c = comp[i]
                 if comp[j] != c:
                     if _less(cand_d[i], cand_key[i], cb_d[c], cb_key[c]):
-                        cb_d[c] = cand_d[i]
-                        cb_key[c] = cand_key[i]
-                        cb_i[c] = i
-                        cb_j[c] = j
+                        _keep_best(best, c, i, j, cand_d[i], cand_key[i])
                 else:
                     # absorbed: the old edge stays a lower bound of the new nearest
                     low_d[i] = cand_d[i]
@@ -524,10 +537,10 @@ def _boruvka(
                 comp,
                 ncomp,
                 nmin,
-                (left, right, start, end, box),
-                (cb_d, cb_key, cb_i, cb_j),
-                (cand_j, cand_d, cand_key),
-                (low_d, low_key),
+                tree,
+                best,
+                cand,
+                low,
                 depth,
             )
         for c in range(ncomps):
