@@ -50,6 +50,23 @@ def single_linkage(a, b, w):  # pragma: no cover - numba
 
 
 @nb.njit(cache=True)
+def _breadth_first(top, left, right, n, order):  # pragma: no cover - numba
+    """Nodes of the dendrogram below ``top`` (itself included) in breadth-first order, left
+    child first, into ``order``; returns how many."""
+    head = 0
+    tail = 1
+    order[0] = top
+    while head < tail:
+        node = order[head]
+        head += 1
+        if node >= n:
+            order[tail] = left[node - n]
+            order[tail + 1] = right[node - n]
+            tail += 2
+    return tail
+
+
+@nb.njit(cache=True)
 def _condense(left, right, dist, csize, mcs):  # pragma: no cover - numba
     m = left.size
     n = m + 1
@@ -66,19 +83,12 @@ def _condense(left, right, dist, csize, mcs):  # pragma: no cover - numba
     nr = 0
     queue = np.empty(root + 1, np.int64)
     sub = np.empty(root + 1, np.int64)
-    head = 0
-    tail = 1
-    queue[0] = root
-    while head < tail:
-        node = queue[head]
-        head += 1
+    for q in range(_breadth_first(root, left, right, n, queue)):
+        node = queue[q]
         if node < n:
             continue
         lft = left[node - n]
         rgt = right[node - n]
-        queue[tail] = lft
-        queue[tail + 1] = rgt
-        tail += 2
         if ignore[node]:
             continue
         d = dist[node - n]
@@ -103,12 +113,8 @@ def _condense(left, right, dist, csize, mcs):  # pragma: no cover - numba
                 relabel[child] = relabel[node]
                 continue
             # every point below a pruned child falls out here, in breadth-first order
-            sh = 0
-            st = 1
-            sub[0] = child
-            while sh < st:
-                s = sub[sh]
-                sh += 1
+            for t in range(_breadth_first(child, left, right, n, sub)):
+                s = sub[t]
                 ignore[s] = True
                 if s < n:
                     out_p[nr] = relabel[node]
@@ -116,10 +122,6 @@ def _condense(left, right, dist, csize, mcs):  # pragma: no cover - numba
                     out_l[nr] = lam
                     out_s[nr] = 1
                     nr += 1
-                else:
-                    sub[st] = left[s - n]
-                    sub[st + 1] = right[s - n]
-                    st += 2
     return out_p[:nr], out_c[:nr], out_l[:nr], out_s[:nr], next_label
 
 
