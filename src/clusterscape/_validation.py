@@ -26,6 +26,7 @@ WindowLike: TypeAlias = (
 TableLike: TypeAlias = "pd.DataFrame | ArrayLike"
 
 __all__ = [
+    "as_values",
     "as_xy",
     "check_choice",
     "check_columns",
@@ -117,3 +118,26 @@ def as_xy(points: Any, *, caller: str, min_points: int = 0) -> np.ndarray:
     if len(xy) < min_points:
         raise InvalidInputError(f"{caller}: needs at least {min_points} points, got {len(xy)}.")
     return xy
+
+
+def as_values(
+    values: Any, name: str = "values", *, caller: str, fix: str, constant: str
+) -> np.ndarray:
+    """Return a 1-D float64 array of at least 3 finite, varying values, or say which one is wrong.
+
+    ``fix`` ends the message about a non-finite value (what to do about it); ``constant`` is the
+    sentence that explains why constant values are refused.
+    """
+    arr = np.asarray(values, dtype=float).ravel()
+    if arr.size < 3:
+        raise InvalidInputError(f"{caller}: {name} needs at least 3 values, got {arr.size}.")
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise InvalidInputError(
+            f"{caller}: {name} row {bad} is not finite ({arr[bad]}); drop or fill missing values{fix}."
+        )
+    if np.ptp(arr) == 0:
+        raise InvalidInputError(
+            f"{caller}: {name} is constant (all {arr.size} equal {arr[0]}); {constant}"
+        )
+    return arr

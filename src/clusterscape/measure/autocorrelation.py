@@ -36,7 +36,7 @@ from numba import njit
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from clusterscape._validation import check_choice, check_positive
+from clusterscape._validation import as_values, check_choice, check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure._weights import as_csr_weights
 
@@ -86,20 +86,13 @@ class MoranResult:
 
 
 def _values(values: Any, name: str, *, caller: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=float).ravel()
-    if arr.size < 3:
-        raise InvalidInputError(f"{caller}: {name} needs at least 3 values, got {arr.size}.")
-    if not np.isfinite(arr).all():
-        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise InvalidInputError(
-            f"{caller}: {name} row {bad} is not finite ({arr[bad]}); drop or fill missing values "
-            "and build the weights on the remaining observations."
-        )
-    if np.ptp(arr) == 0:
-        raise InvalidInputError(
-            f"{caller}: {name} is constant ({arr[0]}); autocorrelation is undefined."
-        )
-    return arr
+    return as_values(
+        values,
+        name,
+        caller=caller,
+        fix=" and build the weights on the remaining observations",
+        constant="autocorrelation is undefined.",
+    )
 
 
 def _standardise(arr: np.ndarray) -> np.ndarray:
