@@ -56,7 +56,6 @@ __all__ = [
     "write_clusters",
     "write_columns_zh",
     "write_study",
-    "write_study_files",
     "write_tables",
 ]
 
@@ -446,39 +445,8 @@ def _write_summary(summary: Mapping[str, Any], path: Path) -> None:
     path.write_text(dumps_json(summary, indent=2), encoding="utf-8")
 
 
-def write_study_files(
-    result: StudyResult,
-    directory: str | Path,
-    *,
-    report: bool = False,
-    pdf: bool = False,
-    lang: str = "en",
-) -> Path:
-    """Write the files of a study into ``directory``, an existing empty directory (not atomic).
-
-    :func:`write_study` calls it inside a fresh run directory; call it yourself only for a
-    directory nothing reads yet (a test fixture, a scratch copy).
-
-    Parameters
-    ----------
-    result : clusterscape.study.run.StudyResult
-        Its ``rejected``, ``tables`` (``NAME.csv`` each), ``layers`` (``results.gpkg``,
-        EPSG:4326; empty layers are left out) and ``summary`` (``summary.json``) are written.
-    directory : path
-        Where to write.
-    report : bool, default False
-        Also draw the figures and write ``report.html``.
-    pdf : bool, default False
-        Also write ``report.pdf`` (needs weasyprint).
-    lang : {"en", "zh"}, default "en"
-        Language of the report; ``zh`` also writes ``columns_zh.csv``.
-
-    Returns
-    -------
-    pathlib.Path
-        ``directory``.
-    """
-    tmp = Path(directory)
+def _write_files(result: StudyResult, tmp: Path, report: bool, pdf: bool, lang: str) -> None:
+    """Write the files of a study into ``tmp``, an existing empty directory."""
     _write_table(result.rejected, tmp / "rejected.csv")
     for name, table in result.tables.items():
         _write_table(table, tmp / f"{name}.csv")
@@ -489,7 +457,6 @@ def write_study_files(
         from clusterscape.report import write_report
 
         write_report(tmp, pdf=pdf, lang=lang)
-    return tmp
 
 
 def write_columns_zh(directory: str | Path) -> Path:
@@ -560,8 +527,9 @@ def write_study(
     report: bool = True,
     pdf: bool = False,
     lang: str = "en",
+    atomic: bool = True,
 ) -> Path:
-    """Write a study run into ``out_dir`` atomically and return its path.
+    """Write a study run into ``out_dir`` (atomically unless told) and return its path.
 
     Parameters
     ----------
@@ -570,17 +538,28 @@ def write_study(
     out_dir : path
         The output directory; it becomes a link to a complete run directory only when all is
         written (:func:`clusterscape.io.writers.atomic_directory`: lock, no gap, cleanup).
-    report, pdf, lang
-        As in :func:`write_study_files` (here ``report`` defaults to True): the figures and
-        ``report.html``, ``report.pdf``, and the report's language.
+        The study's ``rejected``, ``tables`` (``NAME.csv`` each), ``layers`` (``results.gpkg``,
+        EPSG:4326; empty layers are left out) and ``summary`` (``summary.json``) are written.
+    report : bool, default True
+        Also draw the figures and write ``report.html``.
+    pdf : bool, default False
+        Also write ``report.pdf`` (needs weasyprint).
+    lang : {"en", "zh"}, default "en"
+        Language of the report; ``zh`` also writes ``columns_zh.csv``.
+    atomic : bool, default True
+        False writes straight into ``out_dir``, an existing empty directory that nothing reads
+        yet (a test fixture, a scratch copy).
 
     Returns
     -------
     pathlib.Path
         ``out_dir``.
     """
+    if not atomic:
+        _write_files(result, Path(out_dir), report, pdf, lang)
+        return Path(out_dir)
     with _swapped_in(out_dir) as tmp:
-        write_study_files(result, tmp, report=report, pdf=pdf, lang=lang)
+        _write_files(result, tmp, report, pdf, lang)
     return Path(out_dir)
 
 
