@@ -13,7 +13,9 @@ from clusterscape.errors import CRSError, InvalidInputError, MissingDependencyEr
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
+    import libpysal
     import pandas as pd
+    import scipy.sparse as sp
     from shapely import MultiPolygon, Polygon
 
 #: Points in metres: an (n, 2) array or sequence, or a projected GeoSeries/GeoDataFrame (as_xy).
@@ -22,10 +24,16 @@ PointsLike: TypeAlias = "ArrayLike | gpd.GeoSeries | gpd.GeoDataFrame"
 WindowLike: TypeAlias = (
     "Polygon | MultiPolygon | tuple[float, float, float, float] | gpd.GeoSeries | gpd.GeoDataFrame"
 )
+#: Spatial weights: a libpysal Graph or W, or an (n, n) scipy.sparse matrix (row i: i's neighbours).
+WeightsLike: TypeAlias = "libpysal.graph.Graph | libpysal.weights.W | sp.sparray | sp.spmatrix"
 #: A regions x industries table: a DataFrame or a 2-D array.
 TableLike: TypeAlias = "pd.DataFrame | ArrayLike"
 
 __all__ = [
+    "PointsLike",
+    "TableLike",
+    "WeightsLike",
+    "WindowLike",
     "as_values",
     "as_xy",
     "check_choice",

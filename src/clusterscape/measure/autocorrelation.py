@@ -36,7 +36,7 @@ from numba import njit
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from clusterscape._validation import as_values, check_choice, check_positive
+from clusterscape._validation import WeightsLike, as_values, check_choice, check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure._weights import as_csr_weights
 
@@ -124,7 +124,7 @@ def _directed_p(
 
 def moran(
     values: ArrayLike,
-    weights: Any,
+    weights: WeightsLike,
     *,
     permutations: int = 999,
     seed: int | None = 0,
@@ -338,7 +338,7 @@ class LocalMoranOptions(TypedDict, total=False):
 def _local(
     x: np.ndarray,
     y: np.ndarray,
-    weights: Any,
+    weights: WeightsLike,
     *,
     caller: str,
     index: Any,
@@ -414,7 +414,7 @@ def _local(
 
 def local_moran(
     values: ArrayLike,
-    weights: Any,
+    weights: WeightsLike,
     **options: Unpack[LocalMoranOptions],
 ) -> pd.DataFrame:
     """Local Moran's I (LISA; Anselin 1995) with conditional-randomisation inference, as esda.
@@ -464,7 +464,7 @@ def local_moran(
 def bivariate_local_moran(
     x: ArrayLike,
     y: ArrayLike,
-    weights: Any,
+    weights: WeightsLike,
     **options: Unpack[LocalMoranOptions],
 ) -> pd.DataFrame:
     """Bivariate local Moran's I of ``x`` at a site against the spatial lag of ``y``, as esda.

@@ -36,7 +36,7 @@ from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
-from clusterscape._validation import PointsLike, as_values, as_xy, check_positive
+from clusterscape._validation import PointsLike, WeightsLike, as_values, as_xy, check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure.density import density_surface
 
@@ -163,7 +163,7 @@ def hotspot_bins(z: ArrayLike, p: ArrayLike, *, fdr: bool = True) -> np.ndarray:
     return out
 
 
-def _check_weights(weights: Any, n: int, caller: str) -> sp.csr_matrix:
+def _check_weights(weights: WeightsLike, n: int, caller: str) -> sp.csr_matrix:
     if not sp.issparse(weights):
         raise InvalidInputError(
             f"{caller}: weights must be a scipy.sparse matrix, got {type(weights).__name__}. "
@@ -355,7 +355,7 @@ class GiStarOptions(TypedDict, total=False):
 
 def gi_star_from_weights(
     values: ArrayLike,
-    weights: Any,
+    weights: WeightsLike,
     *,
     permutations: int = 0,
     seed: int | None = None,
