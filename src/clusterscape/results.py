@@ -55,6 +55,8 @@ __all__ = [
     "write_city_study",
     "write_clusters",
     "write_columns_zh",
+    "write_figure",
+    "write_report_files",
     "write_study",
     "write_tables",
 ]
@@ -64,6 +66,7 @@ CLUSTERS = "clusters.csv"
 GPKG = "results.gpkg"
 FIGURES = "figures"
 REPORT = "report.html"
+REPORT_PDF = "report.pdf"
 #: GeoPackage that ``clusterscape detect`` writes beside its ``clusters.csv``.
 DETECT_GPKG = "clusters.gpkg"
 #: Largest summary.json read (bytes).
@@ -500,6 +503,77 @@ def write_columns_zh(directory: str | Path) -> Path:
     with atomic_write(root / COLUMNS_ZH) as tmp:
         _write_table(frame, tmp)
     return root / COLUMNS_ZH
+
+
+def write_report_files(directory: str | Path, html: str, pdf: bytes | None = None) -> Path:
+    """Write ``report.html`` (and ``report.pdf`` when given its bytes) into a study, atomically.
+
+    Parameters
+    ----------
+    directory : path
+        The study directory.
+    html : str
+        The report's HTML text (UTF-8).
+    pdf : bytes, optional
+        The rendered PDF.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``report.html``.
+    """
+    from clusterscape.io.writers import atomic_write
+
+    root = Path(directory)
+    with atomic_write(root / REPORT) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    if pdf is not None:
+        with atomic_write(root / REPORT_PDF) as tmp:
+            tmp.write_bytes(pdf)
+    return root / REPORT
+
+
+def write_figure(fig: Any, path: str | Path) -> Path:
+    """Save a matplotlib figure as PNG at ``path`` (under the study's ``figures/``), atomically.
+
+    With ``savefig.bbox`` set to ``"tight"`` (the report's style), the figure is laid out once:
+    it is drawn on its own canvas, the tight box (``savefig.pad_inches`` around everything
+    drawn) is measured on that drawing and the image is cropped to it, where ``savefig`` would
+    lay it out twice. The picture is the same up to the sub-pixel placement of the crop. A
+    figure whose drawing reaches outside its canvas is left to ``savefig``, which widens it.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.image import imsave
+
+    from clusterscape.io.writers import atomic_write
+
+    target = Path(path)
+    with atomic_write(target) as tmp:
+        canvas = fig.canvas
+        if not isinstance(canvas, FigureCanvasAgg) or plt.rcParams["savefig.bbox"] != "tight":
+            fig.savefig(tmp, format="png")
+            return target
+        canvas.draw()
+        dpi = fig.dpi
+        box = fig.get_tightbbox(canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
+        width, height = fig.bbox.width, fig.bbox.height
+        x0, x1 = box.x0 * dpi, box.x1 * dpi
+        top, bottom = height - box.y1 * dpi, height - box.y0 * dpi  # image rows from the top
+        if x0 < 0 or top < 0 or x1 > width or bottom > height:
+            fig.savefig(tmp, format="png")
+            return target
+        col, row = round(x0), round(top)
+        image = np.asarray(canvas.buffer_rgba())[
+            row : row + round(box.height * dpi), col : col + round(box.width * dpi)
+        ]
+        imsave(tmp, image, format="png", dpi=dpi)
+    return target
 
 
 def write_tables(directory: str | Path, tables: Mapping[str, pd.DataFrame]) -> list[Path]:
