@@ -102,7 +102,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -121,6 +121,10 @@ from clusterscape.effects.opening import (
     match_parks,
 )
 from clusterscape.errors import InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
+    from shapely import MultiPolygon, Polygon
 
 __all__ = [
     "WEBB_WEIGHTS",
@@ -180,8 +184,8 @@ def _years(series: Any) -> np.ndarray:
 
 
 def cluster_opening_years(
-    establishments: Any,
-    clusters: Any,
+    establishments: gpd.GeoDataFrame,
+    clusters: gpd.GeoDataFrame,
     *,
     parks: Any = None,
     match_m: float = MATCH_M,
@@ -306,8 +310,8 @@ CORE_DENSITY_SHARE = 0.25
 
 
 def core_footprints(
-    establishments: Any,
-    clusters: Any,
+    establishments: gpd.GeoDataFrame,
+    clusters: gpd.GeoDataFrame,
     *,
     neighbours: int = CORE_NEIGHBOURS,
     share: float = CORE_DENSITY_SHARE,
@@ -686,8 +690,8 @@ _BY_CLUSTER = [
 
 
 def amenity_effects(
-    establishments: Any,
-    clusters: Any,
+    establishments: gpd.GeoDataFrame,
+    clusters: gpd.GeoDataFrame,
     *,
     amenity: str = "hotel",
     rings_m: Sequence[float] = (0, 500, 1000, 1500, 2000),
@@ -697,9 +701,9 @@ def amenity_effects(
     window_years: tuple[int, int] = (-5, 8),
     model: str = "ols",
     alpha: float = 0.05,
-    study_area: Any = None,
+    study_area: Polygon | MultiPolygon | None = None,
     mask: bool = True,
-    others: Any = None,
+    others: gpd.GeoDataFrame | None = None,
     bootstrap: int = 1999,
     seed: int | None = 0,
     min_clusters: int = 4,
