@@ -23,7 +23,7 @@ from matplotlib import font_manager
 from matplotlib.backend_bases import FigureCanvasBase
 
 from clusterscape.i18n import current_lang, messages, t, term
-from clusterscape.results import SavedStudy
+from clusterscape.results import SavedStudy, write_figure
 
 FORM_COLOURS = {
     "new_park": "#1f77b4",
@@ -60,45 +60,13 @@ class Figure:
     section: str
 
 
-def _save_png(fig: Any, path: Path) -> None:
-    """Save ``fig`` as ``savefig`` with ``bbox_inches="tight"`` would, laying it out once.
-
-    ``savefig`` with a tight box lays the figure out twice (once to measure the box, once to
-    draw it); here it is drawn once on its own canvas, the tight box (``savefig.pad_inches``
-    around everything drawn) is measured on that drawing and the image is cropped to it.
-    The picture is the same up to the sub-pixel placement of the crop. A figure whose
-    drawing reaches outside its canvas is left to ``savefig``, which widens the canvas.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.image import imsave
-
-    canvas = fig.canvas
-    if not isinstance(canvas, FigureCanvasAgg) or plt.rcParams["savefig.bbox"] != "tight":
-        fig.savefig(path)
-        return
-    canvas.draw()
-    dpi = fig.dpi
-    box = fig.get_tightbbox(canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
-    width, height = fig.bbox.width, fig.bbox.height
-    x0, x1 = box.x0 * dpi, box.x1 * dpi
-    top, bottom = height - box.y1 * dpi, height - box.y0 * dpi  # image rows from the top
-    if x0 < 0 or top < 0 or x1 > width or bottom > height:
-        fig.savefig(path)
-        return
-    col, row = round(x0), round(top)
-    image = np.asarray(canvas.buffer_rgba())[
-        row : row + round(box.height * dpi), col : col + round(box.width * dpi)
-    ]
-    imsave(path, image, format="png", dpi=dpi)
-
-
 def _finish_figure(
     fig: Any, path: Path, title: str, caption: str, section: str, *, tight: bool = False
 ) -> Figure:
     """Lay out (``tight_layout`` when ``tight``), save, close and describe one figure."""
     if tight:
         fig.tight_layout()
-    _save_png(fig, path)
+    write_figure(fig, path)
     plt.close(fig)
     return Figure(path.name, title, caption, section)
 
@@ -539,7 +507,7 @@ def _fig_effects_for(amenity: str, study: SavedStudy, path: Path) -> Figure | No
 
 @contextmanager
 def _render_on_save_only() -> Iterator[None]:
-    """Each figure is rendered once, when it is saved (:func:`_save_png`).
+    """Each figure is rendered once, when it is saved (:func:`clusterscape.results.write_figure`).
 
     geopandas' ``plot`` ends with ``canvas.draw_idle()``, which on the non-interactive Agg
     backend renders the whole figure there and then: a map with a basemap and three layers was
