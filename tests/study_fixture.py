@@ -70,7 +70,7 @@ def make_study_dir(root: Path) -> Path:
         layers={"clusters": clusters, "districts": districts, "centres": centres},
         tables={"clusters": table},
     )
-    results.write_study_files(study, root)
+    results.write_study(study, root, report=False, atomic=False)
     (root / results.FIGURES).mkdir(exist_ok=True)
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.plot([0, 1], [0, 1])

@@ -87,8 +87,10 @@ def _dms(d: int, m: int, s: float) -> float:
 def test_main_labels_are_spatially_coherent(zones: gpd.GeoDataFrame) -> None:
     """Moran's I of each main lead function's indicator on the non-sparse cells (queen
     contiguity) is positive with permutation p < 0.01 (seed 0: I = 0.07 residential to 0.81
-    industry, all p = 0.001); the same indicator permuted over the cells (the negative control)
-    has |I| under a third of that and is significant at 1 % at most twice in eight."""
+    industry, all p = 0.001). Negative control: the same indicator permuted over the cells has
+    a mean |I| over 20 permutations under a third of that (one permutation alone is too noisy a
+    control for the weakest label: its |I| has a null sd of about 0.01 beside residential's
+    0.07), and the first permutation is significant at 1 % at most twice in eight."""
     cells = zones[zones["label"] != "sparse"].reset_index(drop=True)
     assert len(cells) > 3000
     w = libpysal.weights.Queen.from_dataframe(cells, use_index=False, silence_warnings=True)
@@ -101,8 +103,10 @@ def test_main_labels_are_spatially_coherent(zones: gpd.GeoDataFrame) -> None:
         mi = esda.Moran(y, w, permutations=999)
         assert mi.I > 0.05 and mi.p_sim < 0.01, (f, mi.I, mi.p_sim)
         control = esda.Moran(rng.permutation(y), w, permutations=999)
-        assert abs(control.I) < mi.I / 3, (f, control.I, mi.I)
         false_alarms += control.p_sim < 0.01
+        null_i = [abs(esda.Moran(rng.permutation(y), w, permutations=0).I) for _ in range(19)]
+        mean_abs = (abs(control.I) + sum(null_i)) / 20
+        assert mean_abs < mi.I / 3, (f, mean_abs, mi.I)
     assert false_alarms <= 2  # 8 controls at the 1 % level
 
 
@@ -151,8 +155,9 @@ def test_held_out_hospitals_and_schools_fall_in_health_and_education_zones(
 
     Not asserted: the 19 held-out hospitals lie a median 1.8 km from the nearest kept one, so
     the clinics drawn around the kept hospitals do not reach them; their share stays at the
-    baseline (seed 0: 8 of 19 against 28 %, p = 0.14; 4 to 7 in earlier draws). A wider clinic
-    kernel does not help (sd 1.0 / 1.5 / 2.0 km: 6 / 7 / 7 of 19, p >= 0.12)."""
+    baseline (seed 0: 8 of 19 against 29 %, p = 0.16; 4 to 8 in earlier draws), and even a
+    health disc planted around every held-out site would give 11 of 19 against 39 % (p = 0.07).
+    A wider clinic kernel does not help (sd 1.0 / 1.5 / 2.0 km: 6 / 7 / 7 of 19, p >= 0.12)."""
     held = study.truth["held_out"]
     assert set(held["kind"]) == {"hospital", "school"}
     assert (held["kind"] == "hospital").sum() == 19 and (held["kind"] == "school").sum() == 109
@@ -174,6 +179,20 @@ def test_held_out_hospitals_and_schools_fall_in_health_and_education_zones(
         share, base = float(np.mean(hit)), float(np.sum(n * block) / n.sum())
         p = binomtest(int(np.sum(hit)), len(hit), base, alternative="greater").pvalue
         assert share >= 0.30 and share > base and p < 0.05, (kind, share, base, p)
+
+
+def test_no_held_out_place_feeds_the_generator() -> None:
+    """The held-out check above is only a check if the generator never saw those places: no
+    profile's source names a held-out hospital or school, and no profile centre sits on one
+    (closest today: 175 m, a university campus beside a held-out school; threshold 100 m)."""
+    held = _geography.held_out()
+    table = parameters()
+    for name in held["name"]:
+        assert not table["source"].str.contains(name, regex=False).any(), name
+    centres = _metric_points(table["lon"], table["lat"])
+    sites = _metric_points(held["lon"], held["lat"])
+    nearest = np.array([sites.distance(c).min() for c in centres])
+    assert nearest.min() > 100.0, table["profile"].iloc[int(nearest.argmin())]
 
 
 # ------------------------------------------------------------------------------ real places

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clusterscape.report.figures import _finish_figure, _save_png, _style
-from clusterscape.results import load_study
+from clusterscape.report.figures import _finish_figure, _style
+from clusterscape.results import load_study, write_figure
 from study_fixture import make_study_dir
 
 
@@ -49,7 +49,7 @@ def test_saved_png_is_the_tight_savefig_picture(tmp_path: Path, outside: bool) -
     plt.close(fig)
     fig = _figure(outside)
     canvas_px = fig.bbox.width, fig.bbox.height
-    _save_png(fig, got_path)
+    write_figure(fig, got_path)
     plt.close(fig)
     ref, got = _pixels(ref_path), _pixels(got_path)
     assert abs(ref.shape[0] - got.shape[0]) <= 1 and abs(ref.shape[1] - got.shape[1]) <= 1

@@ -13,7 +13,9 @@ from clusterscape.errors import CRSError, InvalidInputError, MissingDependencyEr
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
+    import libpysal
     import pandas as pd
+    import scipy.sparse as sp
     from shapely import MultiPolygon, Polygon
 
 #: Points in metres: an (n, 2) array or sequence, or a projected GeoSeries/GeoDataFrame (as_xy).
@@ -22,10 +24,17 @@ PointsLike: TypeAlias = "ArrayLike | gpd.GeoSeries | gpd.GeoDataFrame"
 WindowLike: TypeAlias = (
     "Polygon | MultiPolygon | tuple[float, float, float, float] | gpd.GeoSeries | gpd.GeoDataFrame"
 )
+#: Spatial weights: a libpysal Graph or W, or an (n, n) scipy.sparse matrix (row i: i's neighbours).
+WeightsLike: TypeAlias = "libpysal.graph.Graph | libpysal.weights.W | sp.sparray | sp.spmatrix"
 #: A regions x industries table: a DataFrame or a 2-D array.
 TableLike: TypeAlias = "pd.DataFrame | ArrayLike"
 
 __all__ = [
+    "PointsLike",
+    "TableLike",
+    "WeightsLike",
+    "WindowLike",
+    "as_values",
     "as_xy",
     "check_choice",
     "check_columns",
@@ -117,3 +126,26 @@ def as_xy(points: Any, *, caller: str, min_points: int = 0) -> np.ndarray:
     if len(xy) < min_points:
         raise InvalidInputError(f"{caller}: needs at least {min_points} points, got {len(xy)}.")
     return xy
+
+
+def as_values(
+    values: Any, name: str = "values", *, caller: str, fix: str, constant: str
+) -> np.ndarray:
+    """Return a 1-D float64 array of at least 3 finite, varying values, or say which one is wrong.
+
+    ``fix`` ends the message about a non-finite value (what to do about it); ``constant`` is the
+    sentence that explains why constant values are refused.
+    """
+    arr = np.asarray(values, dtype=float).ravel()
+    if arr.size < 3:
+        raise InvalidInputError(f"{caller}: {name} needs at least 3 values, got {arr.size}.")
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise InvalidInputError(
+            f"{caller}: {name} row {bad} is not finite ({arr[bad]}); drop or fill missing values{fix}."
+        )
+    if np.ptp(arr) == 0:
+        raise InvalidInputError(
+            f"{caller}: {name} is constant (all {arr.size} equal {arr[0]}); {constant}"
+        )
+    return arr

@@ -38,6 +38,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 _STATE: dict[str, bool] = {"debug": False}
 
 
+def _opt(key: str, *args: Any, **kwargs: Any) -> Any:
+    """A ``typer.Option`` whose help is the catalogue message ``key`` in the terminal's language."""
+    return typer.Option(*args, help=t(key, _HELP), **kwargs)
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"clusterscape {__version__}")
@@ -46,9 +51,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    debug: bool = typer.Option(False, "--debug", help=t("cli.opt.main.debug", _HELP)),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help=t("cli.opt.main.version", _HELP)
+    debug: bool = _opt("cli.opt.main.debug", False, "--debug"),
+    version: bool = _opt(
+        "cli.opt.main.version", False, "--version", callback=_version, is_eager=True
     ),
 ) -> None:
     """clusterscape: creative clusters, their forms, and what they do to the city."""
@@ -109,32 +114,11 @@ FileArg = Annotated[
         help=t("cli.opt.filearg.arg", _HELP),
     ),
 ]
-DatumOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--datum",
-        help=t("cli.opt.datumopt.datum", _HELP),
-    ),
-]
-CrsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--crs",
-        help=t("cli.opt.crsopt.crs", _HELP),
-    ),
-]
-ColumnsOpt = Annotated[
-    str | None,
-    typer.Option("--columns", help=t("cli.opt.columnsopt.columns", _HELP)),
-]
-LayerOpt = Annotated[
-    str | None,
-    typer.Option("--layer", help=t("cli.opt.layeropt.layer", _HELP)),
-]
-SheetOpt = Annotated[
-    str | None,
-    typer.Option("--sheet", help=t("cli.opt.sheetopt.sheet", _HELP)),
-]
+DatumOpt = Annotated[str | None, _opt("cli.opt.datumopt.datum", "--datum")]
+CrsOpt = Annotated[str | None, _opt("cli.opt.crsopt.crs", "--crs")]
+ColumnsOpt = Annotated[str | None, _opt("cli.opt.columnsopt.columns", "--columns")]
+LayerOpt = Annotated[str | None, _opt("cli.opt.layeropt.layer", "--layer")]
+SheetOpt = Annotated[str | None, _opt("cli.opt.sheetopt.sheet", "--sheet")]
 
 
 def _say(message: str, *, markup: bool = True) -> None:
@@ -278,13 +262,21 @@ def _reads_file(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _file_command(name: str) -> Callable[[Callable[..., Any]], Any]:
+    """Register a command that reads one establishments file, with its help and friendly errors."""
+
+    def register(command: Callable[..., Any]) -> Any:
+        wrapped = _reads_file(command)
+        return app.command(name, help=t(f"cli.{name}_help", _HELP))(friendly_errors(wrapped))
+
+    return register
+
+
 # --- command: validate ---
-@app.command("validate", help=t("cli.validate_help", _HELP))
-@friendly_errors
-@_reads_file
+@_file_command("validate")
 def validate(
     source: _Source,
-    out: Path = typer.Option(Path("."), "--out", help=t("cli.opt.validate.out", _HELP)),
+    out: Path = _opt("cli.opt.validate.out", Path("."), "--out"),
 ) -> None:
     """Read FILE as establishments and report what was accepted, rejected and noted.
 
@@ -350,24 +342,12 @@ def validate(
 
 
 # --- command: classify ---
-@app.command("classify", help=t("cli.classify_help", _HELP))
-@friendly_errors
-@_reads_file
+@_file_command("classify")
 def classify(
     source: _Source,
-    code_system: str = typer.Option(
-        "gbt4754",
-        "--code-system",
-        help=t("cli.opt.classify.code_system", _HELP),
-    ),
-    taxonomy: Path | None = typer.Option(
-        None, "--taxonomy", help=t("cli.opt.classify.taxonomy", _HELP)
-    ),
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        help=t("cli.opt.classify.out", _HELP),
-    ),
+    code_system: str = _opt("cli.opt.classify.code_system", "gbt4754", "--code-system"),
+    taxonomy: Path | None = _opt("cli.opt.classify.taxonomy", None, "--taxonomy"),
+    out: Path | None = _opt("cli.opt.classify.out", None, "--out"),
 ) -> None:
     """Classify FILE into creative sectors and urban functions; print counts by each."""
     from rich.table import Table
@@ -416,25 +396,17 @@ def classify(
 
 
 # --- command: detect ---
-@app.command("detect", help=t("cli.detect_help", _HELP))
-@friendly_errors
-@_reads_file
+@_file_command("detect")
 def detect(
     source: _Source,
-    out: Path = typer.Option(Path("."), "--out", help=t("cli.opt.detect.out", _HELP)),
-    method: str = typer.Option("hdbscan", "--method", help=t("cli.opt.detect.method", _HELP)),
-    min_cluster_size: int | None = typer.Option(
-        None,
-        "--min-cluster-size",
-        help=t("cli.opt.detect.min_cluster_size", _HELP),
+    out: Path = _opt("cli.opt.detect.out", Path("."), "--out"),
+    method: str = _opt("cli.opt.detect.method", "hdbscan", "--method"),
+    min_cluster_size: int | None = _opt(
+        "cli.opt.detect.min_cluster_size", None, "--min-cluster-size"
     ),
-    eps_m: float | None = typer.Option(
-        None,
-        "--eps-m",
-        help=t("cli.opt.detect.eps_m", _HELP),
-    ),
-    seed: int = typer.Option(0, "--seed", help=t("cli.opt.detect.seed", _HELP)),
-    stack: str = typer.Option("keep", "--stack", help=t("cli.opt.detect.stack", _HELP)),
+    eps_m: float | None = _opt("cli.opt.detect.eps_m", None, "--eps-m"),
+    seed: int = _opt("cli.opt.detect.seed", 0, "--seed"),
+    stack: str = _opt("cli.opt.detect.stack", "keep", "--stack"),
 ) -> None:
     """Find density clusters in FILE; write DIR/clusters.csv and DIR/clusters.gpkg.
 
@@ -516,65 +488,32 @@ _LANG_HELP = t("cli.lang", _HELP)
 @app.command(help=t("cli.run_help", _HELP))
 @friendly_errors
 def run(
-    establishments: str | None = typer.Option(
-        None,
-        "--establishments",
-        "-e",
-        help=t("cli.opt.run.establishments", _HELP),
-    ),
-    datum: str | None = typer.Option(None, "--datum", help=t("cli.opt.run.datum", _HELP)),
-    crs: str | None = typer.Option(None, "--crs", help=t("cli.opt.run.crs", _HELP)),
-    columns: str | None = typer.Option(None, "--columns", help=t("cli.opt.run.columns", _HELP)),
-    boundary: str | None = typer.Option(None, "--boundary", help=t("cli.opt.run.boundary", _HELP)),
-    parks: str | None = typer.Option(None, "--parks", help=t("cli.opt.run.parks", _HELP)),
-    landuse: str | None = typer.Option(None, "--landuse", help=t("cli.opt.run.landuse", _HELP)),
-    factors: str | None = typer.Option(
-        None,
-        "--factors",
-        help=t("cli.opt.run.factors", _HELP),
-    ),
-    config: Path | None = typer.Option(
-        None,
-        "--config",
-        help=t("cli.opt.run.config", _HELP),
-    ),
-    taxonomy: Path | None = typer.Option(
-        None,
-        "--taxonomy",
-        help=t("cli.opt.run.taxonomy", _HELP),
-    ),
-    min_cluster_size: int | None = typer.Option(
-        None,
-        "--min-cluster-size",
-        help=t("cli.opt.run.min_cluster_size", _HELP),
-    ),
-    reclassify: bool = typer.Option(
-        False,
-        "--reclassify",
-        help=t("cli.opt.run.reclassify", _HELP),
-    ),
-    out: Path = typer.Option(Path("out/ningbo"), "--out", "-o", help=t("cli.out", _HELP)),
-    seed: int | None = typer.Option(None, "--seed", help=t("cli.seed", _HELP)),
-    scenario: str | None = typer.Option(None, "--scenario", help=t("cli.scenario", _HELP)),
-    stack: str | None = typer.Option(None, "--stack", help=t("cli.stack", _HELP)),
-    pdf: bool = typer.Option(False, "--pdf", help=t("cli.pdf", _HELP)),
+    establishments: str | None = _opt("cli.opt.run.establishments", None, "--establishments", "-e"),
+    datum: str | None = _opt("cli.opt.run.datum", None, "--datum"),
+    crs: str | None = _opt("cli.opt.run.crs", None, "--crs"),
+    columns: str | None = _opt("cli.opt.run.columns", None, "--columns"),
+    boundary: str | None = _opt("cli.opt.run.boundary", None, "--boundary"),
+    parks: str | None = _opt("cli.opt.run.parks", None, "--parks"),
+    landuse: str | None = _opt("cli.opt.run.landuse", None, "--landuse"),
+    factors: str | None = _opt("cli.opt.run.factors", None, "--factors"),
+    config: Path | None = _opt("cli.opt.run.config", None, "--config"),
+    taxonomy: Path | None = _opt("cli.opt.run.taxonomy", None, "--taxonomy"),
+    min_cluster_size: int | None = _opt("cli.opt.run.min_cluster_size", None, "--min-cluster-size"),
+    reclassify: bool = _opt("cli.opt.run.reclassify", False, "--reclassify"),
+    out: Path = _opt("cli.out", Path("out/ningbo"), "--out", "-o"),
+    seed: int | None = _opt("cli.seed", None, "--seed"),
+    scenario: str | None = _opt("cli.scenario", None, "--scenario"),
+    stack: str | None = _opt("cli.stack", None, "--stack"),
+    pdf: bool = _opt("cli.pdf", False, "--pdf"),
     lang: str | None = typer.Option(None, "--lang", help=_LANG_HELP),
-    write_postgis: str | None = typer.Option(
-        None,
-        "--write-postgis",
-        help=t("cli.opt.run.write_postgis", _HELP),
-    ),
-    schema: str = typer.Option("clusterscape", "--schema", help=t("cli.opt.run.schema", _HELP)),
-    overwrite: bool = typer.Option(False, "--overwrite", help=t("cli.opt.run.overwrite", _HELP)),
-    append: bool = typer.Option(False, "--append", help=t("cli.opt.run.append", _HELP)),
-    engine: str = typer.Option("local", "--engine", help=t("cli.opt.run.engine", _HELP)),
-    scheduler: str | None = typer.Option(
-        None,
-        "--scheduler",
-        help=t("cli.opt.run.scheduler", _HELP),
-    ),
-    by: str | None = typer.Option(None, "--by", help=t("cli.opt.run.by", _HELP)),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help=t("cli.quiet", _HELP)),
+    write_postgis: str | None = _opt("cli.opt.run.write_postgis", None, "--write-postgis"),
+    schema: str = _opt("cli.opt.run.schema", "clusterscape", "--schema"),
+    overwrite: bool = _opt("cli.opt.run.overwrite", False, "--overwrite"),
+    append: bool = _opt("cli.opt.run.append", False, "--append"),
+    engine: str = _opt("cli.opt.run.engine", "local", "--engine"),
+    scheduler: str | None = _opt("cli.opt.run.scheduler", None, "--scheduler"),
+    by: str | None = _opt("cli.opt.run.by", None, "--by"),
+    quiet: bool = _opt("cli.quiet", False, "--quiet", "-q"),
 ) -> None:
     """Run a whole study: load, classify, detect, measure, type, urban structure, effects, write."""
     import time
@@ -721,7 +660,7 @@ def _step_overrides(
 @friendly_errors
 def report(
     out_dir: Path = typer.Argument(..., help=t("cli.out_dir", _HELP)),
-    pdf: bool = typer.Option(False, "--pdf", help=t("cli.pdf", _HELP)),
+    pdf: bool = _opt("cli.pdf", False, "--pdf"),
     lang: str | None = typer.Option(None, "--lang", help=_LANG_HELP),
 ) -> None:
     """Redraw the figures and rewrite report.html (and report.pdf) from saved results."""
@@ -752,8 +691,8 @@ def report(
 @app.command("fetch-osm", help=t("cli.fetch_osm_help", _HELP))
 @friendly_errors
 def fetch_osm_command(
-    place: str = typer.Option(..., "--place", help=t("cli.opt.fetch_osm_command.place", _HELP)),
-    out: Path = typer.Option(..., "--out", "-o", help=t("cli.opt.fetch_osm_command.out", _HELP)),
+    place: str = _opt("cli.opt.fetch_osm_command.place", ..., "--place"),
+    out: Path = _opt("cli.opt.fetch_osm_command.out", ..., "--out", "-o"),
 ) -> None:
     """Download a place's POIs from OpenStreetMap (needs network) as an establishments table."""
     from clusterscape.io.establishments import write_layer
@@ -771,46 +710,26 @@ def fetch_osm_command(
 @app.command("fetch-amap", help=t("cli.fetch_amap_help", _HELP))
 @friendly_errors
 def fetch_amap_command(
-    boundary: Path = typer.Option(
-        ..., "--boundary", help=t("cli.opt.fetch_amap_command.boundary", _HELP)
+    boundary: Path = _opt("cli.opt.fetch_amap_command.boundary", ..., "--boundary"),
+    types: str = _opt("cli.opt.fetch_amap_command.types", ..., "--types"),
+    out: Path = _opt("cli.opt.fetch_amap_command.out", ..., "--out", "-o"),
+    key: str | None = _opt(
+        "cli.opt.fetch_amap_command.key", None, "--key", envvar="AMAP_KEY", show_envvar=True
     ),
-    types: str = typer.Option(..., "--types", help=t("cli.opt.fetch_amap_command.types", _HELP)),
-    out: Path = typer.Option(..., "--out", "-o", help=t("cli.opt.fetch_amap_command.out", _HELP)),
-    key: str | None = typer.Option(
-        None,
-        "--key",
-        envvar="AMAP_KEY",
-        show_envvar=True,
-        help=t("cli.opt.fetch_amap_command.key", _HELP),
-    ),
-    endpoint: str = typer.Option(
+    endpoint: str = _opt(
+        "cli.opt.fetch_amap_command.endpoint",
         "https://restapi.amap.com/v3/place/polygon",
         "--endpoint",
-        help=t("cli.opt.fetch_amap_command.endpoint", _HELP),
     ),
-    cap: int = typer.Option(900, "--cap", help=t("cli.opt.fetch_amap_command.cap", _HELP)),
-    page_size: int = typer.Option(
-        25, "--page-size", help=t("cli.opt.fetch_amap_command.page_size", _HELP)
-    ),
-    qps: float = typer.Option(3.0, "--qps", help=t("cli.opt.fetch_amap_command.qps", _HELP)),
-    min_tile: float = typer.Option(
-        0.0005, "--min-tile", help=t("cli.opt.fetch_amap_command.min_tile", _HELP)
-    ),
-    max_calls: int | None = typer.Option(
-        None, "--max-calls", help=t("cli.opt.fetch_amap_command.max_calls", _HELP)
-    ),
-    retries: int = typer.Option(
-        6, "--retries", help=t("cli.opt.fetch_amap_command.retries", _HELP)
-    ),
-    backoff: float = typer.Option(
-        1.0, "--backoff", help=t("cli.opt.fetch_amap_command.backoff", _HELP)
-    ),
-    datum: str | None = typer.Option(
-        None, "--datum", help=t("cli.opt.fetch_amap_command.datum", _HELP)
-    ),
-    polygon_form: str = typer.Option(
-        "auto", "--polygon-form", help=t("cli.opt.fetch_amap_command.polygon_form", _HELP)
-    ),
+    cap: int = _opt("cli.opt.fetch_amap_command.cap", 900, "--cap"),
+    page_size: int = _opt("cli.opt.fetch_amap_command.page_size", 25, "--page-size"),
+    qps: float = _opt("cli.opt.fetch_amap_command.qps", 3.0, "--qps"),
+    min_tile: float = _opt("cli.opt.fetch_amap_command.min_tile", 0.0005, "--min-tile"),
+    max_calls: int | None = _opt("cli.opt.fetch_amap_command.max_calls", None, "--max-calls"),
+    retries: int = _opt("cli.opt.fetch_amap_command.retries", 6, "--retries"),
+    backoff: float = _opt("cli.opt.fetch_amap_command.backoff", 1.0, "--backoff"),
+    datum: str | None = _opt("cli.opt.fetch_amap_command.datum", None, "--datum"),
+    polygon_form: str = _opt("cli.opt.fetch_amap_command.polygon_form", "auto", "--polygon-form"),
 ) -> None:
     """Fetch Amap POIs over a boundary: quadtree of polygon queries, resumable, key never saved."""
     from rich.markup import escape
@@ -855,29 +774,13 @@ def fetch_amap_command(
 @friendly_errors
 def serve(
     out_dir: Path = typer.Argument(..., help=t("cli.out_dir", _HELP)),
-    host: str = typer.Option("127.0.0.1", "--host", help=t("cli.opt.serve.host", _HELP)),
-    port: int = typer.Option(8000, "--port", help=t("cli.opt.serve.port", _HELP)),
-    tile_url: str | None = typer.Option(
-        None,
-        "--tile-url",
-        help=t("cli.opt.serve.tile_url", _HELP),
-    ),
-    basemap: list[str] | None = typer.Option(
-        None,
-        "--basemap",
-        help=t("cli.opt.serve.basemap", _HELP),
-    ),
-    basemap_datum: str = typer.Option(
-        "wgs84",
-        "--basemap-datum",
-        help=t("cli.opt.serve.basemap_datum", _HELP),
-    ),
-    allow_host: list[str] | None = typer.Option(
-        None,
-        "--allow-host",
-        help=t("cli.opt.serve.allow_host", _HELP),
-    ),
-    lang: str | None = typer.Option(None, "--lang", help=t("cli.lang_serve", _HELP)),
+    host: str = _opt("cli.opt.serve.host", "127.0.0.1", "--host"),
+    port: int = _opt("cli.opt.serve.port", 8000, "--port"),
+    tile_url: str | None = _opt("cli.opt.serve.tile_url", None, "--tile-url"),
+    basemap: list[str] | None = _opt("cli.opt.serve.basemap", None, "--basemap"),
+    basemap_datum: str = _opt("cli.opt.serve.basemap_datum", "wgs84", "--basemap-datum"),
+    allow_host: list[str] | None = _opt("cli.opt.serve.allow_host", None, "--allow-host"),
+    lang: str | None = _opt("cli.lang_serve", None, "--lang"),
 ) -> None:
     """Serve a saved study as a read-only dashboard (map, clusters, figures, OpenAPI at /openapi.json)."""
     import uvicorn

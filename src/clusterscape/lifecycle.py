@@ -131,7 +131,7 @@ class LifecycleResult:
     events: pd.DataFrame
     sizes: pd.DataFrame
     sensitivity: pd.DataFrame
-    footprints: Any
+    footprints: gpd.GeoDataFrame
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:

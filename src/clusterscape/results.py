@@ -55,8 +55,9 @@ __all__ = [
     "write_city_study",
     "write_clusters",
     "write_columns_zh",
+    "write_figure",
+    "write_report_files",
     "write_study",
-    "write_study_files",
     "write_tables",
 ]
 
@@ -65,6 +66,7 @@ CLUSTERS = "clusters.csv"
 GPKG = "results.gpkg"
 FIGURES = "figures"
 REPORT = "report.html"
+REPORT_PDF = "report.pdf"
 #: GeoPackage that ``clusterscape detect`` writes beside its ``clusters.csv``.
 DETECT_GPKG = "clusters.gpkg"
 #: Largest summary.json read (bytes).
@@ -446,39 +448,8 @@ def _write_summary(summary: Mapping[str, Any], path: Path) -> None:
     path.write_text(dumps_json(summary, indent=2), encoding="utf-8")
 
 
-def write_study_files(
-    result: StudyResult,
-    directory: str | Path,
-    *,
-    report: bool = False,
-    pdf: bool = False,
-    lang: str = "en",
-) -> Path:
-    """Write the files of a study into ``directory``, an existing empty directory (not atomic).
-
-    :func:`write_study` calls it inside a fresh run directory; call it yourself only for a
-    directory nothing reads yet (a test fixture, a scratch copy).
-
-    Parameters
-    ----------
-    result : clusterscape.study.run.StudyResult
-        Its ``rejected``, ``tables`` (``NAME.csv`` each), ``layers`` (``results.gpkg``,
-        EPSG:4326; empty layers are left out) and ``summary`` (``summary.json``) are written.
-    directory : path
-        Where to write.
-    report : bool, default False
-        Also draw the figures and write ``report.html``.
-    pdf : bool, default False
-        Also write ``report.pdf`` (needs weasyprint).
-    lang : {"en", "zh"}, default "en"
-        Language of the report; ``zh`` also writes ``columns_zh.csv``.
-
-    Returns
-    -------
-    pathlib.Path
-        ``directory``.
-    """
-    tmp = Path(directory)
+def _write_files(result: StudyResult, tmp: Path, report: bool, pdf: bool, lang: str) -> None:
+    """Write the files of a study into ``tmp``, an existing empty directory."""
     _write_table(result.rejected, tmp / "rejected.csv")
     for name, table in result.tables.items():
         _write_table(table, tmp / f"{name}.csv")
@@ -489,7 +460,6 @@ def write_study_files(
         from clusterscape.report import write_report
 
         write_report(tmp, pdf=pdf, lang=lang)
-    return tmp
 
 
 def write_columns_zh(directory: str | Path) -> Path:
@@ -535,6 +505,77 @@ def write_columns_zh(directory: str | Path) -> Path:
     return root / COLUMNS_ZH
 
 
+def write_report_files(directory: str | Path, html: str, pdf: bytes | None = None) -> Path:
+    """Write ``report.html`` (and ``report.pdf`` when given its bytes) into a study, atomically.
+
+    Parameters
+    ----------
+    directory : path
+        The study directory.
+    html : str
+        The report's HTML text (UTF-8).
+    pdf : bytes, optional
+        The rendered PDF.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``report.html``.
+    """
+    from clusterscape.io.writers import atomic_write
+
+    root = Path(directory)
+    with atomic_write(root / REPORT) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    if pdf is not None:
+        with atomic_write(root / REPORT_PDF) as tmp:
+            tmp.write_bytes(pdf)
+    return root / REPORT
+
+
+def write_figure(fig: Any, path: str | Path) -> Path:
+    """Save a matplotlib figure as PNG at ``path`` (under the study's ``figures/``), atomically.
+
+    With ``savefig.bbox`` set to ``"tight"`` (the report's style), the figure is laid out once:
+    it is drawn on its own canvas, the tight box (``savefig.pad_inches`` around everything
+    drawn) is measured on that drawing and the image is cropped to it, where ``savefig`` would
+    lay it out twice. The picture is the same up to the sub-pixel placement of the crop. A
+    figure whose drawing reaches outside its canvas is left to ``savefig``, which widens it.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.image import imsave
+
+    from clusterscape.io.writers import atomic_write
+
+    target = Path(path)
+    with atomic_write(target) as tmp:
+        canvas = fig.canvas
+        if not isinstance(canvas, FigureCanvasAgg) or plt.rcParams["savefig.bbox"] != "tight":
+            fig.savefig(tmp, format="png")
+            return target
+        canvas.draw()
+        dpi = fig.dpi
+        box = fig.get_tightbbox(canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
+        width, height = fig.bbox.width, fig.bbox.height
+        x0, x1 = box.x0 * dpi, box.x1 * dpi
+        top, bottom = height - box.y1 * dpi, height - box.y0 * dpi  # image rows from the top
+        if x0 < 0 or top < 0 or x1 > width or bottom > height:
+            fig.savefig(tmp, format="png")
+            return target
+        col, row = round(x0), round(top)
+        image = np.asarray(canvas.buffer_rgba())[
+            row : row + round(box.height * dpi), col : col + round(box.width * dpi)
+        ]
+        imsave(tmp, image, format="png", dpi=dpi)
+    return target
+
+
 def write_tables(directory: str | Path, tables: Mapping[str, pd.DataFrame]) -> list[Path]:
     """Add or replace CSV tables (``NAME.csv``) of a saved study, each file atomically.
 
@@ -560,8 +601,9 @@ def write_study(
     report: bool = True,
     pdf: bool = False,
     lang: str = "en",
+    atomic: bool = True,
 ) -> Path:
-    """Write a study run into ``out_dir`` atomically and return its path.
+    """Write a study run into ``out_dir`` (atomically unless told) and return its path.
 
     Parameters
     ----------
@@ -570,17 +612,28 @@ def write_study(
     out_dir : path
         The output directory; it becomes a link to a complete run directory only when all is
         written (:func:`clusterscape.io.writers.atomic_directory`: lock, no gap, cleanup).
-    report, pdf, lang
-        As in :func:`write_study_files` (here ``report`` defaults to True): the figures and
-        ``report.html``, ``report.pdf``, and the report's language.
+        The study's ``rejected``, ``tables`` (``NAME.csv`` each), ``layers`` (``results.gpkg``,
+        EPSG:4326; empty layers are left out) and ``summary`` (``summary.json``) are written.
+    report : bool, default True
+        Also draw the figures and write ``report.html``.
+    pdf : bool, default False
+        Also write ``report.pdf`` (needs weasyprint).
+    lang : {"en", "zh"}, default "en"
+        Language of the report; ``zh`` also writes ``columns_zh.csv``.
+    atomic : bool, default True
+        False writes straight into ``out_dir``, an existing empty directory that nothing reads
+        yet (a test fixture, a scratch copy).
 
     Returns
     -------
     pathlib.Path
         ``out_dir``.
     """
+    if not atomic:
+        _write_files(result, Path(out_dir), report, pdf, lang)
+        return Path(out_dir)
     with _swapped_in(out_dir) as tmp:
-        write_study_files(result, tmp, report=report, pdf=pdf, lang=lang)
+        _write_files(result, tmp, report, pdf, lang)
     return Path(out_dir)
 
 

@@ -189,12 +189,12 @@ PROFILES: tuple[Profile, ...] = (
     Profile(
         "Zhenhai petrochemical area (Zhenhai Refining & Chemical)",
         "industry",
-        121.65455,
-        29.97059,
+        121.65520,
+        29.97251,
         2500.0,
         0.022,
         _PLANT,
-        f"mean of 镇海区炼化医院 and 宁波镇海区炼化小学 (the refinery's hospital and school), {_OSM}",
+        f"centroid of 宁波镇海区炼化小学 (the refinery's school; its hospital is held out), {_OSM}",
     ),
     Profile(
         "Ningbo Economic and Technological Development Zone (Daqi)",

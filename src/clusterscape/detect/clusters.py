@@ -97,7 +97,7 @@ class ClusterResult:
     """
 
     labels: pd.Series
-    clusters: Any
+    clusters: gpd.GeoDataFrame
     params: Mapping[str, Any] = field(default_factory=dict)
     probabilities: pd.Series | None = None
 

@@ -279,7 +279,7 @@ class SizeDistribution:
 
 
 def size_distribution(
-    clusters: Any,
+    clusters: pd.DataFrame,
     *,
     thresholds: Mapping[str, float] | None = None,
     rule: str = "all",

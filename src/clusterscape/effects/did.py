@@ -102,7 +102,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -121,6 +121,10 @@ from clusterscape.effects.opening import (
     match_parks,
 )
 from clusterscape.errors import InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
+    from shapely import MultiPolygon, Polygon
 
 __all__ = [
     "WEBB_WEIGHTS",
@@ -180,8 +184,8 @@ def _years(series: Any) -> np.ndarray:
 
 
 def cluster_opening_years(
-    establishments: Any,
-    clusters: Any,
+    establishments: gpd.GeoDataFrame,
+    clusters: gpd.GeoDataFrame,
     *,
     parks: Any = None,
     match_m: float = MATCH_M,
@@ -306,8 +310,8 @@ CORE_DENSITY_SHARE = 0.25
 
 
 def core_footprints(
-    establishments: Any,
-    clusters: Any,
+    establishments: gpd.GeoDataFrame,
+    clusters: gpd.GeoDataFrame,
     *,
     neighbours: int = CORE_NEIGHBOURS,
     share: float = CORE_DENSITY_SHARE,
@@ -652,6 +656,13 @@ _RESULT_COLUMNS = [
     "unit",
     "reason",
 ]
+#: The keys of ``AmenityEffectResult.summary``, in order: the row's, with the radius interval
+#: as one pair.
+_SUMMARY_KEYS = tuple(
+    "influence_radius_ci" if c == "influence_radius_ci_low" else c
+    for c in _RESULT_COLUMNS
+    if c != "influence_radius_ci_high"
+)
 _BY_DISTANCE = [
     "lower_m",
     "upper_m",
@@ -686,8 +697,8 @@ _BY_CLUSTER = [
 
 
 def amenity_effects(
-    establishments: Any,
-    clusters: Any,
+    establishments: gpd.GeoDataFrame,
+    clusters: gpd.GeoDataFrame,
     *,
     amenity: str = "hotel",
     rings_m: Sequence[float] = (0, 500, 1000, 1500, 2000),
@@ -697,9 +708,9 @@ def amenity_effects(
     window_years: tuple[int, int] = (-5, 8),
     model: str = "ols",
     alpha: float = 0.05,
-    study_area: Any = None,
+    study_area: Polygon | MultiPolygon | None = None,
     mask: bool = True,
-    others: Any = None,
+    others: gpd.GeoDataFrame | None = None,
     bootstrap: int = 1999,
     seed: int | None = 0,
     min_clusters: int = 4,
@@ -1362,43 +1373,34 @@ def amenity_effects(
         )
         radius = r_lo = r_hi = float("nan")
     mean_masked = float(np.mean([masked_share[c] for c in groups]))
-    summary = {
-        "amenity": amenity,
-        "method": method,
-        "status": "estimated",
-        "estimate": est_pool,
-        "se": se_pool,
-        "ci_low": ci_pool[0],
-        "ci_high": ci_pool[1],
-        "p_value": p_pool,
-        "mde": mde,
-        "inference": inference_text,
-        "influence_radius_m": radius,
-        "influence_radius_ci": (r_lo, r_hi),
-        "influence_radius_from_centre_m": radius + r_eq,
-        "treated_m": t_edge,
-        "treated_source": t_source,
-        "n_clusters": g if model == "ols" else g_k,
-        "n_amenities": n_am_panel,
-        "window_used": window_used,
-        "control_masked_share": mean_masked,
-        "unit": unit,
-        "reason": "",
-    }
     params.update(
         uniform_critical_value=c_unif,
         footprint_equivalent_radius_m=r_eq,
         dropped=dropped,
     )
-    return AmenityEffectResult(
-        summary=summary,
-        rows=_summary_row(summary),
-        event_study=event_study,
-        by_distance=by_distance,
-        panel=panel,
-        by_cluster=by_cluster,
-        params=params,
+    summary = _summary(
+        amenity,
+        method,
+        "estimated",
+        estimate=est_pool,
+        se=se_pool,
+        ci_low=ci_pool[0],
+        ci_high=ci_pool[1],
+        p_value=p_pool,
+        mde=mde,
+        inference=inference_text,
+        influence_radius_m=radius,
+        influence_radius_ci=(r_lo, r_hi),
+        influence_radius_from_centre_m=radius + r_eq,
+        treated_m=t_edge,
+        treated_source=t_source,
+        n_clusters=g if model == "ols" else g_k,
+        n_amenities=n_am_panel,
+        window_used=window_used,
+        control_masked_share=mean_masked,
+        unit=unit,
     )
+    return _effect_result(summary, params, panel, event_study, by_distance, by_cluster)
 
 
 def _summary_row(summary: Mapping[str, Any]) -> pd.DataFrame:
@@ -1426,39 +1428,53 @@ def _not_estimable(
     params: dict[str, Any],
     panel: pd.DataFrame,
 ) -> AmenityEffectResult:
-    nan = float("nan")
-    summary = {
-        "amenity": amenity,
-        "method": method,
-        "status": "not estimable",
-        "estimate": nan,
-        "se": nan,
-        "ci_low": nan,
-        "ci_high": nan,
-        "p_value": nan,
-        "mde": nan,
-        "inference": inference,
-        "influence_radius_m": nan,
-        "influence_radius_ci": (nan, nan),
-        "influence_radius_from_centre_m": nan,
-        "treated_m": nan,
-        "treated_source": "",
-        "n_clusters": g,
-        "n_amenities": n_am,
-        "window_used": params["window_used"],
-        "control_masked_share": nan,
-        "unit": unit,
-        "reason": reason,
-    }
+    summary = _summary(
+        amenity,
+        method,
+        "not estimable",
+        inference=inference,
+        n_clusters=g,
+        n_amenities=n_am,
+        window_used=params["window_used"],
+        unit=unit,
+        reason=reason,
+    )
+    return _effect_result(summary, params, panel)
+
+
+def _effect_result(
+    summary: dict[str, Any],
+    params: dict[str, Any],
+    panel: pd.DataFrame,
+    event_study: pd.DataFrame | None = None,
+    by_distance: pd.DataFrame | None = None,
+    by_cluster: pd.DataFrame | None = None,
+) -> AmenityEffectResult:
+    """The result around ``summary``; tables not given are empty with their columns."""
+    if event_study is None:
+        event_study = pd.DataFrame(columns=["event_time", "coef", "ci_low", "ci_high", "p_value"])
     return AmenityEffectResult(
         summary=summary,
         rows=_summary_row(summary),
-        event_study=pd.DataFrame(columns=["event_time", "coef", "ci_low", "ci_high", "p_value"]),
-        by_distance=pd.DataFrame(columns=_BY_DISTANCE),
+        event_study=event_study,
+        by_distance=pd.DataFrame(columns=_BY_DISTANCE) if by_distance is None else by_distance,
         panel=panel,
-        by_cluster=pd.DataFrame(columns=_BY_CLUSTER),
+        by_cluster=pd.DataFrame(columns=_BY_CLUSTER) if by_cluster is None else by_cluster,
         params=params,
     )
+
+
+def _summary(amenity: str, method: str, status: str, **values: Any) -> dict[str, Any]:
+    """A result's ``summary`` in its documented key order; what is not given is NaN or blank."""
+    nan = float("nan")
+    out: dict[str, Any] = dict.fromkeys(_SUMMARY_KEYS, nan)
+    out.update(amenity=amenity, method=method, status=status, inference="", treated_source="")
+    out.update(influence_radius_ci=(nan, nan), unit="", reason="")
+    unknown = set(values) - set(_SUMMARY_KEYS)
+    if unknown:  # pragma: no cover - a programming error, not an input one
+        raise KeyError(f"_summary: unknown keys {sorted(unknown)}")
+    out.update(values)
+    return out
 
 
 def select_clusters(clusters: Any, *, parks: Any = None, opening: Any = None) -> Any:

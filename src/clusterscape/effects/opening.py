@@ -17,10 +17,13 @@ first year by which ``share`` (default 25 %) of its dated member firms had opene
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
 
 __all__ = ["APPROXIMATE_FACTOR", "FOUNDING_SHARE", "MATCH_M", "founding_year", "match_parks"]
 
@@ -33,7 +36,7 @@ FOUNDING_SHARE = 0.25
 
 
 def match_parks(
-    footprints: Any,
+    footprints: gpd.GeoDataFrame,
     parks: Any,
     *,
     approximate: Any = None,

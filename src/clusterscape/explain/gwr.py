@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,9 @@ from clusterscape._validation import (
     import_optional,
 )
 from clusterscape.errors import InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mgwr.gwr import GWRResults, MGWRResults
 
 __all__ = ["GWRFit", "gwr", "mgwr"]
 
@@ -69,14 +72,14 @@ class GWRFit:
         The mgwr results object, for anything else mgwr reports.
     """
 
-    bandwidth: Any
+    bandwidth: float | tuple[float, ...]
     coefficients: pd.DataFrame
     t_values: pd.DataFrame
     significant: pd.DataFrame
     local_r2: pd.Series | None
     summary: Mapping[str, float]
     params: Mapping[str, object] = field(default_factory=dict)
-    model: Any = None
+    model: GWRResults | MGWRResults | None = None
 
 
 def _import_mgwr() -> Any:

@@ -1134,7 +1134,6 @@ def _validate(
             source_crs, target_crs = file_crs.to_string(), file_crs
     # blank lines after the last record (rejected ones included) are padding, not rows
     frame, trailing = _drop_trailing_blank(frame, after=max((r for r, _ in bad_rows), default=0))
-    raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, p)
     notes = tuple(messages) + _notes(
         frame, mapping, datum, declared is not None or target_crs is not None
     )
@@ -1146,9 +1145,6 @@ def _validate(
     result = _assemble(
         frame,
         mapping,
-        raw_lon,
-        raw_lat,
-        geom_missing,
         bad_rows,
         datum=datum,
         target_crs=target_crs,
@@ -1243,13 +1239,9 @@ def validate_table(
     else:
         frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
     mapping = _map_columns(frame, columns, path)
-    raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, path)
     result = _assemble(
         frame,
         mapping,
-        raw_lon,
-        raw_lat,
-        geom_missing,
         [],
         datum=datum,
         target_crs=None,
@@ -1278,9 +1270,6 @@ def duplicate_id_note(old_id: str, first_row: int, new_id: str) -> str:
 def _assemble(
     frame: pd.DataFrame,
     mapping: dict[str, str],
-    raw_lon: pd.Series,
-    raw_lat: pd.Series,
-    geom_missing: pd.Series | None,
     bad_rows: list[tuple[int, str]],
     *,
     datum: str,
@@ -1294,6 +1283,7 @@ def _assemble(
     rows = frame.index.to_numpy()
     why = _Reasons(n)
 
+    raw_lon, raw_lat, geom_missing = _raw_coordinates(frame, mapping, path)
     comma = frame.attrs.get("delimiter", ",") != ","
     lon, lon_blank, lon_txt = _parse_numbers(raw_lon, decimal_comma=comma)
     lat, lat_blank, lat_txt = _parse_numbers(raw_lat, decimal_comma=comma)

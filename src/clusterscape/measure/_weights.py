@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from clusterscape._validation import check_choice
+from clusterscape._validation import WeightsLike, check_choice
 from clusterscape.errors import InvalidInputError
 
 __all__ = ["as_csr_weights", "h3_weights"]
@@ -21,7 +21,9 @@ __all__ = ["as_csr_weights", "h3_weights"]
 TRANSFORMS = {"r", "b", "o"}
 
 
-def as_csr_weights(weights: Any, n: int, *, transform: str = "r", caller: str) -> sp.csr_matrix:
+def as_csr_weights(
+    weights: WeightsLike, n: int, *, transform: str = "r", caller: str
+) -> sp.csr_matrix:
     """Return ``weights`` as an ``(n, n)`` float64 CSR matrix, transformed as asked.
 
     Parameters

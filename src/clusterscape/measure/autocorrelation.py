@@ -36,7 +36,7 @@ from numba import njit
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from clusterscape._validation import check_choice, check_positive
+from clusterscape._validation import WeightsLike, as_values, check_choice, check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure._weights import as_csr_weights
 
@@ -86,20 +86,13 @@ class MoranResult:
 
 
 def _values(values: Any, name: str, *, caller: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=float).ravel()
-    if arr.size < 3:
-        raise InvalidInputError(f"{caller}: {name} needs at least 3 values, got {arr.size}.")
-    if not np.isfinite(arr).all():
-        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise InvalidInputError(
-            f"{caller}: {name} row {bad} is not finite ({arr[bad]}); drop or fill missing values "
-            "and build the weights on the remaining observations."
-        )
-    if np.ptp(arr) == 0:
-        raise InvalidInputError(
-            f"{caller}: {name} is constant ({arr[0]}); autocorrelation is undefined."
-        )
-    return arr
+    return as_values(
+        values,
+        name,
+        caller=caller,
+        fix=" and build the weights on the remaining observations",
+        constant="autocorrelation is undefined.",
+    )
 
 
 def _standardise(arr: np.ndarray) -> np.ndarray:
@@ -131,7 +124,7 @@ def _directed_p(
 
 def moran(
     values: ArrayLike,
-    weights: Any,
+    weights: WeightsLike,
     *,
     permutations: int = 999,
     seed: int | None = 0,
@@ -345,7 +338,7 @@ class LocalMoranOptions(TypedDict, total=False):
 def _local(
     x: np.ndarray,
     y: np.ndarray,
-    weights: Any,
+    weights: WeightsLike,
     *,
     caller: str,
     index: Any,
@@ -421,7 +414,7 @@ def _local(
 
 def local_moran(
     values: ArrayLike,
-    weights: Any,
+    weights: WeightsLike,
     **options: Unpack[LocalMoranOptions],
 ) -> pd.DataFrame:
     """Local Moran's I (LISA; Anselin 1995) with conditional-randomisation inference, as esda.
@@ -471,7 +464,7 @@ def local_moran(
 def bivariate_local_moran(
     x: ArrayLike,
     y: ArrayLike,
-    weights: Any,
+    weights: WeightsLike,
     **options: Unpack[LocalMoranOptions],
 ) -> pd.DataFrame:
     """Bivariate local Moran's I of ``x`` at a site against the spatial lag of ``y``, as esda.

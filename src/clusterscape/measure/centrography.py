@@ -33,6 +33,7 @@ from scipy.spatial import cKDTree
 
 from clusterscape._validation import (
     PointsLike,
+    WindowLike,
     as_xy,
     check_columns,
     check_positive,
@@ -112,7 +113,7 @@ class EllipseResult:
     params: Mapping[str, object] = field(default_factory=dict)
 
 
-def _window_area(window: Any, *, caller: str) -> float:
+def _window_area(window: WindowLike, *, caller: str) -> float:
     geom = window
     if hasattr(window, "crs"):
         if window.crs is not None:
@@ -133,7 +134,7 @@ def _mer_area(xy: np.ndarray) -> float:
 
 
 def average_nearest_neighbour(
-    xy: PointsLike, *, area_m2: float | None = None, window: Any = None
+    xy: PointsLike, *, area_m2: float | None = None, window: WindowLike | None = None
 ) -> ANNResult:
     """Average Nearest Neighbor ratio, z and p as ArcGIS (Clark & Evans 1954).
 

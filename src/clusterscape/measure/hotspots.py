@@ -36,7 +36,7 @@ from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
-from clusterscape._validation import PointsLike, as_xy, check_positive
+from clusterscape._validation import PointsLike, WeightsLike, as_values, as_xy, check_positive
 from clusterscape.errors import InvalidInputError
 from clusterscape.measure.density import density_surface
 
@@ -163,7 +163,7 @@ def hotspot_bins(z: ArrayLike, p: ArrayLike, *, fdr: bool = True) -> np.ndarray:
     return out
 
 
-def _check_weights(weights: Any, n: int, caller: str) -> sp.csr_matrix:
+def _check_weights(weights: WeightsLike, n: int, caller: str) -> sp.csr_matrix:
     if not sp.issparse(weights):
         raise InvalidInputError(
             f"{caller}: weights must be a scipy.sparse matrix, got {type(weights).__name__}. "
@@ -192,21 +192,13 @@ def _check_weights(weights: Any, n: int, caller: str) -> sp.csr_matrix:
 
 
 def _check_values(values: Any, caller: str) -> np.ndarray:
-    x = np.asarray(values, dtype=float).ravel()
-    if x.size < 3:
-        raise InvalidInputError(f"{caller}: needs at least 3 values, got {x.size}.")
-    if not np.isfinite(x).all():
-        bad = int(np.flatnonzero(~np.isfinite(x))[0])
-        raise InvalidInputError(
-            f"{caller}: value {bad} is not finite ({x[bad]}); drop or fill missing values first."
-        )
-    if np.ptp(x) == 0:
-        raise InvalidInputError(
-            f"{caller}: all {x.size} values equal {x[0]}; Gi* needs variation in the values "
-            "(as ArcGIS Hot Spot Analysis does). For incident points, aggregate to a grid "
-            "with grid_hotspots so cells carry counts."
-        )
-    return x
+    return as_values(
+        values,
+        caller=caller,
+        fix=" first",
+        constant="Gi* needs variation in the values (as ArcGIS Hot Spot Analysis does). For "
+        "incident points, aggregate to a grid with grid_hotspots so cells carry counts.",
+    )
 
 
 def _permutation_counts(
@@ -363,7 +355,7 @@ class GiStarOptions(TypedDict, total=False):
 
 def gi_star_from_weights(
     values: ArrayLike,
-    weights: Any,
+    weights: WeightsLike,
     *,
     permutations: int = 0,
     seed: int | None = None,

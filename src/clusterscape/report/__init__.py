@@ -30,7 +30,7 @@ from clusterscape.i18n import (
 )
 from clusterscape.i18n.numbers import cell, count, is_missing, number, p_rule
 from clusterscape.report.figures import CJK_FONT, FORM_COLOURS, Figure, make_figures
-from clusterscape.results import SavedStudy, load_study, write_columns_zh
+from clusterscape.results import SavedStudy, load_study, write_columns_zh, write_report_files
 
 __all__ = ["CJK_FONT", "load_study", "write_report"]
 
@@ -621,12 +621,9 @@ def write_report(out_dir: str | Path, *, pdf: bool = False, lang: str = "en") ->
     with use_lang(code, study_terms(study)):
         figures = make_figures(study, study.root / "figures")
     text = render_html(study, figures, code)
-    path = study.root / "report.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
     if code == "zh":
         write_columns_zh(study.root)
+    pdf_bytes = None
     if pdf:
         try:
             import weasyprint
@@ -634,5 +631,5 @@ def write_report(out_dir: str | Path, *, pdf: bool = False, lang: str = "en") ->
             raise MissingDependencyError(
                 "--pdf needs weasyprint: pip install 'clusterscape[pdf]'"
             ) from exc
-        weasyprint.HTML(string=text, base_url=str(study.root)).write_pdf(study.root / "report.pdf")
-    return path
+        pdf_bytes = weasyprint.HTML(string=text, base_url=str(study.root)).write_pdf()
+    return write_report_files(study.root, text, pdf_bytes)

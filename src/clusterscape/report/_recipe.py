@@ -16,7 +16,7 @@ import pandas as pd
 
 from clusterscape.i18n import t, term
 from clusterscape.i18n.numbers import count, number, p_rule, share, year
-from clusterscape.report.figures import Figure, _basemap, _finish_figure, _zoom_to
+from clusterscape.report.figures import Figure, _basemap, _finish_keyed, _label_points, _zoom_to
 from clusterscape.results import SavedStudy
 
 __all__ = ["RECIPE_FIGURES", "recipe_context"]
@@ -79,24 +79,18 @@ def fig_kernel_density(study: SavedStudy, path: Path) -> Figure | None:
         pad_lat = 0.02 * float(np.ptp(kde["lat"])) + 0.01
         ax.set_xlim(kde["lon"].min() - pad_lon, kde["lon"].max() + pad_lon)
         ax.set_ylim(kde["lat"].min() - pad_lat, kde["lat"].max() + pad_lat)
-    ax.set_title(t("figure.kde_axes"))
     peak = kde.iloc[int(np.argmax(d))]
     where = _district_of(study, float(peak["lon"]), float(peak["lat"]))
-    return _finish_figure(
-        fig,
-        path,
-        t("figure.kde_title"),
-        t(
-            "figure.kde_caption",
-            radius=number(info.get("radius_m")),
-            cell=number(info.get("cell_m")),
-            peak=number(info.get("max_per_km2"), 1),
-            lon=f"{float(peak['lon']):.3f}",
-            lat=f"{float(peak['lat']):.3f}",
-            where=t("figure.kde_where", district=term(where)) if where else "",
-        ),
-        "recipe-kde",
+    caption = t(
+        "figure.kde_caption",
+        radius=number(info.get("radius_m")),
+        cell=number(info.get("cell_m")),
+        peak=number(info.get("max_per_km2"), 1),
+        lon=f"{float(peak['lon']):.3f}",
+        lat=f"{float(peak['lat']):.3f}",
+        where=t("figure.kde_where", district=term(where)) if where else "",
     )
+    return _finish_keyed(fig, ax, path, "kde", "recipe-kde", caption)
 
 
 def fig_ellipse_path(study: SavedStudy, path: Path) -> Figure | None:
@@ -116,25 +110,11 @@ def fig_ellipse_path(study: SavedStudy, path: Path) -> Figure | None:
     ax.scatter(
         centres.geometry.x, centres.geometry.y, c=centres["year"], cmap="viridis", s=14, zorder=5
     )
-    for row in centres.iloc[[0, -1]].itertuples():
-        ax.annotate(
-            str(row.year),
-            (row.geometry.x, row.geometry.y),
-            fontsize=8,
-            xytext=(4, 4),
-            textcoords="offset points",
-        )
+    _label_points(ax, centres.iloc[[0, -1]], lambda row: str(row.year), fontsize=8)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(years.min(), years.max()))
     fig.colorbar(sm, ax=ax, shrink=0.6, label=t("figure.ellipse_label"))
     _zoom_to(ax, ellipses, pad=0.1)
-    ax.set_title(t("figure.ellipse_axes"))
-    return _finish_figure(
-        fig,
-        path,
-        t("figure.ellipse_title"),
-        t("figure.ellipse_caption"),
-        "recipe-ellipse",
-    )
+    return _finish_keyed(fig, ax, path, "ellipse", "recipe-ellipse")
 
 
 def fig_lisa_map(study: SavedStudy, path: Path) -> Figure | None:
@@ -162,19 +142,13 @@ def fig_lisa_map(study: SavedStudy, path: Path) -> Figure | None:
         )
     ax.legend(handles=handles, loc="lower right", fontsize=8, title=t("figure.lisa_legend"))
     _zoom_to(ax, sig if len(sig) else cells, pad=0.3)
-    ax.set_title(t("figure.lisa_axes"))
     info = _methods(study)
-    return _finish_figure(
-        fig,
-        path,
-        t("figure.lisa_title"),
-        t(
-            "figure.lisa_caption",
-            cell=number(info.get("cell_m")),
-            permutations=count(info.get("permutations")),
-        ),
-        "recipe-lisa",
+    caption = t(
+        "figure.lisa_caption",
+        cell=number(info.get("cell_m")),
+        permutations=count(info.get("permutations")),
     )
+    return _finish_keyed(fig, ax, path, "lisa", "recipe-lisa", caption)
 
 
 RECIPE_FIGURES = (

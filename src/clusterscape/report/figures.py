@@ -23,7 +23,7 @@ from matplotlib import font_manager
 from matplotlib.backend_bases import FigureCanvasBase
 
 from clusterscape.i18n import current_lang, messages, t, term
-from clusterscape.results import SavedStudy
+from clusterscape.results import SavedStudy, write_figure
 
 FORM_COLOURS = {
     "new_park": "#1f77b4",
@@ -60,47 +60,29 @@ class Figure:
     section: str
 
 
-def _save_png(fig: Any, path: Path) -> None:
-    """Save ``fig`` as ``savefig`` with ``bbox_inches="tight"`` would, laying it out once.
-
-    ``savefig`` with a tight box lays the figure out twice (once to measure the box, once to
-    draw it); here it is drawn once on its own canvas, the tight box (``savefig.pad_inches``
-    around everything drawn) is measured on that drawing and the image is cropped to it.
-    The picture is the same up to the sub-pixel placement of the crop. A figure whose
-    drawing reaches outside its canvas is left to ``savefig``, which widens the canvas.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.image import imsave
-
-    canvas = fig.canvas
-    if not isinstance(canvas, FigureCanvasAgg) or plt.rcParams["savefig.bbox"] != "tight":
-        fig.savefig(path)
-        return
-    canvas.draw()
-    dpi = fig.dpi
-    box = fig.get_tightbbox(canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
-    width, height = fig.bbox.width, fig.bbox.height
-    x0, x1 = box.x0 * dpi, box.x1 * dpi
-    top, bottom = height - box.y1 * dpi, height - box.y0 * dpi  # image rows from the top
-    if x0 < 0 or top < 0 or x1 > width or bottom > height:
-        fig.savefig(path)
-        return
-    col, row = round(x0), round(top)
-    image = np.asarray(canvas.buffer_rgba())[
-        row : row + round(box.height * dpi), col : col + round(box.width * dpi)
-    ]
-    imsave(path, image, format="png", dpi=dpi)
-
-
 def _finish_figure(
     fig: Any, path: Path, title: str, caption: str, section: str, *, tight: bool = False
 ) -> Figure:
     """Lay out (``tight_layout`` when ``tight``), save, close and describe one figure."""
     if tight:
         fig.tight_layout()
-    _save_png(fig, path)
+    write_figure(fig, path)
     plt.close(fig)
     return Figure(path.name, title, caption, section)
+
+
+def _finish_keyed(
+    fig: Any, ax: plt.Axes, path: Path, key: str, section: str, caption: str | None = None
+) -> Figure:
+    """Title ``ax`` and finish a figure whose texts are the messages ``figure.<key>_*``.
+
+    The axes get ``figure.<key>_axes`` and the figure ``figure.<key>_title``; its caption is
+    ``caption``, by default the message ``figure.<key>_caption``.
+    """
+    ax.set_title(t(f"figure.{key}_axes"))
+    if caption is None:
+        caption = t(f"figure.{key}_caption")
+    return _finish_figure(fig, path, t(f"figure.{key}_title"), caption, section)
 
 
 def _style() -> None:
@@ -130,6 +112,27 @@ def _basemap(ax: plt.Axes, study: SavedStudy) -> None:
     ax.set_aspect(1.0 / np.cos(np.radians(29.9)))
     ax.set_xlabel(t("figure.lon"))
     ax.set_ylabel(t("figure.lat"))
+
+
+def _label_points(
+    ax: plt.Axes,
+    points: Any,
+    text: Callable[[Any], str],
+    *,
+    fontsize: float,
+    offset: tuple[float, float] = (4, 4),
+    **style: Any,
+) -> None:
+    """Write ``text(row)`` next to each point of ``points`` (``offset`` points up and right)."""
+    for row in points.itertuples():
+        ax.annotate(
+            text(row),
+            (row.geometry.x, row.geometry.y),
+            fontsize=fontsize,
+            xytext=offset,
+            textcoords="offset points",
+            **style,
+        )
 
 
 def _creative_points(study: SavedStudy) -> Any:
@@ -175,15 +178,7 @@ def _draw_clusters(ax: plt.Axes, study: SavedStudy, clusters: Any, *, labels: bo
             zorder=5,
         )
         if labels:
-            for row in parks.itertuples():
-                ax.annotate(
-                    str(row.name),
-                    (row.geometry.x, row.geometry.y),
-                    fontsize=7,
-                    xytext=(4, 4),
-                    textcoords="offset points",
-                    zorder=6,
-                )
+            _label_points(ax, parks, lambda row: str(row.name), fontsize=7, zorder=6)
 
 
 def fig_clusters_map(study: SavedStudy, path: Path) -> Figure | None:
@@ -285,14 +280,7 @@ def fig_lq_map(study: SavedStudy, path: Path) -> Figure | None:
         legend_kwds={"label": t("figure.lq_label"), "shrink": 0.6},
     )
     _basemap(ax, study)
-    ax.set_title(t("figure.lq_axes"))
-    return _finish_figure(
-        fig,
-        path,
-        t("figure.lq_title"),
-        t("figure.lq_caption"),
-        "economy",
-    )
+    return _finish_keyed(fig, ax, path, "lq", "economy")
 
 
 def fig_concentration(study: SavedStudy, path: Path) -> Figure | None:
@@ -399,14 +387,13 @@ def fig_zones(study: SavedStudy, path: Path) -> Figure | None:
             ax.scatter(
                 centres.geometry.x, centres.geometry.y, s=80, c="black", marker="X", zorder=5
             )
-            for row in centres.itertuples():
-                ax.annotate(
-                    t("figure.centre_label", kind=term(row.kind), rank=row.rank),
-                    (row.geometry.x, row.geometry.y),
-                    fontsize=8,
-                    xytext=(5, 5),
-                    textcoords="offset points",
-                )
+            _label_points(
+                ax,
+                centres,
+                lambda row: t("figure.centre_label", kind=term(row.kind), rank=row.rank),
+                fontsize=8,
+                offset=(5, 5),
+            )
         if k == 0:
             _zoom_to(ax, zones, pad=0.02)
             ax.set_title(t("figure.zones_axes"))
@@ -498,14 +485,7 @@ def fig_emerging(study: SavedStudy, path: Path) -> Figure | None:
             legend_kwds={"fontsize": 7, "loc": "lower right"},
         )
         _zoom_to(ax, shown, pad=0.2)
-    ax.set_title(t("figure.emerging_axes"))
-    return _finish_figure(
-        fig,
-        path,
-        t("figure.emerging_title"),
-        t("figure.emerging_caption"),
-        "hotspots",
-    )
+    return _finish_keyed(fig, ax, path, "emerging", "hotspots")
 
 
 def fig_sizes(study: SavedStudy, path: Path) -> Figure | None:
@@ -518,14 +498,7 @@ def fig_sizes(study: SavedStudy, path: Path) -> Figure | None:
     ax.loglog(np.arange(1, len(n) + 1), n, "o-")
     ax.set_xlabel(t("figure.rank"))
     ax.set_ylabel(t("figure.in_cluster"))
-    ax.set_title(t("figure.sizes_axes"))
-    return _finish_figure(
-        fig,
-        path,
-        t("figure.sizes_title"),
-        t("figure.sizes_caption"),
-        "clusters",
-    )
+    return _finish_keyed(fig, ax, path, "sizes", "clusters")
 
 
 def _fig_effects_for(amenity: str, study: SavedStudy, path: Path) -> Figure | None:
@@ -534,7 +507,7 @@ def _fig_effects_for(amenity: str, study: SavedStudy, path: Path) -> Figure | No
 
 @contextmanager
 def _render_on_save_only() -> Iterator[None]:
-    """Each figure is rendered once, when it is saved (:func:`_save_png`).
+    """Each figure is rendered once, when it is saved (:func:`clusterscape.results.write_figure`).
 
     geopandas' ``plot`` ends with ``canvas.draw_idle()``, which on the non-interactive Agg
     backend renders the whole figure there and then: a map with a basemap and three layers was

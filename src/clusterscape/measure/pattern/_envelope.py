@@ -46,7 +46,8 @@ from clusterscape.measure.pattern._kfft import (
 from clusterscape.measure.pattern._kfunc import (
     CORRECTIONS,
     _check_r,
-    _krect_step,
+    _k_from_numerator,
+    _kernel_frame,
     _weighted_numerator,
 )
 from clusterscape.measure.pattern._window import Window, as_window, check_inside, simulate_csr
@@ -119,11 +120,7 @@ def _k_values(pts: np.ndarray, win: Window, r: np.ndarray, correction: str) -> n
     """Homogeneous K (spatstat Kest conventions) without re-validating inputs."""
     n = len(pts)
     num, counts = _weighted_numerator(pts, win, r, correction, np.ones(n))
-    if correction == "border":
-        denom = (n / win.area_m2) * counts
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(denom > 0, num / denom, np.nan)  # no eligible point: undefined
-    return num * win.area_m2 / (n * (n - 1.0))
+    return _k_from_numerator(num, counts, n, win, correction)
 
 
 def _fun_values(pts, win, r, fun: str, correction: str) -> np.ndarray:
@@ -179,37 +176,20 @@ def _k_values_batch(sims: np.ndarray, win: Window, r: np.ndarray, correction: st
     identical numbers for "none" and "border" (integer pair counts), equal to rounding
     (~1e-15 relative) for the real-valued isotropic/translation weights.
     """
-    nsim, n, _ = sims.shape
-    rstep = _krect_step(win, r)
+    rstep, xy, bs, edges = _kernel_frame(win, r, sims)  # as in _weighted_numerator
     xmin, ymin, xmax, ymax = win.bounds
-    if rstep > 0:  # spatstat's Krect shifts the window to the origin (as _weighted_numerator)
-        w, h = xmax - xmin, ymax - ymin
-        xs = sims[..., 0] - xmin
-        ys = sims[..., 1] - ymin
-        bs = np.minimum(np.minimum(xs, w - xs), np.minimum(ys, h - ys))
-        edges = win.edges - np.array([xmin, ymin, xmin, ymin])
-    else:
-        xs = sims[..., 0]
-        ys = sims[..., 1]
-        bs = win.boundary_distance(sims.reshape(-1, 2)).reshape(nsim, n)
-        edges = win.edges
-    mode = kern.MODES[correction]
     num, counts = kern.pair_hist_batch(
-        np.ascontiguousarray(xs),
-        np.ascontiguousarray(ys),
+        np.ascontiguousarray(xy[..., 0]),
+        np.ascontiguousarray(xy[..., 1]),
         np.ascontiguousarray(bs),
         r,
-        mode,
+        kern.MODES[correction],
         np.ascontiguousarray(edges),
         xmax - xmin,
         ymax - ymin,
         rstep,
     )
-    if correction == "border":
-        denom = (n / win.area_m2) * counts
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(denom > 0, num / denom, np.nan)  # no eligible point: undefined
-    return num * win.area_m2 / (n * (n - 1.0))
+    return _k_from_numerator(num, counts, sims.shape[1], win, correction)
 
 
 def _simulate(pts, win, r, fun, correction, nsim, seed) -> np.ndarray:

@@ -760,7 +760,9 @@ class MResult:
     p_value: float = float("nan")
 
 
-def _m_inputs(xy, labels, r, reference, neighbour, weights, caller):
+def _m_setup(xy, labels, r, reference, neighbour, weights, caller):
+    """Validated labels and r, and M as a function of the labels over the fixed locations and
+    weights (the pairs within r[-1] are found once)."""
     pts = as_xy(xy, caller=caller, min_points=2)
     lab = np.asarray(labels, dtype=object).ravel()
     if lab.shape != (len(pts),):
@@ -771,7 +773,15 @@ def _m_inputs(xy, labels, r, reference, neighbour, weights, caller):
                 f"{caller}: no point has {name} label {v!r}; labels present: "
                 f"{sorted({str(x) for x in lab})[:10]}."
             )
-    return pts, lab, _check_r(r, caller=caller), _weights(weights, len(pts), caller=caller)
+    rr = _check_r(r, caller=caller)
+    w = _weights(weights, len(pts), caller=caller)
+    i, j, k = _m_parts(pts, rr)
+
+    def m_of(lp: np.ndarray) -> np.ndarray:
+        is_nb = (lp == neighbour).astype(float)
+        return _m_from_parts(i, j, k, len(pts), len(rr), lp == reference, is_nb, w)
+
+    return lab, rr, m_of
 
 
 def m_function(
@@ -805,12 +815,8 @@ def m_function(
     ndarray
         M(r), dimensionless.
     """
-    caller = "pattern.m_function"
-    pts, lab, rr, w = _m_inputs(xy, labels, r, reference, neighbour, weights, caller)
-    i, j, k = _m_parts(pts, rr)
-    return _m_from_parts(
-        i, j, k, len(pts), len(rr), lab == reference, (lab == neighbour).astype(float), w
-    )
+    lab, _, m_of = _m_setup(xy, labels, r, reference, neighbour, weights, "pattern.m_function")
+    return m_of(lab)
 
 
 def m_envelope(
@@ -833,16 +839,12 @@ def m_envelope(
     departure" unless p_value <= alpha, then "clustered" or "dispersed" by the side where M
     leaves the global band farthest. Parameters as in :func:`m_function`.
     """
-    caller = "pattern.m_envelope"
-    pts, lab, rr, w = _m_inputs(xy, labels, r, reference, neighbour, weights, caller)
-    i, j, k = _m_parts(pts, rr)
-    n, m = len(pts), len(rr)
-    obs = _m_from_parts(i, j, k, n, m, lab == reference, (lab == neighbour).astype(float), w)
+    lab, rr, m_of = _m_setup(xy, labels, r, reference, neighbour, weights, "pattern.m_envelope")
+    obs = m_of(lab)
     rng = np.random.default_rng(seed)
-    sims = np.empty((nsim, m))
-    for s in range(nsim):
-        lp = lab[rng.permutation(n)]  # labels move, weights stay on their locations
-        sims[s] = _m_from_parts(i, j, k, n, m, lp == reference, (lp == neighbour).astype(float), w)
+    sims = np.empty((nsim, len(rr)))
+    for s in range(nsim):  # labels move, weights stay on their locations
+        sims[s] = m_of(lab[rng.permutation(len(lab))])
     sims = np.nan_to_num(sims, nan=1.0)
     lo, hi = np.quantile(sims, [alpha / 2, 1 - alpha / 2], axis=0)
     o = np.nan_to_num(obs, nan=1.0)

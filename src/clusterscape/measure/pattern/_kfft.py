@@ -220,19 +220,8 @@ def fft_grid(win: Window, r: np.ndarray, cell: float, correction: str) -> FftGri
     else:
         edge = np.ones((side, side))
     prob = _lag_probabilities(rho, lag, _GL_X, _GL_W)
-    return FftGrid(
-        x0=xmin,
-        y0=ymin,
-        cell=float(cell),
-        nx=nx,
-        ny=ny,
-        lag=lag,
-        shape=shape,
-        coverage=cov,
-        gamma=gamma,
-        prob=prob,
-        edge=np.asarray(edge, dtype=float),
-    )
+    edge = np.asarray(edge, dtype=float)
+    return FftGrid(xmin, ymin, float(cell), nx, ny, lag, shape, cov, gamma, prob, edge)
 
 
 def rasterise(pts: np.ndarray, g: FftGrid) -> np.ndarray:

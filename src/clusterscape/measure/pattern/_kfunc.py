@@ -89,6 +89,44 @@ def _krect_step(win: Window, r: np.ndarray) -> float:
     return float(r[-1] / (len(r) - 1))
 
 
+def _kernel_frame(
+    win: Window, r: np.ndarray, xy: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """The frame the pair kernels work in: (rstep, xy, b, edges).
+
+    ``rstep`` is :func:`_krect_step`; with Krect (rstep > 0) spatstat shifts the window to the
+    origin, so the points ``xy`` (shape (..., 2)) and the window's ``edges`` are shifted by its
+    lower-left corner and ``b``, each point's distance to the boundary, is that to the
+    rectangle's sides; otherwise they are returned as they are, with
+    ``Window.boundary_distance``.
+    """
+    rstep = _krect_step(win, r)
+    if rstep > 0:
+        xmin, ymin, xmax, ymax = win.bounds
+        xy = xy - np.array([xmin, ymin])
+        x, y = xy[..., 0], xy[..., 1]
+        w, h = xmax - xmin, ymax - ymin
+        b = np.minimum(np.minimum(x, w - x), np.minimum(y, h - y))
+        edges = win.edges - np.array([xmin, ymin, xmin, ymin])
+    else:
+        b = win.boundary_distance(xy.reshape(-1, 2)).reshape(xy.shape[:-1])
+        edges = win.edges
+    return rstep, xy, b, edges
+
+
+def _k_from_numerator(
+    num: np.ndarray, counts: np.ndarray, n: int, win: Window, correction: str
+) -> np.ndarray:
+    """Homogeneous K of n points from :func:`_weighted_numerator`'s (num, counts) with unit
+    weights (spatstat ``Kest``: λ = n/|W| for the border correction, NaN where no point is
+    eligible; λ² = n(n−1)/|W|² otherwise)."""
+    if correction == "border":
+        denom = (n / win.area_m2) * counts
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(denom > 0, num / denom, np.nan)  # no eligible point: undefined
+    return num * win.area_m2 / (n * (n - 1.0))
+
+
 def _weighted_numerator(
     pts: np.ndarray,
     win: Window,
@@ -100,16 +138,7 @@ def _weighted_numerator(
     """Numerator of K at each r (sum over ordered pairs of u_i u_j e_ij) and the weighted count
     Σ c_i of the points that count at each r under the border rule (c = ``count_weights``,
     default u)."""
-    rstep = _krect_step(win, r)
-    if rstep > 0:  # spatstat shifts the window to the origin in Krect
-        pts = pts - np.array(win.bounds[:2])
-        xmin, ymin, xmax, ymax = win.bounds
-        w, h = xmax - xmin, ymax - ymin
-        b = np.minimum(np.minimum(pts[:, 0], w - pts[:, 0]), np.minimum(pts[:, 1], h - pts[:, 1]))
-        edges = win.edges - np.array([xmin, ymin, xmin, ymin])
-    else:
-        b = win.boundary_distance(pts)
-        edges = win.edges
+    rstep, pts, b, edges = _kernel_frame(win, r, pts)
     tops = kern.border_tops(r, np.ascontiguousarray(b), rstep)
     cw = u if count_weights is None else count_weights
     counts = ((np.arange(len(r))[:, None] <= tops[None, :]) * cw[None, :]).sum(axis=1)
@@ -275,11 +304,7 @@ def k_function(
     if weights is not None:
         return _weighted_k(pts, win, rr, correction, _check_weights(weights, n, caller=caller))
     num, counts = _weighted_numerator(pts, win, rr, correction, np.ones(n))
-    if correction == "border":
-        denom = (n / win.area_m2) * counts
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(denom > 0, num / denom, np.nan)
-    return num * win.area_m2 / (n * (n - 1.0))
+    return _k_from_numerator(num, counts, n, win, correction)
 
 
 def _k_fft_checked(
