@@ -693,16 +693,9 @@ class PartitionedResult:
     duplicates: int = 0
 
 
-def _city_zones(
-    counts: pd.DataFrame,
-    *,
-    min_count: int = 5,
-    threshold: float = 0.5,
-    min_support: int = 3,
-    min_share: float = 0.05,
-) -> pd.DataFrame:
+def _city_zones(counts: pd.DataFrame) -> pd.DataFrame:
+    from clusterscape.urban import zones
     from clusterscape.urban._common import FUNCTIONS
-    from clusterscape.urban.zones import _fdcr_labels
 
     wide = counts.pivot_table(
         index=["ix", "iy"], columns="function", values="n", aggfunc="sum", fill_value=0
@@ -710,8 +703,10 @@ def _city_zones(
     wide = wide.reindex(columns=list(FUNCTIONS), fill_value=0).sort_index()
     mat = wide.to_numpy(dtype=np.int64)
     n = mat.sum(axis=1)
-    # the same minimum support as clusterscape.urban.functional_zones
-    label, c_max, _, _ = _fdcr_labels(mat, n, min_count, threshold, min_support, min_share)
+    # functional_zones' FD/CR rule with its defaults
+    label, c_max, _, _ = zones._fdcr_labels(
+        mat, n, zones.MIN_COUNT, zones.THRESHOLD, zones.MIN_SUPPORT, zones.MIN_SHARE
+    )
     return pd.DataFrame({"n": n, "label": label, "c_max": c_max}, index=wide.index).reset_index()
 
 

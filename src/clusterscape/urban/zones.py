@@ -24,6 +24,12 @@ __all__ = ["functional_zones"]
 
 _CALLER = "functional_zones"
 
+#: FD/CR defaults of :func:`functional_zones` (see its parameters), also used by the Dask engine.
+MIN_COUNT = 5
+THRESHOLD = 0.5
+MIN_SUPPORT = 3
+MIN_SHARE = 0.05
+
 
 def _assign_square(xy: np.ndarray, cell_m: float, crs: Any) -> tuple[np.ndarray, gpd.GeoDataFrame]:
     ix, iy = square_cells(xy, cell_m)
@@ -185,10 +191,10 @@ def functional_zones(
     units: gpd.GeoDataFrame | str | None = None,
     cell_m: float = 500.0,
     method: str = "fdcr",
-    min_count: int = 5,
-    threshold: float = 0.5,
-    min_support: int = 3,
-    min_share: float = 0.05,
+    min_count: int = MIN_COUNT,
+    threshold: float = THRESHOLD,
+    min_support: int = MIN_SUPPORT,
+    min_share: float = MIN_SHARE,
     n_topics: int = 6,
     function_col: str = "function",
     seed: int | None = 0,
