@@ -505,9 +505,9 @@ def create_app(
             raise HTTPException(status_code=404, detail="unknown layer")
         return Response(content, media_type=GEOJSON_MEDIA, headers={"cache-control": "no-cache"})
 
-    @app.get("/api/figures", summary="File names of the study's figures (PNG)")
-    def figures() -> list[str]:
-        return figure_names()
+    app.get("/api/figures", summary="File names of the study's figures (PNG)", name="figures")(
+        figure_names
+    )
 
     @app.get(
         "/figures/{name}",
@@ -680,9 +680,7 @@ def create_app(
             raise HTTPException(status_code=404, detail="no such establishment")
         return json_bytes(content)
 
-    @app.get("/api/tables", summary="Names of the study's CSV tables")
-    def tables() -> list[str]:
-        return table_names()
+    app.get("/api/tables", summary="Names of the study's CSV tables", name="tables")(table_names)
 
     @app.get(
         "/api/tables/{name}",
