@@ -448,18 +448,19 @@ def _write_summary(summary: Mapping[str, Any], path: Path) -> None:
     path.write_text(dumps_json(summary, indent=2), encoding="utf-8")
 
 
-def _write_files(result: StudyResult, tmp: Path, report: bool, pdf: bool, lang: str) -> None:
-    """Write the files of a study into ``tmp``, an existing empty directory."""
-    _write_table(result.rejected, tmp / "rejected.csv")
+def _write_files(result: StudyResult, root: Path, report: bool, pdf: bool, lang: str) -> None:
+    """Write the files of a study into ``root``, an existing empty directory."""
+    _write_table(result.rejected, root / "rejected.csv")
     for name, table in result.tables.items():
-        _write_table(table, tmp / f"{name}.csv")
-    # The whole directory is swapped in atomically, so layers are appended in place.
-    _write_layers(result.layers, tmp / GPKG)
-    _write_summary(result.summary, tmp / SUMMARY)
+        _write_table(table, root / f"{name}.csv")
+    # Nothing reads the directory yet (it is swapped in whole, or a fresh empty one), so the
+    # layers are appended in place.
+    _write_layers(result.layers, root / GPKG)
+    _write_summary(result.summary, root / SUMMARY)
     if report:
         from clusterscape.report import write_report
 
-        write_report(tmp, pdf=pdf, lang=lang)
+        write_report(root, pdf=pdf, lang=lang)
 
 
 def write_columns_zh(directory: str | Path) -> Path:
@@ -505,17 +506,19 @@ def write_columns_zh(directory: str | Path) -> Path:
     return root / COLUMNS_ZH
 
 
-def write_report_files(directory: str | Path, html: str, pdf: bytes | None = None) -> Path:
-    """Write ``report.html`` (and ``report.pdf`` when given its bytes) into a study, atomically.
+def write_report_files(
+    directory: str | Path, *, html: str | None = None, pdf: bytes | None = None
+) -> Path:
+    """Write ``report.html`` and/or ``report.pdf`` into a study, each file atomically.
 
     Parameters
     ----------
     directory : path
         The study directory.
-    html : str
-        The report's HTML text (UTF-8).
+    html : str, optional
+        The report's HTML text (UTF-8), written as ``report.html``.
     pdf : bytes, optional
-        The rendered PDF.
+        The rendered PDF, written as ``report.pdf``.
 
     Returns
     -------
@@ -525,8 +528,9 @@ def write_report_files(directory: str | Path, html: str, pdf: bytes | None = Non
     from clusterscape.io.writers import atomic_write
 
     root = Path(directory)
-    with atomic_write(root / REPORT) as tmp:
-        tmp.write_text(html, encoding="utf-8")
+    if html is not None:
+        with atomic_write(root / REPORT) as tmp:
+            tmp.write_text(html, encoding="utf-8")
     if pdf is not None:
         with atomic_write(root / REPORT_PDF) as tmp:
             tmp.write_bytes(pdf)

@@ -621,9 +621,9 @@ def write_report(out_dir: str | Path, *, pdf: bool = False, lang: str = "en") ->
     with use_lang(code, study_terms(study)):
         figures = make_figures(study, study.root / "figures")
     text = render_html(study, figures, code)
+    path = write_report_files(study.root, html=text)
     if code == "zh":
         write_columns_zh(study.root)
-    pdf_bytes = None
     if pdf:
         try:
             import weasyprint
@@ -632,4 +632,5 @@ def write_report(out_dir: str | Path, *, pdf: bool = False, lang: str = "en") ->
                 "--pdf needs weasyprint: pip install 'clusterscape[pdf]'"
             ) from exc
         pdf_bytes = weasyprint.HTML(string=text, base_url=str(study.root)).write_pdf()
-    return write_report_files(study.root, text, pdf_bytes)
+        write_report_files(study.root, pdf=pdf_bytes)
+    return path
