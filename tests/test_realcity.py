@@ -367,6 +367,25 @@ def test_helsinki_report_words(helsinki_run) -> None:
     assert all(line.split(",")[col] == "" for line in raw[1:])
 
 
+def test_helsinki_rows_are_all_accounted_for(helsinki_run) -> None:
+    """Rows read = accepted + rejected; accepted = analysed + merged (duplicates.csv lists the
+    merged ones) = the establishments layer + merged; the report says so in the same numbers."""
+    out, summary = helsinki_run
+    inp = summary["input"]
+    assert inp["n_rows"] == 1318  # the extract's POIs, read back from the file
+    assert inp["n_rows"] == inp["n_accepted"] + inp["n_rejected"]
+    dups = pd.read_csv(out / "duplicates.csv")
+    assert inp["n_merged"] == len(dups) > 0  # OSM lists some places twice (node and way)
+    layer = gpd.read_file(out / "results.gpkg", layer="establishments")
+    assert inp["n_analysed"] == len(layer) == inp["n_accepted"] - inp["n_merged"]
+    assert set(dups["dropped_id"]).isdisjoint(layer["id"]) and set(dups["kept_id"]) <= set(
+        layer["id"]
+    )
+    text = _report_text(out)
+    assert f"{inp['n_rows']:,} rows read, {inp['n_accepted']:,} accepted, 0 rejected; " in text
+    assert f"{inp['n_merged']} of the accepted rows were merged" in text
+
+
 @pytest.fixture(scope="module")
 def helsinki_zero(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """min_cluster_size 15 on the centre's creative venues: the run the issue reported (0 clusters)."""

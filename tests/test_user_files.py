@@ -471,6 +471,7 @@ def test_run_counts_and_outputs(study_dir: Path) -> None:
         "n_noted": 0,  # issue 19: field notes, exact duplicates and file-level messages
         "duplicates": 0,
         "n_merged": 0,  # rows merged as duplicates of another (duplicates.csv)
+        "n_analysed": 650,  # accepted rows less the merged ones
         "messages": ["read as GB18030 (GBK) text"],
     }
     assert summary["crs"]["source"] == "gcj02"

@@ -603,7 +603,7 @@ def run(
                 "cli.summary",
                 code,
                 label=label,
-                n_accepted=f"{s['input']['n_accepted']:,}",
+                n_analysed=f"{s['input'].get('n_analysed', s['input']['n_accepted']):,}",
                 n_rejected=f"{s['input']['n_rejected']:,}",
                 clusters=s.get("clusters", 0),
                 seconds=f"{time.perf_counter() - t0:.1f}",

@@ -203,7 +203,7 @@ def _minute(study: SavedStudy) -> list[str]:
     lines.append(
         t(
             "report.minute.analysed",
-            n_accepted=count(inp.get("n_accepted")),
+            n_analysed=count(inp.get("n_analysed", inp.get("n_accepted"))),
             n_creative=count(cls.get("n_creative")),
         )
     )
@@ -547,6 +547,9 @@ def _render_html(study: SavedStudy, figures: list[Figure]) -> str:
             n_rows=number(s.get("input", {}).get("n_rows")),
             n_accepted=number(s.get("input", {}).get("n_accepted")),
             n_rejected=number(s.get("input", {}).get("n_rejected")),
+            merged=t("report.data.merged", n=number(s["input"]["n_merged"]))
+            if s.get("input", {}).get("n_merged")
+            else "",
             crs_source=term(crs.get("source", "?")),
             crs_metric=crs.get("metric", "?"),
             source=term(s.get("input", {}).get("source", "")) or "–",

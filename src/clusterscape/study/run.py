@@ -390,17 +390,20 @@ def _start(config: StudyConfig, inputs: StudyInputs) -> _Run:
     centre = est.geometry.to_crs("EPSG:4326") if not est.crs.is_geographic else est.geometry
     metric = local_metric_crs(lon=float(centre.x.median()), lat=float(centre.y.median()))
     notes = inputs.notes if inputs.notes is not None else _loaded_notes(None)
+    n_merged = len(inputs.merged) if inputs.merged is not None else 0
     summary: dict[str, Any] = {
         "synthetic": inputs.synthetic,
         "input": {
             "source": _redact(config.establishments)
             or "built-in Ningbo (synthetic firms, real geography)",
+            # rows read = accepted + rejected; accepted = analysed + merged into another row
             "n_rows": int(inputs.n_rows),
-            "n_accepted": len(est),
+            "n_accepted": len(est) + n_merged,
             "n_rejected": len(inputs.rejected),
             "n_noted": len(inputs.notes) if inputs.notes is not None else 0,
             "duplicates": int(inputs.duplicates),
-            "n_merged": len(inputs.merged) if inputs.merged is not None else 0,
+            "n_merged": n_merged,
+            "n_analysed": len(est),
             "messages": list(inputs.messages),
         },
         "crs": {
@@ -1017,6 +1020,8 @@ def run_by_city(
             "n_rows": result.n_rows,
             "n_accepted": int(result.comparison["n_establishments"].sum()),
             "n_rejected": len(result.rejected) if result.rejected is not None else 0,
+            "n_merged": 0,
+            "n_analysed": int(result.comparison["n_establishments"].sum()),
         },
         "crs": {"source": datum, "metric": {c: f"EPSG:{e}" for c, e in result.epsg.items()}},
         "cities": _records(result.comparison),

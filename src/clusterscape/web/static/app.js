@@ -673,7 +673,7 @@ function renderAll() {
   document.getElementById("play").textContent = t(state.playing ? "pause" : "play");
   if (state.summary.synthetic) document.getElementById("banner").textContent = t("synthetic");
   document.getElementById("headline").textContent = t("headline", {
-    n: fmt(state.summary.input && state.summary.input.n_accepted), k: fmt(state.summary.clusters),
+    n: fmt(state.summary.input && (state.summary.input.n_analysed ?? state.summary.input.n_accepted)), k: fmt(state.summary.clusters),
   });
   renderToggles();
   renderTable();
