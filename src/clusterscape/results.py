@@ -130,7 +130,8 @@ FILES: tuple[StudyFile, ...] = (
         "json",
         "every step",
         "strict JSON (NaN/inf as null, credentials redacted): synthetic, input (n_rows, "
-        "n_accepted, n_rejected, n_merged, n_analysed, ...), crs (source, metric), clusters, one section per step",
+        "n_accepted, n_rejected, n_merged, n_analysed, ...), crs (source, metric), clusters, "
+        "one section per step",
         ("synthetic", "input", "crs"),
         required=True,
     ),
